@@ -1,0 +1,124 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "plaza",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "plaza", targets: ["plaza"]),
+        .library(name: "PlazaCore", targets: ["PlazaCore"]),
+        .library(name: "PlazaProtocol", targets: ["PlazaProtocol"]),
+        .library(name: "PlazaStore", targets: ["PlazaStore"]),
+        .library(name: "PlazaAuth", targets: ["PlazaAuth"]),
+        .library(name: "PlazaServer", targets: ["PlazaServer"]),
+        .library(name: "PlazaTesting", targets: ["PlazaTesting"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-configuration", from: "1.0.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.10.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.4.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.1.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+        .package(url: "https://github.com/vapor/jwt-kit", from: "5.1.0"),
+        .package(url: "https://github.com/vapor/sqlite-nio", from: "1.10.0"),
+    ],
+    targets: [
+        // The room/session domain: rooms, presence, chat ordering, the spatial grid. No networking.
+        .target(
+            name: "PlazaCore",
+            swiftSettings: swiftSettings
+        ),
+        // The wire protocol: frames, error codes, close codes, and their JSON encoding.
+        .target(
+            name: "PlazaProtocol",
+            dependencies: ["PlazaCore"],
+            swiftSettings: swiftSettings
+        ),
+        // Durable state behind one protocol: chat log, schema migrations. SQLite for one machine.
+        .target(
+            name: "PlazaStore",
+            dependencies: [
+                "PlazaCore",
+                .product(name: "SQLiteNIO", package: "sqlite-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Room-scoped tokens: issuing our own and verifying an external auth service's.
+        .target(
+            name: "PlazaAuth",
+            dependencies: [
+                "PlazaCore",
+                .product(name: "JWTKit", package: "jwt-kit"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The transport: HTTP API and WebSocket on Hummingbird, metrics, configuration, services.
+        .target(
+            name: "PlazaServer",
+            dependencies: [
+                "PlazaCore", "PlazaProtocol", "PlazaStore", "PlazaAuth",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Load generators over real WebSockets (`plaza bench`).
+        .target(
+            name: "PlazaBench",
+            dependencies: [
+                "PlazaProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Test harness shipped as a target: a live server on a free loopback port and real clients.
+        .target(
+            name: "PlazaTesting",
+            dependencies: [
+                "PlazaServer", "PlazaProtocol",
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "plaza",
+            dependencies: [
+                "PlazaServer", "PlazaBench",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "PlazaCoreTests", dependencies: ["PlazaCore", "PlazaProtocol"], swiftSettings: swiftSettings),
+        .testTarget(name: "PlazaStoreTests", dependencies: ["PlazaStore"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "PlazaServerTests",
+            dependencies: ["PlazaTesting", "PlazaServer", "PlazaAuth", "PlazaProtocol"],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

@@ -1,0 +1,189 @@
+public import PlazaCore
+public import Foundation
+import JWTKit
+
+/// What a verified token grants.
+public struct Grant: Sendable, Equatable {
+    /// The participant's identity (`sub`).
+    public var participant: ParticipantID
+    /// The display name (`name`), if the token carries one.
+    public var name: String?
+    /// The room granted, or nil for every room (`"room": "*"`).
+    public var room: RoomName?
+    public var role: Role
+    public var expiresAt: Date
+
+    public init(participant: ParticipantID, name: String?, room: RoomName?, role: Role, expiresAt: Date) {
+        self.participant = participant
+        self.name = name
+        self.room = room
+        self.role = role
+        self.expiresAt = expiresAt
+    }
+
+    /// Whether this grant admits its holder to `room`.
+    public func allows(_ room: RoomName) -> Bool { self.room == nil || self.room == room }
+}
+
+/// Why a token was refused.
+public struct AuthError: Error, Sendable, Equatable, CustomStringConvertible {
+    public enum Kind: Sendable, Equatable {
+        /// Malformed, wrongly signed, tampered with, or missing claims.
+        case invalid
+        /// `exp` has passed.
+        case expired
+        /// Valid, but not for this room or operation.
+        case forbidden
+    }
+
+    public var kind: Kind
+    public var message: String
+
+    public init(_ kind: Kind, _ message: String) {
+        self.kind = kind
+        self.message = message
+    }
+
+    public var description: String { message }
+}
+
+/// The claims of a Plaza token, and of tokens from an external auth service: `sub`, `name`, `room`
+/// (a room name or `*`), `role` (`moderator` or `member`) and `exp`.
+struct RoomClaims: JWTPayload {
+    var sub: SubjectClaim
+    var name: String?
+    var room: String
+    var role: String?
+    var exp: ExpirationClaim
+    var iat: IssuedAtClaim?
+
+    func verify(using algorithm: some JWTAlgorithm) async throws {
+        try exp.verifyNotExpired()
+    }
+}
+
+/// Issues the short-lived room tokens returned by `join`, and verifies them and an external auth service's.
+///
+/// Two separate key collections so that a token signed with Plaza's own secret is never accepted as an
+/// external one or the other way round, and an algorithm configured for one cannot be used for the other.
+public struct TokenAuthority: Sendable {
+    private let own: JWTKeyCollection
+    private let external: JWTKeyCollection?
+
+    /// Keys of an external auth service. Any combination may be given.
+    public struct ExternalKeys: Sendable {
+        /// Shared secret for HS256.
+        public var hmacSecret: String?
+        /// PEM of an EC P-256 (ES256) or RSA (RS256) public key.
+        public var publicKeyPEM: String?
+        /// A JWKS document (`{"keys": [...]}`).
+        public var jwksJSON: String?
+
+        public init(hmacSecret: String? = nil, publicKeyPEM: String? = nil, jwksJSON: String? = nil) {
+            self.hmacSecret = hmacSecret
+            self.publicKeyPEM = publicKeyPEM
+            self.jwksJSON = jwksJSON
+        }
+
+        public var isEmpty: Bool { hmacSecret == nil && publicKeyPEM == nil && jwksJSON == nil }
+    }
+
+    /// - Parameters:
+    ///   - secret: Plaza's own HS256 signing secret (at least 32 bytes).
+    ///   - external: the external auth service's keys, or nil when only guests may join.
+    public init(secret: String, external: ExternalKeys?) async throws {
+        precondition(secret.utf8.count >= 32, "the signing secret must be at least 32 bytes")
+        own = JWTKeyCollection()
+        await own.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
+        guard let external, !external.isEmpty else {
+            self.external = nil
+            return
+        }
+        let keys = JWTKeyCollection()
+        if let secret = external.hmacSecret {
+            await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256, kid: "hs256")
+        }
+        if let pem = external.publicKeyPEM {
+            if let key = try? ES256PublicKey(pem: pem) {
+                await keys.add(ecdsa: key, kid: "es256")
+            } else if let key = try? Insecure.RSA.PublicKey(pem: pem) {
+                await keys.add(rsa: key, digestAlgorithm: .sha256, kid: "rs256")
+            } else {
+                throw AuthError(.invalid, "the external public key is neither an EC P-256 nor an RSA (≥2048 bit) PEM public key")
+            }
+        }
+        if let jwks = external.jwksJSON {
+            do {
+                try await keys.add(jwksJSON: jwks)
+            } catch {
+                throw AuthError(.invalid, "the external JWKS could not be read: \(error)")
+            }
+        }
+        self.external = keys
+    }
+
+    public var acceptsExternalTokens: Bool { external != nil }
+
+    /// Signs a token for one room.
+    public func issue(participant: ParticipantID, name: String, room: RoomName, role: Role, expiresAt: Date) async throws -> String {
+        let claims = RoomClaims(
+            sub: .init(value: participant.rawValue), name: name, room: room.rawValue, role: role.rawValue,
+            exp: .init(value: expiresAt), iat: .init(value: Date())
+        )
+        return try await own.sign(claims)
+    }
+
+    /// Verifies a token that Plaza issued.
+    public func verifyOwn(_ token: String) async throws(AuthError) -> Grant {
+        try await Self.verify(token, with: own, allowWildcard: false)
+    }
+
+    /// Verifies a token from the external auth service.
+    public func verifyExternal(_ token: String) async throws(AuthError) -> Grant {
+        guard let external else { throw AuthError(.invalid, "this server accepts no external tokens") }
+        return try await Self.verify(token, with: external, allowWildcard: true)
+    }
+
+    private static func verify(_ token: String, with keys: JWTKeyCollection, allowWildcard: Bool) async throws(AuthError) -> Grant {
+        let claims: RoomClaims
+        do {
+            claims = try await keys.verify(token, as: RoomClaims.self)
+        } catch let error as JWTError where error.errorType == .claimVerificationFailure && error.failedClaim is ExpirationClaim {
+            throw AuthError(.expired, "the token has expired")
+        } catch {
+            throw AuthError(.invalid, "the token is invalid")
+        }
+        let room: RoomName?
+        if claims.room == "*" && allowWildcard {
+            room = nil
+        } else if let name = RoomName(claims.room) {
+            room = name
+        } else {
+            throw AuthError(.invalid, "the token's room claim is not a room name")
+        }
+        let role: Role
+        switch claims.role {
+        case nil: role = .member
+        case let value?:
+            guard let parsed = Role(rawValue: value) else { throw AuthError(.invalid, "the token's role claim is unknown") }
+            role = parsed
+        }
+        guard !claims.sub.value.isEmpty, claims.sub.value.utf8.count <= 128 else {
+            throw AuthError(.invalid, "the token's sub claim must be 1–128 bytes")
+        }
+        return Grant(
+            participant: ParticipantID(claims.sub.value), name: claims.name, room: room, role: role,
+            expiresAt: claims.exp.value
+        )
+    }
+}
+
+/// Compares two secrets in time independent of where they differ.
+public func constantTimeEquals(_ a: String, _ b: String) -> Bool {
+    let x = Array(a.utf8), y = Array(b.utf8)
+    var diff = UInt8(x.count == y.count ? 0 : 1)
+    for i in 0..<max(x.count, y.count) {
+        diff |= (i < x.count ? x[i] : 0) ^ (i < y.count ? y[i] : 0)
+    }
+    return diff == 0
+}

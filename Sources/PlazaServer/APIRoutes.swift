@@ -1,0 +1,228 @@
+import Hummingbird
+import PlazaCore
+import PlazaProtocol
+import PlazaAuth
+import Foundation
+
+/// The HTTP API v1 and the health endpoints.
+struct APIRoutes {
+    let node: PlazaNode
+
+    /// Largest JSON request body accepted, in bytes.
+    static let maxBodyBytes = 16 * 1024
+
+    func register(on router: Router<PlazaRequestContext>) {
+        router.get("/healthz") { _, _ in Self.json(#"{"status":"ok"}"#) }
+        router.get("/readyz") { _, _ in
+            guard await node.isReady() else { throw APIError(.serviceUnavailable, .draining, "this node is draining") }
+            return Self.json(#"{"status":"ready"}"#)
+        }
+        router.get("/metrics") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(bytes: node.metrics.registry.emitToBuffer())))
+        }
+        let api = router.group("api/v1")
+        api.post("join") { request, context in try await join(request, context) }
+        api.get("rooms") { request, _ in try await rooms(request) }
+        api.get("rooms/:room/messages") { request, context in try await messages(request, context) }
+    }
+
+    // MARK: join
+
+    struct JoinRequest: Decodable {
+        var room: String
+        var name: String?
+    }
+
+    private func join(_ request: Request, _ context: PlazaRequestContext) async throws -> Response {
+        let started = ContinuousClock.now
+        let body: JoinRequest = try await Self.decode(request)
+        guard let room = RoomName(body.room) else {
+            throw APIError(.badRequest, .invalidRoom, "room names are 1–64 characters from a-z A-Z 0-9 - _ . and do not start with '.'")
+        }
+        let grant: Grant
+        if let token = Self.bearer(request) {
+            do {
+                grant = try await node.authority.verifyExternal(token)
+            } catch {
+                throw error.kind == .expired
+                    ? APIError(.unauthorized, .tokenExpired, error.message) : APIError.unauthorized(error.message)
+            }
+            guard grant.allows(room) else { throw APIError(.forbidden, .forbidden, "the token does not grant this room") }
+        } else if node.configuration.auth.guests {
+            grant = Grant(participant: ParticipantID("g-" + Self.randomID()), name: nil, room: room, role: .member, expiresAt: .distantFuture)
+        } else {
+            throw APIError.unauthorized("this server admits no guests: send 'Authorization: Bearer <token>'")
+        }
+        guard let name = DisplayName.validate(grant.name ?? body.name ?? "") else {
+            throw APIError(.badRequest, .invalidName, "names are 1–64 characters without control characters")
+        }
+        switch await node.registry.canHost(room) {
+        case .failure(.draining): throw APIError(.serviceUnavailable, .draining, "this node is draining")
+        case .failure: throw APIError(.serviceUnavailable, .nodeFull, "this node hosts as many rooms as it may")
+        case .success(let loaded?):
+            guard await loaded.admits(grant.participant) else { throw APIError(.conflict, .roomFull, "the room is full") }
+        case .success(nil): break
+        }
+        let expiresAt = min(Date().addingTimeInterval(node.configuration.auth.tokenTTL), grant.expiresAt)
+        let token = try await node.authority.issue(
+            participant: grant.participant, name: name, room: room, role: grant.role, expiresAt: expiresAt)
+        var w = JSONWriter(capacity: 512)
+        w.raw("{\"token\":")
+        w.string(token)
+        w.raw(",\"url\":")
+        w.string(webSocketURL(request))
+        w.raw(",\"room\":")
+        w.string(room.rawValue)
+        w.raw(",\"participant\":")
+        w.string(grant.participant.rawValue)
+        w.raw(",\"name\":")
+        w.string(name)
+        w.raw(",\"role\":")
+        w.string(grant.role.rawValue)
+        w.raw(",\"expiresAt\":")
+        w.int(Int64(expiresAt.timeIntervalSince1970))
+        w.raw(",\"iceServers\":")
+        w.value(.array(node.iceServers))
+        w.raw("}")
+        node.metrics.joinLatency.record(.now - started)
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: w.bytes)))
+    }
+
+    /// `server.publicURL` when set; otherwise the address the caller used (its `Host` header).
+    private func webSocketURL(_ request: Request) -> String {
+        if let base = node.configuration.server.publicURL {
+            var url = base.hasSuffix("/") ? String(base.dropLast()) : base
+            if url.hasPrefix("https://") { url = "wss://" + url.dropFirst(8) }
+            else if url.hasPrefix("http://") { url = "ws://" + url.dropFirst(7) }
+            return url + "/ws"
+        }
+        let host = request.head.authority
+            ?? "\(node.configuration.server.host):\(node.configuration.server.port)"
+        return "ws://\(host)/ws"
+    }
+
+    // MARK: history
+
+    private func messages(_ request: Request, _ context: PlazaRequestContext) async throws -> Response {
+        guard let roomParameter = context.parameters.get("room"), let room = RoomName(roomParameter) else {
+            throw APIError(.badRequest, .invalidRoom, "invalid room name")
+        }
+        guard let token = Self.bearer(request) else {
+            throw APIError.unauthorized("send the room token from join as 'Authorization: Bearer <token>'")
+        }
+        let grant: Grant
+        do {
+            grant = try await node.authority.verifyOwn(token)
+        } catch {
+            throw error.kind == .expired ? APIError(.unauthorized, .tokenExpired, error.message) : APIError.unauthorized(error.message)
+        }
+        guard grant.allows(room) else { throw APIError(.forbidden, .forbidden, "the token is for another room") }
+        let query = request.uri.queryParameters
+        let pageLimit = node.configuration.chat.historyPageLimit
+        func integer(_ key: String) throws -> Int64? {
+            guard let raw = query.get(key) else { return nil }
+            guard let value = Int64(raw), value >= 0 else {
+                throw APIError(.badRequest, .invalidRequest, "'\(key)' must be a non-negative integer")
+            }
+            return value
+        }
+        let limit = Int(min(try integer("limit") ?? Int64(pageLimit), Int64(pageLimit)))
+        let since = try integer("since")
+        let before = try integer("before")
+        guard since == nil || before == nil else {
+            throw APIError(.badRequest, .invalidRequest, "give 'since' or 'before', not both")
+        }
+        let page: [ChatMessage]
+        let last: Int64
+        do {
+            if let before {
+                page = try await node.store.messages(in: room, before: before, limit: limit)
+            } else if let since {
+                page = try await node.store.messages(in: room, after: since, limit: limit)
+            } else {
+                page = try await node.store.latestMessages(in: room, limit: limit)
+            }
+            last = try await node.store.lastOffset(in: room)
+        } catch {
+            throw APIError(.serviceUnavailable, .storeUnavailable, "history is unavailable")
+        }
+        var w = JSONWriter(capacity: 64 + page.count * 128)
+        w.raw("{\"room\":")
+        w.string(room.rawValue)
+        w.raw(",\"lastOffset\":")
+        w.int(last)
+        w.raw(",\"messages\":[")
+        for (i, message) in page.enumerated() {
+            if i > 0 { w.raw(",") }
+            // The same object as a `chat` frame, less its `type`.
+            var frame = ServerFrame.chat(message)
+            let prefix = Array("{\"type\":\"chat\",".utf8)
+            frame.replaceSubrange(0..<prefix.count, with: [UInt8(ascii: "{")])
+            w.raw(frame)
+        }
+        w.raw("]}")
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: w.bytes)))
+    }
+
+    // MARK: admin
+
+    private func rooms(_ request: Request) async throws -> Response {
+        guard let token = Self.bearer(request), constantTimeEquals(token, node.adminToken) else {
+            throw APIError.unauthorized("send the admin token as 'Authorization: Bearer <token>'")
+        }
+        var entries: [(RoomName, Int, Int)] = []
+        for room in await node.registry.loadedRooms {
+            entries.append((room.name, await room.participantCount, await room.connectionCount))
+        }
+        entries.sort { $0.0 < $1.0 }
+        var w = JSONWriter(capacity: 64 + entries.count * 64)
+        w.raw("{\"rooms\":[")
+        for (i, entry) in entries.enumerated() {
+            if i > 0 { w.raw(",") }
+            w.raw("{\"room\":")
+            w.string(entry.0.rawValue)
+            w.raw(",\"participants\":")
+            w.int(Int64(entry.1))
+            w.raw(",\"connections\":")
+            w.int(Int64(entry.2))
+            w.raw("}")
+        }
+        w.raw("]}")
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: w.bytes)))
+    }
+
+    // MARK: helpers
+
+    static func json(_ text: String, status: HTTPResponse.Status = .ok) -> Response {
+        Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    static func bearer(_ request: Request) -> String? {
+        guard let header = request.headers[.authorization] else { return nil }
+        let parts = header.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
+        return String(parts[1]).trimmingCharacters(in: .whitespaces)
+    }
+
+    static func decode<T: Decodable>(_ request: Request) async throws -> T {
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.body.collect(upTo: maxBodyBytes)
+        } catch {
+            throw APIError(.contentTooLarge, .invalidRequest, "request body is larger than \(maxBodyBytes) bytes")
+        }
+        do {
+            return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
+        } catch {
+            throw APIError(.badRequest, .invalidRequest, "the body is not the expected JSON object")
+        }
+    }
+
+    static func randomID() -> String {
+        let alphabet = Array("abcdefghijkmnpqrstuvwxyz23456789")
+        var generator = SystemRandomNumberGenerator()
+        return String((0..<12).map { _ in alphabet[Int(generator.next() % UInt64(alphabet.count))] })
+    }
+}

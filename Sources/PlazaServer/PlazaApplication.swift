@@ -1,0 +1,104 @@
+public import Hummingbird
+public import HummingbirdWebSocket
+import HummingbirdCore
+public import ServiceLifecycle
+public import Logging
+public import UnixSignals
+public import NIOCore
+import PlazaCore
+import PlazaStore
+import PlazaAuth
+import Foundation
+
+/// The request context of every Plaza route: Hummingbird's core context plus the channel, so a session can
+/// drop a socket that will not take a close frame.
+public struct PlazaRequestContext: RequestContext, WebSocketRequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public let webSocket: WebSocketHandlerReference<Self>
+    public let channel: any Channel
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        webSocket = .init()
+        channel = source.channel
+    }
+}
+
+/// Assembles and runs a Plaza node: HTTP API and WebSocket on Hummingbird, plus the node's services.
+public enum PlazaApplication {
+    /// The Hummingbird application serving `node`.
+    public static func make(
+        node: PlazaNode, onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
+    ) -> some ApplicationProtocol {
+        let configuration = node.configuration
+        let router = Router(context: PlazaRequestContext.self)
+        router.add(middleware: APIErrorMiddleware())
+        APIRoutes(node: node).register(on: router)
+        router.ws("/ws") { _, _ in
+            .upgrade([:])
+        } onUpgrade: { inbound, outbound, context in
+            await WebSocketSession(node: node, channel: context.requestContext.channel).run(inbound: inbound, outbound: outbound)
+        }
+        let webSocket = WebSocketServerConfiguration(
+            maxFrameSize: configuration.limits.frameBytes,
+            autoPing: .enabled(timePeriod: .milliseconds(Int64(configuration.webSocket.pingInterval * 1000))),
+            closeTimeout: .milliseconds(Int64(configuration.webSocket.closeTimeout * 1000))
+        )
+        return Application(
+            router: router,
+            server: HTTPServerBuilder.http1WebSocketUpgrade(webSocketRouter: router, configuration: .init(http1: .init(), ws: webSocket)),
+            configuration: .init(address: .hostname(configuration.server.host, port: configuration.server.port), serverName: nil),
+            onServerRunning: onServerRunning,
+            logger: node.logger
+        )
+    }
+
+    /// A service group running `node`'s HTTP server and background services; on graceful shutdown the
+    /// connections are closed (1001, after flushing) before the server stops.
+    public static func serviceGroup(
+        node: PlazaNode, signals: [UnixSignal] = [.sigterm, .sigint],
+        onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
+    ) -> ServiceGroup {
+        let app = make(node: node, onServerRunning: onServerRunning)
+        return ServiceGroup(
+            configuration: .init(services: [app, NodeService(node: node)], gracefulShutdownSignals: signals, logger: node.logger))
+    }
+}
+
+/// Opening the embedded store and secrets under a data directory, as `plaza serve` does.
+public enum EmbeddedNode {
+    /// Opens (creating if needed) `dataDir`, its SQLite store and its generated secrets, and builds the node.
+    public static func open(configuration: PlazaConfiguration, logger: Logger) async throws -> PlazaNode {
+        let directory = URL(fileURLWithPath: configuration.dataDirectory, isDirectory: true)
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let store = try await SQLiteStore.open(path: directory.appendingPathComponent("plaza.sqlite").path, logger: logger)
+        let secret = try configuration.auth.secret ?? loadOrCreateSecret(directory.appendingPathComponent("secret"))
+        let adminToken = try configuration.auth.adminToken ?? loadOrCreateSecret(directory.appendingPathComponent("admin-token"))
+        let authority = try await TokenAuthority(secret: secret, external: try externalKeys(configuration.auth))
+        return PlazaNode(configuration: configuration, store: store, authority: authority, adminToken: adminToken, logger: logger)
+    }
+
+    static func externalKeys(_ auth: PlazaConfiguration.Auth) throws -> TokenAuthority.ExternalKeys {
+        func read(_ path: String?) throws -> String? {
+            guard let path else { return nil }
+            return try String(contentsOfFile: path, encoding: .utf8)
+        }
+        return TokenAuthority.ExternalKeys(
+            hmacSecret: auth.externalHMACSecret, publicKeyPEM: try read(auth.externalPublicKeyFile),
+            jwksJSON: try read(auth.externalJWKSFile))
+    }
+
+    /// Reads a secret file, or writes a new random one (mode 0600) the first time.
+    static func loadOrCreateSecret(_ url: URL) throws -> String {
+        if let existing = try? String(contentsOf: url, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines),
+            existing.utf8.count >= 32
+        {
+            return existing
+        }
+        var generator = SystemRandomNumberGenerator()
+        let bytes = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        let secret = bytes.map { String(format: "%02x", $0) }.joined()
+        _ = FileManager.default.createFile(atPath: url.path, contents: Data(secret.utf8), attributes: [.posixPermissions: 0o600])
+        return secret
+    }
+}

@@ -1,0 +1,199 @@
+public import PlazaCore
+public import Configuration
+import Foundation
+
+/// Everything `plaza serve` can be told. Each field is read from a key (flags, then `PLAZA_*` environment
+/// variables, then the JSON config file, then the default here); the README's configuration table lists them.
+public struct PlazaConfiguration: Sendable {
+    /// Where to listen and how clients reach this node.
+    public struct Server: Sendable {
+        /// `server.host`: address to bind. Default `127.0.0.1`.
+        public var host: String = "127.0.0.1"
+        /// `server.port`: TCP port; 0 picks a free one. Default 8080.
+        public var port: Int = 8080
+        /// `server.publicURL`: the base URL clients use to reach this node (e.g. `https://plaza.example.org`),
+        /// from which join builds the WebSocket `url`. Default: `http://host:port`.
+        public var publicURL: String?
+        public init() {}
+    }
+
+    public struct Auth: Sendable {
+        /// `auth.guests`: whether `join` admits callers without a token, as guests. Default true.
+        public var guests: Bool = true
+        /// `auth.secret`: HS256 secret for the room tokens this node issues (≥ 32 bytes). Default: generated
+        /// once and kept in `<dataDir>/secret`.
+        public var secret: String?
+        /// `auth.tokenTTL`: lifetime of an issued room token, in seconds. Default 900.
+        public var tokenTTL: Double = 900
+        /// `auth.adminToken`: bearer token for the admin API. Default: generated once and kept in
+        /// `<dataDir>/admin-token`.
+        public var adminToken: String?
+        /// `auth.jwt.hmacSecret`: the external auth service's HS256 shared secret.
+        public var externalHMACSecret: String?
+        /// `auth.jwt.publicKeyFile`: path of the external auth service's ES256 or RS256 public key (PEM).
+        public var externalPublicKeyFile: String?
+        /// `auth.jwt.jwksFile`: path of the external auth service's JWKS document.
+        public var externalJWKSFile: String?
+        public init() {}
+    }
+
+    public struct WebSocket: Sendable {
+        /// `websocket.helloTimeout`: seconds a new connection has to send `hello`. Default 10.
+        public var helloTimeout: Double = 10
+        /// `websocket.pingInterval`: seconds between server pings; a connection that has not answered the
+        /// previous ping by the next one is closed (4003). Default 20.
+        public var pingInterval: Double = 20
+        /// `websocket.closeTimeout`: seconds to wait for the client's close reply, or for a slow consumer's
+        /// socket to take the close frame, before the socket is dropped. Default 5.
+        public var closeTimeout: Double = 5
+        public init() {}
+    }
+
+    public struct Limits: Sendable {
+        /// `limits.frameBytes`: largest inbound WebSocket message, in bytes (larger: close 1009). Default 16384.
+        public var frameBytes: Int = 16_384
+        /// `limits.framesPerSecond`: sustained inbound frames per second per connection. Default 50.
+        public var framesPerSecond: Double = 50
+        /// `limits.frameBurst`: inbound frames a connection may send at once above the rate. Default 100.
+        public var frameBurst: Double = 100
+        /// `limits.floodClose`: frames dropped in a row for rate before the connection is closed (4005). Default 500.
+        public var floodClose: Int = 500
+        /// `limits.outboundQueueBytes`: bytes queued to one connection before it is closed as a slow
+        /// consumer (4002). Default 1048576.
+        public var outboundQueueBytes: Int = 1 << 20
+        /// `limits.roomsPerNode`: rooms this node hosts at once. Default 10000.
+        public var roomsPerNode: Int = 10_000
+        /// `limits.participantsPerRoom`, `limits.connectionsPerParticipant`, `limits.chatTextLength`.
+        public var room = RoomLimits()
+        public init() {}
+    }
+
+    public struct Chat: Sendable {
+        /// `chat.resumeWindow`: messages per room kept for reconnect recovery and retry de-duplication.
+        /// A client further behind gets `recovered: false`. Default 1000.
+        public var resumeWindow: Int = 1_000
+        /// `chat.historyPageLimit`: most messages one history request returns. Default 200.
+        public var historyPageLimit: Int = 200
+        public init() {}
+    }
+
+    public struct Space: Sendable {
+        /// `space.tickHz`: how often coalesced moves are flushed, per second. Default 10.
+        public var tickHz: Double = 10
+        /// `space.cellSize`: side of a grid cell, in map units. Default 256.
+        public var cellSize: Double = 256
+        /// `space.interestRadius`: cells around a viewer's own that it sees (1 → a 3×3 block). Default 1.
+        public var interestRadius: Int = 1
+        /// `space.spawnX`, `space.spawnY`: where new avatars appear. Default 0, 0.
+        public var spawn = Position(x: 0, y: 0)
+        public init() {}
+    }
+
+    public struct Rooms: Sendable {
+        /// `rooms.idleUnload`: seconds an empty room stays loaded before its memory is freed. Default 30.
+        public var idleUnload: Double = 30
+        public init() {}
+    }
+
+    /// `dataDir`: where the SQLite store and generated secrets live. Default `./plaza-data`.
+    public var dataDirectory: String = "./plaza-data"
+    /// `ice.servers`: STUN/TURN servers handed to clients by join, as a JSON array of RTCIceServer objects.
+    /// Default `[]` (peers on one LAN need none).
+    public var iceServersJSON: String = "[]"
+    /// `log.level`: trace, debug, info, notice, warning, error or critical. Default info.
+    public var logLevel: String = "info"
+    public var server = Server()
+    public var auth = Auth()
+    public var webSocket = WebSocket()
+    public var limits = Limits()
+    public var chat = Chat()
+    public var space = Space()
+    public var rooms = Rooms()
+
+    public init() {}
+
+    /// Reads every key from `reader`, falling back to the defaults above.
+    public init(reader config: ConfigReader) {
+        var c = PlazaConfiguration()
+        c.dataDirectory = config.string(forKey: "dataDir", default: c.dataDirectory)
+        c.iceServersJSON = config.string(forKey: "ice.servers", default: c.iceServersJSON)
+        c.logLevel = config.string(forKey: "log.level", default: c.logLevel)
+
+        c.server.host = config.string(forKey: "server.host", default: c.server.host)
+        c.server.port = config.int(forKey: "server.port", default: c.server.port)
+        c.server.publicURL = config.string(forKey: "server.publicURL")
+
+        c.auth.guests = config.bool(forKey: "auth.guests", default: c.auth.guests)
+        c.auth.secret = config.string(forKey: "auth.secret", isSecret: true)
+        c.auth.tokenTTL = config.double(forKey: "auth.tokenTTL", default: c.auth.tokenTTL)
+        c.auth.adminToken = config.string(forKey: "auth.adminToken", isSecret: true)
+        c.auth.externalHMACSecret = config.string(forKey: "auth.jwt.hmacSecret", isSecret: true)
+        c.auth.externalPublicKeyFile = config.string(forKey: "auth.jwt.publicKeyFile")
+        c.auth.externalJWKSFile = config.string(forKey: "auth.jwt.jwksFile")
+
+        c.webSocket.helloTimeout = config.double(forKey: "websocket.helloTimeout", default: c.webSocket.helloTimeout)
+        c.webSocket.pingInterval = config.double(forKey: "websocket.pingInterval", default: c.webSocket.pingInterval)
+        c.webSocket.closeTimeout = config.double(forKey: "websocket.closeTimeout", default: c.webSocket.closeTimeout)
+
+        c.limits.frameBytes = config.int(forKey: "limits.frameBytes", default: c.limits.frameBytes)
+        c.limits.framesPerSecond = config.double(forKey: "limits.framesPerSecond", default: c.limits.framesPerSecond)
+        c.limits.frameBurst = config.double(forKey: "limits.frameBurst", default: c.limits.frameBurst)
+        c.limits.floodClose = config.int(forKey: "limits.floodClose", default: c.limits.floodClose)
+        c.limits.outboundQueueBytes = config.int(forKey: "limits.outboundQueueBytes", default: c.limits.outboundQueueBytes)
+        c.limits.roomsPerNode = config.int(forKey: "limits.roomsPerNode", default: c.limits.roomsPerNode)
+        c.limits.room.participantsPerRoom = config.int(
+            forKey: "limits.participantsPerRoom", default: c.limits.room.participantsPerRoom)
+        c.limits.room.connectionsPerParticipant = config.int(
+            forKey: "limits.connectionsPerParticipant", default: c.limits.room.connectionsPerParticipant)
+        c.limits.room.chatTextLength = config.int(forKey: "limits.chatTextLength", default: c.limits.room.chatTextLength)
+
+        c.chat.resumeWindow = config.int(forKey: "chat.resumeWindow", default: c.chat.resumeWindow)
+        c.chat.historyPageLimit = config.int(forKey: "chat.historyPageLimit", default: c.chat.historyPageLimit)
+
+        c.space.tickHz = config.double(forKey: "space.tickHz", default: c.space.tickHz)
+        c.space.cellSize = config.double(forKey: "space.cellSize", default: c.space.cellSize)
+        c.space.interestRadius = config.int(forKey: "space.interestRadius", default: c.space.interestRadius)
+        c.space.spawn.x = config.double(forKey: "space.spawnX", default: c.space.spawn.x)
+        c.space.spawn.y = config.double(forKey: "space.spawnY", default: c.space.spawn.y)
+
+        c.rooms.idleUnload = config.double(forKey: "rooms.idleUnload", default: c.rooms.idleUnload)
+        self = c
+    }
+
+    /// Refuses values that cannot work, naming the key, so a typo fails at startup rather than at 3 a.m.
+    public func validate() throws(ConfigurationError) {
+        func require(_ ok: Bool, _ key: String, _ rule: String) throws(ConfigurationError) {
+            if !ok { throw ConfigurationError(key: key, message: rule) }
+        }
+        try require((0...65535).contains(server.port), "server.port", "must be 0–65535")
+        try require(auth.tokenTTL > 0, "auth.tokenTTL", "must be > 0")
+        try require(auth.secret.map { $0.utf8.count >= 32 } ?? true, "auth.secret", "must be at least 32 bytes")
+        try require(webSocket.helloTimeout > 0, "websocket.helloTimeout", "must be > 0")
+        try require(webSocket.pingInterval > 0, "websocket.pingInterval", "must be > 0")
+        try require(webSocket.closeTimeout > 0, "websocket.closeTimeout", "must be > 0")
+        try require(limits.frameBytes >= 256, "limits.frameBytes", "must be ≥ 256")
+        try require(limits.framesPerSecond > 0, "limits.framesPerSecond", "must be > 0")
+        try require(limits.frameBurst >= 1, "limits.frameBurst", "must be ≥ 1")
+        try require(limits.floodClose >= 1, "limits.floodClose", "must be ≥ 1")
+        try require(limits.outboundQueueBytes >= 4096, "limits.outboundQueueBytes", "must be ≥ 4096")
+        try require(limits.roomsPerNode >= 1, "limits.roomsPerNode", "must be ≥ 1")
+        try require(limits.room.participantsPerRoom >= 1, "limits.participantsPerRoom", "must be ≥ 1")
+        try require(limits.room.connectionsPerParticipant >= 1, "limits.connectionsPerParticipant", "must be ≥ 1")
+        try require(limits.room.chatTextLength >= 1, "limits.chatTextLength", "must be ≥ 1")
+        try require(chat.resumeWindow >= 0, "chat.resumeWindow", "must be ≥ 0")
+        try require(chat.historyPageLimit >= 1, "chat.historyPageLimit", "must be ≥ 1")
+        try require(space.tickHz > 0 && space.tickHz <= 100, "space.tickHz", "must be in (0, 100]")
+        try require(space.cellSize > 0, "space.cellSize", "must be > 0")
+        try require((0...16).contains(space.interestRadius), "space.interestRadius", "must be 0–16")
+        try require(rooms.idleUnload >= 0, "rooms.idleUnload", "must be ≥ 0")
+        let ice = try? JSONSerialization.jsonObject(with: Data(iceServersJSON.utf8))
+        try require(ice is [Any], "ice.servers", "must be a JSON array")
+    }
+}
+
+/// A configuration value that cannot work.
+public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
+    public var key: String
+    public var message: String
+    public var description: String { "configuration key '\(key)' \(message)" }
+}

@@ -1,0 +1,73 @@
+public import Prometheus
+import PlazaProtocol
+
+/// The node's Prometheus metrics. Labels come from closed sets (frame types, error codes, close reasons),
+/// never from room or user names, so the number of series is bounded.
+public final class PlazaMetrics: Sendable {
+    public let registry: PrometheusCollectorRegistry
+
+    let connections: Gauge
+    let rooms: Gauge
+    let participants: Gauge
+    let framesIn: [ClientFrame.FrameType: Counter]
+    let framesOut: [ServerFrame.FrameType: Counter]
+    let fanoutDeliveries: Counter
+    let outboundMessages: Counter
+    let slowConsumerDisconnects: Counter
+    let rejectedFrames: [ErrorCode: Counter]
+    let closes: [UInt16: Counter]
+    let storeWriteLatency: DurationHistogram
+    let joinLatency: DurationHistogram
+
+    static let rejectionCodes: [ErrorCode] = [
+        .invalidJSON, .invalidFrame, .unknownType, .helloRequired, .alreadyJoined, .rateLimited, .textTooLong,
+        .unknownParticipant, .roomFull, .nodeFull, .tooManyConnections, .draining, .unauthorized, .tokenExpired,
+        .forbidden, .storeUnavailable, .internal,
+    ]
+
+    static let closeCodes: [CloseCode] = [
+        .normal, .goingAway, .messageTooBig, .helloTimeout, .slowConsumer, .moved, .flooding,
+        .unauthorized, .roomFull, .tooManyConnections, .nodeFull,
+    ]
+
+    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+        self.registry = registry
+        connections = registry.makeGauge(descriptor: Self.name("connections", "Open WebSocket connections."))
+        rooms = registry.makeGauge(descriptor: Self.name("rooms", "Rooms loaded on this node."))
+        participants = registry.makeGauge(descriptor: Self.name("participants", "Participants in rooms on this node."))
+        framesIn = Dictionary(uniqueKeysWithValues: ClientFrame.FrameType.allCases.map {
+            ($0, registry.makeCounter(descriptor: Self.name("frames_in_total", "Client frames accepted, by type."), labels: [("type", $0.rawValue)]))
+        })
+        framesOut = Dictionary(uniqueKeysWithValues: ServerFrame.FrameType.allCases.map {
+            ($0, registry.makeCounter(descriptor: Self.name("frames_out_total", "Server frames queued to connections, by type."), labels: [("type", $0.rawValue)]))
+        })
+        fanoutDeliveries = registry.makeCounter(descriptor: Self.name("fanout_deliveries_total", "Frames delivered to a connection by room fan-out."))
+        outboundMessages = registry.makeCounter(descriptor: Self.name("websocket_messages_out_total", "WebSocket messages written (each may batch several frames)."))
+        slowConsumerDisconnects = registry.makeCounter(descriptor: Self.name("slow_consumer_disconnects_total", "Connections closed because their outbound queue overflowed."))
+        rejectedFrames = Dictionary(uniqueKeysWithValues: Self.rejectionCodes.map {
+            ($0, registry.makeCounter(descriptor: Self.name("rejected_frames_total", "Client frames and requests refused, by error code."), labels: [("code", $0.rawValue)]))
+        })
+        closes = Dictionary(uniqueKeysWithValues: Self.closeCodes.map {
+            ($0.rawValue, registry.makeCounter(descriptor: Self.name("closes_total", "Connections closed by the server, by close code."), labels: [("code", String($0.rawValue))]))
+        })
+        let buckets: [Duration] = [
+            .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10),
+            .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1),
+        ]
+        storeWriteLatency = registry.makeDurationHistogram(descriptor: Self.name("store_write_seconds", "Latency of durable chat writes (one batch each)."), buckets: buckets)
+        joinLatency = registry.makeDurationHistogram(descriptor: Self.name("join_seconds", "Latency from hello to welcome queued."), buckets: buckets)
+    }
+
+    /// `plaza_<name>`; the unit is part of `name` (`_total`, `_seconds`).
+    private static func name(_ name: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "plaza", metricName: name, unitName: "", helpText: help)
+    }
+
+    func rejected(_ code: ErrorCode) {
+        (rejectedFrames[code] ?? rejectedFrames[.internal])?.increment()
+    }
+
+    func closed(_ code: CloseCode) {
+        closes[code.rawValue]?.increment()
+    }
+}

@@ -1,0 +1,54 @@
+public import PlazaCore
+
+/// Durable state behind one interface, so that the same room code and the same test suite run on SQLite
+/// (one machine) and on PostgreSQL (a fleet).
+///
+/// Concurrency contract: every method may be called from any task; implementations serialize internally.
+/// A method that returns normally has made its write durable (the engine's commit returned).
+public protocol PlazaStore: Sendable {
+    /// Appends messages atomically: all of them are stored, or none and the call throws.
+    ///
+    /// Offsets are assigned by the room's home node and must be new for their room; `(room, sender, clientID)`
+    /// must be new too. A violation throws `StoreError.conflict` and stores nothing.
+    func append(_ messages: [ChatMessage]) async throws
+
+    /// Messages of `room` with an offset greater than `offset`, oldest first, at most `limit`.
+    func messages(in room: RoomName, after offset: Int64, limit: Int) async throws -> [ChatMessage]
+
+    /// The newest `limit` messages of `room` with an offset less than `offset`, oldest first (scrolling back).
+    func messages(in room: RoomName, before offset: Int64, limit: Int) async throws -> [ChatMessage]
+
+    /// The newest `limit` messages of `room`, oldest first.
+    func latestMessages(in room: RoomName, limit: Int) async throws -> [ChatMessage]
+
+    /// The offset under which `sender`'s message `clientID` was stored in `room`, if it was.
+    func offset(in room: RoomName, sender: ParticipantID, clientID: String) async throws -> Int64?
+
+    /// The offset of the newest message of `room`, or 0 when it has none.
+    func lastOffset(in room: RoomName) async throws -> Int64
+
+    /// Releases the engine's resources. No other method may be called afterwards.
+    func close() async throws
+}
+
+/// Errors from a store, with a stable kind.
+public struct StoreError: Error, Sendable, CustomStringConvertible {
+    public enum Kind: Sendable, Equatable {
+        /// A uniqueness rule was violated (an offset or a client id already stored).
+        case conflict
+        /// The engine failed (I/O, corruption, a closed store).
+        case unavailable
+        /// The stored schema is newer than this build understands.
+        case schemaTooNew
+    }
+
+    public var kind: Kind
+    public var message: String
+
+    public init(_ kind: Kind, _ message: String) {
+        self.kind = kind
+        self.message = message
+    }
+
+    public var description: String { "\(kind): \(message)" }
+}

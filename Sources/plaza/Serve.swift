@@ -1,0 +1,88 @@
+import ArgumentParser
+import Configuration
+import Logging
+import PlazaServer
+import Foundation
+import SystemPackage
+
+/// `plaza serve`: every role in one process on the embedded SQLite store.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run Plaza in one process on the embedded store.",
+        discussion: """
+            Configuration comes from these flags, then PLAZA_* environment variables (key 'limits.frameBytes' is \
+            PLAZA_LIMITS_FRAME_BYTES), then the JSON file given by --config (or PLAZA_CONFIG), then the defaults \
+            listed in the README.
+            """
+    )
+
+    @Option(help: "Address to listen on (key server.host; default 127.0.0.1).")
+    var host: String?
+
+    @Option(help: "Port to listen on; 0 picks a free port (key server.port; default 8080).")
+    var port: Int?
+
+    @Option(name: .customLong("data-dir"), help: "Directory of the SQLite store and generated secrets (key dataDir; default ./plaza-data).")
+    var dataDir: String?
+
+    @Option(help: "A JSON configuration file.")
+    var config: String?
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (key log.level).")
+    var logLevel: String?
+
+    func run() async throws {
+        let reader = try await ConfigurationLoader.reader(
+            flags: [
+                "server.host": host.map { .string($0) }, "server.port": port.map { .int($0) },
+                "dataDir": dataDir.map { .string($0) }, "log.level": logLevel.map { .string($0) },
+            ],
+            file: config)
+        let configuration = PlazaConfiguration(reader: reader)
+        do {
+            try configuration.validate()
+        } catch {
+            throw ValidationError(error.description)
+        }
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = Logger.Level(rawValue: configuration.logLevel) ?? .info
+            return handler
+        }
+        let logger = Logger(label: "plaza")
+        let node = try await EmbeddedNode.open(configuration: configuration, logger: logger)
+        let group = PlazaApplication.serviceGroup(node: node) { channel in
+            let port = channel.localAddress?.port ?? configuration.server.port
+            let host = configuration.server.host == "0.0.0.0" ? "localhost" : configuration.server.host
+            logger.notice(
+                "Plaza is running: open http://\(host):\(port)/",
+                metadata: ["dataDir": "\(configuration.dataDirectory)"])
+        }
+        try await group.run()
+        try await node.store.close()
+        logger.notice("Plaza stopped")
+    }
+}
+
+/// Builds the configuration reader: flags, then `PLAZA_*` environment variables, then the JSON file.
+enum ConfigurationLoader {
+    static func reader(flags: [String: ConfigContent?], file: String?) async throws -> ConfigReader {
+        var values: [AbsoluteConfigKey: ConfigValue] = [:]
+        for case let (key, value?) in flags {
+            values[AbsoluteConfigKey(key.split(separator: ".").map(String.init))] = .init(value, isSecret: false)
+        }
+        let environment = ProcessInfo.processInfo.environment
+        var prefixed: [String: String] = [:]
+        for (name, value) in environment where name.hasPrefix("PLAZA_") && name != "PLAZA_CONFIG" {
+            prefixed[String(name.dropFirst("PLAZA_".count))] = value
+        }
+        var providers: [any ConfigProvider] = [
+            InMemoryProvider(name: "flags", values: values),
+            EnvironmentVariablesProvider(environmentVariables: prefixed),
+        ]
+        if let path = file ?? environment["PLAZA_CONFIG"] {
+            providers.append(try await FileProvider<JSONSnapshot>(filePath: FilePath(path)))
+        }
+        return ConfigReader(providers: providers)
+    }
+}
