@@ -78,15 +78,23 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // A minimal WebSocket client with the controls tests and load generators need.
+        .target(
+            name: "PlazaWebSocketClient",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Load generators over real WebSockets (`plaza bench`).
         .target(
             name: "PlazaBench",
             dependencies: [
-                "PlazaProtocol",
+                "PlazaWebSocketClient",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOWebSocket", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -94,8 +102,7 @@ let package = Package(
         .target(
             name: "PlazaTesting",
             dependencies: [
-                "PlazaServer", "PlazaProtocol",
-                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                "PlazaServer", "PlazaProtocol", "PlazaWebSocketClient",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -117,7 +124,10 @@ let package = Package(
         .testTarget(name: "PlazaStoreTests", dependencies: ["PlazaStore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "PlazaServerTests",
-            dependencies: ["PlazaTesting", "PlazaServer", "PlazaAuth", "PlazaProtocol"],
+            dependencies: [
+                "PlazaTesting", "PlazaServer", "PlazaAuth", "PlazaProtocol", "PlazaWebSocketClient",
+                .product(name: "JWTKit", package: "jwt-kit"),
+            ],
             swiftSettings: swiftSettings
         ),
     ]

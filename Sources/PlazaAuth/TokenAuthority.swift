@@ -72,11 +72,12 @@ public struct TokenAuthority: Sendable {
 
     /// Keys of an external auth service. Any combination may be given.
     public struct ExternalKeys: Sendable {
-        /// Shared secret for HS256.
+        /// Shared secret for HS256. Used for tokens without a `kid`.
         public var hmacSecret: String?
-        /// PEM of an EC P-256 (ES256) or RSA (RS256) public key.
+        /// PEM of an EC P-256 (ES256) or RSA (RS256) public key. Used for tokens without a `kid`; give either
+        /// this or `hmacSecret`.
         public var publicKeyPEM: String?
-        /// A JWKS document (`{"keys": [...]}`).
+        /// A JWKS document (`{"keys": [...]}`); its keys are chosen by the token's `kid`.
         public var jwksJSON: String?
 
         public init(hmacSecret: String? = nil, publicKeyPEM: String? = nil, jwksJSON: String? = nil) {
@@ -101,13 +102,16 @@ public struct TokenAuthority: Sendable {
         }
         let keys = JWTKeyCollection()
         if let secret = external.hmacSecret {
-            await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256, kid: "hs256")
+            await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
         }
         if let pem = external.publicKeyPEM {
+            guard external.hmacSecret == nil else {
+                throw AuthError(.invalid, "give the external auth service's HS256 secret or its public key, not both")
+            }
             if let key = try? ES256PublicKey(pem: pem) {
-                await keys.add(ecdsa: key, kid: "es256")
+                await keys.add(ecdsa: key)
             } else if let key = try? Insecure.RSA.PublicKey(pem: pem) {
-                await keys.add(rsa: key, digestAlgorithm: .sha256, kid: "rs256")
+                await keys.add(rsa: key, digestAlgorithm: .sha256)
             } else {
                 throw AuthError(.invalid, "the external public key is neither an EC P-256 nor an RSA (≥2048 bit) PEM public key")
             }

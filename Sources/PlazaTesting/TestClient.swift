@@ -1,0 +1,149 @@
+public import PlazaProtocol
+public import PlazaWebSocketClient
+import NIOCore
+import Synchronization
+import Foundation
+
+/// A WebSocket client that speaks Plaza's JSON frames, for tests: it splits each message into its
+/// `\n`-separated frames and keeps them, in order, until the test takes them.
+public final class TestClient: Sendable {
+    public enum Event: Sendable {
+        case frame(JSONValue)
+        case closed(UInt16?)
+    }
+
+    private struct Inbox {
+        var events: [Event] = []
+        var messages = 0
+    }
+
+    private final class Box: Sendable { let inbox = Mutex(Inbox()) }
+
+    public let connection: WebSocketConnection
+    private let box: Box
+
+    private init(connection: WebSocketConnection, box: Box) {
+        self.connection = connection
+        self.box = box
+    }
+
+    static func connect(host: String, port: Int) async throws -> TestClient {
+        let box = Box()
+        let connection = try await WebSocketConnection.connect(
+            host: host, port: port,
+            callbacks: .init(
+                onMessage: { buffer in
+                    let frames = buffer.readableBytesView.split(separator: UInt8(ascii: "\n"))
+                    let decoded = frames.map { bytes in
+                        (try? JSONDecoder().decode(JSONValue.self, from: Data(bytes))) ?? .string(String(decoding: bytes, as: UTF8.self))
+                    }
+                    box.inbox.withLock { inbox in
+                        inbox.messages += 1
+                        inbox.events.append(contentsOf: decoded.map(Event.frame))
+                    }
+                },
+                onClose: { code in box.inbox.withLock { $0.events.append(.closed(code)) } }
+            ))
+        return TestClient(connection: connection, box: box)
+    }
+
+    /// Sends raw text (one WebSocket message).
+    public func send(_ text: String) { connection.send(text) }
+
+    /// Sends `hello` and returns the `welcome`; throws if an error or close comes first.
+    @discardableResult
+    public func hello(_ token: String, since: Int64? = nil, audio: Bool? = nil, video: Bool? = nil) async throws -> JSONValue {
+        var fields = [#""type":"hello""#, #""token":"\#(token)""#]
+        if let since { fields.append(#""since":\#(since)"#) }
+        if let audio { fields.append(#""audio":\#(audio)"#) }
+        if let video { fields.append(#""video":\#(video)"#) }
+        send("{" + fields.joined(separator: ",") + "}")
+        let frame = try await next()
+        guard frame["type"]?.stringValue == "welcome" else { throw TestFailure("expected welcome, got \(frame)") }
+        return frame
+    }
+
+    /// The next frame, whatever its type.
+    public func next(timeout: Double = 5) async throws -> JSONValue {
+        let deadline = Date().addingTimeInterval(timeout)
+        while true {
+            let event: Event? = box.inbox.withLock { $0.events.isEmpty ? nil : $0.events.removeFirst() }
+            switch event {
+            case .frame(let frame)?: return frame
+            case .closed(let code)?:
+                box.inbox.withLock { $0.events.insert(.closed(code), at: 0) }
+                throw TestFailure("connection closed (\(code.map(String.init) ?? "no code")) while waiting for a frame")
+            case nil:
+                if Date() > deadline { throw TestFailure("no frame within \(timeout) s") }
+                try await Task.sleep(for: .milliseconds(2))
+            }
+        }
+    }
+
+    /// The next frame of `type`, skipping others.
+    public func next(_ type: String, timeout: Double = 5) async throws -> JSONValue {
+        let deadline = Date().addingTimeInterval(timeout)
+        while true {
+            let frame = try await next(timeout: max(0.01, deadline.timeIntervalSinceNow))
+            if frame["type"]?.stringValue == type { return frame }
+        }
+    }
+
+    /// Every frame that arrives within `seconds` (after those already received).
+    public func collect(for seconds: Double) async throws -> [JSONValue] {
+        try await Task.sleep(for: .milliseconds(Int64(seconds * 1000)))
+        return drain()
+    }
+
+    /// The frames received so far and not yet taken.
+    public func drain() -> [JSONValue] {
+        box.inbox.withLock { inbox in
+            var frames: [JSONValue] = []
+            var rest: [Event] = []
+            for event in inbox.events {
+                if case .frame(let f) = event { frames.append(f) } else { rest.append(event) }
+            }
+            inbox.events = rest
+            return frames
+        }
+    }
+
+    /// Waits for the server to close the connection; returns its close code.
+    public func closeCode(timeout: Double = 10) async throws -> UInt16? {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            let code: UInt16?? = box.inbox.withLock { inbox in
+                for event in inbox.events { if case .closed(let code) = event { return .some(code) } }
+                return nil
+            }
+            if let code { return code }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        throw TestFailure("the connection was not closed within \(timeout) s")
+    }
+
+    /// WebSocket messages received so far (each may carry several frames).
+    public var messageCount: Int { box.inbox.withLock { $0.messages } }
+
+    public func close() { connection.close() }
+}
+
+extension JSONValue {
+    /// The member as an integer, if it is a number.
+    public func int(_ key: String) -> Int64? {
+        if case .number(let n)? = self[key] { return Int64(n) }
+        return nil
+    }
+
+    public func bool(_ key: String) -> Bool? {
+        if case .bool(let b)? = self[key] { return b }
+        return nil
+    }
+
+    public func array(_ key: String) -> [JSONValue] {
+        if case .array(let items)? = self[key] { return items }
+        return []
+    }
+
+    public func string(_ key: String) -> String? { self[key]?.stringValue }
+}

@@ -1,0 +1,130 @@
+public import PlazaServer
+public import PlazaProtocol
+import PlazaStore
+import PlazaAuth
+import Logging
+import ServiceLifecycle
+import NIOCore
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// A real Plaza node on a free loopback port, in this process, with its own data directory.
+///
+/// `start` returns once the server listens; `stop` shuts it down gracefully (as SIGTERM would) and closes
+/// the store, so a test can start a new server on the same data directory to check what survived.
+public final class TestServer: Sendable {
+    public let port: Int
+    public let node: PlazaNode
+    public let dataDirectory: String
+    private let group: ServiceGroup
+    private let task: Task<Void, any Error>
+
+    public var host: String { "127.0.0.1" }
+    public var baseURL: String { "http://127.0.0.1:\(port)" }
+
+    /// Starts a server. `configure` adjusts the defaults (port 0 and a fresh temporary data directory are set
+    /// first); pass `dataDirectory` to reuse one.
+    public static func start(
+        dataDirectory: String? = nil, configure: (inout PlazaConfiguration) -> Void = { _ in }
+    ) async throws -> TestServer {
+        var configuration = PlazaConfiguration()
+        configuration.server.host = "127.0.0.1"
+        configuration.server.port = 0
+        configuration.dataDirectory = dataDirectory ?? Self.temporaryDirectory()
+        configure(&configuration)
+        try configuration.validate()
+        var logger = Logger(label: "plaza-test")
+        logger.logLevel = ProcessInfo.processInfo.environment["PLAZA_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .error
+        let node = try await EmbeddedNode.open(configuration: configuration, logger: logger)
+        let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
+        let group = PlazaApplication.serviceGroup(node: node, signals: []) { channel in
+            continuation.yield(channel.localAddress?.port ?? 0)
+            continuation.finish()
+        }
+        let task = Task { try await group.run() }
+        var iterator = ports.makeAsyncIterator()
+        guard let port = await iterator.next() else { throw TestFailure("the server did not start") }
+        return TestServer(port: port, node: node, dataDirectory: configuration.dataDirectory, group: group, task: task)
+    }
+
+    private init(port: Int, node: PlazaNode, dataDirectory: String, group: ServiceGroup, task: Task<Void, any Error>) {
+        self.port = port
+        self.node = node
+        self.dataDirectory = dataDirectory
+        self.group = group
+        self.task = task
+    }
+
+    /// Graceful shutdown: connections are closed with 1001 after flushing, then the store is closed.
+    public func stop() async throws {
+        await group.triggerGracefulShutdown()
+        try await task.value
+        try await node.store.close()
+    }
+
+    public static func temporaryDirectory() -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("plaza-test-\(UUID().uuidString)").path
+        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    // MARK: HTTP
+
+    /// An HTTP response: status and the body parsed as JSON (`.null` when empty or not JSON).
+    public struct HTTPResult: Sendable {
+        public var status: Int
+        public var json: JSONValue
+        public var text: String
+    }
+
+    public func request(_ method: String, _ path: String, body: String? = nil, bearer: String? = nil) async throws -> HTTPResult {
+        var request = URLRequest(url: URL(string: baseURL + path)!)
+        request.httpMethod = method
+        if let body {
+            request.httpBody = Data(body.utf8)
+            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        }
+        if let bearer { request.setValue("Bearer \(bearer)", forHTTPHeaderField: "Authorization") }
+        let (data, response) = try await URLSession.shared.data(for: request)
+        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+        let json = (try? JSONDecoder().decode(JSONValue.self, from: data)) ?? .null
+        return HTTPResult(status: status, json: json, text: String(decoding: data, as: UTF8.self))
+    }
+
+    /// The result of a successful join.
+    public struct Ticket: Sendable {
+        public var token: String
+        public var participant: String
+        public var url: String
+    }
+
+    /// Joins `room` as a guest (or with an external `bearer` token) and returns the ticket.
+    public func join(_ room: String, name: String = "Tester", bearer: String? = nil) async throws -> Ticket {
+        let result = try await request("POST", "/api/v1/join", body: #"{"room":"\#(room)","name":"\#(name)"}"#, bearer: bearer)
+        guard result.status == 200, let token = result.json["token"]?.stringValue,
+            let participant = result.json["participant"]?.stringValue, let url = result.json["url"]?.stringValue
+        else { throw TestFailure("join failed: \(result.status) \(result.text)") }
+        return Ticket(token: token, participant: participant, url: url)
+    }
+
+    /// A connected WebSocket client that has not said hello.
+    public func connect() async throws -> TestClient {
+        try await TestClient.connect(host: host, port: port)
+    }
+
+    /// Joins `room`, connects and says hello; returns the client after its `welcome`.
+    public func enter(_ room: String, name: String = "Tester", since: Int64? = nil) async throws -> (TestClient, JSONValue) {
+        let ticket = try await join(room, name: name)
+        let client = try await connect()
+        let welcome = try await client.hello(ticket.token, since: since)
+        return (client, welcome)
+    }
+}
+
+/// A test's own failure, with a message.
+public struct TestFailure: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}

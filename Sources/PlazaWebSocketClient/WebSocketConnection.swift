@@ -1,0 +1,251 @@
+public import NIOCore
+public import NIOPosix
+public import NIOWebSocket
+import Synchronization
+
+/// A minimal WebSocket client over SwiftNIO, for tests and load generation.
+///
+/// Unlike a general-purpose client it exposes the controls a server's tests need: it can stop answering
+/// pings, stop reading (to play a slow consumer), and send arbitrary text, including invalid frames.
+/// Incoming messages and the close are handed to callbacks on the channel's event loop; they must not block.
+public final class WebSocketConnection: Sendable {
+    public let channel: any Channel
+    private let answerPings: Atomic<Bool>
+
+    /// What the connection reports.
+    public struct Callbacks: Sendable {
+        /// A complete text or binary message.
+        public var onMessage: @Sendable (ByteBuffer) -> Void
+        /// The server's close code (nil if the socket closed without a close frame).
+        public var onClose: @Sendable (UInt16?) -> Void
+
+        public init(onMessage: @escaping @Sendable (ByteBuffer) -> Void, onClose: @escaping @Sendable (UInt16?) -> Void) {
+            self.onMessage = onMessage
+            self.onClose = onClose
+        }
+    }
+
+    public enum ConnectError: Error {
+        case handshakeFailed(String)
+    }
+
+    private init(channel: any Channel, answerPings: Bool) {
+        self.channel = channel
+        self.answerPings = Atomic(answerPings)
+    }
+
+    /// Connects to `ws://host:port/path` and completes the WebSocket handshake.
+    public static func connect(
+        host: String, port: Int, path: String = "/ws", group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        maxMessageBytes: Int = 64 << 20, callbacks: Callbacks
+    ) async throws -> WebSocketConnection {
+        let upgraded = group.next().makePromise(of: Void.self)
+        let connectionBox = Mutex<WebSocketConnection?>(nil)
+        let channel = try await ClientBootstrap(group: group)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let frames = FrameHandler(callbacks: callbacks, maxMessageBytes: maxMessageBytes) {
+                        connectionBox.withLock { $0?.answerPings.load(ordering: .relaxed) } ?? true
+                    }
+                    let handshake = HandshakeHandler(host: host, port: port, path: path, frames: frames, maxFrameSize: maxMessageBytes, upgraded: upgraded)
+                    try channel.pipeline.syncOperations.addHandler(handshake)
+                }
+            }
+            .connect(host: host, port: port).get()
+        let connection = WebSocketConnection(channel: channel, answerPings: true)
+        connectionBox.withLock { $0 = connection }
+        try await upgraded.futureResult.get()
+        return connection
+    }
+
+    /// Sends one text message.
+    public func send(_ text: String) {
+        send(ByteBuffer(string: text))
+    }
+
+    /// Sends one text message of raw bytes.
+    public func send(_ bytes: ByteBuffer, opcode: WebSocketOpcode = .text) {
+        let frame = WebSocketFrame(fin: true, opcode: opcode, maskKey: .random(), data: bytes)
+        channel.writeAndFlush(frame, promise: nil)
+    }
+
+    /// Whether to answer the server's pings (default true). Turning it off simulates a dead peer.
+    public func setAnswersPings(_ value: Bool) { answerPings.store(value, ordering: .relaxed) }
+
+    /// Stops (or resumes) reading from the socket, so the server's writes back up: a slow consumer.
+    public func setReading(_ reading: Bool) {
+        _ = channel.setOption(.autoRead, value: reading)
+        if reading { channel.read() }
+    }
+
+    /// Sends a close frame with `code`.
+    public func close(code: UInt16 = 1000) {
+        var data = channel.allocator.buffer(capacity: 2)
+        data.writeInteger(code)
+        channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: .random(), data: data), promise: nil)
+    }
+
+    /// Drops the TCP connection without a close handshake.
+    public func abort() {
+        channel.close(promise: nil)
+    }
+}
+
+/// Writes the upgrade request, waits for `101`, then installs the frame codec and hands over leftover bytes.
+private final class HandshakeHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private let host: String
+    private let port: Int
+    private let path: String
+    private let frames: FrameHandler
+    private let maxFrameSize: Int
+    private let upgraded: EventLoopPromise<Void>
+    private var received: ByteBuffer?
+
+    init(host: String, port: Int, path: String, frames: FrameHandler, maxFrameSize: Int, upgraded: EventLoopPromise<Void>) {
+        self.host = host
+        self.port = port
+        self.path = path
+        self.frames = frames
+        self.maxFrameSize = maxFrameSize
+        self.upgraded = upgraded
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        let key = (0..<16).map { _ in UInt8.random(in: 0...255) }
+        let request =
+            "GET \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            + "Sec-WebSocket-Key: \(base64(key))\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: request)), promise: nil)
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var incoming = unwrapInboundIn(data)
+        if received == nil { received = incoming } else { received!.writeBuffer(&incoming) }
+        guard let buffer = received, let end = buffer.readableBytesView.firstRange(of: Array("\r\n\r\n".utf8)) else { return }
+        let headerLength = end.upperBound - buffer.readerIndex
+        var all = buffer
+        let head = all.readString(length: headerLength) ?? ""
+        guard head.hasPrefix("HTTP/1.1 101") else {
+            upgraded.fail(WebSocketConnection.ConnectError.handshakeFailed(String(head.prefix(200))))
+            context.close(promise: nil)
+            return
+        }
+        let pipeline = context.pipeline.syncOperations
+        do {
+            try pipeline.addHandler(ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: maxFrameSize)), position: .after(self))
+            let decoder = try pipeline.handler(type: ByteToMessageHandler<WebSocketFrameDecoder>.self)
+            try pipeline.addHandler(WebSocketFrameEncoder(), position: .after(decoder))
+            try pipeline.addHandler(frames, position: .last)
+        } catch {
+            upgraded.fail(error)
+            context.close(promise: nil)
+            return
+        }
+        upgraded.succeed(())
+        received = nil
+        if all.readableBytes > 0 { context.fireChannelRead(NIOAny(all)) }
+        pipeline.removeHandler(self, promise: nil)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        upgraded.fail(error)
+        context.close(promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        upgraded.fail(WebSocketConnection.ConnectError.handshakeFailed("connection closed"))
+        context.fireChannelInactive()
+    }
+}
+
+/// Reassembles messages, answers pings and the close handshake, reports to the callbacks.
+private final class FrameHandler: ChannelInboundHandler {
+    typealias InboundIn = WebSocketFrame
+    typealias OutboundOut = WebSocketFrame
+
+    private let callbacks: WebSocketConnection.Callbacks
+    private let maxMessageBytes: Int
+    private let answerPings: @Sendable () -> Bool
+    private var partial: ByteBuffer?
+    private var closeCode: UInt16?
+    private var reportedClose = false
+
+    init(callbacks: WebSocketConnection.Callbacks, maxMessageBytes: Int, answerPings: @escaping @Sendable () -> Bool) {
+        self.callbacks = callbacks
+        self.maxMessageBytes = maxMessageBytes
+        self.answerPings = answerPings
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        switch frame.opcode {
+        case .text, .binary, .continuation:
+            var data = frame.unmaskedData
+            if frame.fin && partial == nil {
+                callbacks.onMessage(data)
+            } else {
+                if partial == nil { partial = data } else { partial!.writeBuffer(&data) }
+                if frame.fin, let message = partial {
+                    partial = nil
+                    callbacks.onMessage(message)
+                }
+            }
+        case .ping:
+            if answerPings() {
+                let pong = WebSocketFrame(fin: true, opcode: .pong, maskKey: .random(), data: frame.unmaskedData)
+                context.writeAndFlush(wrapOutboundOut(pong), promise: nil)
+            }
+        case .connectionClose:
+            var data = frame.unmaskedData
+            closeCode = data.readInteger(as: UInt16.self)
+            var reply = context.channel.allocator.buffer(capacity: 2)
+            reply.writeInteger(closeCode ?? 1000)
+            let channel = context.channel
+            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: .random(), data: reply)))
+                .whenComplete { _ in channel.close(promise: nil) }
+            reportClose()
+        default:
+            break
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        reportClose()
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+
+    private func reportClose() {
+        guard !reportedClose else { return }
+        reportedClose = true
+        callbacks.onClose(closeCode)
+    }
+}
+
+private func base64(_ bytes: [UInt8]) -> String {
+    let table = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+    var out: [UInt8] = []
+    var i = 0
+    while i + 2 < bytes.count {
+        let n = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2])
+        out += [table[Int(n >> 18 & 63)], table[Int(n >> 12 & 63)], table[Int(n >> 6 & 63)], table[Int(n & 63)]]
+        i += 3
+    }
+    let rest = bytes.count - i
+    if rest == 1 {
+        let n = UInt32(bytes[i]) << 16
+        out += [table[Int(n >> 18 & 63)], table[Int(n >> 12 & 63)], UInt8(ascii: "="), UInt8(ascii: "=")]
+    } else if rest == 2 {
+        let n = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8
+        out += [table[Int(n >> 18 & 63)], table[Int(n >> 12 & 63)], table[Int(n >> 6 & 63)], UInt8(ascii: "=")]
+    }
+    return String(decoding: out, as: UTF8.self)
+}

@@ -1,0 +1,66 @@
+import Testing
+import Foundation
+import PlazaCore
+import PlazaProtocol
+
+@Suite struct ClientFrameTests {
+    func decode(_ text: String) throws(ClientFrame.DecodingError) -> ClientFrame {
+        try ClientFrame.decode(Array(text.utf8))
+    }
+
+    func code(_ text: String) -> ErrorCode? {
+        do {
+            _ = try decode(text)
+            return nil
+        } catch {
+            return error.code
+        }
+    }
+
+    @Test func decodesEveryClientFrame() throws {
+        #expect(try decode(#"{"type":"hello","token":"t","since":4}"#) == .hello(token: "t", since: 4, audio: nil, video: nil))
+        #expect(try decode(#"{"type":"chat","id":"m1","text":"hi"}"#) == .chat(id: "m1", text: "hi"))
+        #expect(try decode(#"{"type":"move","x":1.5,"y":-2,"dir":"left"}"#) == .move(Position(x: 1.5, y: -2, dir: "left")))
+        #expect(try decode(#"{"type":"media","audio":false,"video":true}"#) == .media(audio: false, video: true))
+        #expect(try decode(#"{"type":"app","data":{"emoji":"🎉"}}"#) == .app(data: .object([("emoji", .string("🎉"))]), to: nil))
+        #expect(try decode(#"{"type":"signal","to":"p2","data":{"sdp":"x"}}"#) == .signal(to: ParticipantID("p2"), data: .object([("sdp", .string("x"))])))
+        #expect(try decode(#"{"type":"ping"}"#) == .ping)
+    }
+
+    @Test func refusesBadFramesWithStableCodes() {
+        #expect(code("not json") == .invalidJSON)
+        #expect(code("[1,2]") == .invalidJSON)
+        #expect(code(#"{"type":"dance"}"#) == .unknownType)
+        #expect(code(#"{"text":"no type"}"#) == .invalidFrame)
+        #expect(code(#"{"type":"chat","text":"no id"}"#) == .invalidFrame)
+        #expect(code(#"{"type":"chat","id":"m","text":5}"#) == .invalidFrame)
+        #expect(code(#"{"type":"move","x":1}"#) == .invalidFrame)
+        #expect(code(#"{"type":"move","x":1e9,"y":0}"#) == .invalidFrame)
+        #expect(code(#"{"type":"media","audio":"off","video":false}"#) == .invalidFrame)
+        #expect(code(#"{"type":"hello","token":"t","since":-1}"#) == .invalidFrame)
+    }
+}
+
+@Suite struct ServerFrameTests {
+    @Test func framesAreValidJSONEvenWithHostileText() throws {
+        let message = ChatMessage(
+            room: RoomName("r")!, offset: 7, clientID: "id\"1", sender: ParticipantID("p"), senderName: "N\\n",
+            text: "line1\nline2\t\u{1}\"quoted\" ✓", timestamp: 1)
+        let bytes = ServerFrame.chat(message)
+        #expect(!bytes.contains(UInt8(ascii: "\n")), "a frame never contains a raw newline: it separates frames")
+        let decoded = try JSONDecoder().decode(JSONValue.self, from: Data(bytes))
+        #expect(decoded["text"] == .string(message.text))
+        #expect(decoded["id"] == .string("id\"1"))
+        #expect(decoded["offset"] == .number(7))
+    }
+
+    @Test func movesAreAssembledFromCellFragments() throws {
+        let one = ServerFrame.moveEntries([AvatarState(id: ParticipantID("a"), position: Position(x: 1, y: 2.5))])
+        let two = ServerFrame.moveEntries([AvatarState(id: ParticipantID("b"), position: Position(x: -3, y: 4, dir: "up"))])
+        let frame = try JSONDecoder().decode(JSONValue.self, from: Data(ServerFrame.moves(fragments: [one, two])))
+        guard case .array(let moves)? = frame["moves"] else { Issue.record("no moves"); return }
+        #expect(moves.count == 2)
+        #expect(moves[0]["y"] == .number(2.5))
+        #expect(moves[1]["dir"] == .string("up"))
+    }
+}

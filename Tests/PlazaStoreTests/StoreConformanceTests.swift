@@ -1,0 +1,67 @@
+import Testing
+import Foundation
+import Logging
+import PlazaCore
+import PlazaStore
+
+/// The store contract. Every engine runs this same suite.
+enum StoreEngine: String, CaseIterable, Sendable {
+    case sqlite
+
+    func open(path: String) async throws -> any PlazaStore {
+        switch self {
+        case .sqlite: try await SQLiteStore.open(path: path + "/plaza.sqlite", logger: Logger(label: "test"))
+        }
+    }
+}
+
+private func temporaryDirectory() -> String {
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("plaza-store-\(UUID().uuidString)").path
+    try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}
+
+private let room = RoomName("lobby")!
+private func message(_ offset: Int64, id: String? = nil, sender: String = "p1", in room: RoomName = room) -> ChatMessage {
+    ChatMessage(room: room, offset: offset, clientID: id ?? "m\(offset)", sender: ParticipantID(sender), senderName: "P", text: "text \(offset)", timestamp: 1000 + offset)
+}
+
+@Suite struct StoreConformanceTests {
+    @Test(arguments: StoreEngine.allCases)
+    func appendsAndPagesInOffsetOrder(engine: StoreEngine) async throws {
+        let store = try await engine.open(path: temporaryDirectory())
+        #expect(try await store.lastOffset(in: room) == 0)
+        try await store.append((1...250).map { message($0) })
+        try await store.append([message(1, in: RoomName("other")!)])
+        #expect(try await store.lastOffset(in: room) == 250)
+        let page = try await store.messages(in: room, after: 10, limit: 5)
+        #expect(page.map(\.offset) == [11, 12, 13, 14, 15])
+        #expect(page[0] == message(11))
+        #expect(try await store.messages(in: room, before: 10, limit: 3).map(\.offset) == [7, 8, 9])
+        #expect(try await store.latestMessages(in: room, limit: 2).map(\.offset) == [249, 250])
+        #expect(try await store.offset(in: room, sender: ParticipantID("p1"), clientID: "m42") == 42)
+        #expect(try await store.offset(in: room, sender: ParticipantID("p2"), clientID: "m42") == nil)
+        try await store.close()
+    }
+
+    @Test(arguments: StoreEngine.allCases)
+    func aConflictStoresNothingOfTheBatch(engine: StoreEngine) async throws {
+        let store = try await engine.open(path: temporaryDirectory())
+        try await store.append([message(1)])
+        await #expect(throws: StoreError.self) { try await store.append([message(2), message(1, id: "fresh")]) }
+        await #expect(throws: StoreError.self) { try await store.append([message(3, id: "m1")]) }
+        #expect(try await store.lastOffset(in: room) == 1, "nothing of a failed batch is stored")
+        try await store.close()
+    }
+
+    @Test(arguments: StoreEngine.allCases)
+    func reopeningKeepsEverythingAndMigratesOnce(engine: StoreEngine) async throws {
+        let path = temporaryDirectory()
+        var store = try await engine.open(path: path)
+        try await store.append((1...3).map { message($0) })
+        try await store.close()
+        store = try await engine.open(path: path)
+        #expect(try await store.messages(in: room, after: 0, limit: 10).map(\.offset) == [1, 2, 3])
+        try await store.close()
+    }
+}
