@@ -225,6 +225,12 @@ public struct RoomState: Sendable {
         AvatarState(id: id, position: participants[id]!.position)
     }
 
+    /// Where the avatars a participant currently sees are: what a participant's new connection (another
+    /// tab, a reconnect) is sent as its first `enter`.
+    public func visibleAvatars(of id: ParticipantID) -> [AvatarState] {
+        visible(to: id).sorted().map(avatar)
+    }
+
     /// The avatars a participant currently sees (for tests and diagnostics).
     public func visible(to id: ParticipantID) -> Set<ParticipantID> { participants[id]?.visible ?? [] }
 }

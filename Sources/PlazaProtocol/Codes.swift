@@ -75,7 +75,7 @@ public struct CloseCode: Hashable, Sendable, CustomStringConvertible {
 
     /// No `hello` within `websocket.helloTimeout`. Reconnect.
     public static let helloTimeout = CloseCode(4001)
-    /// The outbound queue exceeded `limits.outboundQueueBytes`/`limits.outboundQueueFrames`. Reconnect with `since`.
+    /// The outbound queue exceeded `limits.outboundQueueBytes`. Reconnect with `since`.
     public static let slowConsumer = CloseCode(4002)
     /// The room moved to another node. Join again to learn its new URL, then reconnect with `since`.
     public static let moved = CloseCode(4003)

@@ -42,7 +42,11 @@ struct APIRoutes {
             throw APIError(.badRequest, .invalidRoom, "room names are 1–64 characters from a-z A-Z 0-9 - _ . and do not start with '.'")
         }
         let grant: Grant
-        if let token = Self.bearer(request) {
+        if let token = Self.bearer(request), let own = try? await node.authority.verifyOwn(token) {
+            // A room token from an earlier join renews itself: same participant, same name and role.
+            guard own.allows(room) else { throw APIError(.forbidden, .forbidden, "the token is for another room") }
+            grant = own
+        } else if let token = Self.bearer(request) {
             do {
                 grant = try await node.authority.verifyExternal(token)
             } catch {
@@ -86,7 +90,7 @@ struct APIRoutes {
         w.raw(",\"iceServers\":")
         w.value(.array(node.iceServers))
         w.raw("}")
-        node.metrics.joinLatency.record(.now - started)
+        node.metrics.joinLatency.record(.now - started)  // HTTP join only; hello has its own histogram
         return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: w.bytes)))
     }
 

@@ -41,7 +41,7 @@ public struct PlazaConfiguration: Sendable {
         /// `websocket.helloTimeout`: seconds a new connection has to send `hello`. Default 10.
         public var helloTimeout: Double = 10
         /// `websocket.pingInterval`: seconds between server pings; a connection that has not answered the
-        /// previous ping by the next one is closed (4003). Default 20.
+        /// previous ping by the next one is closed (1001, reason "Ping timeout"). Default 20.
         public var pingInterval: Double = 20
         /// `websocket.closeTimeout`: seconds to wait for the client's close reply, or for a slow consumer's
         /// socket to take the close frame, before the socket is dropped. Default 5.
@@ -56,14 +56,15 @@ public struct PlazaConfiguration: Sendable {
         public var framesPerSecond: Double = 50
         /// `limits.frameBurst`: inbound frames a connection may send at once above the rate. Default 100.
         public var frameBurst: Double = 100
-        /// `limits.floodClose`: frames dropped in a row for rate before the connection is closed (4005). Default 500.
+        /// `limits.floodClose`: frames dropped in a row for rate before the connection is closed (4004). Default 500.
         public var floodClose: Int = 500
         /// `limits.outboundQueueBytes`: bytes queued to one connection before it is closed as a slow
         /// consumer (4002). Default 1048576.
         public var outboundQueueBytes: Int = 1 << 20
         /// `limits.roomsPerNode`: rooms this node hosts at once. Default 10000.
         public var roomsPerNode: Int = 10_000
-        /// `limits.participantsPerRoom`, `limits.connectionsPerParticipant`, `limits.chatTextLength`.
+        /// `limits.participantsPerRoom`, `limits.connectionsPerParticipant`, `limits.chatTextLength`,
+        /// `limits.messageIDLength`.
         public var room = RoomLimits()
         public init() {}
     }
@@ -146,6 +147,7 @@ public struct PlazaConfiguration: Sendable {
         c.limits.room.connectionsPerParticipant = config.int(
             forKey: "limits.connectionsPerParticipant", default: c.limits.room.connectionsPerParticipant)
         c.limits.room.chatTextLength = config.int(forKey: "limits.chatTextLength", default: c.limits.room.chatTextLength)
+        c.limits.room.messageIDLength = config.int(forKey: "limits.messageIDLength", default: c.limits.room.messageIDLength)
 
         c.chat.resumeWindow = config.int(forKey: "chat.resumeWindow", default: c.chat.resumeWindow)
         c.chat.historyPageLimit = config.int(forKey: "chat.historyPageLimit", default: c.chat.historyPageLimit)
@@ -180,6 +182,7 @@ public struct PlazaConfiguration: Sendable {
         try require(limits.room.participantsPerRoom >= 1, "limits.participantsPerRoom", "must be ≥ 1")
         try require(limits.room.connectionsPerParticipant >= 1, "limits.connectionsPerParticipant", "must be ≥ 1")
         try require(limits.room.chatTextLength >= 1, "limits.chatTextLength", "must be ≥ 1")
+        try require(limits.room.messageIDLength >= 1, "limits.messageIDLength", "must be ≥ 1")
         try require(chat.resumeWindow >= 0, "chat.resumeWindow", "must be ≥ 0")
         try require(chat.historyPageLimit >= 1, "chat.historyPageLimit", "must be ≥ 1")
         try require(space.tickHz > 0 && space.tickHz <= 100, "space.tickHz", "must be in (0, 100]")

@@ -18,6 +18,7 @@ public final class PlazaMetrics: Sendable {
     let closes: [UInt16: Counter]
     let storeWriteLatency: DurationHistogram
     let joinLatency: DurationHistogram
+    let helloLatency: DurationHistogram
 
     static let rejectionCodes: [ErrorCode] = [
         .invalidJSON, .invalidFrame, .unknownType, .helloRequired, .alreadyJoined, .rateLimited, .textTooLong,
@@ -55,7 +56,10 @@ public final class PlazaMetrics: Sendable {
             .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1),
         ]
         storeWriteLatency = registry.makeDurationHistogram(descriptor: Self.name("store_write_seconds", "Latency of durable chat writes (one batch each)."), buckets: buckets)
-        joinLatency = registry.makeDurationHistogram(descriptor: Self.name("join_seconds", "Latency from hello to welcome queued."), buckets: buckets)
+        joinLatency = registry.makeDurationHistogram(
+            descriptor: Self.name("join_seconds", "Latency of POST /api/v1/join."), buckets: buckets)
+        helloLatency = registry.makeDurationHistogram(
+            descriptor: Self.name("hello_seconds", "Latency from a hello to its welcome being queued."), buckets: buckets)
     }
 
     /// `plaza_<name>`; the unit is part of `name` (`_total`, `_seconds`).

@@ -113,10 +113,16 @@ actor Room {
                 recovered: recovered
             ), .welcome)
         for frame in replay { session.send(frame, .chat) }
-        if case .joined(let snapshot) = outcome {
+        switch outcome {
+        case .joined(let snapshot):
             metrics.participants.increment()
             broadcast(ServerFrame.joined(snapshot), .joined, except: grant.participant)
+        case .additionalConnection:
+            // The participant's view already exists; this connection needs it now, not at the next change.
+            let view = state.visibleAvatars(of: grant.participant)
+            if !view.isEmpty { session.send(ServerFrame.enter(view), .enter) }
         }
+        flush()
     }
 
     /// Forgets a connection; announces `left` when it was its participant's last one.
@@ -125,6 +131,7 @@ actor Room {
         if let left = state.disconnect(connection) {
             metrics.participants.decrement()
             broadcast(ServerFrame.left(left), .left)
+            flush()
         }
         if sessions.isEmpty { emptySince = .now }
     }
@@ -262,7 +269,10 @@ actor Room {
         remember(key, message.offset)
         broadcast(frame, .chat)
         let ack = ServerFrame.ack(id: message.clientID, offset: message.offset)
-        for session in waiters.removeValue(forKey: key) ?? [] { session.send(ack, .ack) }
+        for session in waiters.removeValue(forKey: key) ?? [] { session.send(ack, .ack, batch: &batch) }
+        // Flush per message, not per commit batch: a large batch must not count against a queue's limit
+        // before the socket had a chance to take it. Loops still coalesce what accumulates meanwhile.
+        flush()
     }
 
     private func remember(_ key: MessageKey, _ offset: Int64) {
@@ -285,6 +295,7 @@ actor Room {
         guard let id = state.participant(for: connection) else { return }
         if state.setMedia(id, audio: audio, video: video) {
             broadcast(ServerFrame.media(id, audio: audio, video: video), .media)
+            flush()
         }
     }
 
@@ -292,6 +303,7 @@ actor Room {
     func app(from connection: ConnectionID, data: JSONValue, to: ParticipantID?) {
         guard let session = sessions[connection], let from = state.participant(for: connection) else { return }
         let frame = ServerFrame.relay("app", from: from, data: data)
+        defer { flush() }
         guard let to else { return broadcast(frame, .app, except: from) }
         guard state.contains(to) else {
             return session.sendError(.unknownParticipant, "no participant '\(to.rawValue.prefix(64))' in this room")
@@ -306,6 +318,7 @@ actor Room {
             return session.sendError(.unknownParticipant, "no participant '\(to.rawValue.prefix(64))' in this room")
         }
         send(ServerFrame.relay("signal", from: from, data: data), .signal, to: to)
+        flush()
     }
 
     // MARK: Interest management
@@ -318,6 +331,9 @@ actor Room {
         var fragments: [GridCell: [UInt8]] = [:]
         fragments.reserveCapacity(result.movesByCell.count)
         for (cell, avatars) in result.movesByCell { fragments[cell] = ServerFrame.moveEntries(avatars) }
+        // Introductions first, so a viewer never gets moves of an avatar it has not been told about.
+        for (viewer, avatars) in result.enters { send(ServerFrame.enter(avatars), .enter, to: viewer) }
+        for (viewer, ids) in result.exits { send(ServerFrame.exit(ids), .exit, to: viewer) }
         // Viewers in the same cell see the same cells: share the assembled frame too.
         var assembled: [[GridCell]: [UInt8]] = [:]
         for (viewer, var cells) in result.cellsByViewer {
@@ -331,15 +347,23 @@ actor Room {
             }
             send(frame, .moves, to: viewer)
         }
-        for (viewer, avatars) in result.enters { send(ServerFrame.enter(avatars), .enter, to: viewer) }
-        for (viewer, ids) in result.exits { send(ServerFrame.exit(ids), .exit, to: viewer) }
+        flush()
     }
 
     // MARK: Fan-out
 
+    /// Flushes queued by this actor's current step, scheduled once per event loop by `flush()`.
+    private var batch = FlushBatch()
+
+    /// Schedules the flushes the current step queued. Every entry point that sends ends with it.
+    private func flush() {
+        batch.schedule()
+        batch = FlushBatch()
+    }
+
     private func send(_ frame: [UInt8], _ type: ServerFrame.FrameType, to participant: ParticipantID) {
         for connection in state.connections(of: participant) {
-            sessions[connection]?.send(frame, type)
+            sessions[connection]?.send(frame, type, batch: &batch)
         }
     }
 
@@ -348,7 +372,13 @@ actor Room {
         var delivered: Int64 = 0
         for (connection, session) in sessions {
             if let except, state.participant(for: connection) == except { continue }
-            if session.queue.enqueue(frame) { delivered += 1 }
+            switch session.queue.append(frame) {
+            case .queued: delivered += 1
+            case .needsFlush:
+                batch.add(session.queue)
+                delivered += 1
+            case .rejected: break
+            }
         }
         metrics.framesOut[type]?.increment(by: delivered)
         metrics.fanoutDeliveries.increment(by: delivered)

@@ -22,10 +22,17 @@ struct WebSocketSession {
         let metrics = node.metrics
         let closeTimeout = TimeAmount.milliseconds(Int64(configuration.webSocket.closeTimeout * 1000))
         let channel = self.channel
-        let queue = OutboundQueue(limit: configuration.limits.outboundQueueBytes) {
+        let queue = OutboundQueue(channel: channel, limit: configuration.limits.outboundQueueBytes) {
             metrics.slowConsumerDisconnects.increment()
-            // The writer may be stuck behind a full send buffer: make sure the socket goes anyway.
+            // The client may never read again: make sure the socket goes anyway.
             channel.eventLoop.scheduleTask(in: closeTimeout) { channel.close(promise: nil) }
+        }
+        do {
+            try await channel.eventLoop.submit {
+                try channel.pipeline.syncOperations.addHandler(WritabilityHandler(queue: queue), position: .first)
+            }.get()
+        } catch {
+            return  // the socket is already gone
         }
         let session = ClientSession(id: id, queue: queue, metrics: metrics)
         node.opened(id, queue)
@@ -33,42 +40,26 @@ struct WebSocketSession {
         logger[metadataKey: "connection"] = "\(id)"
         let reader = Reader(node: node, session: session, logger: logger)
         await withTaskGroup(of: Void.self) { group in
-            group.addTask { await Self.writeLoop(queue: queue, outbound: outbound, channel: channel, closeTimeout: closeTimeout, metrics: metrics) }
+            group.addTask {
+                // Everything queued before the close is written first (the queue hands the close over then).
+                let (code, reason) = await queue.closeRequested()
+                if code != .normal { metrics.closed(code) }
+                channel.eventLoop.scheduleTask(in: closeTimeout) { channel.close(promise: nil) }
+                try? await outbound.close(.init(codeNumber: Int(code.rawValue)), reason: reason.isEmpty ? nil : reason)
+            }
             group.addTask {
                 try? await Task.sleep(for: .milliseconds(Int64(configuration.webSocket.helloTimeout * 1000)))
                 if await !reader.hasJoined { queue.close(.helloTimeout, reason: "no hello") }
             }
             await reader.read(inbound)
-            // The client closed (or we did and it answered): stop writing.
+            // The client closed (or we did and it answered): finish the close, and never wait forever.
             queue.close(.normal, reason: "")
+            channel.eventLoop.scheduleTask(in: closeTimeout) { channel.close(promise: nil) }
+            await group.next()
             group.cancelAll()
         }
         await reader.leave()
         node.closed(id)
-    }
-
-    private static func writeLoop(
-        queue: OutboundQueue, outbound: WebSocketOutboundWriter, channel: any Channel, closeTimeout: TimeAmount,
-        metrics: PlazaMetrics
-    ) async {
-        while let next = await queue.next() {
-            switch next {
-            case .message(let buffer):
-                do {
-                    try await outbound.write(.custom(WebSocketFrame(fin: true, opcode: .text, data: buffer)))
-                    metrics.outboundMessages.increment()
-                } catch {
-                    channel.close(promise: nil)
-                    return
-                }
-            case .close(let code, let reason):
-                if code != .normal { metrics.closed(code) }
-                // If the client never answers the close, drop the socket.
-                channel.eventLoop.scheduleTask(in: closeTimeout) { channel.close(promise: nil) }
-                try? await outbound.close(.init(codeNumber: Int(code.rawValue)), reason: reason.isEmpty ? nil : reason)
-                return
-            }
-        }
     }
 }
 
@@ -188,7 +179,7 @@ private actor Reader {
                 try await lookup.attach(
                     session, grant: grant, name: grant.name ?? grant.participant.rawValue, since: since, audio: audio, video: video)
                 room = lookup
-                node.metrics.joinLatency.record(.now - started)
+                node.metrics.helloLatency.record(.now - started)
                 return
             } catch {
                 switch error {

@@ -1,6 +1,7 @@
 public import PlazaProtocol
 public import PlazaWebSocketClient
 import NIOCore
+import NIOPosix
 import Synchronization
 import Foundation
 
@@ -27,15 +28,15 @@ public final class TestClient: Sendable {
         self.box = box
     }
 
-    static func connect(host: String, port: Int) async throws -> TestClient {
+    static func connect(host: String, port: Int, receiveBufferBytes: Int? = nil) async throws -> TestClient {
         let box = Box()
         let connection = try await WebSocketConnection.connect(
-            host: host, port: port,
+            host: host, port: port, group: clientGroup, receiveBufferBytes: receiveBufferBytes,
             callbacks: .init(
                 onMessage: { buffer in
                     let frames = buffer.readableBytesView.split(separator: UInt8(ascii: "\n"))
                     let decoded = frames.map { bytes in
-                        (try? JSONDecoder().decode(JSONValue.self, from: Data(bytes))) ?? .string(String(decoding: bytes, as: UTF8.self))
+                        JSONValue.parse(Data(bytes)) ?? .string(String(decoding: bytes, as: UTF8.self))
                     }
                     box.inbox.withLock { inbox in
                         inbox.messages += 1
@@ -128,7 +129,28 @@ public final class TestClient: Sendable {
     public func close() { connection.close() }
 }
 
+/// Test clients run on their own event loop, so a test's slow parsing never stalls the server's loops.
+private let clientGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+
 extension JSONValue {
+    /// Parses JSON text (faster than the `Codable` path, which tries each shape in turn).
+    static func parse(_ data: Data) -> JSONValue? {
+        guard let object = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) else { return nil }
+        return convert(object)
+    }
+
+    private static func convert(_ any: Any) -> JSONValue {
+        switch any {
+        case let dictionary as [String: Any]: .object(dictionary.map { ($0.key, convert($0.value)) })
+        case let array as [Any]: .array(array.map(convert))
+        case let string as String: .string(string)
+        case let bool as Bool where type(of: any) == Bool.self: .bool(bool)
+        case let number as NSNumber:
+            String(cString: number.objCType) == "c" ? .bool(number.boolValue) : .number(number.doubleValue)
+        default: .null
+        }
+    }
+
     /// The member as an integer, if it is a number.
     public func int(_ key: String) -> Int64? {
         if case .number(let n)? = self[key] { return Int64(n) }

@@ -89,7 +89,7 @@ public final class TestServer: Sendable {
         if let bearer { request.setValue("Bearer \(bearer)", forHTTPHeaderField: "Authorization") }
         let (data, response) = try await URLSession.shared.data(for: request)
         let status = (response as? HTTPURLResponse)?.statusCode ?? 0
-        let json = (try? JSONDecoder().decode(JSONValue.self, from: data)) ?? .null
+        let json = JSONValue.parse(data) ?? .null
         return HTTPResult(status: status, json: json, text: String(decoding: data, as: UTF8.self))
     }
 
@@ -110,8 +110,8 @@ public final class TestServer: Sendable {
     }
 
     /// A connected WebSocket client that has not said hello.
-    public func connect() async throws -> TestClient {
-        try await TestClient.connect(host: host, port: port)
+    public func connect(receiveBufferBytes: Int? = nil) async throws -> TestClient {
+        try await TestClient.connect(host: host, port: port, receiveBufferBytes: receiveBufferBytes)
     }
 
     /// Joins `room`, connects and says hello; returns the client after its `welcome`.

@@ -34,15 +34,20 @@ public final class WebSocketConnection: Sendable {
         self.answerPings = Atomic(answerPings)
     }
 
-    /// Connects to `ws://host:port/path` and completes the WebSocket handshake.
+    /// Connects to `ws://host:port/path` and completes the WebSocket handshake. `receiveBufferBytes` sets
+    /// the socket's receive buffer (default: the system's, which grows with use).
     public static func connect(
         host: String, port: Int, path: String = "/ws", group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-        maxMessageBytes: Int = 64 << 20, callbacks: Callbacks
+        maxMessageBytes: Int = 64 << 20, receiveBufferBytes: Int? = nil, callbacks: Callbacks
     ) async throws -> WebSocketConnection {
         let upgraded = group.next().makePromise(of: Void.self)
         let connectionBox = Mutex<WebSocketConnection?>(nil)
-        let channel = try await ClientBootstrap(group: group)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+        var bootstrap = ClientBootstrap(group: group).channelOption(.socketOption(.tcp_nodelay), value: 1)
+        if let receiveBufferBytes {
+            // A small receive window makes a client that stops reading back up the server quickly.
+            bootstrap = bootstrap.channelOption(.socketOption(.so_rcvbuf), value: SocketOptionValue(receiveBufferBytes))
+        }
+        let channel = try await bootstrap
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let frames = FrameHandler(callbacks: callbacks, maxMessageBytes: maxMessageBytes) {

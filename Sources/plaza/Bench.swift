@@ -1,9 +1,82 @@
 import ArgumentParser
+import PlazaBench
+import Foundation
 
-/// `plaza bench`: load generators over real WebSockets.
+/// `plaza bench`: load generators over real WebSockets, against a `plaza serve` they start themselves.
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Measure a running Plaza with real WebSocket clients.",
-        subcommands: []
+        abstract: "Measure Plaza with real WebSocket clients (run a release build: swift build -c release).",
+        discussion: """
+            Each benchmark starts `plaza serve` (this executable) on a free loopback port with a temporary data \
+            directory, measures its CPU and memory from /proc, and prints one JSON object of results.
+            """,
+        subcommands: [Fanout.self, Space.self]
     )
+
+    struct Common: ParsableArguments {
+        @Option(help: "Seconds of warm-up before measuring.")
+        var warmup: Double = 5
+        @Option(help: "Seconds to measure.")
+        var duration: Double = 20
+        @Option(help: "Event-loop threads of the load generator.")
+        var threads: Int = 1
+    }
+
+    struct Fanout: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "One room of N clients, M of which send chat messages: deliveries/s, CPU per delivery, latency, memory.")
+        @Option(help: "Clients in the room.") var clients: Int = 1_000
+        @Option(help: "Clients that send.") var senders: Int = 10
+        @Option(help: "Messages per second, all senders together.") var rate: Double = 200
+        @Option(help: "Chat text bytes per message.") var size: Int = 100
+        @OptionGroup var common: Common
+
+        func run() async throws {
+            var bench = FanoutBench(executable: executablePath())
+            bench.clients = clients
+            bench.senders = senders
+            bench.rate = rate
+            bench.size = size
+            bench.warmup = common.warmup
+            bench.duration = common.duration
+            bench.generatorThreads = common.threads
+            report(try await bench.run(log: log))
+        }
+    }
+
+    struct Space: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "N avatars moving in one space: move latency and bytes per client per second.")
+        @Option(help: "Avatars in the space.") var avatars: Int = 3_000
+        @Option(help: "Moves per second per avatar.") var rate: Double = 5
+        @Option(name: .customLong("map-size"), help: "Side of the square map, in map units.") var mapSize: Double = 8_192
+        @OptionGroup var common: Common
+
+        func run() async throws {
+            var bench = SpaceBench(executable: executablePath())
+            bench.avatars = avatars
+            bench.rate = rate
+            bench.mapSize = mapSize
+            bench.warmup = common.warmup
+            bench.duration = common.duration
+            bench.generatorThreads = common.threads
+            report(try await bench.run(log: log))
+        }
+    }
+}
+
+private func executablePath() -> String {
+    (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+}
+
+private func log(_ line: String) {
+    FileHandle.standardError.write(Data("bench: \(line)\n".utf8))
+}
+
+private func report(_ results: [String: Double]) {
+    let lines = results.sorted { $0.key < $1.key }.map { key, value in
+        let formatted = value.rounded() == value && abs(value) < 1e15 ? String(Int64(value)) : String(format: "%.3f", value)
+        return "  \"\(key)\": \(formatted)"
+    }
+    print("{\n" + lines.joined(separator: ",\n") + "\n}")
 }

@@ -97,6 +97,17 @@ import JWTKit
         try await server.stop()
     }
 
+    @Test func aRoomTokenRenewsItselfThroughJoin() async throws {
+        let server = try await TestServer.start()
+        let first = try await server.join("lobby", name: "Ann")
+        let renewed = try await server.request("POST", "/api/v1/join", body: #"{"room":"lobby"}"#, bearer: first.token)
+        #expect(renewed.status == 200)
+        #expect(renewed.json.string("participant") == first.participant && renewed.json.string("name") == "Ann")
+        let elsewhere = try await server.request("POST", "/api/v1/join", body: #"{"room":"other"}"#, bearer: first.token)
+        #expect(elsewhere.status == 403)
+        try await server.stop()
+    }
+
     @Test func theAdminAPINeedsTheAdminToken() async throws {
         let server = try await TestServer.start { $0.auth.adminToken = "admin-secret-for-tests" }
         _ = try await server.enter("lobby", name: "Ann")

@@ -23,6 +23,20 @@ import PlazaProtocol
         try await server.stop()
     }
 
+    @Test func aSecondTabSeesTheAvatarsInViewAtOnce() async throws {
+        let server = try await TestServer.start()
+        let (other, otherWelcome) = try await server.enter("park", name: "Other")
+        let ticket = try await server.join("park", name: "Tabs")
+        let tab1 = try await server.connect()
+        try await tab1.hello(ticket.token)
+        #expect(try await tab1.next("enter").array("avatars").first?.string("id") == otherWelcome.string("you"))
+        let tab2 = try await server.connect()
+        try await tab2.hello(ticket.token)
+        #expect(try await tab2.next("enter", timeout: 1).array("avatars").first?.string("id") == otherWelcome.string("you"))
+        _ = other
+        try await server.stop()
+    }
+
     @Test func settingMuteTwiceKeepsItMuted() async throws {
         let server = try await TestServer.start()
         let ticket = try await server.join("lobby", name: "Ann")

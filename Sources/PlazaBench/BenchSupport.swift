@@ -1,0 +1,187 @@
+public import Foundation
+import Synchronization
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Monotonic nanoseconds, comparable across the load generator's threads.
+@inline(__always) public func monotonicNanos() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+}
+
+/// A latency histogram with 1 µs … 60 s log-spaced buckets (about 2% resolution), safe to record into from
+/// many threads.
+public final class LatencyHistogram: Sendable {
+    private static let bucketsPerDoubling = 32
+    private static let bucketCount = 26 * bucketsPerDoubling
+    private let counts: Mutex<[UInt64]>
+
+    public init() { counts = Mutex([UInt64](repeating: 0, count: Self.bucketCount)) }
+
+    private static func bucket(_ nanos: UInt64) -> Int {
+        let micros = max(1.0, Double(nanos) / 1000)
+        return min(bucketCount - 1, Int(log2(micros) * Double(bucketsPerDoubling)))
+    }
+
+    public func record(nanos: UInt64) {
+        let index = Self.bucket(nanos)
+        counts.withLock { $0[index] += 1 }
+    }
+
+    public func record(_ samples: [UInt64]) {
+        guard !samples.isEmpty else { return }
+        let indexes = samples.map(Self.bucket)
+        counts.withLock { counts in for i in indexes { counts[i] += 1 } }
+    }
+
+    public var count: UInt64 { counts.withLock { $0.reduce(0, +) } }
+
+    /// Forgets every sample (the end of a warm-up).
+    public func reset() { counts.withLock { for i in $0.indices { $0[i] = 0 } } }
+
+    /// The `q` quantile in milliseconds (upper edge of its bucket).
+    public func quantile(_ q: Double) -> Double {
+        let snapshot = counts.withLock { $0 }
+        let total = snapshot.reduce(0, +)
+        guard total > 0 else { return .nan }
+        let target = UInt64((Double(total) * q).rounded(.up))
+        var seen: UInt64 = 0
+        for (i, c) in snapshot.enumerated() {
+            seen += c
+            if seen >= target { return pow(2, Double(i + 1) / Double(Self.bucketsPerDoubling)) / 1000 }
+        }
+        return .nan
+    }
+}
+
+/// CPU time and memory of a process, from `/proc`.
+public struct ProcessSample: Sendable {
+    /// User + system CPU seconds.
+    public var cpuSeconds: Double
+    /// Resident set size, bytes.
+    public var residentBytes: Int
+
+    public static func read(pid: Int32) -> ProcessSample? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return nil }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        // After the command: state is field 3, utime 14, stime 15 (1-based) → indexes 11, 12 here.
+        guard fields.count > 13, let utime = Double(fields[11]), let stime = Double(fields[12]) else { return nil }
+        let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+        var rss = 0
+        for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+            rss = (Int(line.split(separator: " ", omittingEmptySubsequences: true)[1]) ?? 0) * 1024
+        }
+        return ProcessSample(cpuSeconds: (utime + stime) / ticks, residentBytes: rss)
+    }
+}
+
+/// A `plaza serve` child process on a free port, with its own data directory, for benchmarks.
+public final class BenchServer: Sendable {
+    public let pid: Int32
+    public let port: Int
+    private let process: Process
+
+    /// Starts `executable serve` with `environment` (PLAZA_* keys) added.
+    public static func start(executable: String, environment: [String: String]) async throws -> BenchServer {
+        let port = try freePort()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("plaza-bench-\(UUID().uuidString)").path
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = ["serve", "--port", String(port), "--data-dir", directory, "--log-level", "warning"]
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        try process.run()
+        let server = BenchServer(pid: process.processIdentifier, port: port, process: process)
+        for _ in 0..<200 {
+            if (try? await httpRequest("GET", "http://127.0.0.1:\(port)/healthz"))?.status == 200 { return server }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        server.stop()
+        throw BenchError("the server did not start")
+    }
+
+    private init(pid: Int32, port: Int, process: Process) {
+        self.pid = pid
+        self.port = port
+        self.process = process
+    }
+
+    public func stop() {
+        kill(pid, SIGTERM)
+        process.waitUntilExit()
+    }
+
+    private static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+        guard bound == 0 else { throw BenchError("no free port") }
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}
+
+public struct BenchError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// A minimal HTTP call for setup (joins): not on the measured path.
+public func httpRequest(_ method: String, _ url: String, body: String? = nil) async throws -> (status: Int, body: Data) {
+    var request = URLRequest(url: URL(string: url)!)
+    request.httpMethod = method
+    request.httpBody = body.map { Data($0.utf8) }
+    let (data, response) = try await URLSession.shared.data(for: request)
+    return ((response as? HTTPURLResponse)?.statusCode ?? 0, data)
+}
+
+/// Joins `room` as a guest; returns the token.
+public func joinToken(base: String, room: String, name: String) async throws -> String {
+    let (status, data) = try await httpRequest("POST", base + "/api/v1/join", body: #"{"room":"\#(room)","name":"\#(name)"}"#)
+    guard status == 200, let object = try JSONSerialization.jsonObject(with: data) as? [String: Any],
+        let token = object["token"] as? String
+    else { throw BenchError("join failed with \(status)") }
+    return token
+}
+
+/// Finds `"key":` in `bytes` from `start` and parses the unsigned integer after it (optionally after a
+/// string quote and `prefix`). Allocation-free, for the generator's hot path.
+@inline(__always)
+func scanInteger(_ bytes: UnsafeRawBufferPointer, after key: [UInt8], from start: Int) -> (value: UInt64, end: Int)? {
+    let n = bytes.count, k = key.count
+    var i = start
+    while i + k <= n {
+        if bytes[i] == key[0] {
+            var match = true
+            for j in 1..<k where bytes[i + j] != key[j] {
+                match = false
+                break
+            }
+            if match {
+                var p = i + k
+                var value: UInt64 = 0
+                var digits = 0
+                while p < n, bytes[p] >= 48, bytes[p] <= 57 {
+                    value = value * 10 + UInt64(bytes[p] - 48)
+                    p += 1
+                    digits += 1
+                }
+                if digits > 0 { return (value, p) }
+            }
+        }
+        i += 1
+    }
+    return nil
+}

@@ -1,0 +1,178 @@
+import PlazaWebSocketClient
+import NIOCore
+import NIOPosix
+import Synchronization
+import Foundation
+
+/// One generated client: its connection and what it has seen.
+final class BenchClient: Sendable {
+    let index: Int
+    let welcomed = Atomic<Bool>(false)
+    let chats = Atomic<Int>(0)
+    let bytes = Atomic<Int>(0)
+    let closedCode = Mutex<UInt16??>(nil)
+    let connection = Mutex<WebSocketConnection?>(nil)
+
+    init(index: Int) { self.index = index }
+
+    func send(_ text: String) { connection.withLock { $0 }?.send(text) }
+}
+
+/// What `plaza bench fanout` measures: one room of `clients` connections, `senders` of which send chat
+/// messages at `rate` messages per second in total, for `duration` seconds after a warm-up.
+public struct FanoutBench: Sendable {
+    public var executable: String
+    public var clients = 1_000
+    public var senders = 10
+    public var rate = 200.0
+    public var size = 100
+    public var warmup = 5.0
+    public var duration = 20.0
+    public var generatorThreads = 1
+
+    public init(executable: String) { self.executable = executable }
+
+    public func run(log: @Sendable (String) -> Void) async throws -> [String: Double] {
+        let server = try await BenchServer.start(
+            executable: executable,
+            environment: [
+                "PLAZA_LIMITS_PARTICIPANTS_PER_ROOM": String(clients + 10),
+                "PLAZA_LIMITS_FRAMES_PER_SECOND": "100000", "PLAZA_LIMITS_FRAME_BURST": "100000",
+                "PLAZA_LIMITS_OUTBOUND_QUEUE_BYTES": String(8 << 20),
+            ])
+        defer { server.stop() }
+        let base = "http://127.0.0.1:\(server.port)"
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: generatorThreads)
+        let histogram = LatencyHistogram()
+        let pool = (0..<clients).map(BenchClient.init)
+        log("joining \(clients) clients over HTTP")
+        let tokens = try await concurrentMap(Array(0..<clients), width: 32) { i in
+            try await joinToken(base: base, room: "bench", name: "c\(i)")
+        }
+        let idleBefore = ProcessSample.read(pid: server.pid)!
+        log("connecting")
+        let textKey = Array(#""text":"t="#.utf8)
+        try await concurrentMap(pool, width: 64) { client in
+            let connection = try await WebSocketConnection.connect(
+                host: "127.0.0.1", port: server.port, group: group,
+                callbacks: .init(
+                    onMessage: { buffer in
+                        client.bytes.add(buffer.readableBytes, ordering: .relaxed)
+                        let now = monotonicNanos()
+                        var samples: [UInt64] = []
+                        buffer.withUnsafeReadableBytes { raw in
+                            if !client.welcomed.load(ordering: .relaxed), raw.count > 17, raw[9] == UInt8(ascii: "w") {
+                                client.welcomed.store(true, ordering: .relaxed)
+                            }
+                            var at = 0
+                            while let (sent, end) = scanInteger(raw, after: textKey, from: at) {
+                                samples.append(now &- sent)
+                                at = end
+                            }
+                        }
+                        if !samples.isEmpty {
+                            client.chats.add(samples.count, ordering: .relaxed)
+                            histogram.record(samples)
+                        }
+                    },
+                    onClose: { code in client.closedCode.withLock { $0 = .some(code) } }
+                ))
+            client.connection.withLock { $0 = connection }
+        }
+        log("seating \(clients) clients in one room")
+        let seatStart = monotonicNanos()
+        for (client, token) in zip(pool, tokens) { client.send(#"{"type":"hello","token":"\#(token)"}"#) }
+        while pool.contains(where: { !$0.welcomed.load(ordering: .relaxed) }) {
+            try await Task.sleep(for: .milliseconds(5))
+            if monotonicNanos() - seatStart > 120_000_000_000 { throw BenchError("clients were not all welcomed in 120 s") }
+        }
+        let seatSeconds = Double(monotonicNanos() - seatStart) / 1e9
+        try await Task.sleep(for: .seconds(2))
+        let idleAfter = ProcessSample.read(pid: server.pid)!
+        let perConnectionKiB = Double(idleAfter.residentBytes - idleBefore.residentBytes) / Double(clients) / 1024
+
+        log("sending \(rate) messages/s from \(senders) senders (\(Int(rate) * clients) deliveries/s offered)")
+        let control = SendControl()
+        let padding = String(repeating: "x", count: max(0, size - 24))
+        let (senders, rate) = (self.senders, self.rate)
+        let senderTasks = (0..<senders).map { s in
+            Task { [pool] in
+                let interval = Double(senders) / rate
+                var next = monotonicNanos()
+                var n = 0
+                while !control.stop.load(ordering: .relaxed) {
+                    let now = monotonicNanos()
+                    if now < next { try? await Task.sleep(for: .nanoseconds(Int64(next - now))); continue }
+                    n += 1
+                    pool[s].send(#"{"type":"chat","id":"\#(s)-\#(n)","text":"t=\#(monotonicNanos());\#(padding)"}"#)
+                    control.sent.add(1, ordering: .relaxed)
+                    next += UInt64(interval * 1e9)
+                }
+            }
+        }
+        try await Task.sleep(for: .seconds(warmup))
+        histogram.reset()
+        let chatsBefore = pool.reduce(0) { $0 + $1.chats.load(ordering: .relaxed) }
+        let cpuBefore = ProcessSample.read(pid: server.pid)!
+        let clockBefore = monotonicNanos()
+        try await Task.sleep(for: .seconds(duration))
+        let cpuAfter = ProcessSample.read(pid: server.pid)!
+        let elapsed = Double(monotonicNanos() - clockBefore) / 1e9
+        let chatsAfter = pool.reduce(0) { $0 + $1.chats.load(ordering: .relaxed) }
+        let p50 = histogram.quantile(0.5), p99 = histogram.quantile(0.99), worst = histogram.quantile(1.0)
+        control.stop.store(true, ordering: .relaxed)
+        for task in senderTasks { await task.value }
+        // Let the last messages arrive, then count what was lost.
+        let totalSent = control.sent.load(ordering: .relaxed)
+        var waited = 0.0
+        while pool.contains(where: { $0.chats.load(ordering: .relaxed) < totalSent }) && waited < 10 {
+            try await Task.sleep(for: .milliseconds(100))
+            waited += 0.1
+        }
+        let received = pool.reduce(0) { $0 + $1.chats.load(ordering: .relaxed) }
+        let closed = pool.filter { $0.closedCode.withLock { $0 } != nil }.count
+        let deliveries = Double(chatsAfter - chatsBefore)
+        try? await group.shutdownGracefully()
+        return [
+            "clients": Double(clients), "senders": Double(senders), "rate_msgs_per_s": rate, "message_bytes": Double(size),
+            "deliveries_per_s": deliveries / elapsed,
+            "server_cpu_us_per_delivery": (cpuAfter.cpuSeconds - cpuBefore.cpuSeconds) * 1e6 / max(deliveries, 1),
+            "server_cpu_cores": (cpuAfter.cpuSeconds - cpuBefore.cpuSeconds) / elapsed,
+            "latency_p50_ms": p50, "latency_p99_ms": p99, "latency_max_ms": worst,
+            "lost_deliveries": Double(totalSent * clients - received), "clients_closed": Double(closed),
+            "seat_seconds": seatSeconds, "idle_kib_per_connection": perConnectionKiB,
+            "server_rss_mib": Double(cpuAfter.residentBytes) / 1048576,
+        ]
+    }
+}
+
+/// Shared between the sender tasks and the bench.
+final class SendControl: Sendable {
+    let sent = Atomic<Int>(0)
+    let stop = Atomic<Bool>(false)
+}
+
+/// Runs `body` over `items` with at most `width` in flight, keeping the order of results.
+@discardableResult
+func concurrentMap<T: Sendable, R: Sendable>(
+    _ items: [T], width: Int, _ body: @escaping @Sendable (T) async throws -> R
+) async throws -> [R] {
+    try await withThrowingTaskGroup(of: (Int, R).self) { group in
+        var results = [R?](repeating: nil, count: items.count)
+        var next = 0
+        while next < min(width, items.count) {
+            let i = next
+            group.addTask { (i, try await body(items[i])) }
+            next += 1
+        }
+        while let (i, r) = try await group.next() {
+            results[i] = r
+            if next < items.count {
+                let j = next
+                group.addTask { (j, try await body(items[j])) }
+                next += 1
+            }
+        }
+        return results.map { $0! }
+    }
+}
