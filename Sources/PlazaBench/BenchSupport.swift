@@ -156,32 +156,31 @@ public func joinToken(base: String, room: String, name: String) async throws -> 
     return token
 }
 
-/// Finds `"key":` in `bytes` from `start` and parses the unsigned integer after it (optionally after a
-/// string quote and `prefix`). Allocation-free, for the generator's hot path.
+/// Finds `key` in `bytes` from `start` and parses the unsigned integer right after it. Allocation-free,
+/// with libc's `memchr` for the search: the generator's hot path.
 @inline(__always)
 func scanInteger(_ bytes: UnsafeRawBufferPointer, after key: [UInt8], from start: Int) -> (value: UInt64, end: Int)? {
-    let n = bytes.count, k = key.count
-    var i = start
-    while i + k <= n {
-        if bytes[i] == key[0] {
-            var match = true
-            for j in 1..<k where bytes[i + j] != key[j] {
-                match = false
-                break
-            }
-            if match {
-                var p = i + k
-                var value: UInt64 = 0
-                var digits = 0
-                while p < n, bytes[p] >= 48, bytes[p] <= 57 {
-                    value = value * 10 + UInt64(bytes[p] - 48)
-                    p += 1
-                    digits += 1
-                }
-                if digits > 0 { return (value, p) }
-            }
+    guard let base = bytes.baseAddress else { return nil }
+    var at = start
+    var found: Int?
+    while at + key.count <= bytes.count {
+        guard let hit = memchr(base + at, Int32(key[0]), bytes.count - at) else { return nil }
+        let index = base.distance(to: UnsafeRawPointer(hit))
+        guard index + key.count <= bytes.count else { return nil }
+        if memcmp(base + index, key, key.count) == 0 {
+            found = index
+            break
         }
-        i += 1
+        at = index + 1
     }
-    return nil
+    guard let index = found else { return nil }
+    var p = index + key.count
+    var value: UInt64 = 0
+    var digits = 0
+    while p < bytes.count, bytes[p] >= 48, bytes[p] <= 57 {
+        value = value * 10 + UInt64(bytes[p] - 48)
+        p += 1
+        digits += 1
+    }
+    return digits > 0 ? (value, p) : scanInteger(bytes, after: key, from: p)
 }

@@ -16,6 +16,39 @@ final class BenchClient: Sendable {
     init(index: Int) { self.index = index }
 
     func send(_ text: String) { connection.withLock { $0 }?.send(text) }
+
+    /// Connects and counts what arrives: bytes, the `welcome`, and one latency sample for each `timestampKey`
+    /// found (the integer after it is a send time in units of `unitNanos` on `monotonicNanos()`'s clock).
+    func connect(
+        port: Int, group: any EventLoopGroup, timestampKey: [UInt8], unitNanos: UInt64, histogram: LatencyHistogram
+    ) async throws {
+        let connection = try await WebSocketConnection.connect(
+            host: "127.0.0.1", port: port, group: group,
+            callbacks: .init(
+                onMessage: { buffer in
+                    self.bytes.add(buffer.readableBytes, ordering: .relaxed)
+                    let now = monotonicNanos() / unitNanos
+                    var samples: [UInt64] = []
+                    buffer.withUnsafeReadableBytes { raw in
+                        // `{"type":"w…`: the welcome.
+                        if !self.welcomed.load(ordering: .relaxed), raw.count > 17, raw[9] == UInt8(ascii: "w") {
+                            self.welcomed.store(true, ordering: .relaxed)
+                        }
+                        var at = 0
+                        while let (sent, end) = scanInteger(raw, after: timestampKey, from: at) {
+                            samples.append((now &- sent) &* unitNanos)
+                            at = end
+                        }
+                    }
+                    if !samples.isEmpty {
+                        self.chats.add(samples.count, ordering: .relaxed)
+                        histogram.record(samples)
+                    }
+                },
+                onClose: { code in self.closedCode.withLock { $0 = .some(code) } }
+            ))
+        self.connection.withLock { $0 = connection }
+    }
 }
 
 /// What `plaza bench fanout` measures: one room of `clients` connections, `senders` of which send chat
@@ -53,32 +86,10 @@ public struct FanoutBench: Sendable {
         log("connecting")
         let textKey = Array(#""text":"t="#.utf8)
         try await concurrentMap(pool, width: 64) { client in
-            let connection = try await WebSocketConnection.connect(
-                host: "127.0.0.1", port: server.port, group: group,
-                callbacks: .init(
-                    onMessage: { buffer in
-                        client.bytes.add(buffer.readableBytes, ordering: .relaxed)
-                        let now = monotonicNanos()
-                        var samples: [UInt64] = []
-                        buffer.withUnsafeReadableBytes { raw in
-                            if !client.welcomed.load(ordering: .relaxed), raw.count > 17, raw[9] == UInt8(ascii: "w") {
-                                client.welcomed.store(true, ordering: .relaxed)
-                            }
-                            var at = 0
-                            while let (sent, end) = scanInteger(raw, after: textKey, from: at) {
-                                samples.append(now &- sent)
-                                at = end
-                            }
-                        }
-                        if !samples.isEmpty {
-                            client.chats.add(samples.count, ordering: .relaxed)
-                            histogram.record(samples)
-                        }
-                    },
-                    onClose: { code in client.closedCode.withLock { $0 = .some(code) } }
-                ))
-            client.connection.withLock { $0 = connection }
+            try await client.connect(port: server.port, group: group, timestampKey: textKey, unitNanos: 1, histogram: histogram)
         }
+        try await Task.sleep(for: .seconds(1))
+        let connectedSample = ProcessSample.read(pid: server.pid)!
         log("seating \(clients) clients in one room")
         let seatStart = monotonicNanos()
         for (client, token) in zip(pool, tokens) { client.send(#"{"type":"hello","token":"\#(token)"}"#) }
@@ -141,6 +152,7 @@ public struct FanoutBench: Sendable {
             "latency_p50_ms": p50, "latency_p99_ms": p99, "latency_max_ms": worst,
             "lost_deliveries": Double(totalSent * clients - received), "clients_closed": Double(closed),
             "seat_seconds": seatSeconds, "idle_kib_per_connection": perConnectionKiB,
+            "connected_kib_per_connection": Double(connectedSample.residentBytes - idleBefore.residentBytes) / Double(clients) / 1024,
             "server_rss_mib": Double(cpuAfter.residentBytes) / 1048576,
         ]
     }

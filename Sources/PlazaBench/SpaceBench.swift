@@ -37,28 +37,7 @@ public struct SpaceBench: Sendable {
         for start in stride(from: 0, to: avatars, by: 250) {
             let batch = Array(pool[start..<min(start + 250, avatars)])
             try await concurrentMap(batch, width: 64) { client in
-                let connection = try await WebSocketConnection.connect(
-                    host: "127.0.0.1", port: server.port, group: group,
-                    callbacks: .init(
-                        onMessage: { buffer in
-                            client.bytes.add(buffer.readableBytes, ordering: .relaxed)
-                            let nowMicros = monotonicNanos() / 1000
-                            var samples: [UInt64] = []
-                            buffer.withUnsafeReadableBytes { raw in
-                                if !client.welcomed.load(ordering: .relaxed), raw.count > 17, raw[9] == UInt8(ascii: "w") {
-                                    client.welcomed.store(true, ordering: .relaxed)
-                                }
-                                var at = 0
-                                while let (sent, end) = scanInteger(raw, after: dirKey, from: at) {
-                                    samples.append((nowMicros &- sent) * 1000)
-                                    at = end
-                                }
-                            }
-                            if !samples.isEmpty { histogram.record(samples) }
-                        },
-                        onClose: { code in client.closedCode.withLock { $0 = .some(code) } }
-                    ))
-                client.connection.withLock { $0 = connection }
+                try await client.connect(port: server.port, group: group, timestampKey: dirKey, unitNanos: 1000, histogram: histogram)
                 client.send(#"{"type":"hello","token":"\#(tokens[client.index])"}"#)
             }
             while batch.contains(where: { !$0.welcomed.load(ordering: .relaxed) }) {
@@ -80,16 +59,20 @@ public struct SpaceBench: Sendable {
                 if now < next { try? await Task.sleep(for: .nanoseconds(Int64(next - now))); continue }
                 next += UInt64(1e9 / ticksPerSecond)
                 carry += perTick
+                var batch: [(WebSocketConnection, String)] = []
                 while carry >= 1 {
                     carry -= 1
                     var (x, y) = positions[cursor]
                     x = min(max(0, x + Double.random(in: -32...32)), mapSize - 1)
                     y = min(max(0, y + Double.random(in: -32...32)), mapSize - 1)
                     positions[cursor] = (x, y)
-                    pool[cursor].send(#"{"type":"move","x":\#(Int(x)),"y":\#(Int(y)),"dir":"t\#(monotonicNanos() / 1000)"}"#)
+                    if let connection = pool[cursor].connection.withLock({ $0 }) {
+                        batch.append((connection, #"{"type":"move","x":\#(Int(x)),"y":\#(Int(y)),"dir":"t\#(monotonicNanos() / 1000)"}"#))
+                    }
                     control.sent.add(1, ordering: .relaxed)
                     cursor = (cursor + 1) % count
                 }
+                WebSocketConnection.send(batch)
             }
         }
         try await Task.sleep(for: .seconds(warmup))

@@ -45,6 +45,7 @@ public enum ClientFrame: Sendable, Equatable {
 
     /// All fields any client frame may carry; one decoding pass, then validation per type.
     private struct Envelope: Decodable {
+        init() {}
         var type: String?
         var token: String?
         var since: Int64?
@@ -60,6 +61,7 @@ public enum ClientFrame: Sendable, Equatable {
     }
 
     public static func decode(_ bytes: some Collection<UInt8>) throws(DecodingError) -> ClientFrame {
+        if let envelope = fastEnvelope(bytes) { return try validate(envelope) }
         let envelope: Envelope
         do {
             envelope = try JSONDecoder().decode(Envelope.self, from: Data(bytes))
@@ -73,6 +75,44 @@ public enum ClientFrame: Sendable, Equatable {
             throw DecodingError(code: .invalidJSON, message: "the frame is not a JSON object")
         }
         return try validate(envelope)
+    }
+
+    /// The envelope of a flat frame (no nested values), without `JSONDecoder`; nil sends the frame down the
+    /// slow path, which decides validity and error codes.
+    private static func fastEnvelope(_ bytes: some Collection<UInt8>) -> Envelope? {
+        let members: [(key: String, value: FlatJSON.Value)]?? = bytes.withContiguousStorageIfAvailable { buffer in
+            FlatJSON.parse(UnsafeRawBufferPointer(buffer))
+        }
+        guard case .some(.some(let members)) = members else { return nil }
+        var e = Envelope()
+        var seen = Set<String>()
+        for (key, value) in members {
+            guard seen.insert(key).inserted else { return nil }  // duplicate keys: let JSONDecoder decide
+            switch (key, value) {
+            case (_, .null): continue  // an explicit null reads as absent, as with JSONDecoder's optionals
+            case ("type", .string(let v)): e.type = v
+            case ("token", .string(let v)): e.token = v
+            case ("since", .number(let v)):
+                guard let since = Int64(exactly: v) else { return nil }
+                e.since = since
+            case ("id", .string(let v)): e.id = v
+            case ("text", .string(let v)): e.text = v
+            case ("x", .number(let v)): e.x = v
+            case ("y", .number(let v)): e.y = v
+            case ("dir", .string(let v)): e.dir = v
+            case ("audio", .bool(let v)): e.audio = v
+            case ("video", .bool(let v)): e.video = v
+            case ("to", .string(let v)): e.to = v
+            case ("data", .string(let v)): e.data = .string(v)
+            case ("data", .number(let v)): e.data = .number(v)
+            case ("data", .bool(let v)): e.data = .bool(v)
+            case ("type", _), ("token", _), ("since", _), ("id", _), ("text", _), ("x", _), ("y", _), ("dir", _),
+                ("audio", _), ("video", _), ("to", _), ("data", _):
+                return nil  // a known field of the wrong type: the slow path reports it
+            default: continue  // unknown fields are ignored, as by JSONDecoder
+            }
+        }
+        return e
     }
 
     private static func validate(_ e: Envelope) throws(DecodingError) -> ClientFrame {

@@ -286,9 +286,12 @@ actor Room {
         acknowledged[key] = offset
     }
 
-    func move(from connection: ConnectionID, to position: Position) {
-        guard let id = state.participant(for: connection) else { return }
-        state.move(id, to: position)
+    /// The latest position each connection sent since the last tick. Moves skip the actor: positions are
+    /// last-writer-wins and only read at the tick, so a lock-protected mailbox is all they need.
+    private let pendingMoves = Mutex<[ConnectionID: Position]>([:])
+
+    nonisolated func move(from connection: ConnectionID, to position: Position) {
+        pendingMoves.withLock { $0[connection] = position }
     }
 
     func media(from connection: ConnectionID, audio: Bool, video: Bool) {
@@ -326,6 +329,13 @@ actor Room {
     /// Flushes this tick's coalesced moves: one `moves` frame per viewer, assembled from per-cell fragments
     /// that are encoded once; `enter`/`exit` where avatars crossed the edge of a viewer's area.
     func tick() {
+        let moves = pendingMoves.withLock { pending in
+            defer { pending.removeAll(keepingCapacity: true) }
+            return pending
+        }
+        for (connection, position) in moves {
+            if let id = state.participant(for: connection) { state.move(id, to: position) }
+        }
         let result = state.tick()
         guard !result.isEmpty else { return }
         var fragments: [GridCell: [UInt8]] = [:]

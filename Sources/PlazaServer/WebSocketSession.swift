@@ -144,7 +144,7 @@ private actor Reader {
         case .chat(let id, let text):
             await room.chat(from: session.id, id: id, text: text)
         case .move(let position):
-            await room.move(from: session.id, to: position)
+            room.move(from: session.id, to: position)
         case .media(let audio, let video):
             await room.media(from: session.id, audio: audio, video: video)
         case .app(let data, let to):

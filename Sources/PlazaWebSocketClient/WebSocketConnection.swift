@@ -75,6 +75,23 @@ public final class WebSocketConnection: Sendable {
         channel.writeAndFlush(frame, promise: nil)
     }
 
+    /// Sends one text message on each of many connections, with one task per event loop rather than one per
+    /// message: how a load generator keeps up with thousands of clients.
+    public static func send(_ messages: [(WebSocketConnection, String)]) {
+        var byLoop: [ObjectIdentifier: (any EventLoop, [(any Channel, ByteBuffer)])] = [:]
+        for (connection, text) in messages {
+            let loop = connection.channel.eventLoop
+            byLoop[ObjectIdentifier(loop), default: (loop, [])].1.append((connection.channel, ByteBuffer(string: text)))
+        }
+        for (loop, writes) in byLoop.values {
+            loop.execute {
+                for (channel, bytes) in writes {
+                    channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .text, maskKey: .random(), data: bytes), promise: nil)
+                }
+            }
+        }
+    }
+
     /// Whether to answer the server's pings (default true). Turning it off simulates a dead peer.
     public func setAnswersPings(_ value: Bool) { answerPings.store(value, ordering: .relaxed) }
 

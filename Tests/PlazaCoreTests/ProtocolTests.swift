@@ -64,3 +64,30 @@ import PlazaProtocol
         #expect(moves[1]["dir"] == .string("up"))
     }
 }
+
+@Suite struct FastPathTests {
+    /// The fast parser must agree with `JSONDecoder` wherever it answers.
+    @Test(arguments: [
+        #"{"type":"move","x":12.25,"y":-3,"dir":"up"}"#,
+        #"{ "type" : "chat", "id":"a\"b", "text":"line\nnext \\ done" }"#,
+        #"{"type":"chat","id":"é","text":"\u00e9"}"#,
+        #"{"type":"media","audio":true,"video":false,"extra":null}"#,
+        #"{"type":"hello","token":"t","since":42}"#,
+        #"{"type":"move","x":1e2,"y":0}"#,
+        #"{"type":"move","x":01,"y":0}"#,
+        #"{"type":"chat","id":"x","text":"t","id":"y"}"#,
+        #"{"type":"app","data":"hi"}"#,
+        #"{"type":"app","data":{"n":1}}"#,
+        #"{"type":"chat","id":5,"text":"t"}"#,
+    ])
+    func agreesWithTheSlowPath(text: String) throws {
+        let fast = Result { () throws(ClientFrame.DecodingError) in try ClientFrame.decode(Array(text.utf8)) }
+        // Non-contiguous input always takes the slow path.
+        let slow = Result { () throws(ClientFrame.DecodingError) in try ClientFrame.decode(AnyCollection(Array(text.utf8))) }
+        switch (fast, slow) {
+        case (.success(let a), .success(let b)): #expect(a == b)
+        case (.failure(let a), .failure(let b)): #expect(a.code == b.code)
+        default: Issue.record("fast \(fast) and slow \(slow) disagree on \(text)")
+        }
+    }
+}

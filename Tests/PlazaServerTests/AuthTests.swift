@@ -5,6 +5,7 @@ import PlazaProtocol
 import PlazaAuth
 import PlazaCore
 import JWTKit
+import _CryptoExtras
 
 @Suite(.serialized) struct AuthTests {
     @Test func tamperedExpiredAndForeignTokensAreRefused() async throws {
@@ -76,24 +77,55 @@ import JWTKit
             $0.auth.guests = false
             $0.auth.externalPublicKeyFile = keyFile
         }
-        struct Claims: JWTPayload {
-            var sub: SubjectClaim
-            var name: String
-            var room: String
-            var exp: ExpirationClaim
-            func verify(using algorithm: some JWTAlgorithm) async throws { try exp.verifyNotExpired() }
-        }
         let signer = JWTKeyCollection()
         await signer.add(ecdsa: key)
-        let token = try await signer.sign(Claims(sub: .init(value: "u1"), name: "Eli", room: "*", exp: .init(value: Date().addingTimeInterval(60))))
+        let token = try await signer.sign(ExternalClaims(sub: .init(value: "u1"), name: "Eli", room: "*", exp: .init(value: Date().addingTimeInterval(60))))
         let joined = try await server.request("POST", "/api/v1/join", body: #"{"room":"anywhere"}"#, bearer: token)
         #expect(joined.status == 200 && joined.json.string("role") == "member", "'*' grants every room")
         let other = ES256PrivateKey()
         let otherSigner = JWTKeyCollection()
         await otherSigner.add(ecdsa: other)
-        let forged = try await otherSigner.sign(Claims(sub: .init(value: "u1"), name: "Eli", room: "*", exp: .init(value: Date().addingTimeInterval(60))))
+        let forged = try await otherSigner.sign(ExternalClaims(sub: .init(value: "u1"), name: "Eli", room: "*", exp: .init(value: Date().addingTimeInterval(60))))
         let refused = try await server.request("POST", "/api/v1/join", body: #"{"room":"anywhere"}"#, bearer: forged)
         #expect(refused.status == 401)
+        try await server.stop()
+    }
+
+    @Test func externalRS256TokensFromAPublicKeyFile() async throws {
+        let rsa = try _RSA.Signing.PrivateKey(keySize: .bits2048)
+        let keyFile = TestServer.temporaryDirectory() + "/auth-rsa.pem"
+        try rsa.publicKey.pemRepresentation.write(toFile: keyFile, atomically: true, encoding: .utf8)
+        let server = try await TestServer.start {
+            $0.auth.guests = false
+            $0.auth.externalPublicKeyFile = keyFile
+        }
+        let signer = JWTKeyCollection()
+        await signer.add(rsa: try Insecure.RSA.PrivateKey(backing: rsa), digestAlgorithm: .sha256)
+        let token = try await signer.sign(ExternalClaims(sub: .init(value: "r1"), name: "Rae", room: "lobby", exp: .init(value: Date().addingTimeInterval(60))))
+        let joined = try await server.request("POST", "/api/v1/join", body: #"{"room":"lobby"}"#, bearer: token)
+        #expect(joined.status == 200 && joined.json.string("participant") == "r1")
+        try await server.stop()
+    }
+
+    @Test func externalTokensFromAJWKSAreChosenByKid() async throws {
+        let key = ES256PrivateKey()
+        let (x, y) = key.publicKey.parameters!
+        let jwks = #"{"keys":[{"kty":"EC","crv":"P-256","alg":"ES256","use":"sig","kid":"k1","x":"\#(x)","y":"\#(y)"}]}"#
+        let jwksFile = TestServer.temporaryDirectory() + "/jwks.json"
+        try jwks.write(toFile: jwksFile, atomically: true, encoding: .utf8)
+        let server = try await TestServer.start {
+            $0.auth.guests = false
+            $0.auth.externalJWKSFile = jwksFile
+        }
+        let signer = JWTKeyCollection()
+        await signer.add(ecdsa: key, kid: "k1")
+        let claims = ExternalClaims(sub: .init(value: "j1"), name: "Jo", room: "lobby", exp: .init(value: Date().addingTimeInterval(60)))
+        let joined = try await server.request("POST", "/api/v1/join", body: #"{"room":"lobby"}"#, bearer: try await signer.sign(claims, kid: "k1"))
+        #expect(joined.status == 200 && joined.json.string("participant") == "j1")
+        let stranger = JWTKeyCollection()
+        await stranger.add(ecdsa: ES256PrivateKey(), kid: "k1")
+        let forged = try await stranger.sign(claims, kid: "k1")
+        #expect(try await server.request("POST", "/api/v1/join", body: #"{"room":"lobby"}"#, bearer: forged).status == 401)
         try await server.stop()
     }
 
@@ -135,6 +167,15 @@ import JWTKit
         #expect(try await server.request("GET", "/readyz").status == 503)
         try await server.stop()
     }
+}
+
+/// The claims an external auth service puts in its tokens.
+struct ExternalClaims: JWTPayload {
+    var sub: SubjectClaim
+    var name: String
+    var room: String
+    var exp: ExpirationClaim
+    func verify(using algorithm: some JWTAlgorithm) async throws { try exp.verifyNotExpired() }
 }
 
 extension Data {

@@ -56,14 +56,14 @@ import PlazaProtocol
     }
 
     @Test func aConnectionThatStopsAnsweringPingsIsClosedAndLeaves() async throws {
-        let server = try await TestServer.start { $0.webSocket.pingInterval = 0.3 }
+        let server = try await TestServer.start { $0.webSocket.pingInterval = 1 }
         let (watcher, _) = try await server.enter("lobby", name: "Watcher")
         let (silent, welcome) = try await server.enter("lobby", name: "Silent")
         _ = try await watcher.next("joined")
         silent.connection.setAnswersPings(false)
-        let code = try await silent.closeCode(timeout: 5)
+        let code = try await silent.closeCode(timeout: 10)
         #expect(code == 1001)
-        let left = try await watcher.next("left", timeout: 5)
+        let left = try await watcher.next("left", timeout: 10)
         #expect(left.string("id") == welcome.string("you"))
         try await server.stop()
     }

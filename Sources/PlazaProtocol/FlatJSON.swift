@@ -1,0 +1,159 @@
+/// A parser for the common case of a client frame: one JSON object whose values are strings, numbers,
+/// booleans or null. Anything else (a nested `data`, malformed input, an unusual number) makes it return nil
+/// and the caller falls back to `JSONDecoder`, which also produces the error codes. So this only ever adds
+/// speed, never a second opinion on what is valid.
+enum FlatJSON {
+    enum Value: Equatable {
+        case string(String)
+        case number(Double)
+        case bool(Bool)
+        case null
+    }
+
+    static func parse(_ bytes: UnsafeRawBufferPointer) -> [(key: String, value: Value)]? {
+        var p = Parser(bytes: bytes)
+        return p.object()
+    }
+
+    private struct Parser {
+        let bytes: UnsafeRawBufferPointer
+        var i = 0
+
+        init(bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+
+        mutating func skipSpace() {
+            while i < bytes.count, bytes[i] == 0x20 || bytes[i] == 0x0A || bytes[i] == 0x0D || bytes[i] == 0x09 { i += 1 }
+        }
+
+        mutating func expect(_ byte: UInt8) -> Bool {
+            skipSpace()
+            guard i < bytes.count, bytes[i] == byte else { return false }
+            i += 1
+            return true
+        }
+
+        mutating func object() -> [(key: String, value: Value)]? {
+            guard expect(UInt8(ascii: "{")) else { return nil }
+            var members: [(key: String, value: Value)] = []
+            skipSpace()
+            if i < bytes.count, bytes[i] == UInt8(ascii: "}") {
+                i += 1
+            } else {
+                while true {
+                    skipSpace()
+                    guard let key = string(), expect(UInt8(ascii: ":")), let value = value() else { return nil }
+                    members.append((key, value))
+                    if expect(UInt8(ascii: ",")) { continue }
+                    guard expect(UInt8(ascii: "}")) else { return nil }
+                    break
+                }
+            }
+            skipSpace()
+            return i == bytes.count ? members : nil
+        }
+
+        mutating func value() -> Value? {
+            skipSpace()
+            guard i < bytes.count else { return nil }
+            switch bytes[i] {
+            case UInt8(ascii: "\""): return string().map(Value.string)
+            case UInt8(ascii: "t"): return literal("true") ? .bool(true) : nil
+            case UInt8(ascii: "f"): return literal("false") ? .bool(false) : nil
+            case UInt8(ascii: "n"): return literal("null") ? .null : nil
+            case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return number().map(Value.number)
+            default: return nil  // nested values: the slow path
+            }
+        }
+
+        mutating func literal(_ word: StaticString) -> Bool {
+            let count = word.utf8CodeUnitCount
+            guard i + count <= bytes.count else { return false }
+            for k in 0..<count where bytes[i + k] != word.utf8Start[k] { return false }
+            i += count
+            return true
+        }
+
+        /// Integers and plain decimals; exponents and anything odd go to the slow path.
+        mutating func number() -> Double? {
+            let start = i
+            if bytes[i] == UInt8(ascii: "-") { i += 1 }
+            var integer: Int64 = 0
+            var digits = 0
+            while i < bytes.count, bytes[i] >= 0x30, bytes[i] <= 0x39 {
+                guard digits < 15 else { return nil }
+                integer = integer * 10 + Int64(bytes[i] - 0x30)
+                digits += 1
+                i += 1
+            }
+            guard digits > 0, !(digits > 1 && bytes[start + (bytes[start] == UInt8(ascii: "-") ? 1 : 0)] == 0x30) else { return nil }
+            var value = Double(integer)
+            if i < bytes.count, bytes[i] == UInt8(ascii: ".") {
+                i += 1
+                var scale = 1.0
+                var fraction = 0
+                while i < bytes.count, bytes[i] >= 0x30, bytes[i] <= 0x39 {
+                    guard fraction < 15 else { return nil }
+                    scale /= 10
+                    value += Double(bytes[i] - 0x30) * scale
+                    fraction += 1
+                    i += 1
+                }
+                guard fraction > 0 else { return nil }
+            }
+            if i < bytes.count, bytes[i] == UInt8(ascii: "e") || bytes[i] == UInt8(ascii: "E") { return nil }
+            return bytes[start] == UInt8(ascii: "-") ? -value : value
+        }
+
+        /// A string without escapes is taken as is; escapes other than the simple ones go to the slow path.
+        mutating func string() -> String? {
+            guard i < bytes.count, bytes[i] == UInt8(ascii: "\"") else { return nil }
+            i += 1
+            let start = i
+            var plain = true
+            while i < bytes.count {
+                let c = bytes[i]
+                if c == UInt8(ascii: "\"") {
+                    let raw = UnsafeRawBufferPointer(rebasing: bytes[start..<i])
+                    i += 1
+                    if plain { return String(validating: raw, as: UTF8.self) }
+                    return unescape(raw)
+                }
+                if c < 0x20 { return nil }
+                if c == UInt8(ascii: "\\") {
+                    plain = false
+                    i += 1  // skip the escaped character
+                }
+                i += 1
+            }
+            return nil
+        }
+
+        func unescape(_ raw: UnsafeRawBufferPointer) -> String? {
+            var out: [UInt8] = []
+            out.reserveCapacity(raw.count)
+            var k = 0
+            while k < raw.count {
+                let c = raw[k]
+                guard c == UInt8(ascii: "\\") else {
+                    out.append(c)
+                    k += 1
+                    continue
+                }
+                guard k + 1 < raw.count else { return nil }
+                switch raw[k + 1] {
+                case UInt8(ascii: "\""): out.append(UInt8(ascii: "\""))
+                case UInt8(ascii: "\\"): out.append(UInt8(ascii: "\\"))
+                case UInt8(ascii: "/"): out.append(UInt8(ascii: "/"))
+                case UInt8(ascii: "n"): out.append(0x0A)
+                case UInt8(ascii: "r"): out.append(0x0D)
+                case UInt8(ascii: "t"): out.append(0x09)
+                case UInt8(ascii: "b"): out.append(0x08)
+                case UInt8(ascii: "f"): out.append(0x0C)
+                default: return nil  // \u escapes: the slow path
+                }
+                k += 2
+            }
+            return String(validating: out, as: UTF8.self)
+        }
+    }
+}
