@@ -70,7 +70,8 @@ public struct TokenAuthority: Sendable {
     private let own: JWTKeyCollection
     private let external: JWTKeyCollection?
 
-    /// Keys of an external auth service. Any combination may be given.
+    /// Keys of an external auth service: `hmacSecret` or `publicKeyPEM` (not both) for tokens without a `kid`,
+    /// and optionally a JWKS for tokens with one.
     public struct ExternalKeys: Sendable {
         /// Shared secret for HS256. Used for tokens without a `kid`.
         public var hmacSecret: String?

@@ -1,4 +1,5 @@
 public import Foundation
+import NIOPosix
 import Synchronization
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -56,6 +57,47 @@ public final class LatencyHistogram: Sendable {
             if seen >= target { return pow(2, Double(i + 1) / Double(Self.bucketsPerDoubling)) / 1000 }
         }
         return .nan
+    }
+}
+
+/// How a benchmark runs, whatever it measures.
+public struct BenchSettings: Sendable {
+    /// The `plaza` executable whose `serve` is measured.
+    public var executable: String
+    /// Seconds of load before measuring.
+    public var warmup = 5.0
+    /// Seconds measured.
+    public var duration = 20.0
+    /// Event-loop threads of the load generator.
+    public var generatorThreads = 1
+
+    public init(executable: String) { self.executable = executable }
+
+    /// A started benchmark: the server, the generator's event loops, a histogram, `clients` generated
+    /// clients (not yet connected) and a guest token for each, joined to `room`.
+    struct Setup {
+        var server: BenchServer
+        var group: MultiThreadedEventLoopGroup
+        var histogram = LatencyHistogram()
+        var pool: [BenchClient]
+        var tokens: [String]
+    }
+
+    func setUp(clients: Int, room: String, environment: [String: String], log: @Sendable (String) -> Void) async throws -> Setup {
+        let server = try await BenchServer.start(executable: executable, environment: environment)
+        do {
+            let base = "http://127.0.0.1:\(server.port)"
+            log("joining \(clients) clients over HTTP")
+            let tokens = try await concurrentMap(Array(0..<clients), width: 32) { i in
+                try await joinToken(base: base, room: room, name: "c\(i)")
+            }
+            return Setup(
+                server: server, group: MultiThreadedEventLoopGroup(numberOfThreads: generatorThreads),
+                pool: (0..<clients).map(BenchClient.init), tokens: tokens)
+        } catch {
+            server.stop()
+            throw error
+        }
     }
 }
 

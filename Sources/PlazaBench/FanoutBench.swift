@@ -54,34 +54,25 @@ final class BenchClient: Sendable {
 /// What `plaza bench fanout` measures: one room of `clients` connections, `senders` of which send chat
 /// messages at `rate` messages per second in total, for `duration` seconds after a warm-up.
 public struct FanoutBench: Sendable {
-    public var executable: String
+    public var settings: BenchSettings
     public var clients = 1_000
     public var senders = 10
     public var rate = 200.0
     public var size = 100
-    public var warmup = 5.0
-    public var duration = 20.0
-    public var generatorThreads = 1
 
-    public init(executable: String) { self.executable = executable }
+    public init(settings: BenchSettings) { self.settings = settings }
 
     public func run(log: @Sendable (String) -> Void) async throws -> [String: Double] {
-        let server = try await BenchServer.start(
-            executable: executable,
+        let (warmup, duration) = (settings.warmup, settings.duration)
+        let setup = try await settings.setUp(
+            clients: clients, room: "bench",
             environment: [
                 "PLAZA_LIMITS_PARTICIPANTS_PER_ROOM": String(clients + 10),
                 "PLAZA_LIMITS_FRAMES_PER_SECOND": "100000", "PLAZA_LIMITS_FRAME_BURST": "100000",
                 "PLAZA_LIMITS_OUTBOUND_QUEUE_BYTES": String(8 << 20),
-            ])
+            ], log: log)
+        let (server, group, histogram, pool, tokens) = (setup.server, setup.group, setup.histogram, setup.pool, setup.tokens)
         defer { server.stop() }
-        let base = "http://127.0.0.1:\(server.port)"
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: generatorThreads)
-        let histogram = LatencyHistogram()
-        let pool = (0..<clients).map(BenchClient.init)
-        log("joining \(clients) clients over HTTP")
-        let tokens = try await concurrentMap(Array(0..<clients), width: 32) { i in
-            try await joinToken(base: base, room: "bench", name: "c\(i)")
-        }
         let idleBefore = ProcessSample.read(pid: server.pid)!
         log("connecting")
         let textKey = Array(#""text":"t="#.utf8)

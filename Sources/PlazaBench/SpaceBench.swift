@@ -10,28 +10,20 @@ import Foundation
 /// Each move carries its send time in `dir` (`t<microseconds>`), so every entry of every `moves` frame a
 /// viewer receives is one latency sample.
 public struct SpaceBench: Sendable {
-    public var executable: String
+    public var settings: BenchSettings
     public var avatars = 3_000
     public var rate = 5.0
     public var mapSize = 8_192.0
-    public var warmup = 5.0
-    public var duration = 20.0
-    public var generatorThreads = 1
 
-    public init(executable: String) { self.executable = executable }
+    public init(settings: BenchSettings) { self.settings = settings }
 
     public func run(log: @Sendable (String) -> Void) async throws -> [String: Double] {
-        let server = try await BenchServer.start(
-            executable: executable, environment: ["PLAZA_LIMITS_PARTICIPANTS_PER_ROOM": String(avatars + 10)])
+        let (warmup, duration) = (settings.warmup, settings.duration)
+        let setup = try await settings.setUp(
+            clients: avatars, room: "space", environment: ["PLAZA_LIMITS_PARTICIPANTS_PER_ROOM": String(avatars + 10)],
+            log: log)
+        let (server, group, histogram, pool, tokens) = (setup.server, setup.group, setup.histogram, setup.pool, setup.tokens)
         defer { server.stop() }
-        let base = "http://127.0.0.1:\(server.port)"
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: generatorThreads)
-        let histogram = LatencyHistogram()
-        let pool = (0..<avatars).map(BenchClient.init)
-        log("joining \(avatars) avatars over HTTP")
-        let tokens = try await concurrentMap(Array(0..<avatars), width: 32) { i in
-            try await joinToken(base: base, room: "space", name: "a\(i)")
-        }
         let dirKey = Array(#""dir":"t"#.utf8)
         log("connecting and seating in batches")
         for start in stride(from: 0, to: avatars, by: 250) {

@@ -44,7 +44,7 @@ public enum ClientFrame: Sendable, Equatable {
     public static let maxDirectionLength = 16
 
     /// All fields any client frame may carry; one decoding pass, then validation per type.
-    private struct Envelope: Decodable {
+    struct Envelope: Decodable {
         init() {}
         var type: String?
         var token: String?
@@ -62,6 +62,11 @@ public enum ClientFrame: Sendable, Equatable {
 
     public static func decode(_ bytes: some Collection<UInt8>) throws(DecodingError) -> ClientFrame {
         if let envelope = fastEnvelope(bytes) { return try validate(envelope) }
+        return try decodeWithJSONDecoder(bytes)
+    }
+
+    /// The reference decoder: every frame the fast path declines, and the judge of validity and error codes.
+    static func decodeWithJSONDecoder(_ bytes: some Collection<UInt8>) throws(DecodingError) -> ClientFrame {
         let envelope: Envelope
         do {
             envelope = try JSONDecoder().decode(Envelope.self, from: Data(bytes))
@@ -79,7 +84,7 @@ public enum ClientFrame: Sendable, Equatable {
 
     /// The envelope of a flat frame (no nested values), without `JSONDecoder`; nil sends the frame down the
     /// slow path, which decides validity and error codes.
-    private static func fastEnvelope(_ bytes: some Collection<UInt8>) -> Envelope? {
+    static func fastEnvelope(_ bytes: some Collection<UInt8>) -> Envelope? {
         let members: [(key: String, value: FlatJSON.Value)]?? = bytes.withContiguousStorageIfAvailable { buffer in
             FlatJSON.parse(UnsafeRawBufferPointer(buffer))
         }

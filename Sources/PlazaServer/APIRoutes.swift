@@ -8,9 +8,6 @@ import Foundation
 struct APIRoutes {
     let node: PlazaNode
 
-    /// Largest JSON request body accepted, in bytes.
-    static let maxBodyBytes = 16 * 1024
-
     func register(on router: Router<PlazaRequestContext>) {
         router.get("/") { _, _ in
             Response(
@@ -42,7 +39,7 @@ struct APIRoutes {
 
     private func join(_ request: Request, _ context: PlazaRequestContext) async throws -> Response {
         let started = ContinuousClock.now
-        let body: JoinRequest = try await Self.decode(request)
+        let body: JoinRequest = try await decode(request)
         guard let room = RoomName(body.room) else {
             throw APIError(.badRequest, .invalidRoom, "room names are 1–64 characters from a-z A-Z 0-9 - _ . and do not start with '.'")
         }
@@ -229,12 +226,14 @@ struct APIRoutes {
         return String(parts[1]).trimmingCharacters(in: .whitespaces)
     }
 
-    static func decode<T: Decodable>(_ request: Request) async throws -> T {
+    /// The JSON body, at most `limits.requestBodyBytes`.
+    func decode<T: Decodable>(_ request: Request) async throws -> T {
+        let limit = node.configuration.limits.requestBodyBytes
         let buffer: ByteBuffer
         do {
-            buffer = try await request.body.collect(upTo: maxBodyBytes)
+            buffer = try await request.body.collect(upTo: limit)
         } catch {
-            throw APIError(.contentTooLarge, .invalidRequest, "request body is larger than \(maxBodyBytes) bytes")
+            throw APIError(.contentTooLarge, .invalidRequest, "request body is larger than \(limit) bytes")
         }
         do {
             return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))

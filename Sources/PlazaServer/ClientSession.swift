@@ -1,5 +1,6 @@
 import PlazaCore
 import PlazaProtocol
+import NIOCore
 
 /// A room's handle on one connection: where to queue its frames. Rooms never touch the socket.
 final class ClientSession: Sendable {
@@ -13,20 +14,9 @@ final class ClientSession: Sendable {
         self.metrics = metrics
     }
 
-    /// Queues a frame and schedules its flush: for frames to one connection outside a room's fan-out.
+    /// Queues a frame and schedules its flush.
     func send(_ frame: [UInt8], _ type: ServerFrame.FrameType) {
-        if queue.enqueue(frame) { metrics.framesOut[type]?.increment() }
-    }
-
-    /// Queues a frame; a flush, if needed, is added to `batch` (scheduled by the caller, once per loop).
-    func send(_ frame: [UInt8], _ type: ServerFrame.FrameType, batch: inout FlushBatch) {
-        switch queue.append(frame) {
-        case .queued: metrics.framesOut[type]?.increment()
-        case .needsFlush:
-            batch.add(queue)
-            metrics.framesOut[type]?.increment()
-        case .rejected: break
-        }
+        if queue.enqueue(ByteBuffer(bytes: frame)) { metrics.framesOut[type]?.increment() }
     }
 
     func sendError(_ code: ErrorCode, _ message: String, ref: String? = nil) {

@@ -1,6 +1,7 @@
 import NIOCore
 import NIOWebSocket
 import Synchronization
+import Prometheus
 import PlazaProtocol
 
 /// One connection's bounded outbound queue, flushed on the connection's event loop.
@@ -8,30 +9,30 @@ import PlazaProtocol
 /// Producers (rooms, the connection's own reader) append encoded frames without waiting. The first append
 /// after a flush asks for one flush on the channel's event loop; a room fanning out to many connections asks
 /// once per event loop for all of them (`FlushBatch`). A flush writes everything queued as one WebSocket
-/// message, frames separated by `\n`, so under load a connection gets fewer, larger writes and no task hop
-/// per frame. While the socket is not writable the queue grows, up to `limit` bytes: then the connection is
-/// closed as a slow consumer instead of growing memory.
+/// message, frames separated by `\n`. A lone frame is written as the very buffer the room encoded, shared by
+/// every recipient; frames are copied only to join two or more. While the socket is not writable the queue
+/// grows, up to `limit` bytes: then the connection is closed as a slow consumer instead of growing memory.
 final class OutboundQueue: Sendable {
     private struct State: ~Copyable {
-        var buffer: ByteBuffer?
+        /// What the next flush writes: one shared frame, or frames joined into a buffer of this queue's own.
+        var pending: ByteBuffer?
+        /// Whether `pending` is a buffer of this queue's own that more frames may be appended to.
+        var pendingIsOwned = false
         var flushScheduled = false
         var closing: (CloseCode, String)?
         /// The session task waiting to perform the close handshake, once everything before it is written.
         var closeWaiter: CheckedContinuation<(CloseCode, String), Never>?
-        var closeHandedOver = false
     }
 
     let channel: any Channel
     private let state = Mutex(State())
     private let limit: Int
-    /// Called once when the queue overflows, to make sure the socket goes away even if the client never
-    /// reads again.
-    private let onOverflow: @Sendable () -> Void
+    private let messagesWritten: Counter
 
-    init(channel: any Channel, limit: Int, onOverflow: @escaping @Sendable () -> Void) {
+    init(channel: any Channel, limit: Int, messagesWritten: Counter) {
         self.channel = channel
         self.limit = limit
-        self.onOverflow = onOverflow
+        self.messagesWritten = messagesWritten
     }
 
     enum Enqueued {
@@ -39,44 +40,44 @@ final class OutboundQueue: Sendable {
         case queued
         /// Queued; the caller must arrange a flush (`flush()` on the channel's event loop).
         case needsFlush
-        /// Not queued: the connection is closing.
+        /// Not queued: the connection is closing (or has just overflowed).
         case rejected
     }
 
-    /// Queues one encoded frame without scheduling anything: for fan-out, which batches flushes per loop.
-    func append(_ frame: [UInt8]) -> Enqueued {
-        var overflowed = false
-        let result: Enqueued = state.withLock { state in
-            guard state.closing == nil else { return .rejected }
-            if var buffer = state.buffer.take() {
-                guard buffer.readableBytes + frame.count + 1 <= limit else {
+    /// Queues one encoded frame without scheduling anything: `FlushBatch.append` and `enqueue` schedule.
+    func append(_ frame: ByteBuffer) -> Enqueued {
+        let (result, overflowed): (Enqueued, Bool) = state.withLock { state in
+            guard state.closing == nil else { return (.rejected, false) }
+            if var pending = state.pending.take() {
+                guard pending.readableBytes + frame.readableBytes + 1 <= limit else {
                     // Drop what is queued: the client will resume with `since`.
                     state.closing = (.slowConsumer, "slow consumer")
-                    overflowed = true
-                    return .rejected
+                    return (.rejected, true)
                 }
-                buffer.writeInteger(UInt8(ascii: "\n"))
-                buffer.writeBytes(frame)
-                state.buffer = buffer
+                if !state.pendingIsOwned {
+                    var joined = channel.allocator.buffer(capacity: max(2 * (pending.readableBytes + frame.readableBytes + 1), 1024))
+                    joined.writeBuffer(&pending)
+                    pending = joined
+                    state.pendingIsOwned = true
+                }
+                pending.writeInteger(UInt8(ascii: "\n"))
+                pending.writeImmutableBuffer(frame)
+                state.pending = pending
             } else {
-                var buffer = channel.allocator.buffer(capacity: max(frame.count, 512))
-                buffer.writeBytes(frame)
-                state.buffer = buffer
+                state.pending = frame
+                state.pendingIsOwned = false
             }
-            if state.flushScheduled { return .queued }
+            if state.flushScheduled { return (.queued, false) }
             state.flushScheduled = true
-            return .needsFlush
+            return (.needsFlush, false)
         }
-        if overflowed {
-            onOverflow()
-            scheduleFlush()
-        }
+        if overflowed { scheduleFlush() }  // hands the close over; the session then enforces the close timeout
         return result
     }
 
     /// Queues one frame and makes sure it will be flushed. Returns false when the connection is closing.
     @discardableResult
-    func enqueue(_ frame: [UInt8]) -> Bool {
+    func enqueue(_ frame: ByteBuffer) -> Bool {
         switch append(frame) {
         case .queued: return true
         case .needsFlush:
@@ -87,7 +88,6 @@ final class OutboundQueue: Sendable {
     }
 
     func scheduleFlush() {
-        let channel = self.channel
         channel.eventLoop.execute { self.flush() }
     }
 
@@ -96,21 +96,18 @@ final class OutboundQueue: Sendable {
     func flush() {
         // A closed socket takes nothing more: hand the close over so the session can finish.
         let writable = channel.isWritable || !channel.isActive
-        let (buffer, close): (ByteBuffer?, (CheckedContinuation<(CloseCode, String), Never>, (CloseCode, String))?) = state.withLock { state in
+        let (message, close): (ByteBuffer?, (CheckedContinuation<(CloseCode, String), Never>, (CloseCode, String))?) = state.withLock { state in
             state.flushScheduled = false
             let slow = state.closing?.0 == .slowConsumer
-            if slow { state.buffer = nil }
+            if slow { state.pending = nil }
             guard writable || slow else { return (nil, nil) }  // writability will call us again
-            let buffer = state.buffer.take()
-            if let closing = state.closing, let waiter = state.closeWaiter.take() {
-                state.closeHandedOver = true
-                return (buffer, (waiter, closing))
-            }
-            return (buffer, nil)
+            let message = state.pending.take()
+            guard let closing = state.closing, let waiter = state.closeWaiter.take() else { return (message, nil) }
+            return (message, (waiter, closing))
         }
-        if let buffer {
-            channel.write(WebSocketFrame(fin: true, opcode: .text, data: buffer), promise: nil)
-            channel.flush()
+        if let message {
+            channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .text, data: message), promise: nil)
+            messagesWritten.increment()
         }
         if let (waiter, closing) = close { waiter.resume(returning: closing) }
     }
@@ -143,9 +140,16 @@ final class OutboundQueue: Sendable {
 struct FlushBatch {
     private var byLoop: [ObjectIdentifier: (any EventLoop, [OutboundQueue])] = [:]
 
-    mutating func add(_ queue: OutboundQueue) {
-        let loop = queue.channel.eventLoop
-        byLoop[ObjectIdentifier(loop), default: (loop, [])].1.append(queue)
+    /// Queues `frame` on `queue`, remembering the queue if it needs a flush. Returns whether it was queued.
+    mutating func append(_ frame: ByteBuffer, to queue: OutboundQueue) -> Bool {
+        switch queue.append(frame) {
+        case .queued: return true
+        case .needsFlush:
+            let loop = queue.channel.eventLoop
+            byLoop[ObjectIdentifier(loop), default: (loop, [])].1.append(queue)
+            return true
+        case .rejected: return false
+        }
     }
 
     func schedule() {
@@ -155,7 +159,8 @@ struct FlushBatch {
     }
 }
 
-/// Resumes flushing when a socket that filled up becomes writable again.
+/// Resumes flushing when a socket that filled up becomes writable again, or hands the close over when it
+/// closes.
 final class WritabilityHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = NIOAny
     private let queue: OutboundQueue

@@ -61,6 +61,9 @@ public struct PlazaConfiguration: Sendable {
         /// `limits.outboundQueueBytes`: bytes queued to one connection before it is closed as a slow
         /// consumer (4002). Default 1048576.
         public var outboundQueueBytes: Int = 1 << 20
+        /// `limits.requestBodyBytes`: largest HTTP request body accepted (larger: 413 `invalid_request`).
+        /// Default 16384.
+        public var requestBodyBytes: Int = 16_384
         /// `limits.roomsPerNode`: rooms this node hosts at once. Default 10000.
         public var roomsPerNode: Int = 10_000
         /// `limits.participantsPerRoom`, `limits.connectionsPerParticipant`, `limits.chatTextLength`,
@@ -141,6 +144,7 @@ public struct PlazaConfiguration: Sendable {
         c.limits.frameBurst = config.double(forKey: "limits.frameBurst", default: c.limits.frameBurst)
         c.limits.floodClose = config.int(forKey: "limits.floodClose", default: c.limits.floodClose)
         c.limits.outboundQueueBytes = config.int(forKey: "limits.outboundQueueBytes", default: c.limits.outboundQueueBytes)
+        c.limits.requestBodyBytes = config.int(forKey: "limits.requestBodyBytes", default: c.limits.requestBodyBytes)
         c.limits.roomsPerNode = config.int(forKey: "limits.roomsPerNode", default: c.limits.roomsPerNode)
         c.limits.room.participantsPerRoom = config.int(
             forKey: "limits.participantsPerRoom", default: c.limits.room.participantsPerRoom)
@@ -178,6 +182,7 @@ public struct PlazaConfiguration: Sendable {
         try require(limits.frameBurst >= 1, "limits.frameBurst", "must be ≥ 1")
         try require(limits.floodClose >= 1, "limits.floodClose", "must be ≥ 1")
         try require(limits.outboundQueueBytes >= 4096, "limits.outboundQueueBytes", "must be ≥ 4096")
+        try require(limits.requestBodyBytes >= 1024, "limits.requestBodyBytes", "must be ≥ 1024")
         try require(limits.roomsPerNode >= 1, "limits.roomsPerNode", "must be ≥ 1")
         try require(limits.room.participantsPerRoom >= 1, "limits.participantsPerRoom", "must be ≥ 1")
         try require(limits.room.connectionsPerParticipant >= 1, "limits.connectionsPerParticipant", "must be ≥ 1")

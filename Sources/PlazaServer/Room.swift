@@ -5,6 +5,7 @@ import PlazaAuth
 import Logging
 import Synchronization
 import Foundation
+import NIOCore
 
 /// One room on its home node: the only place its state lives.
 ///
@@ -122,7 +123,6 @@ actor Room {
             let view = state.visibleAvatars(of: grant.participant)
             if !view.isEmpty { session.send(ServerFrame.enter(view), .enter) }
         }
-        flush()
     }
 
     /// Forgets a connection; announces `left` when it was its participant's last one.
@@ -131,7 +131,6 @@ actor Room {
         if let left = state.disconnect(connection) {
             metrics.participants.decrement()
             broadcast(ServerFrame.left(left), .left)
-            flush()
         }
         if sessions.isEmpty { emptySince = .now }
     }
@@ -269,10 +268,7 @@ actor Room {
         remember(key, message.offset)
         broadcast(frame, .chat)
         let ack = ServerFrame.ack(id: message.clientID, offset: message.offset)
-        for session in waiters.removeValue(forKey: key) ?? [] { session.send(ack, .ack, batch: &batch) }
-        // Flush per message, not per commit batch: a large batch must not count against a queue's limit
-        // before the socket had a chance to take it. Loops still coalesce what accumulates meanwhile.
-        flush()
+        for session in waiters.removeValue(forKey: key) ?? [] { session.send(ack, .ack) }
     }
 
     private func remember(_ key: MessageKey, _ offset: Int64) {
@@ -298,7 +294,6 @@ actor Room {
         guard let id = state.participant(for: connection) else { return }
         if state.setMedia(id, audio: audio, video: video) {
             broadcast(ServerFrame.media(id, audio: audio, video: video), .media)
-            flush()
         }
     }
 
@@ -306,7 +301,6 @@ actor Room {
     func app(from connection: ConnectionID, data: JSONValue, to: ParticipantID?) {
         guard let session = sessions[connection], let from = state.participant(for: connection) else { return }
         let frame = ServerFrame.relay("app", from: from, data: data)
-        defer { flush() }
         guard let to else { return broadcast(frame, .app, except: from) }
         guard state.contains(to) else {
             return session.sendError(.unknownParticipant, "no participant '\(to.rawValue.prefix(64))' in this room")
@@ -321,7 +315,6 @@ actor Room {
             return session.sendError(.unknownParticipant, "no participant '\(to.rawValue.prefix(64))' in this room")
         }
         send(ServerFrame.relay("signal", from: from, data: data), .signal, to: to)
-        flush()
     }
 
     // MARK: Interest management
@@ -341,55 +334,57 @@ actor Room {
         var fragments: [GridCell: [UInt8]] = [:]
         fragments.reserveCapacity(result.movesByCell.count)
         for (cell, avatars) in result.movesByCell { fragments[cell] = ServerFrame.moveEntries(avatars) }
+        var batch = FlushBatch()
         // Introductions first, so a viewer never gets moves of an avatar it has not been told about.
-        for (viewer, avatars) in result.enters { send(ServerFrame.enter(avatars), .enter, to: viewer) }
-        for (viewer, ids) in result.exits { send(ServerFrame.exit(ids), .exit, to: viewer) }
-        // Viewers in the same cell see the same cells: share the assembled frame too.
-        var assembled: [[GridCell]: [UInt8]] = [:]
+        for (viewer, avatars) in result.enters {
+            send(ByteBuffer(bytes: ServerFrame.enter(avatars)), .enter, to: viewer, in: &batch)
+        }
+        for (viewer, ids) in result.exits { send(ByteBuffer(bytes: ServerFrame.exit(ids)), .exit, to: viewer, in: &batch) }
+        // Viewers in the same cell see the same cells: share the assembled frame (the same buffer) too.
+        var assembled: [[GridCell]: ByteBuffer] = [:]
         for (viewer, var cells) in result.cellsByViewer {
             cells.sort { ($0.y, $0.x) < ($1.y, $1.x) }
-            let frame: [UInt8]
+            let frame: ByteBuffer
             if let cached = assembled[cells] {
                 frame = cached
             } else {
-                frame = ServerFrame.moves(fragments: cells.map { fragments[$0]! })
+                frame = ByteBuffer(bytes: ServerFrame.moves(fragments: cells.map { fragments[$0]! }))
                 assembled[cells] = frame
             }
-            send(frame, .moves, to: viewer)
+            send(frame, .moves, to: viewer, in: &batch)
         }
-        flush()
+        batch.schedule()
     }
 
     // MARK: Fan-out
 
-    /// Flushes queued by this actor's current step, scheduled once per event loop by `flush()`.
-    private var batch = FlushBatch()
-
-    /// Schedules the flushes the current step queued. Every entry point that sends ends with it.
-    private func flush() {
-        batch.schedule()
-        batch = FlushBatch()
-    }
-
-    private func send(_ frame: [UInt8], _ type: ServerFrame.FrameType, to participant: ParticipantID) {
+    /// Queues `frame` to every connection of `participant`; `batch` collects the flushes to schedule.
+    private func send(_ frame: ByteBuffer, _ type: ServerFrame.FrameType, to participant: ParticipantID, in batch: inout FlushBatch) {
         for connection in state.connections(of: participant) {
-            sessions[connection]?.send(frame, type, batch: &batch)
+            if let session = sessions[connection], batch.append(frame, to: session.queue) {
+                metrics.framesOut[type]?.increment()
+            }
         }
     }
 
-    /// Queues the same encoded bytes to every connection (but `except`'s).
+    /// Queues `frame` to every connection of `participant` and schedules the flushes.
+    private func send(_ frame: [UInt8], _ type: ServerFrame.FrameType, to participant: ParticipantID) {
+        var batch = FlushBatch()
+        send(ByteBuffer(bytes: frame), type, to: participant, in: &batch)
+        batch.schedule()
+    }
+
+    /// Queues the same bytes (one buffer, shared) to every connection but `except`'s, then schedules the
+    /// flushes: one task per event loop.
     private func broadcast(_ frame: [UInt8], _ type: ServerFrame.FrameType, except: ParticipantID? = nil) {
+        let bytes = ByteBuffer(bytes: frame)
+        var batch = FlushBatch()
         var delivered: Int64 = 0
         for (connection, session) in sessions {
             if let except, state.participant(for: connection) == except { continue }
-            switch session.queue.append(frame) {
-            case .queued: delivered += 1
-            case .needsFlush:
-                batch.add(session.queue)
-                delivered += 1
-            case .rejected: break
-            }
+            if batch.append(bytes, to: session.queue) { delivered += 1 }
         }
+        batch.schedule()
         metrics.framesOut[type]?.increment(by: delivered)
         metrics.fanoutDeliveries.increment(by: delivered)
     }

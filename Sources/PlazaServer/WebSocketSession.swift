@@ -6,11 +6,11 @@ import NIOCore
 import NIOWebSocket
 import Logging
 
-/// One client connection, from upgrade to close: `hello`, then frames routed to the room, while a writer
-/// task drains the connection's outbound queue.
+/// One client connection, from upgrade to close: `hello`, then frames routed to the room.
 ///
-/// Concurrency: the reader runs in the handler's task; the writer and the hello watchdog are child tasks.
-/// The room only ever touches the outbound queue, never the socket.
+/// Concurrency: the reader runs in the handler's task and owns the session's state. Rooms only ever touch
+/// the connection's outbound queue, which flushes on the channel's event loop. One child task, the closer,
+/// waits for the queue to hand over a close and performs the handshake.
 struct WebSocketSession {
     let node: PlazaNode
     let channel: any Channel
@@ -22,11 +22,8 @@ struct WebSocketSession {
         let metrics = node.metrics
         let closeTimeout = TimeAmount.milliseconds(Int64(configuration.webSocket.closeTimeout * 1000))
         let channel = self.channel
-        let queue = OutboundQueue(channel: channel, limit: configuration.limits.outboundQueueBytes) {
-            metrics.slowConsumerDisconnects.increment()
-            // The client may never read again: make sure the socket goes anyway.
-            channel.eventLoop.scheduleTask(in: closeTimeout) { channel.close(promise: nil) }
-        }
+        let queue = OutboundQueue(
+            channel: channel, limit: configuration.limits.outboundQueueBytes, messagesWritten: metrics.outboundMessages)
         do {
             try await channel.eventLoop.submit {
                 try channel.pipeline.syncOperations.addHandler(WritabilityHandler(queue: queue), position: .first)
@@ -38,51 +35,51 @@ struct WebSocketSession {
         node.opened(id, queue)
         var logger = node.logger
         logger[metadataKey: "connection"] = "\(id)"
-        let reader = Reader(node: node, session: session, logger: logger)
+        let helloDeadline = channel.eventLoop.scheduleTask(in: .milliseconds(Int64(configuration.webSocket.helloTimeout * 1000))) {
+            queue.close(.helloTimeout, reason: "no hello")
+        }
+        let reader = Reader(node: node, session: session, helloDeadline: helloDeadline, logger: logger)
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 // Everything queued before the close is written first (the queue hands the close over then).
                 let (code, reason) = await queue.closeRequested()
                 if code != .normal { metrics.closed(code) }
+                if code == .slowConsumer { metrics.slowConsumerDisconnects.increment() }
+                // A client that never answers (or never reads) loses its socket after the close timeout.
                 channel.eventLoop.scheduleTask(in: closeTimeout) { channel.close(promise: nil) }
                 try? await outbound.close(.init(codeNumber: Int(code.rawValue)), reason: reason.isEmpty ? nil : reason)
             }
-            group.addTask {
-                try? await Task.sleep(for: .milliseconds(Int64(configuration.webSocket.helloTimeout * 1000)))
-                if await !reader.hasJoined { queue.close(.helloTimeout, reason: "no hello") }
-            }
             await reader.read(inbound)
             // The client closed (or we did and it answered): finish the close, and never wait forever.
+            helloDeadline.cancel()
             queue.close(.normal, reason: "")
             channel.eventLoop.scheduleTask(in: closeTimeout) { channel.close(promise: nil) }
-            await group.next()
-            group.cancelAll()
         }
         await reader.leave()
         node.closed(id)
     }
 }
 
-/// The reading half of a session: its state (joined or not, which room) is confined to the reader's task,
-/// so it is an actor only to be shareable with the hello watchdog.
-private actor Reader {
+/// The reading half of a session. Confined to the session's task: nothing else touches its state.
+private final class Reader {
     let node: PlazaNode
     let session: ClientSession
     let logger: Logger
+    /// Closes the connection if no `hello` joins it in time; cancelled when one does.
+    let helloDeadline: Scheduled<Void>
     private var room: Room?
     private var bucket: TokenBucket
     private var droppedInARow = 0
     private var lastRateLimitError: ContinuousClock.Instant?
     private let started = ContinuousClock.now
 
-    init(node: PlazaNode, session: ClientSession, logger: Logger) {
+    init(node: PlazaNode, session: ClientSession, helloDeadline: Scheduled<Void>, logger: Logger) {
         self.node = node
         self.session = session
+        self.helloDeadline = helloDeadline
         self.logger = logger
         self.bucket = TokenBucket(rate: node.configuration.limits.framesPerSecond, burst: node.configuration.limits.frameBurst)
     }
-
-    var hasJoined: Bool { room != nil }
 
     func read(_ inbound: WebSocketInboundStream) async {
         do {
@@ -91,7 +88,7 @@ private actor Reader {
                 guard admit() else { continue }
                 switch message {
                 case .text(let text):
-                    await handle(Array(text.utf8))
+                    await handle(text.utf8)
                 case .binary:
                     session.sendError(.invalidFrame, "binary messages are not accepted; send JSON text")
                 }
@@ -122,7 +119,7 @@ private actor Reader {
         return false
     }
 
-    private func handle(_ bytes: [UInt8]) async {
+    private func handle(_ bytes: String.UTF8View) async {
         let frame: ClientFrame
         do {
             frame = try ClientFrame.decode(bytes)
@@ -179,6 +176,7 @@ private actor Reader {
                 try await lookup.attach(
                     session, grant: grant, name: grant.name ?? grant.participant.rawValue, since: since, audio: audio, video: video)
                 room = lookup
+                helloDeadline.cancel()
                 node.metrics.helloLatency.record(.now - started)
                 return
             } catch {

@@ -10,7 +10,12 @@ import Synchronization
 /// Incoming messages and the close are handed to callbacks on the channel's event loop; they must not block.
 public final class WebSocketConnection: Sendable {
     public let channel: any Channel
-    private let answerPings: Atomic<Bool>
+    private let settings: Settings
+
+    /// What the test or generator may change while the connection runs; shared with its frame handler.
+    final class Settings: Sendable {
+        let answerPings = Atomic<Bool>(true)
+    }
 
     /// What the connection reports.
     public struct Callbacks: Sendable {
@@ -29,9 +34,9 @@ public final class WebSocketConnection: Sendable {
         case handshakeFailed(String)
     }
 
-    private init(channel: any Channel, answerPings: Bool) {
+    private init(channel: any Channel, settings: Settings) {
         self.channel = channel
-        self.answerPings = Atomic(answerPings)
+        self.settings = settings
     }
 
     /// Connects to `ws://host:port/path` and completes the WebSocket handshake. `receiveBufferBytes` sets
@@ -41,7 +46,7 @@ public final class WebSocketConnection: Sendable {
         maxMessageBytes: Int = 64 << 20, receiveBufferBytes: Int? = nil, callbacks: Callbacks
     ) async throws -> WebSocketConnection {
         let upgraded = group.next().makePromise(of: Void.self)
-        let connectionBox = Mutex<WebSocketConnection?>(nil)
+        let settings = Settings()
         var bootstrap = ClientBootstrap(group: group).channelOption(.socketOption(.tcp_nodelay), value: 1)
         if let receiveBufferBytes {
             // A small receive window makes a client that stops reading back up the server quickly.
@@ -50,16 +55,13 @@ public final class WebSocketConnection: Sendable {
         let channel = try await bootstrap
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let frames = FrameHandler(callbacks: callbacks, maxMessageBytes: maxMessageBytes) {
-                        connectionBox.withLock { $0?.answerPings.load(ordering: .relaxed) } ?? true
-                    }
+                    let frames = FrameHandler(callbacks: callbacks, settings: settings)
                     let handshake = HandshakeHandler(host: host, port: port, path: path, frames: frames, maxFrameSize: maxMessageBytes, upgraded: upgraded)
                     try channel.pipeline.syncOperations.addHandler(handshake)
                 }
             }
             .connect(host: host, port: port).get()
-        let connection = WebSocketConnection(channel: channel, answerPings: true)
-        connectionBox.withLock { $0 = connection }
+        let connection = WebSocketConnection(channel: channel, settings: settings)
         try await upgraded.futureResult.get()
         return connection
     }
@@ -93,7 +95,7 @@ public final class WebSocketConnection: Sendable {
     }
 
     /// Whether to answer the server's pings (default true). Turning it off simulates a dead peer.
-    public func setAnswersPings(_ value: Bool) { answerPings.store(value, ordering: .relaxed) }
+    public func setAnswersPings(_ value: Bool) { settings.answerPings.store(value, ordering: .relaxed) }
 
     /// Stops (or resumes) reading from the socket, so the server's writes back up: a slow consumer.
     public func setReading(_ reading: Bool) {
@@ -191,16 +193,14 @@ private final class FrameHandler: ChannelInboundHandler {
     typealias OutboundOut = WebSocketFrame
 
     private let callbacks: WebSocketConnection.Callbacks
-    private let maxMessageBytes: Int
-    private let answerPings: @Sendable () -> Bool
+    private let settings: WebSocketConnection.Settings
     private var partial: ByteBuffer?
     private var closeCode: UInt16?
     private var reportedClose = false
 
-    init(callbacks: WebSocketConnection.Callbacks, maxMessageBytes: Int, answerPings: @escaping @Sendable () -> Bool) {
+    init(callbacks: WebSocketConnection.Callbacks, settings: WebSocketConnection.Settings) {
         self.callbacks = callbacks
-        self.maxMessageBytes = maxMessageBytes
-        self.answerPings = answerPings
+        self.settings = settings
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -218,7 +218,7 @@ private final class FrameHandler: ChannelInboundHandler {
                 }
             }
         case .ping:
-            if answerPings() {
+            if settings.answerPings.load(ordering: .relaxed) {
                 let pong = WebSocketFrame(fin: true, opcode: .pong, maskKey: .random(), data: frame.unmaskedData)
                 context.writeAndFlush(wrapOutboundOut(pong), promise: nil)
             }

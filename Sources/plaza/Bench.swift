@@ -20,6 +20,14 @@ struct Bench: AsyncParsableCommand {
         var duration: Double = 20
         @Option(help: "Event-loop threads of the load generator.")
         var threads: Int = 1
+
+        var settings: BenchSettings {
+            var settings = BenchSettings(executable: executablePath())
+            settings.warmup = warmup
+            settings.duration = duration
+            settings.generatorThreads = threads
+            return settings
+        }
     }
 
     struct Fanout: AsyncParsableCommand {
@@ -32,14 +40,11 @@ struct Bench: AsyncParsableCommand {
         @OptionGroup var common: Common
 
         func run() async throws {
-            var bench = FanoutBench(executable: executablePath())
+            var bench = FanoutBench(settings: common.settings)
             bench.clients = clients
             bench.senders = senders
             bench.rate = rate
             bench.size = size
-            bench.warmup = common.warmup
-            bench.duration = common.duration
-            bench.generatorThreads = common.threads
             report(try await bench.run(log: log))
         }
     }
@@ -53,13 +58,10 @@ struct Bench: AsyncParsableCommand {
         @OptionGroup var common: Common
 
         func run() async throws {
-            var bench = SpaceBench(executable: executablePath())
+            var bench = SpaceBench(settings: common.settings)
             bench.avatars = avatars
             bench.rate = rate
             bench.mapSize = mapSize
-            bench.warmup = common.warmup
-            bench.duration = common.duration
-            bench.generatorThreads = common.threads
             report(try await bench.run(log: log))
         }
     }

@@ -1,7 +1,7 @@
 import Testing
 import Foundation
 import PlazaCore
-import PlazaProtocol
+@testable import PlazaProtocol
 
 @Suite struct ClientFrameTests {
     func decode(_ text: String) throws(ClientFrame.DecodingError) -> ClientFrame {
@@ -66,28 +66,39 @@ import PlazaProtocol
 }
 
 @Suite struct FastPathTests {
-    /// The fast parser must agree with `JSONDecoder` wherever it answers.
-    @Test(arguments: [
+    static let flat = [
         #"{"type":"move","x":12.25,"y":-3,"dir":"up"}"#,
         #"{ "type" : "chat", "id":"a\"b", "text":"line\nnext \\ done" }"#,
-        #"{"type":"chat","id":"é","text":"\u00e9"}"#,
         #"{"type":"media","audio":true,"video":false,"extra":null}"#,
         #"{"type":"hello","token":"t","since":42}"#,
+        #"{"type":"app","data":"hi"}"#,
+        #"{"type":"teleport"}"#,
+    ]
+    /// Frames the fast path must decline: the reference decoder alone decides them.
+    static let declined = [
+        #"{"type":"chat","id":"é","text":"\u00e9"}"#,
         #"{"type":"move","x":1e2,"y":0}"#,
         #"{"type":"move","x":01,"y":0}"#,
         #"{"type":"chat","id":"x","text":"t","id":"y"}"#,
-        #"{"type":"app","data":"hi"}"#,
         #"{"type":"app","data":{"n":1}}"#,
         #"{"type":"chat","id":5,"text":"t"}"#,
-    ])
-    func agreesWithTheSlowPath(text: String) throws {
-        let fast = Result { () throws(ClientFrame.DecodingError) in try ClientFrame.decode(Array(text.utf8)) }
-        // Non-contiguous input always takes the slow path.
-        let slow = Result { () throws(ClientFrame.DecodingError) in try ClientFrame.decode(AnyCollection(Array(text.utf8))) }
-        switch (fast, slow) {
+        "not json",
+    ]
+
+    @Test(arguments: flat + declined)
+    func agreesWithTheReferenceDecoder(text: String) {
+        let bytes = Array(text.utf8)
+        let fast = Result { () throws(ClientFrame.DecodingError) in try ClientFrame.decode(bytes) }
+        let reference = Result { () throws(ClientFrame.DecodingError) in try ClientFrame.decodeWithJSONDecoder(bytes) }
+        switch (fast, reference) {
         case (.success(let a), .success(let b)): #expect(a == b)
         case (.failure(let a), .failure(let b)): #expect(a.code == b.code)
-        default: Issue.record("fast \(fast) and slow \(slow) disagree on \(text)")
+        default: Issue.record("fast \(fast) and reference \(reference) disagree on \(text)")
         }
+    }
+
+    @Test func answersFlatFramesAndDeclinesTheRest() {
+        for text in Self.flat { #expect(ClientFrame.fastEnvelope(Array(text.utf8)) != nil, "\(text)") }
+        for text in Self.declined { #expect(ClientFrame.fastEnvelope(Array(text.utf8)) == nil, "\(text)") }
     }
 }

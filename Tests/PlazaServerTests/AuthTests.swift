@@ -154,7 +154,12 @@ import _CryptoExtras
     }
 
     @Test func joinValidatesRoomAndName() async throws {
-        let server = try await TestServer.start()
+        let server = try await TestServer.start { $0.limits.requestBodyBytes = 1024 }
+        let padding = String(repeating: " ", count: 1024)
+        let tooLarge = try await server.request("POST", "/api/v1/join", body: #"{"room":"ok","name":"A"}"#.dropLast() + padding + "}")
+        #expect(tooLarge.status == 413 && tooLarge.json["error"]?["code"] == .string("invalid_request"))
+        let atLimit = try await server.request("POST", "/api/v1/join", body: #"{"room":"ok","name":"A"}"#.dropLast() + padding.dropFirst(1024 - 1000) + "}")
+        #expect(atLimit.status == 200, "a body under the limit is accepted")
         let badRoom = try await server.request("POST", "/api/v1/join", body: #"{"room":"no spaces","name":"A"}"#)
         #expect(badRoom.status == 400 && badRoom.json["error"]?["code"] == .string("invalid_room"))
         let badName = try await server.request("POST", "/api/v1/join", body: #"{"room":"ok","name":"  "}"#)

@@ -18,6 +18,9 @@ import PlazaProtocol
         bob.send(#"{"type":"chat","id":"b1","text":"hi Ann"}"#)
         let reply = try await ann.next("chat")
         #expect(reply.string("text") == "hi Ann" && reply.int("offset") == 2)
+        let metrics = try await server.request("GET", "/metrics").text
+        #expect(metrics.contains(#"plaza_frames_out_total{type="chat"} 4"#), "two messages, two recipients each")
+        #expect(!metrics.contains("plaza_websocket_messages_out_total 0\n"), "written messages are counted")
         try await server.stop()
     }
 
