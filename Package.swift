@@ -78,6 +78,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
+            resources: [.copy("Web")],
             swiftSettings: swiftSettings
         ),
         // A minimal WebSocket client with the controls tests and load generators need.
@@ -104,7 +105,7 @@ let package = Package(
         .target(
             name: "PlazaTesting",
             dependencies: [
-                "PlazaServer", "PlazaProtocol", "PlazaWebSocketClient",
+                "PlazaServer", "PlazaCore", "PlazaProtocol", "PlazaWebSocketClient",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

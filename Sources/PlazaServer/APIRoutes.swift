@@ -9,11 +9,6 @@ struct APIRoutes {
     let node: PlazaNode
 
     func register(on router: Router<PlazaRequestContext>) {
-        router.get("/") { _, _ in
-            Response(
-                status: .ok, headers: [.contentType: "text/html; charset=utf-8"],
-                body: .init(byteBuffer: ByteBuffer(string: Self.landingPage)))
-        }
         router.get("/healthz") { _, _ in Self.json(#"{"status":"ok"}"#) }
         router.get("/readyz") { _, _ in
             guard await node.isReady() else { throw APIError(.serviceUnavailable, .draining, "this node is draining") }
@@ -26,6 +21,9 @@ struct APIRoutes {
         }
         let api = router.group("api/v1")
         api.post("join") { request, context in try await join(request, context) }
+        api.get("space") { _, _ in
+            Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: node.space.body)))
+        }
         api.get("rooms") { request, _ in try await rooms(request) }
         api.get("rooms/:room/messages") { request, context in try await messages(request, context) }
     }
@@ -200,20 +198,6 @@ struct APIRoutes {
     }
 
     // MARK: helpers
-
-    /// What the URL `plaza serve` prints shows until the web client is served there.
-    static let landingPage = """
-        <!doctype html>
-        <html lang="en"><head><meta charset="utf-8"><title>Plaza</title></head>
-        <body style="font-family: system-ui, sans-serif; max-width: 40em; margin: 3em auto; line-height: 1.5">
-        <h1>Plaza is running</h1>
-        <p>Join a room with <code>POST /api/v1/join</code> and <code>{"room": "lobby", "name": "Ann"}</code>,
-        then open the WebSocket <code>url</code> it returns and send <code>{"type": "hello", "token": "…"}</code>.
-        The protocol is documented in <code>docs/protocol.md</code> in the repository.</p>
-        <p>Health: <a href="/healthz">/healthz</a> · Readiness: <a href="/readyz">/readyz</a> ·
-        Metrics: <a href="/metrics">/metrics</a></p>
-        </body></html>
-        """
 
     static func json(_ text: String, status: HTTPResponse.Status = .ok) -> Response {
         Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: text)))

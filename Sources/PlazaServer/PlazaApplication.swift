@@ -32,8 +32,11 @@ public enum PlazaApplication {
     ) -> some ApplicationProtocol {
         let configuration = node.configuration
         let router = Router(context: PlazaRequestContext.self)
+        let web = WebClient(root: configuration.web.root ?? WebClient.bundledRoot)
         router.add(middleware: APIErrorMiddleware())
+        router.add(middleware: web.fileMiddleware(logger: node.logger))
         APIRoutes(node: node).register(on: router)
+        web.register(on: router)
         router.ws("/ws") { _, _ in
             .upgrade([:])
         } onUpgrade: { inbound, outbound, context in
@@ -71,11 +74,13 @@ public enum EmbeddedNode {
     public static func open(configuration: PlazaConfiguration, logger: Logger) async throws -> PlazaNode {
         let directory = URL(fileURLWithPath: configuration.dataDirectory, isDirectory: true)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let space = try SpaceDescription.load(configuration)
         let store = try await SQLiteStore.open(path: directory.appendingPathComponent("plaza.sqlite").path, logger: logger)
         let secret = try configuration.auth.secret ?? loadOrCreateSecret(directory.appendingPathComponent("secret"))
         let adminToken = try configuration.auth.adminToken ?? loadOrCreateSecret(directory.appendingPathComponent("admin-token"))
         let authority = try await TokenAuthority(secret: secret, external: try externalKeys(configuration.auth))
-        return PlazaNode(configuration: configuration, store: store, authority: authority, adminToken: adminToken, logger: logger)
+        return PlazaNode(
+            configuration: configuration, space: space, store: store, authority: authority, adminToken: adminToken, logger: logger)
     }
 
     static func externalKeys(_ auth: PlazaConfiguration.Auth) throws -> TokenAuthority.ExternalKeys {

@@ -88,8 +88,20 @@ public struct PlazaConfiguration: Sendable {
         public var cellSize: Double = 256
         /// `space.interestRadius`: cells around a viewer's own that it sees (1 → a 3×3 block). Default 1.
         public var interestRadius: Int = 1
-        /// `space.spawnX`, `space.spawnY`: where new avatars appear. Default 0, 0.
-        public var spawn = Position(x: 0, y: 0)
+        /// `space.spawnX`, `space.spawnY`: where new avatars appear. Default: the map's `spawn`.
+        public var spawn: Position?
+        /// `space.map`: path of the map file (docs/maps.md) the web client draws. Default: the built-in map.
+        public var map: String?
+        /// `space.proximityRadius`: map units within which two browsers call each other. Default 160.
+        public var proximityRadius: Double = 160
+        /// `space.maxPeers`: most simultaneous calls a browser keeps, nearest first. Default 6.
+        public var maxPeers: Int = 6
+        public init() {}
+    }
+
+    public struct Web: Sendable {
+        /// `web.root`: folder of the browser client's files. Default: the client shipped with Plaza.
+        public var root: String?
         public init() {}
     }
 
@@ -112,6 +124,7 @@ public struct PlazaConfiguration: Sendable {
     public var limits = Limits()
     public var chat = Chat()
     public var space = Space()
+    public var web = Web()
     public var rooms = Rooms()
 
     public init() {}
@@ -159,8 +172,13 @@ public struct PlazaConfiguration: Sendable {
         c.space.tickHz = config.double(forKey: "space.tickHz", default: c.space.tickHz)
         c.space.cellSize = config.double(forKey: "space.cellSize", default: c.space.cellSize)
         c.space.interestRadius = config.int(forKey: "space.interestRadius", default: c.space.interestRadius)
-        c.space.spawn.x = config.double(forKey: "space.spawnX", default: c.space.spawn.x)
-        c.space.spawn.y = config.double(forKey: "space.spawnY", default: c.space.spawn.y)
+        if let x = config.double(forKey: "space.spawnX"), let y = config.double(forKey: "space.spawnY") {
+            c.space.spawn = Position(x: x, y: y)
+        }
+        c.space.map = config.string(forKey: "space.map")
+        c.space.proximityRadius = config.double(forKey: "space.proximityRadius", default: c.space.proximityRadius)
+        c.space.maxPeers = config.int(forKey: "space.maxPeers", default: c.space.maxPeers)
+        c.web.root = config.string(forKey: "web.root")
 
         c.rooms.idleUnload = config.double(forKey: "rooms.idleUnload", default: c.rooms.idleUnload)
         self = c
@@ -193,6 +211,8 @@ public struct PlazaConfiguration: Sendable {
         try require(space.tickHz > 0 && space.tickHz <= 100, "space.tickHz", "must be in (0, 100]")
         try require(space.cellSize > 0, "space.cellSize", "must be > 0")
         try require((0...16).contains(space.interestRadius), "space.interestRadius", "must be 0–16")
+        try require(space.proximityRadius > 0, "space.proximityRadius", "must be > 0")
+        try require((0...64).contains(space.maxPeers), "space.maxPeers", "must be 0–64")
         try require(rooms.idleUnload >= 0, "rooms.idleUnload", "must be ≥ 0")
         let ice = try? JSONSerialization.jsonObject(with: Data(iceServersJSON.utf8))
         try require(ice is [Any], "ice.servers", "must be a JSON array")

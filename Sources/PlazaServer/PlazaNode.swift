@@ -18,14 +18,19 @@ public final class PlazaNode: Sendable {
     /// The `iceServers` handed out by join, parsed once.
     let iceServers: [JSONValue]
     let registry: RoomRegistry
+    /// The map and proximity rules of this node's space (`GET /api/v1/space`).
+    let space: SpaceDescription
     private let nextConnectionID = Atomic<UInt64>(1)
     private let openConnections = Mutex<[ConnectionID: OutboundQueue]>([:])
 
     public init(
-        configuration: PlazaConfiguration, store: any PlazaStore, authority: TokenAuthority, adminToken: String,
-        metrics: PlazaMetrics = PlazaMetrics(), logger: Logger
+        configuration: PlazaConfiguration, space: SpaceDescription, store: any PlazaStore, authority: TokenAuthority,
+        adminToken: String, metrics: PlazaMetrics = PlazaMetrics(), logger: Logger
     ) {
+        var configuration = configuration
+        configuration.space.spawn = configuration.space.spawn ?? space.spawn
         self.configuration = configuration
+        self.space = space
         self.store = store
         self.authority = authority
         self.adminToken = adminToken

@@ -68,7 +68,7 @@ actor Room {
         let space = configuration.space
         self.state = RoomState(
             name: name, limits: configuration.limits.room,
-            geometry: GridGeometry(cellSize: space.cellSize, radius: Int32(space.interestRadius)), spawn: space.spawn
+            geometry: GridGeometry(cellSize: space.cellSize, radius: Int32(space.interestRadius)), spawn: space.spawn ?? Position(x: 0, y: 0)
         )
         self.acknowledgedCapacity = max(configuration.chat.resumeWindow, 1)
         var window = ResumeWindow<[UInt8]>(

@@ -1,6 +1,7 @@
 public import PlazaServer
 public import PlazaProtocol
 import PlazaStore
+import PlazaCore
 import PlazaAuth
 import Logging
 import ServiceLifecycle
@@ -33,6 +34,8 @@ public final class TestServer: Sendable {
         configuration.server.host = "127.0.0.1"
         configuration.server.port = 0
         configuration.dataDirectory = dataDirectory ?? Self.temporaryDirectory()
+        // Protocol tests reason about grid cells from the origin, whatever the map's spawn.
+        configuration.space.spawn = Position(x: 0, y: 0)
         configure(&configuration)
         try configuration.validate()
         var logger = Logger(label: "plaza-test")
@@ -77,6 +80,7 @@ public final class TestServer: Sendable {
         public var status: Int
         public var json: JSONValue
         public var text: String
+        public var contentType: String?
     }
 
     public func request(_ method: String, _ path: String, body: String? = nil, bearer: String? = nil) async throws -> HTTPResult {
@@ -90,7 +94,8 @@ public final class TestServer: Sendable {
         let (data, response) = try await URLSession.shared.data(for: request)
         let status = (response as? HTTPURLResponse)?.statusCode ?? 0
         let json = JSONValue.parse(data) ?? .null
-        return HTTPResult(status: status, json: json, text: String(decoding: data, as: UTF8.self))
+        let contentType = (response as? HTTPURLResponse)?.value(forHTTPHeaderField: "Content-Type")
+        return HTTPResult(status: status, json: json, text: String(decoding: data, as: UTF8.self), contentType: contentType)
     }
 
     /// The result of a successful join.

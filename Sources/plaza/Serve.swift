@@ -28,6 +28,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "A JSON configuration file.")
     var config: String?
 
+    @Option(help: "A map file for the space, see docs/maps.md (key space.map; default: the built-in map).")
+    var map: String?
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (key log.level).")
     var logLevel: String?
 
@@ -36,6 +39,7 @@ struct Serve: AsyncParsableCommand {
             flags: [
                 "server.host": host.map { .string($0) }, "server.port": port.map { .int($0) },
                 "dataDir": dataDir.map { .string($0) }, "log.level": logLevel.map { .string($0) },
+                "space.map": map.map { .string($0) },
             ],
             file: config)
         let configuration = PlazaConfiguration(reader: reader)

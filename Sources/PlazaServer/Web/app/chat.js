@@ -1,0 +1,232 @@
+// The chat panel: room history, live messages, unread count, and an outbox that survives drops and reloads.
+//
+// Messages are keyed by their room offset, so history pages, resumed frames and live frames can arrive in any
+// mix without showing a message twice. A message the user sends stays in the outbox (kept in sessionStorage)
+// until the server acknowledges it, and is sent again with the same id after every reconnect: the server
+// stores an id once per participant, so a retry never duplicates it.
+
+const PAGE = 100;
+
+export class Chat {
+  /**
+   * @param {object} options
+   * @param {import('./session.js').Session} options.session
+   * @param {HTMLOListElement} options.list
+   * @param {HTMLFormElement} options.form
+   * @param {HTMLInputElement} options.input
+   * @param {(count: number) => void} options.onUnread
+   * @param {() => boolean} options.isVisible whether the panel is on screen (else messages count as unread)
+   */
+  constructor({ session, list, form, input, onUnread, isVisible }) {
+    this.session = session;
+    this.list = list;
+    this.input = input;
+    this.onUnread = onUnread;
+    this.isVisible = isVisible;
+    this.byOffset = new Map();
+    this.lastOffset = -1; // the highest offset shown; -1 until history is loaded
+    this.oldestOffset = null;
+    this.reachedStart = false;
+    this.unread = 0;
+    this.loadingOlder = false;
+    this.storageKey = `plaza:outbox:${session.room}`;
+    this.prefix = Math.random().toString(36).slice(2, 10);
+    this.counter = 0;
+    this.outbox = new Map(); // id → text, in sending order
+    for (const [id, text] of JSON.parse(sessionStorage.getItem(this.storageKey) ?? '[]')) this.outbox.set(id, text);
+    this.pendingItems = new Map(); // id → <li>
+
+    form.addEventListener('submit', (event) => {
+      event.preventDefault();
+      this.sendText(input.value);
+      input.value = '';
+    });
+    list.addEventListener('scroll', () => {
+      if (list.scrollTop < 40) this.loadOlder();
+      if (this.#atBottom()) this.markRead();
+    });
+  }
+
+  /** Sends `text` to the room, now or after the next reconnect. */
+  sendText(raw) {
+    const text = raw.trim();
+    if (!text) return;
+    const id = `${this.prefix}-${++this.counter}`;
+    this.outbox.set(id, text);
+    this.#saveOutbox();
+    this.#showPending(id, text);
+    this.session.send({ type: 'chat', id, text });
+  }
+
+  /** After each welcome: fills the gap since the last message shown, then resends the outbox. */
+  async welcomed(welcome) {
+    if (this.lastOffset < 0) {
+      await this.#loadLatest();
+    } else if (!welcome.recovered && welcome.offset > this.lastOffset) {
+      await this.#catchUp(welcome.offset);
+    }
+    for (const [id, text] of this.outbox) {
+      if (!this.pendingItems.has(id)) this.#showPending(id, text);
+      this.session.send({ type: 'chat', id, text });
+    }
+  }
+
+  /** The `since` to resume from: the newest offset shown, or -1 before history is loaded. */
+  get resumeOffset() {
+    return this.lastOffset;
+  }
+
+  handle(frame) {
+    if (frame.type === 'chat') {
+      this.#add(frame, true);
+    } else if (frame.type === 'ack') {
+      this.#acknowledged(frame.id);
+    } else if (frame.type === 'error' && frame.ref && this.outbox.has(frame.ref)) {
+      if (frame.code === 'text_too_long' || frame.code === 'invalid_frame') {
+        this.outbox.delete(frame.ref);
+        this.#saveOutbox();
+        const item = this.pendingItems.get(frame.ref);
+        item?.classList.add('failed');
+        item?.querySelector('.meta')?.append(' · not sent: ' + frame.message);
+        this.pendingItems.delete(frame.ref);
+      }
+      // store_unavailable: stays in the outbox and goes again after the next welcome.
+    }
+  }
+
+  markRead() {
+    if (this.unread === 0) return;
+    this.unread = 0;
+    this.onUnread(0);
+  }
+
+  async loadOlder() {
+    if (this.loadingOlder || this.reachedStart || this.oldestOffset === null) return;
+    this.loadingOlder = true;
+    try {
+      const page = await this.#history(`before=${this.oldestOffset}&limit=${PAGE}`);
+      if (!page) return;
+      const previousHeight = this.list.scrollHeight;
+      for (const message of page.messages) this.#add(message, false);
+      if (page.messages.length < PAGE) this.#markStart();
+      this.list.scrollTop += this.list.scrollHeight - previousHeight; // keep the reader's place
+    } finally {
+      this.loadingOlder = false;
+    }
+  }
+
+  // MARK: history
+
+  async #loadLatest() {
+    const page = await this.#history(`limit=${PAGE}`);
+    if (!page) return;
+    for (const message of page.messages) this.#add(message, false);
+    if (page.messages.length < PAGE) this.#markStart();
+    this.lastOffset = Math.max(this.lastOffset, page.lastOffset, 0);
+    this.#scrollToBottom();
+  }
+
+  async #catchUp(until) {
+    while (this.lastOffset < until) {
+      const page = await this.#history(`since=${this.lastOffset}&limit=${PAGE}`);
+      if (!page || page.messages.length === 0) break;
+      for (const message of page.messages) this.#add(message, false);
+    }
+    this.#scrollToBottom();
+  }
+
+  async #history(query) {
+    const response = await fetch(`/api/v1/rooms/${encodeURIComponent(this.session.room)}/messages?${query}`, {
+      headers: { Authorization: `Bearer ${this.session.token}` },
+    }).catch(() => null);
+    if (!response?.ok) return null;
+    return response.json();
+  }
+
+  // MARK: rendering
+
+  #add(message, live) {
+    this.lastOffset = Math.max(this.lastOffset, message.offset);
+    if (this.byOffset.has(message.offset)) return;
+    const mine = message.from === this.session.you;
+    if (mine) this.#acknowledged(message.id);
+    const item = this.#item(message.name, message.text, message.ts);
+    item.dataset.offset = message.offset;
+    if (mine) item.classList.add('mine');
+    this.byOffset.set(message.offset, item);
+    if (this.oldestOffset === null || message.offset < this.oldestOffset) this.oldestOffset = message.offset;
+
+    const stick = this.#atBottom();
+    // Keep offset order: find the first shown message with a greater offset (usually none).
+    let next = null;
+    for (const node of this.list.children) {
+      if (node.dataset.offset && Number(node.dataset.offset) > message.offset) {
+        next = node;
+        break;
+      }
+    }
+    if (!next) next = this.list.querySelector('.pending');
+    this.list.insertBefore(item, next);
+    if (live && stick) this.#scrollToBottom();
+    if (live && !mine && !(this.isVisible() && stick && document.hasFocus())) {
+      this.unread += 1;
+      this.onUnread(this.unread);
+    }
+  }
+
+  #showPending(id, text) {
+    const item = this.#item(this.session.name, text, Date.now());
+    item.classList.add('pending', 'mine');
+    item.dataset.id = id;
+    this.pendingItems.set(id, item);
+    this.list.append(item);
+    this.#scrollToBottom();
+  }
+
+  #acknowledged(id) {
+    if (this.outbox.delete(id)) this.#saveOutbox();
+    this.pendingItems.get(id)?.remove();
+    this.pendingItems.delete(id);
+  }
+
+  #item(name, text, ts) {
+    const item = document.createElement('li');
+    const meta = document.createElement('div');
+    meta.className = 'meta';
+    const who = document.createElement('span');
+    who.className = 'who';
+    who.textContent = name;
+    const time = document.createElement('time');
+    const date = new Date(ts);
+    time.dateTime = date.toISOString();
+    time.textContent = date.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+    time.title = date.toLocaleString();
+    meta.append(who, time);
+    const body = document.createElement('div');
+    body.className = 'text';
+    body.textContent = text;
+    item.append(meta, body);
+    return item;
+  }
+
+  #markStart() {
+    if (this.reachedStart) return;
+    this.reachedStart = true;
+    const edge = document.createElement('li');
+    edge.className = 'history-edge';
+    edge.textContent = 'The beginning of the room';
+    this.list.prepend(edge);
+  }
+
+  #atBottom() {
+    return this.list.scrollHeight - this.list.scrollTop - this.list.clientHeight < 40;
+  }
+
+  #scrollToBottom() {
+    this.list.scrollTop = this.list.scrollHeight;
+  }
+
+  #saveOutbox() {
+    sessionStorage.setItem(this.storageKey, JSON.stringify([...this.outbox]));
+  }
+}
