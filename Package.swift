@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "PlazaCore", targets: ["PlazaCore"]),
         .library(name: "PlazaProtocol", targets: ["PlazaProtocol"]),
         .library(name: "PlazaStore", targets: ["PlazaStore"]),
+        .library(name: "PlazaPostgres", targets: ["PlazaPostgres"]),
         .library(name: "PlazaAuth", targets: ["PlazaAuth"]),
         .library(name: "PlazaServer", targets: ["PlazaServer"]),
         .library(name: "PlazaTesting", targets: ["PlazaTesting"]),
@@ -31,6 +32,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
         .package(url: "https://github.com/vapor/jwt-kit", from: "5.1.0"),
         .package(url: "https://github.com/vapor/sqlite-nio", from: "1.10.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.25.0"),
     ],
     targets: [
         // The room/session domain: rooms, presence, chat ordering, the spatial grid. No networking.
@@ -50,6 +52,16 @@ let package = Package(
             dependencies: [
                 "PlazaCore",
                 .product(name: "SQLiteNIO", package: "sqlite-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The PostgreSQL engine of the store, for nodes that share one database.
+        .target(
+            name: "PlazaPostgres",
+            dependencies: [
+                "PlazaCore", "PlazaStore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -124,7 +136,8 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "PlazaCoreTests", dependencies: ["PlazaCore", "PlazaProtocol"], swiftSettings: swiftSettings),
-        .testTarget(name: "PlazaStoreTests", dependencies: ["PlazaStore"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "PlazaStoreTests", dependencies: ["PlazaStore", "PlazaPostgres", "PlazaTesting"], swiftSettings: swiftSettings),
         .testTarget(
             name: "PlazaServerTests",
             dependencies: [

@@ -3,22 +3,33 @@ import Foundation
 import Logging
 import PlazaCore
 import PlazaStore
+import PlazaPostgres
+import PlazaTesting
 
-/// The store contract. Every engine runs this same suite.
+/// The store contract. Every engine runs this same suite: SQLite in a temporary folder, PostgreSQL in a fresh
+/// database of a real server started for the test process.
 enum StoreEngine: String, CaseIterable, Sendable {
     case sqlite
+    case postgres
 
-    func open(path: String) async throws -> any PlazaStore {
+    /// A new, empty place for a store: a folder for SQLite, a database URL for PostgreSQL.
+    func newLocation() throws -> String {
         switch self {
-        case .sqlite: try await SQLiteStore.open(path: path + "/plaza.sqlite", logger: Logger(label: "test"))
+        case .sqlite:
+            let path = FileManager.default.temporaryDirectory.appendingPathComponent("plaza-store-\(UUID().uuidString)").path
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+            return path
+        case .postgres:
+            return try PostgresServer.shared().createDatabase()
         }
     }
-}
 
-private func temporaryDirectory() -> String {
-    let path = FileManager.default.temporaryDirectory.appendingPathComponent("plaza-store-\(UUID().uuidString)").path
-    try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    return path
+    func open(_ location: String) async throws -> any PlazaStore {
+        switch self {
+        case .sqlite: try await SQLiteStore.open(path: location + "/plaza.sqlite", logger: Logger(label: "test"))
+        case .postgres: try await PostgresStore.open(url: location, logger: Logger(label: "test"))
+        }
+    }
 }
 
 private let room = RoomName("lobby")!
@@ -29,7 +40,7 @@ private func message(_ offset: Int64, id: String? = nil, sender: String = "p1", 
 @Suite struct StoreConformanceTests {
     @Test(arguments: StoreEngine.allCases)
     func appendsAndPagesInOffsetOrder(engine: StoreEngine) async throws {
-        let store = try await engine.open(path: temporaryDirectory())
+        let store = try await engine.open(try engine.newLocation())
         #expect(try await store.lastOffset(in: room) == 0)
         try await store.append((1...250).map { message($0) })
         try await store.append([message(1, in: RoomName("other")!)])
@@ -46,7 +57,7 @@ private func message(_ offset: Int64, id: String? = nil, sender: String = "p1", 
 
     @Test(arguments: StoreEngine.allCases)
     func aConflictStoresNothingOfTheBatch(engine: StoreEngine) async throws {
-        let store = try await engine.open(path: temporaryDirectory())
+        let store = try await engine.open(try engine.newLocation())
         try await store.append([message(1)])
         await #expect(throws: StoreError.self) { try await store.append([message(2), message(1, id: "fresh")]) }
         await #expect(throws: StoreError.self) { try await store.append([message(3, id: "m1")]) }
@@ -56,12 +67,25 @@ private func message(_ offset: Int64, id: String? = nil, sender: String = "p1", 
 
     @Test(arguments: StoreEngine.allCases)
     func reopeningKeepsEverythingAndMigratesOnce(engine: StoreEngine) async throws {
-        let path = temporaryDirectory()
-        var store = try await engine.open(path: path)
+        let location = try engine.newLocation()
+        var store = try await engine.open(location)
         try await store.append((1...3).map { message($0) })
         try await store.close()
-        store = try await engine.open(path: path)
+        store = try await engine.open(location)
         #expect(try await store.messages(in: room, after: 0, limit: 10).map(\.offset) == [1, 2, 3])
         try await store.close()
+    }
+
+    @Test(arguments: StoreEngine.allCases)
+    func storesOpenedTogetherMigrateOnceAndShareData(engine: StoreEngine) async throws {
+        let location = try engine.newLocation()
+        async let first = engine.open(location)
+        async let second = engine.open(location)
+        let (a, b) = try await (first, second)
+        try await a.append([message(1)])
+        #expect(try await b.lastOffset(in: room) == 1, "nodes sharing a store see each other's writes")
+        await #expect(throws: StoreError.self) { try await b.append([message(1, id: "other")]) }
+        try await a.close()
+        try await b.close()
     }
 }

@@ -1,0 +1,234 @@
+public import PlazaCore
+public import PlazaStore
+public import Logging
+import PostgresNIO
+import Foundation
+
+/// The shared store: one PostgreSQL database for every node and directory of a fleet.
+///
+/// Writes are single statements (a multi-row `INSERT` is one implicit transaction), so a returned `append` has
+/// been committed — durable as the server's `synchronous_commit` makes it (on, by default). Connections come
+/// from postgres-nio's pool; concurrent calls run on separate connections.
+public final class PostgresStore: PlazaStore {
+    private let client: PostgresClient
+    private let runner: Task<Void, Never>
+    private let logger: Logger
+
+    /// The versioned schema. Append new steps; never edit one that has shipped.
+    static let migrations: [[String]] = [
+        [
+            """
+            CREATE TABLE chat_messages (
+                room TEXT NOT NULL,
+                seq BIGINT NOT NULL,
+                client_id TEXT NOT NULL,
+                sender TEXT NOT NULL,
+                sender_name TEXT NOT NULL,
+                body TEXT NOT NULL,
+                ts BIGINT NOT NULL,
+                PRIMARY KEY (room, seq)
+            )
+            """,
+            "CREATE UNIQUE INDEX chat_messages_client_id ON chat_messages (room, sender, client_id)",
+        ]
+    ]
+
+    /// Any number of processes may migrate at once: the first takes this advisory lock, the others wait and
+    /// then find nothing to do.
+    private static let migrationLock: Int64 = 0x706c617a61  // "plaza"
+
+    /// Connects to `url` (`postgres://user:password@host:port/database`, optional `?sslmode=disable|require`)
+    /// and brings the schema up to date.
+    public static func open(url: String, logger: Logger) async throws -> PostgresStore {
+        let configuration = try Self.configuration(url)
+        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        let store = PostgresStore(client: client, logger: logger)
+        do {
+            try await store.migrate()
+        } catch {
+            try? await store.close()
+            throw error
+        }
+        return store
+    }
+
+    private init(client: PostgresClient, logger: Logger) {
+        self.client = client
+        self.logger = logger
+        self.runner = Task { await client.run() }
+    }
+
+    /// Parses a PostgreSQL URL into the client's configuration.
+    static func configuration(_ url: String) throws -> PostgresClient.Configuration {
+        guard let components = URLComponents(string: url), ["postgres", "postgresql"].contains(components.scheme ?? ""),
+            let host = components.host, !host.isEmpty
+        else {
+            throw StoreError(.unavailable, "a store URL looks like postgres://user:password@host:5432/database")
+        }
+        let sslMode = components.queryItems?.first { $0.name == "sslmode" }?.value ?? "disable"
+        let tls: PostgresClient.Configuration.TLS
+        switch sslMode {
+        case "disable": tls = .disable
+        case "require": tls = .require(.makeClientConfiguration())
+        case "prefer": tls = .prefer(.makeClientConfiguration())
+        default: throw StoreError(.unavailable, "sslmode must be disable, prefer or require")
+        }
+        let database = components.path.hasPrefix("/") ? String(components.path.dropFirst()) : components.path
+        var configuration = PostgresClient.Configuration(
+            host: host, port: components.port ?? 5432, username: components.user ?? "postgres",
+            password: components.password, database: database.isEmpty ? nil : database, tls: tls)
+        configuration.options.connectTimeout = .seconds(5)
+        return configuration
+    }
+
+    private func migrate() async throws {
+        try await guarded {
+            try await client.withTransaction(logger: logger) { connection in
+                try await connection.query("SELECT pg_advisory_xact_lock(\(Self.migrationLock))", logger: logger)
+                try await connection.query(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)",
+                    logger: logger)
+                var current = 0
+                for try await version in try await connection.query(
+                    "SELECT COALESCE(MAX(version), 0) FROM schema_migrations", logger: logger
+                ).decode(Int.self) {
+                    current = version
+                }
+                guard current <= Self.migrations.count else {
+                    throw StoreError(
+                        .schemaTooNew, "database schema version \(current) is newer than this build (\(Self.migrations.count))")
+                }
+                for version in Self.migrations.indices.map({ $0 + 1 }) where version > current {
+                    for statement in Self.migrations[version - 1] {
+                        try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                    }
+                    let now = Int64(Date().timeIntervalSince1970)
+                    try await connection.query(
+                        "INSERT INTO schema_migrations (version, applied_at) VALUES (\(version), \(now))", logger: logger)
+                    logger.info("applied store migration", metadata: ["version": "\(version)"])
+                }
+            }
+        }
+    }
+
+    /// Rows per `INSERT`: 7 parameters each, far under PostgreSQL's 65535.
+    private static let rowsPerStatement = 1000
+
+    public func append(_ messages: [ChatMessage]) async throws {
+        guard !messages.isEmpty else { return }
+        func insert(_ chunk: ArraySlice<ChatMessage>) throws -> PostgresQuery {
+            var sql = "INSERT INTO chat_messages (room, seq, client_id, sender, sender_name, body, ts) VALUES "
+            var binds = PostgresBindings(capacity: chunk.count * 7)
+            for (i, m) in chunk.enumerated() {
+                let p = i * 7
+                sql += (i == 0 ? "" : ",") + "($\(p + 1),$\(p + 2),$\(p + 3),$\(p + 4),$\(p + 5),$\(p + 6),$\(p + 7))"
+                binds.append(m.room.rawValue)
+                binds.append(m.offset)
+                binds.append(m.clientID)
+                binds.append(m.sender.rawValue)
+                binds.append(m.senderName)
+                binds.append(m.text)
+                binds.append(m.timestamp)
+            }
+            return PostgresQuery(unsafeSQL: sql, binds: binds)
+        }
+        try await guarded {
+            if messages.count <= Self.rowsPerStatement {
+                try await client.query(try insert(messages[...]), logger: logger)
+            } else {
+                try await client.withTransaction(logger: logger) { connection in
+                    var start = 0
+                    while start < messages.count {
+                        let chunk = messages[start..<min(start + Self.rowsPerStatement, messages.count)]
+                        try await connection.query(try insert(chunk), logger: logger)
+                        start += chunk.count
+                    }
+                }
+            }
+        }
+    }
+
+    public func messages(in room: RoomName, after offset: Int64, limit: Int) async throws -> [ChatMessage] {
+        try await select(
+            "SELECT room, seq, client_id, sender, sender_name, body, ts FROM chat_messages WHERE room = \(room.rawValue) AND seq > \(offset) ORDER BY seq LIMIT \(max(0, limit))"
+        )
+    }
+
+    public func messages(in room: RoomName, before offset: Int64, limit: Int) async throws -> [ChatMessage] {
+        try await select(
+            "SELECT room, seq, client_id, sender, sender_name, body, ts FROM chat_messages WHERE room = \(room.rawValue) AND seq < \(offset) ORDER BY seq DESC LIMIT \(max(0, limit))"
+        ).reversed()
+    }
+
+    public func latestMessages(in room: RoomName, limit: Int) async throws -> [ChatMessage] {
+        try await select(
+            "SELECT room, seq, client_id, sender, sender_name, body, ts FROM chat_messages WHERE room = \(room.rawValue) ORDER BY seq DESC LIMIT \(max(0, limit))"
+        ).reversed()
+    }
+
+    public func offset(in room: RoomName, sender: ParticipantID, clientID: String) async throws -> Int64? {
+        try await guarded {
+            let rows = try await client.query(
+                "SELECT seq FROM chat_messages WHERE room = \(room.rawValue) AND sender = \(sender.rawValue) AND client_id = \(clientID)",
+                logger: logger)
+            for try await seq in rows.decode(Int64.self) { return seq }
+            return nil
+        }
+    }
+
+    public func lastOffset(in room: RoomName) async throws -> Int64 {
+        try await guarded {
+            let rows = try await client.query(
+                "SELECT COALESCE(MAX(seq), 0)::BIGINT FROM chat_messages WHERE room = \(room.rawValue)", logger: logger)
+            for try await last in rows.decode(Int64.self) { return last }
+            return 0
+        }
+    }
+
+    public func close() async throws {
+        runner.cancel()
+        await runner.value
+    }
+
+    private func select(_ query: PostgresQuery) async throws -> [ChatMessage] {
+        try await guarded {
+            var result: [ChatMessage] = []
+            let rows = try await client.query(query, logger: logger)
+            for try await (room, seq, clientID, sender, name, body, ts) in rows.decode(
+                (String, Int64, String, String, String, String, Int64).self)
+            {
+                guard let room = RoomName(room) else { continue }
+                result.append(
+                    ChatMessage(
+                        room: room, offset: seq, clientID: clientID, sender: ParticipantID(sender), senderName: name,
+                        text: body, timestamp: ts))
+            }
+            return result
+        }
+    }
+
+    /// Maps the driver's errors onto the store's kinds: uniqueness violations are conflicts, the rest
+    /// (connection loss, timeouts, server errors) make the store unavailable.
+    private func guarded<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch {
+            throw Self.storeError(error)
+        }
+    }
+
+    private static func storeError(_ error: any Error) -> StoreError {
+        switch error {
+        case let error as StoreError:
+            return error
+        case let error as PostgresTransactionError:
+            return storeError(error.closureError ?? error.beginError ?? error.commitError ?? error.rollbackError ?? error)
+        case let error as PSQLError where error.serverInfo?[.sqlState] == PostgresError.Code.uniqueViolation.raw:
+            return StoreError(.conflict, error.serverInfo?[.message] ?? "unique violation")
+        case let error as PSQLError:
+            return StoreError(.unavailable, error.serverInfo?[.message] ?? "\(error.code)")
+        default:
+            return StoreError(.unavailable, String(describing: error))
+        }
+    }
+}

@@ -1,0 +1,137 @@
+import Foundation
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A throwaway PostgreSQL server for tests: `initdb` in a temporary folder, `postgres` on a free loopback port,
+/// stopped by PID when the test process exits. Needs Debian's `postgresql` package (its binaries live in
+/// `/usr/lib/postgresql/<version>/bin`); as root, the server runs as the `postgres` user, since PostgreSQL
+/// refuses to run as root.
+public final class PostgresServer: Sendable {
+    public let port: Int
+    private let directory: String
+    private let binaries: String
+
+    /// One server per test process, started on first use.
+    public static func shared() throws -> PostgresServer {
+        try sharedServer.withLock { server in
+            if let server { return server }
+            let started = try PostgresServer.start()
+            server = started
+            atexit { PostgresServer.stopShared() }
+            return started
+        }
+    }
+
+    private static let sharedServer = Mutex<PostgresServer?>(nil)
+
+    private static func stopShared() {
+        sharedServer.withLock { $0?.stop() }
+    }
+
+    /// A new, empty database on this server; returns its URL.
+    public func createDatabase() throws -> String {
+        let name = "plaza_\(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: ""))"
+        try Self.run(binaries + "/createdb", ["-h", "127.0.0.1", "-p", "\(port)", "-U", "plaza", name])
+        return "postgres://plaza@127.0.0.1:\(port)/\(name)"
+    }
+
+    static func start() throws -> PostgresServer {
+        let binaries = try locateBinaries()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("plaza-pg-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let asRoot = geteuid() == 0
+        if asRoot {
+            try FileManager.default.setAttributes([.ownerAccountName: "postgres"], ofItemAtPath: directory)
+        }
+        let data = directory + "/data"
+        try run(
+            binaries + "/initdb", ["-D", data, "-U", "plaza", "--auth=trust", "-E", "UTF8", "--no-sync"], asPostgres: asRoot)
+        let port = try freePort()
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: asRoot ? "/usr/sbin/runuser" : binaries + "/postgres")
+        let arguments = [
+            "-D", data, "-h", "127.0.0.1", "-p", "\(port)", "-k", directory, "-c", "fsync=off",
+            "-c", "max_connections=300", "-c", "log_min_messages=warning",
+        ]
+        server.arguments = asRoot ? ["-u", "postgres", "--", binaries + "/postgres"] + arguments : arguments
+        server.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+        server.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        try server.run()
+        let instance = PostgresServer(port: port, directory: directory, binaries: binaries)
+        let deadline = Date().addingTimeInterval(30)
+        while (try? run(binaries + "/pg_isready", ["-q", "-h", "127.0.0.1", "-p", "\(port)"])) == nil {
+            guard Date() < deadline, server.isRunning else {
+                instance.stop()
+                throw TestFailure("PostgreSQL did not start on port \(port)")
+            }
+            usleep(100_000)
+        }
+        return instance
+    }
+
+    private init(port: Int, directory: String, binaries: String) {
+        self.port = port
+        self.directory = directory
+        self.binaries = binaries
+    }
+
+    /// Stops the postmaster by the PID in its `postmaster.pid` (fast shutdown) and removes its folder.
+    public func stop() {
+        if let pidFile = try? String(contentsOfFile: directory + "/data/postmaster.pid", encoding: .utf8),
+            let line = pidFile.split(separator: "\n").first, let pid = pid_t(line)
+        {
+            kill(pid, SIGINT)
+            for _ in 0..<100 where kill(pid, 0) == 0 { usleep(50_000) }
+        }
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    private static func locateBinaries() throws -> String {
+        let root = "/usr/lib/postgresql"
+        let versions = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
+        for version in versions.sorted(by: { (Int($0) ?? 0) > (Int($1) ?? 0) }) {
+            let bin = "\(root)/\(version)/bin"
+            if FileManager.default.isExecutableFile(atPath: bin + "/postgres") { return bin }
+        }
+        throw TestFailure("PostgreSQL is not installed (apt-get install postgresql)")
+    }
+
+    @discardableResult
+    private static func run(_ executable: String, _ arguments: [String], asPostgres: Bool = false) throws -> Int32 {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: asPostgres ? "/usr/sbin/runuser" : executable)
+        process.arguments = asPostgres ? ["-u", "postgres", "--", executable] + arguments : arguments
+        process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+        let errors = Pipe()
+        process.standardError = errors
+        try process.run()
+        let output = errors.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw TestFailure(
+                "\(executable) failed (\(process.terminationStatus)): \(String(decoding: output, as: UTF8.self))")
+        }
+        return process.terminationStatus
+    }
+
+    /// A loopback port nobody listens on right now.
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw TestFailure("socket() failed") }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+                bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
+            }
+        }
+        guard bound else { throw TestFailure("bind() failed") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}
