@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "PlazaProtocol", targets: ["PlazaProtocol"]),
         .library(name: "PlazaStore", targets: ["PlazaStore"]),
         .library(name: "PlazaPostgres", targets: ["PlazaPostgres"]),
+        .library(name: "PlazaPlacement", targets: ["PlazaPlacement"]),
         .library(name: "PlazaAuth", targets: ["PlazaAuth"]),
         .library(name: "PlazaServer", targets: ["PlazaServer"]),
         .library(name: "PlazaTesting", targets: ["PlazaTesting"]),
@@ -54,6 +55,11 @@ let package = Package(
                 .product(name: "SQLiteNIO", package: "sqlite-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        // Control-plane decisions: where a room goes. Pure functions of state, time and randomness.
+        .target(
+            name: "PlazaPlacement",
             swiftSettings: swiftSettings
         ),
         // The PostgreSQL engine of the store, for nodes that share one database.
@@ -135,6 +141,7 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .testTarget(name: "PlazaPlacementTests", dependencies: ["PlazaPlacement"], swiftSettings: swiftSettings),
         .testTarget(name: "PlazaCoreTests", dependencies: ["PlazaCore", "PlazaProtocol"], swiftSettings: swiftSettings),
         .testTarget(
             name: "PlazaStoreTests", dependencies: ["PlazaStore", "PlazaPostgres", "PlazaTesting"], swiftSettings: swiftSettings),

@@ -296,3 +296,26 @@ def test_history_scrolls_back_and_unread_messages_are_counted(plaza, browsers):
     numbered = [int(t.split()[1]) for t in texts if t.startswith("message ")]
     assert numbered == list(range(1, 131)), "history in order, each message once"
     assert phone.execute_script("return document.querySelector('#messages .history-edge') !== null;")
+
+
+def test_a_participant_in_two_tabs_holds_one_steady_call(plaza, browsers):
+    ann, bob_tab, bob_other_tab = browsers(), browsers(), browsers()
+    bob_id = join(bob_tab, plaza, ROOM, "Bob")
+    # A second tab of the same participant: it carries Bob's room token, as a duplicated tab does.
+    token = bob_tab.execute_script("return sessionStorage.getItem(arguments[0]);", f"plaza:token:{ROOM}")
+    bob_other_tab.get(f"{plaza.url}/r/{ROOM}")
+    bob_other_tab.execute_script("sessionStorage.setItem(arguments[0], arguments[1]);", f"plaza:token:{ROOM}", token)
+    assert join(bob_other_tab, plaza, ROOM, "Bob") == bob_id
+    ann_id = join(ann, plaza, ROOM, "Ann")
+
+    def calls(driver):
+        return driver.execute_async_script("window.plaza.calls().then(arguments[arguments.length - 1]);")
+
+    wait_for(ann, "return window.plaza.calls().then(c => c[arguments[0]] && c[arguments[0]].state === 'connected');",
+             20, "no call between Ann and Bob", bob_id)
+    first = calls(ann)[bob_id]
+    time.sleep(3)
+    later = calls(ann)[bob_id]
+    assert later["state"] == "connected" and later["bytesReceived"] > first["bytesReceived"], "the call stays up"
+    holders = [tab for tab in (bob_tab, bob_other_tab) if calls(tab).get(ann_id, {}).get("state") == "connected"]
+    assert len(holders) == 1, "exactly one of Bob's tabs is in the call"

@@ -6,6 +6,9 @@
 // stores an id once per participant, so a retry never duplicates it.
 
 const PAGE = 100;
+/** An unacknowledged message is sent again (same id) after this long, and at most this many at a time. */
+const RESEND_MS = 4_000;
+const RESEND_BATCH = 20;
 
 export class Chat {
   /**
@@ -28,13 +31,18 @@ export class Chat {
     this.oldestOffset = null;
     this.reachedStart = false;
     this.unread = 0;
+    this.scrolledUp = false;
     this.loadingOlder = false;
     this.storageKey = `plaza:outbox:${session.room}`;
     this.prefix = Math.random().toString(36).slice(2, 10);
     this.counter = 0;
-    this.outbox = new Map(); // id → text, in sending order
-    for (const [id, text] of JSON.parse(sessionStorage.getItem(this.storageKey) ?? '[]')) this.outbox.set(id, text);
+    this.outbox = new Map(); // id → {text, sentAt}, in sending order
+    for (const [id, text] of JSON.parse(sessionStorage.getItem(this.storageKey) ?? '[]')) this.outbox.set(id, { text, sentAt: 0 });
     this.pendingItems = new Map(); // id → <li>
+    /** While a gap is being fetched: the newest offset the client has without holes, for `since`. */
+    this.catchUpCursor = null;
+    // Messages the server may have dropped (rate limit, a failed store write) go again until acknowledged.
+    setInterval(() => this.#resend(), 1_000);
 
     form.addEventListener('submit', (event) => {
       event.preventDefault();
@@ -42,8 +50,10 @@ export class Chat {
       input.value = '';
     });
     list.addEventListener('scroll', () => {
+      if (list.clientHeight === 0) return; // hidden
       if (list.scrollTop < 40) this.loadOlder();
-      if (this.#atBottom()) this.markRead();
+      this.scrolledUp = !this.#atBottom();
+      if (!this.scrolledUp) this.markRead();
     });
   }
 
@@ -52,28 +62,50 @@ export class Chat {
     const text = raw.trim();
     if (!text) return;
     const id = `${this.prefix}-${++this.counter}`;
-    this.outbox.set(id, text);
+    this.outbox.set(id, { text, sentAt: 0 });
     this.#saveOutbox();
     this.#showPending(id, text);
-    this.session.send({ type: 'chat', id, text });
+    this.#resend();
+  }
+
+  /** Forgets unsent messages, e.g. when the server made us a new participant: resending under another id
+   * could post a message twice. They stay on screen, marked as not sent. */
+  abandonOutbox(reason) {
+    for (const id of this.outbox.keys()) this.#failed(id, reason);
+    this.outbox.clear();
+    this.#saveOutbox();
+  }
+
+  /** Leaving the room: nothing is sent later. */
+  clearOutbox() {
+    this.outbox.clear();
+    sessionStorage.removeItem(this.storageKey);
   }
 
   /** After each welcome: fills the gap since the last message shown, then resends the outbox. */
   async welcomed(welcome) {
+    // Queued messages go first, in the order they were written.
+    for (const [id, entry] of this.outbox) {
+      if (!this.pendingItems.has(id)) this.#showPending(id, entry.text);
+      entry.sentAt = 0;
+    }
+    this.#resend();
     if (this.lastOffset < 0) {
       await this.#loadLatest();
     } else if (!welcome.recovered && welcome.offset > this.lastOffset) {
-      await this.#catchUp(welcome.offset);
-    }
-    for (const [id, text] of this.outbox) {
-      if (!this.pendingItems.has(id)) this.#showPending(id, text);
-      this.session.send({ type: 'chat', id, text });
+      await this.#catchUp(this.lastOffset, welcome.offset);
     }
   }
 
-  /** The `since` to resume from: the newest offset shown, or -1 before history is loaded. */
+  /** The `since` to resume from: the newest offset shown without a gap, or -1 before history is loaded. */
   get resumeOffset() {
-    return this.lastOffset;
+    return this.catchUpCursor ?? this.lastOffset;
+  }
+
+  /** Called when the panel comes into view. */
+  shown() {
+    if (!this.scrolledUp) this.#scrollToBottom();
+    this.markRead();
   }
 
   handle(frame) {
@@ -85,12 +117,9 @@ export class Chat {
       if (frame.code === 'text_too_long' || frame.code === 'invalid_frame') {
         this.outbox.delete(frame.ref);
         this.#saveOutbox();
-        const item = this.pendingItems.get(frame.ref);
-        item?.classList.add('failed');
-        item?.querySelector('.meta')?.append(' · not sent: ' + frame.message);
-        this.pendingItems.delete(frame.ref);
+        this.#failed(frame.ref, frame.message);
       }
-      // store_unavailable: stays in the outbox and goes again after the next welcome.
+      // store_unavailable: stays in the outbox and goes again shortly.
     }
   }
 
@@ -126,11 +155,18 @@ export class Chat {
     this.#scrollToBottom();
   }
 
-  async #catchUp(until) {
-    while (this.lastOffset < until) {
-      const page = await this.#history(`since=${this.lastOffset}&limit=${PAGE}`);
-      if (!page || page.messages.length === 0) break;
-      for (const message of page.messages) this.#add(message, false);
+  /** Pages forward from `from` to `until` (live messages meanwhile may already be past `until`). */
+  async #catchUp(from, until) {
+    this.catchUpCursor = from;
+    try {
+      while (this.catchUpCursor < until) {
+        const page = await this.#history(`since=${this.catchUpCursor}&limit=${PAGE}`);
+        if (!page || page.messages.length === 0) break;
+        for (const message of page.messages) this.#add(message, false);
+        this.catchUpCursor = page.messages[page.messages.length - 1].offset;
+      }
+    } finally {
+      this.catchUpCursor = null;
     }
     this.#scrollToBottom();
   }
@@ -138,6 +174,7 @@ export class Chat {
   async #history(query) {
     const response = await fetch(`/api/v1/rooms/${encodeURIComponent(this.session.room)}/messages?${query}`, {
       headers: { Authorization: `Bearer ${this.session.token}` },
+      signal: AbortSignal.timeout(10_000),
     }).catch(() => null);
     if (!response?.ok) return null;
     return response.json();
@@ -181,6 +218,28 @@ export class Chat {
     this.pendingItems.set(id, item);
     this.list.append(item);
     this.#scrollToBottom();
+  }
+
+  /** Sends the queued messages that were never sent on this connection or not acknowledged in time. */
+  #resend() {
+    if (!this.session.isOpen) return;
+    const now = Date.now();
+    let sent = 0;
+    for (const [id, entry] of this.outbox) {
+      if (sent >= RESEND_BATCH) break;
+      if (now - entry.sentAt < RESEND_MS) continue;
+      if (!this.session.send({ type: 'chat', id, text: entry.text })) break;
+      entry.sentAt = now;
+      sent += 1;
+    }
+  }
+
+  #failed(id, reason) {
+    const item = this.pendingItems.get(id);
+    if (!item) return;
+    item.classList.replace('pending', 'failed');
+    item.querySelector('.meta')?.append(` · not sent: ${reason}`);
+    this.pendingItems.delete(id);
   }
 
   #acknowledged(id) {
@@ -227,6 +286,6 @@ export class Chat {
   }
 
   #saveOutbox() {
-    sessionStorage.setItem(this.storageKey, JSON.stringify([...this.outbox]));
+    sessionStorage.setItem(this.storageKey, JSON.stringify([...this.outbox].map(([id, entry]) => [id, entry.text])));
   }
 }

@@ -10,10 +10,17 @@ export class Lobby {
     this.el = elements;
     this.stream = null;
     this.meterFrame = 0;
+    this.meterContext = null;
+    this.acquiring = 0;
+    this.resolveSubmit = null;
     this.el.name.value = localStorage.getItem(NAME_KEY) ?? '';
     this.el.room.value = roomFromPath() ?? localStorage.getItem('plaza:room') ?? 'lobby';
     this.el.mic.addEventListener('change', () => this.#acquire());
     this.el.camera.addEventListener('change', () => this.#acquire());
+    this.el.form.addEventListener('submit', (event) => {
+      event.preventDefault();
+      this.#submit();
+    });
   }
 
   /** Asks for the devices once (for their labels and the preview), then fills the pickers. */
@@ -47,25 +54,28 @@ export class Lobby {
   /** The form's values once the user presses Join: {name, room, stream, audio, video}. */
   submitted() {
     return new Promise((resolve) => {
-      this.el.form.addEventListener('submit', (event) => {
-        event.preventDefault();
-        const name = this.el.name.value.trim();
-        const room = this.el.room.value.trim();
-        if (!name) return this.say('Please enter your name.', true);
-        if (!/^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}$/.test(room)) {
-          return this.say('Room names are 1–64 letters, digits, "-", "_" or "." (not starting with ".").', true);
-        }
-        localStorage.setItem(NAME_KEY, name);
-        localStorage.setItem('plaza:room', room);
-        cancelAnimationFrame(this.meterFrame);
-        resolve({
-          name,
-          room,
-          stream: this.stream ?? new MediaStream(),
-          audio: Boolean(this.stream?.getAudioTracks().length),
-          video: Boolean(this.stream?.getVideoTracks().length),
-        });
-      });
+      this.resolveSubmit = resolve;
+    });
+  }
+
+  #submit() {
+    if (!this.resolveSubmit) return;
+    const name = this.el.name.value.trim();
+    const room = this.el.room.value.trim();
+    if (!name) return this.say('Please enter your name.', true);
+    if (!/^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}$/.test(room)) {
+      return this.say('Room names are 1–64 letters, digits, "-", "_" or "." (not starting with ".").', true);
+    }
+    localStorage.setItem(NAME_KEY, name);
+    localStorage.setItem('plaza:room', room);
+    const resolve = this.resolveSubmit;
+    this.resolveSubmit = null;
+    resolve({
+      name,
+      room,
+      stream: this.stream ?? new MediaStream(),
+      audio: Boolean(this.stream?.getAudioTracks().length),
+      video: Boolean(this.stream?.getVideoTracks().length),
     });
   }
 
@@ -77,21 +87,29 @@ export class Lobby {
   close() {
     this.el.lobby.hidden = true;
     this.el.preview.srcObject = null;
+    this.#stopMeter();
   }
 
   /** Opens the chosen devices (stopping the previous ones) and shows them in the preview. */
   async #acquire() {
+    const attempt = ++this.acquiring;
     this.stream?.getTracks().forEach((t) => t.stop());
     this.stream = null;
     const mic = this.el.mic.value;
     const camera = this.el.camera.value;
     if (mic || camera) {
       try {
-        this.stream = await navigator.mediaDevices.getUserMedia({
+        const stream = await navigator.mediaDevices.getUserMedia({
           audio: mic ? { deviceId: { exact: mic } } : false,
           video: camera ? { deviceId: { exact: camera }, width: { ideal: 640 }, height: { ideal: 480 } } : false,
         });
+        if (attempt !== this.acquiring) {
+          stream.getTracks().forEach((t) => t.stop()); // a newer choice was made meanwhile
+          return;
+        }
+        this.stream = stream;
       } catch (error) {
+        if (attempt !== this.acquiring) return;
         this.say(deviceMessage(error, []), true);
         this.el.mic.value = '';
         this.el.camera.value = '';
@@ -103,17 +121,24 @@ export class Lobby {
     this.#meter();
   }
 
-  #meter() {
+  #stopMeter() {
     cancelAnimationFrame(this.meterFrame);
+    this.meterContext?.close().catch(() => {});
+    this.meterContext = null;
+  }
+
+  #meter() {
+    this.#stopMeter();
     this.el.level.value = 0;
     const track = this.stream?.getAudioTracks()[0];
     if (!track) return;
     const context = new AudioContext();
+    this.meterContext = context;
     const analyser = context.createAnalyser();
     context.createMediaStreamSource(new MediaStream([track])).connect(analyser);
     const samples = new Uint8Array(analyser.fftSize);
     const tick = () => {
-      if (track.readyState !== 'live') return context.close();
+      if (track.readyState !== 'live' || context !== this.meterContext) return;
       analyser.getByteTimeDomainData(samples);
       let peak = 0;
       for (const s of samples) peak = Math.max(peak, Math.abs(s - 128) / 128);

@@ -5,7 +5,7 @@ import { Session, JoinError } from './session.js';
 import { SpaceMap } from './map.js';
 import { Space } from './space.js';
 import { Chat } from './chat.js';
-import { Proximity } from './proximity.js';
+import { Proximity, RECONNECT_GRACE_MS } from './proximity.js';
 import { VideoStrip, badge } from './videos.js';
 import { avatarHue } from './renderer.js';
 
@@ -18,15 +18,18 @@ async function main() {
     lobby: $('lobby'), form: $('lobby-form'), name: $('name'), room: $('room'), mic: $('mic'), camera: $('camera'),
     preview: $('preview'), previewOff: $('preview-off'), level: $('mic-level'), message: $('lobby-message'),
   });
-  lobby.open();
-  const descriptionRequest = fetch('/api/v1/space').then((r) => r.json());
+  $('join').disabled = true; // until the devices are settled, so a join never races the permission prompt
+  await lobby.open();
+  $('join').disabled = false;
 
   for (;;) {
     const choice = await lobby.submitted();
     $('join').disabled = true;
     lobby.say('Joining…');
     try {
-      const description = await descriptionRequest;
+      const response = await fetch('/api/v1/space', { signal: AbortSignal.timeout(10_000) });
+      if (!response.ok) throw new Error(`the server did not describe the space (${response.status})`);
+      const description = await response.json();
       const map = SpaceMap.fromJSON(description.map);
       await enter(choice, description, map);
       lobby.close();
@@ -98,7 +101,8 @@ async function enter(choice, description, map) {
   });
   const refreshVideos = () => videos.update(proximity?.peers ?? new Map(), space, stream, media);
 
-  // Media state is set, never toggled: every change sends the complete state.
+  // Media state is set, never toggled: every change sends the complete state, and so does every welcome,
+  // since a connection joining a participant that is already here keeps the server's older state.
   const applyMedia = () => {
     const t = tracks();
     if (t.audio) t.audio.enabled = media.audio;
@@ -119,13 +123,11 @@ async function enter(choice, description, map) {
     mic.textContent = media.audio ? 'Mute' : 'Unmute';
     mic.disabled = !t.audio;
     mic.title = t.audio ? '' : 'No microphone was chosen in the lobby';
-    mic.setAttribute('aria-pressed', String(!media.audio));
     mic.classList.toggle('off', !media.audio);
     const cam = $('camera-button');
     cam.textContent = media.video ? 'Camera off' : 'Camera on';
     cam.disabled = !t.video;
     cam.title = t.video ? '' : 'No camera was chosen in the lobby';
-    cam.setAttribute('aria-pressed', String(!media.video));
     cam.classList.toggle('off', !media.video);
   };
   const renderPeople = () => {
@@ -153,7 +155,8 @@ async function enter(choice, description, map) {
   session.addEventListener('welcome', async (event) => {
     const welcome = event.detail;
     space.welcomed(welcome, first, media);
-    if (first) {
+    if (!proximity || proximity.you !== welcome.you) {
+      proximity?.closeAll();
       proximity = new Proximity({
         you: welcome.you,
         signal: (to, data) => session.send({ type: 'signal', to, data }),
@@ -164,8 +167,10 @@ async function enter(choice, description, map) {
         onChange: refreshVideos,
       });
     } else {
-      applyMedia(); // the server may have restarted and forgotten it
+      // Calls are browser to browser and survive the server: keep them while everyone reconnects.
+      proximity.graceUntil = Date.now() + RECONNECT_GRACE_MS;
     }
+    applyMedia();
     first = false;
     await chat.welcomed(welcome);
   });
@@ -197,10 +202,17 @@ async function enter(choice, description, map) {
     status.textContent = state === 'open' ? 'connected' : state;
     status.classList.toggle('bad', state !== 'open');
   });
+  session.addEventListener('identity', () => {
+    // The old token was refused: this is a new participant now, and unsent messages would be posted again
+    // under another name.
+    chat.abandonOutbox('you rejoined as a new guest');
+  });
   session.addEventListener('fatal', (event) => {
     proximity?.closeAll();
+    stream.getTracks().forEach((t) => t.stop());
     $('fatal-text').textContent = event.detail.message;
     $('fatal').hidden = false;
+    $('fatal-back').focus();
   });
   $('fatal-back').addEventListener('click', () => location.reload());
 
@@ -214,13 +226,17 @@ async function enter(choice, description, map) {
   for (const button of document.querySelectorAll('[data-emote]')) {
     button.addEventListener('click', () => space.emote(button.dataset.emote));
   }
+  // After a pointer press on a control, the keys walk again (keyboard users keep their focus).
+  for (const button of document.querySelectorAll('.controls button')) {
+    button.addEventListener('pointerup', () => setTimeout(() => $('map').focus(), 0));
+  }
   const showPanel = (panel) => {
     const open = !sidebar.classList.contains('closed') && !$(panel).hidden;
     $('chat-panel').hidden = panel !== 'chat-panel';
     $('people-panel').hidden = panel !== 'people-panel';
     if (narrow.matches) sidebar.classList.toggle('closed', open);
     else sidebar.classList.remove('closed');
-    if (panel === 'chat-panel' && chatVisible()) chat.markRead();
+    if (panel === 'chat-panel' && chatVisible()) chat.shown();
   };
   $('chat-button').addEventListener('click', () => showPanel('chat-panel'));
   $('people-button').addEventListener('click', () => showPanel('people-panel'));
@@ -228,6 +244,7 @@ async function enter(choice, description, map) {
   $('leave-button').addEventListener('click', () => {
     proximity?.closeAll();
     session.stop();
+    chat.clearOutbox();
     sessionStorage.removeItem(TOKEN_KEY(choice.room));
     stream.getTracks().forEach((t) => t.stop());
     location.href = '/';
@@ -236,8 +253,9 @@ async function enter(choice, description, map) {
   // Keyboard: Enter opens the chat, Escape returns to the map, 1–5 react.
   window.addEventListener('keydown', (event) => {
     const typing = event.target instanceof HTMLInputElement || event.target instanceof HTMLSelectElement;
-    if (event.key === 'Escape' && typing) {
-      event.target.blur();
+    if (event.key === 'Escape') {
+      if (typing) event.target.blur();
+      if (narrow.matches) sidebar.classList.add('closed'); // the sheet covers the map on a phone
       $('map').focus();
     } else if (!typing && event.key === 'Enter' && !(event.target instanceof HTMLButtonElement)) {
       event.preventDefault();
@@ -245,11 +263,11 @@ async function enter(choice, description, map) {
       $('chat-panel').hidden = false;
       sidebar.classList.remove('closed');
       $('chat-input').focus();
-    } else if (!typing && EMOTE_KEYS[event.code] && !event.ctrlKey && !event.metaKey) {
+    } else if (!typing && EMOTE_KEYS[event.code] && !event.repeat && !event.ctrlKey && !event.metaKey) {
       space.emote(EMOTE_KEYS[event.code]);
     }
   });
-  $('chat-input').addEventListener('focus', () => chat.markRead());
+  $('chat-input').addEventListener('focus', () => chat.shown());
   renderControls();
   $('map').focus();
 

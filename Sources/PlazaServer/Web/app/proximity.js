@@ -1,6 +1,8 @@
 // Proximity calls: a WebRTC connection to each nearby participant, set up and torn down as people walk.
 //
 // Of each pair, the participant with the smaller id places the call, so two browsers never offer at once.
+// Every signal names the sending tab, and answers, candidates and byes name the tab they are for: a
+// participant open in two tabs receives every signal twice, and only one of its tabs may hold a call.
 // Calls start within `radius` (nearest first, at most `maxPeers`) and end beyond `radius × HANG_UP_FACTOR`:
 // the gap keeps a call from flapping when someone stands at the edge. Every call carries one audio and one
 // video transceiver from the start, so muting or turning the camera off never renegotiates; the state itself
@@ -8,8 +10,15 @@
 
 /** Calls end beyond this multiple of the radius. */
 export const HANG_UP_FACTOR = 1.25;
-/** After a refused or failed call, wait this long before calling the same participant again. */
+/** After a refused or failed call, wait this long before calling the same participant again, doubling with
+ * each refusal in a row (another tab of theirs may hold the call) up to RECALL_MAX_MS. */
 const RECALL_MS = 3_000;
+const RECALL_MAX_MS = 30_000;
+/** A call not connected this long after it started, or disconnected this long, is hung up and redialled. */
+const CONNECT_TIMEOUT_MS = 15_000;
+const DISCONNECTED_TIMEOUT_MS = 5_000;
+/** After a reconnect, calls with people not (yet) seen again are kept this long. */
+export const RECONNECT_GRACE_MS = 10_000;
 
 /**
  * Loudness of a participant `distance` map units away, for a call radius `radius`: full volume up to 30 % of
@@ -25,14 +34,18 @@ export function gainFor(distance, radius) {
 }
 
 class Peer {
-  constructor(id, call, pc) {
+  constructor(id, call, pc, distance) {
     this.id = id;
     this.call = call;
     this.pc = pc;
+    /** The other side's tab, once known (from its offer or answer). */
+    this.tab = null;
     this.pendingCandidates = [];
     this.stream = new MediaStream();
     this.audio = null;
-    this.distance = Infinity;
+    this.distance = distance;
+    this.startedAt = Date.now();
+    this.disconnectedAt = null;
   }
 }
 
@@ -40,7 +53,7 @@ export class Proximity {
   /**
    * @param {object} options
    * @param {string} options.you
-   * @param {(to: string, data: object) => void} options.signal sends a `signal` frame
+   * @param {(to: string, data: object) => boolean} options.signal sends a `signal` frame; false if it could not
    * @param {RTCIceServer[]} options.iceServers
    * @param {number} options.radius
    * @param {number} options.maxPeers
@@ -49,6 +62,7 @@ export class Proximity {
    */
   constructor({ you, signal, iceServers, radius, maxPeers, localTracks, onChange }) {
     this.you = you;
+    this.tab = crypto.randomUUID();
     this.signal = signal;
     this.iceServers = iceServers;
     this.radius = radius;
@@ -57,6 +71,10 @@ export class Proximity {
     this.onChange = onChange;
     this.peers = new Map();
     this.recallAfter = new Map();
+    this.refusals = new Map();
+    this.acceptable = new Set();
+    this.distances = new Map();
+    this.graceUntil = 0;
   }
 
   /**
@@ -64,65 +82,89 @@ export class Proximity {
    * can see (its area of interest).
    */
   update(self, others) {
+    const now = Date.now();
     const ranked = others
       .map((o) => ({ id: o.id, distance: Math.hypot(o.x - self.x, o.y - self.y) }))
       .sort((a, b) => a.distance - b.distance);
     this.distances = new Map(ranked.map((r) => [r.id, r.distance]));
+    // The calls to keep: the nearest `maxPeers` within reach, where reach is the radius for a new call and
+    // the hang-up distance for one already up. People backing off from a refused call take no place.
     const keep = new Set();
     const want = new Set();
+    this.acceptable = new Set();
     for (const { id, distance } of ranked) {
       const peer = this.peers.get(id);
       if (peer) peer.distance = distance;
-      if (keep.size >= this.maxPeers) break;
-      if (distance <= this.radius * HANG_UP_FACTOR && peer) keep.add(id);
-      if (distance <= this.radius) {
+      if (distance <= this.radius * HANG_UP_FACTOR && this.acceptable.size < this.maxPeers) this.acceptable.add(id);
+      if (keep.size >= this.maxPeers) continue;
+      if (peer && distance <= this.radius * HANG_UP_FACTOR) {
+        keep.add(id);
+      } else if (!peer && distance <= this.radius && (this.recallAfter.get(id) ?? 0) <= now) {
         want.add(id);
         keep.add(id);
       }
     }
     for (const [id, peer] of this.peers) {
-      if (!keep.has(id)) this.hangUp(id, true);
-      else if (peer.audio) peer.audio.volume = gainFor(peer.distance, this.radius);
+      const unseen = !this.distances.has(id);
+      if (!keep.has(id) && !(unseen && now < this.graceUntil)) {
+        this.hangUp(id, true);
+      } else if (this.#stuck(peer, now)) {
+        this.hangUp(id, true);
+        this.recallAfter.set(id, now + RECALL_MS);
+      } else if (peer.audio) {
+        peer.audio.volume = gainFor(peer.distance, this.radius);
+      }
     }
-    const now = Date.now();
     for (const id of want) {
-      if (this.peers.has(id) || this.you >= id) continue;
-      if ((this.recallAfter.get(id) ?? 0) > now) continue;
-      this.#call(id);
+      if (!this.peers.has(id) && this.you < id) this.#call(id);
     }
   }
 
   /** A `signal` frame from `from`. */
   async handleSignal(from, data) {
     if (!data || typeof data !== 'object') return;
+    if (data.to !== undefined && data.to !== this.tab) return; // for another tab of this participant
     const peer = this.peers.get(from);
     switch (data.kind) {
       case 'offer': {
-        if (peer) this.#close(peer);
-        const distance = this.distances?.get(from) ?? Infinity;
-        if (distance > this.radius * HANG_UP_FACTOR || this.peers.size >= this.maxPeers) {
-          // Out of range or over the cap from here: refuse, the caller backs off.
-          this.signal(from, { kind: 'bye', call: data.call });
+        const live = peer && peer.tab !== data.tab && !['failed', 'closed'].includes(peer.pc.connectionState);
+        if (live || !this.acceptable.has(from)) {
+          // Out of range or over the cap from here, or already in a call with another tab of theirs.
+          this.signal(from, { kind: 'bye', call: data.call, tab: this.tab, to: data.tab });
           return;
         }
+        if (peer) this.#close(peer);
         await this.#answer(from, data);
         return;
       }
       case 'answer':
-        if (peer?.call === data.call) {
-          await peer.pc.setRemoteDescription({ type: 'answer', sdp: data.sdp }).catch(() => this.hangUp(from, true));
+        if (peer?.call !== data.call) return;
+        if (peer.tab !== null && peer.tab !== data.tab) {
+          // A second tab of theirs answered the same offer: it is not the one in the call.
+          this.signal(from, { kind: 'bye', call: data.call, tab: this.tab, to: data.tab });
+          return;
+        }
+        peer.tab = data.tab;
+        try {
+          await peer.pc.setRemoteDescription({ type: 'answer', sdp: data.sdp });
           this.#flushCandidates(peer);
+        } catch {
+          this.#fail(peer);
         }
         return;
       case 'candidate':
         if (peer?.call !== data.call || !data.candidate) return;
+        if (peer.tab !== null && data.tab !== peer.tab) return;
         if (peer.pc.remoteDescription) await peer.pc.addIceCandidate(data.candidate).catch(() => {});
         else peer.pendingCandidates.push(data.candidate);
         return;
       case 'bye':
-        if (peer?.call === data.call) {
+        if (peer?.call === data.call && (peer.tab === null || peer.tab === data.tab)) {
+          const refused = peer.pc.connectionState !== 'connected';
+          const count = refused ? (this.refusals.get(from) ?? 0) + 1 : 0;
+          this.refusals.set(from, count);
           this.#close(peer);
-          this.recallAfter.set(from, Date.now() + RECALL_MS);
+          this.recallAfter.set(from, Date.now() + Math.min(RECALL_MAX_MS, RECALL_MS * 2 ** Math.max(0, count - 1)));
         }
         return;
     }
@@ -132,7 +174,7 @@ export class Proximity {
   hangUp(id, notify) {
     const peer = this.peers.get(id);
     if (!peer) return;
-    if (notify) this.signal(id, { kind: 'bye', call: peer.call });
+    if (notify) this.signal(id, { kind: 'bye', call: peer.call, tab: this.tab, ...(peer.tab ? { to: peer.tab } : {}) });
     this.#close(peer);
   }
 
@@ -168,6 +210,20 @@ export class Proximity {
 
   // MARK: calls
 
+  /** A call that never connected, or lost its connection, within its deadline. */
+  #stuck(peer, now) {
+    const state = peer.pc.connectionState;
+    if (state === 'connected') {
+      peer.disconnectedAt = null;
+      return false;
+    }
+    if (state === 'disconnected') {
+      peer.disconnectedAt ??= now;
+      return now - peer.disconnectedAt > DISCONNECTED_TIMEOUT_MS;
+    }
+    return now - peer.startedAt > CONNECT_TIMEOUT_MS;
+  }
+
   async #call(id) {
     const peer = this.#open(id, crypto.randomUUID());
     const tracks = this.localTracks();
@@ -177,15 +233,16 @@ export class Proximity {
       const offer = await peer.pc.createOffer();
       if (this.peers.get(id) !== peer) return;
       await peer.pc.setLocalDescription(offer);
-      this.signal(id, { kind: 'offer', call: peer.call, sdp: offer.sdp });
+      if (this.peers.get(id) !== peer) return;
+      if (!this.signal(id, { kind: 'offer', call: peer.call, tab: this.tab, sdp: offer.sdp })) this.#fail(peer);
     } catch {
-      this.hangUp(id, false);
-      this.recallAfter.set(id, Date.now() + RECALL_MS);
+      this.#fail(peer);
     }
   }
 
   async #answer(id, data) {
     const peer = this.#open(id, data.call);
+    peer.tab = data.tab ?? null;
     try {
       await peer.pc.setRemoteDescription({ type: 'offer', sdp: data.sdp });
       const tracks = this.localTracks();
@@ -197,20 +254,28 @@ export class Proximity {
       const answer = await peer.pc.createAnswer();
       if (this.peers.get(id) !== peer) return;
       await peer.pc.setLocalDescription(answer);
-      this.signal(id, { kind: 'answer', call: peer.call, sdp: answer.sdp });
+      if (this.peers.get(id) !== peer) return;
+      this.signal(id, { kind: 'answer', call: peer.call, tab: this.tab, to: peer.tab, sdp: answer.sdp });
       this.#flushCandidates(peer);
     } catch {
-      this.hangUp(id, true);
+      this.#fail(peer);
     }
+  }
+
+  /** Ends a call that went wrong on this side (if it is still the current one) and waits before redialling. */
+  #fail(peer) {
+    if (this.peers.get(peer.id) !== peer) return;
+    this.hangUp(peer.id, true);
+    this.recallAfter.set(peer.id, Date.now() + RECALL_MS);
   }
 
   #open(id, call) {
     const pc = new RTCPeerConnection({ iceServers: this.iceServers });
-    const peer = new Peer(id, call, pc);
+    const peer = new Peer(id, call, pc, this.distances.get(id) ?? this.radius);
     this.peers.set(id, peer);
     pc.onicecandidate = (event) => {
       if (event.candidate && this.peers.get(id) === peer) {
-        this.signal(id, { kind: 'candidate', call, candidate: event.candidate.toJSON() });
+        this.signal(id, { kind: 'candidate', call, tab: this.tab, ...(peer.tab ? { to: peer.tab } : {}), candidate: event.candidate.toJSON() });
       }
     };
     pc.ontrack = (event) => {
@@ -226,10 +291,8 @@ export class Proximity {
     };
     pc.onconnectionstatechange = () => {
       if (this.peers.get(id) !== peer) return;
-      if (pc.connectionState === 'failed') {
-        this.hangUp(id, true);
-        this.recallAfter.set(id, Date.now() + RECALL_MS);
-      }
+      if (pc.connectionState === 'failed') this.#fail(peer);
+      if (pc.connectionState === 'connected') this.refusals.delete(id);
       this.onChange();
     };
     this.onChange();

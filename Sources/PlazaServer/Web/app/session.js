@@ -17,22 +17,37 @@ const RETRY_MAX_MS = 10_000;
 /** The client's own liveness check: a ping every PING_MS; silence for DEAD_MS means the socket is dead. */
 const PING_MS = 15_000;
 const DEAD_MS = 35_000;
+/** A WebSocket that is not welcomed this quickly is given up and retried. */
+const WELCOME_TIMEOUT_MS = 15_000;
+const REQUEST_TIMEOUT_MS = 10_000;
 
-/** POST /api/v1/join. Throws JoinError for answers that a retry will not change. */
+/** POST /api/v1/join. Throws JoinError for Plaza's answers that a retry will not change; null means retry. */
 export async function join(room, name, token) {
   const headers = { 'Content-Type': 'application/json' };
   if (token) headers.Authorization = `Bearer ${token}`;
   let response;
+  let body;
   try {
-    response = await fetch('/api/v1/join', { method: 'POST', headers, body: JSON.stringify({ room, name }) });
+    response = await fetch('/api/v1/join', {
+      method: 'POST', headers, body: JSON.stringify({ room, name }), signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+    });
+    body = await response.json();
   } catch {
-    return null; // network: retry
+    return null; // the network, a timeout, or something other than Plaza answering (a captive portal): retry
   }
-  if (response.ok) return response.json();
-  const body = await response.json().catch(() => ({}));
-  const code = body.error?.code ?? 'internal';
-  if (response.status >= 500) return null; // draining, node_full, store trouble: retry later
-  throw new JoinError(code, body.error?.message ?? `join failed (${response.status})`);
+  if (response.ok) return body;
+  const code = body?.error?.code;
+  if (!code || response.status >= 500) return null; // draining, node_full, store trouble, a proxy: retry later
+  throw new JoinError(code, body.error.message ?? `join failed (${response.status})`);
+}
+
+/** Milliseconds a room token stays valid, from its own `iat` and `exp` so the client's clock does not matter. */
+function tokenLifetime(token) {
+  try {
+    const claims = JSON.parse(atob(token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/')));
+    if (claims.exp > claims.iat) return (claims.exp - claims.iat) * 1000;
+  } catch {}
+  return 60_000;
 }
 
 export class Session extends EventTarget {
@@ -60,6 +75,7 @@ export class Session extends EventTarget {
     this.timers = new Set();
     this.lastHeard = 0;
     this.stopped = false;
+    this.welcomedOnce = false;
   }
 
   /** Joins and connects; resolves after the first join (JoinError if refused), then runs until stop(). */
@@ -83,6 +99,7 @@ export class Session extends EventTarget {
   /** Leaves for good: closes the socket (1000) and cancels every timer. */
   stop() {
     this.stopped = true;
+    this.#stopLiveness();
     this.#setState('closed');
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
@@ -91,7 +108,7 @@ export class Session extends EventTarget {
 
   /** Drops the connection as a network failure would, then reconnects (used by the tests' hooks). */
   drop() {
-    this.socket?.close(4000, 'client drop');
+    if (this.socket) this.#abandon(this.socket, 4000, 'client drop');
   }
 
   // MARK: join and token renewal
@@ -108,23 +125,24 @@ export class Session extends EventTarget {
       answer = await join(this.room, this.name, null);
     }
     if (!answer) return null;
-    if (!first && this.you && answer.participant !== this.you) {
-      this.dispatchEvent(new CustomEvent('identity', { detail: answer.participant }));
-    }
+    const changed = !first && this.you && answer.participant !== this.you;
     this.token = answer.token;
     this.you = answer.participant;
     this.name = answer.name;
     this.iceServers = answer.iceServers ?? [];
     this.dispatchEvent(new CustomEvent('token', { detail: answer }));
-    this.#scheduleRenewal(answer.expiresAt);
+    if (changed) this.dispatchEvent(new CustomEvent('identity', { detail: answer.participant }));
+    this.#scheduleRenewal(answer.token);
     return answer;
   }
 
   /** Renews the room token at two thirds of its life, so a reconnect never finds it expired. */
-  #scheduleRenewal(expiresAt) {
-    if (this.renewal) clearTimeout(this.renewal);
-    const lifetime = expiresAt * 1000 - Date.now();
-    this.renewal = this.#after(Math.max(5_000, lifetime * 2 / 3), async () => {
+  #scheduleRenewal(token) {
+    if (this.renewal) {
+      clearTimeout(this.renewal);
+      this.timers.delete(this.renewal);
+    }
+    this.renewal = this.#after(Math.max(5_000, tokenLifetime(token) * 2 / 3), async () => {
       try {
         await this.#join(false);
       } catch {
@@ -139,6 +157,9 @@ export class Session extends EventTarget {
     if (this.stopped) return;
     const socket = new WebSocket(url);
     this.socket = socket;
+    const welcomeTimer = this.#after(WELCOME_TIMEOUT_MS, () => {
+      if (socket === this.socket && this.state !== 'open') this.#abandon(socket, 4000, 'no welcome');
+    });
     socket.onopen = () => {
       const { audio, video } = this.media();
       const hello = { type: 'hello', token: this.token, audio, video };
@@ -162,15 +183,31 @@ export class Session extends EventTarget {
       }
     };
     socket.onclose = (event) => {
+      clearTimeout(welcomeTimer);
+      this.timers.delete(welcomeTimer);
       if (socket !== this.socket) return;
       this.socket = null;
       this.#closed(event.code, event.reason);
     };
   }
 
+  /**
+   * Gives up on a socket at once: a half-open TCP connection may take minutes to report its close, so the
+   * session moves on without waiting for it.
+   */
+  #abandon(socket, code, reason) {
+    socket.onopen = socket.onmessage = socket.onclose = null;
+    if (socket === this.socket) this.socket = null;
+    try {
+      socket.close(code, reason);
+    } catch {}
+    this.#closed(code, reason);
+  }
+
   #receive(frame) {
     if (frame.type === 'welcome') {
       this.attempt = 0;
+      this.welcomedOnce = true;
       this.you = frame.you;
       this.#setState('open');
       this.#startLiveness();
@@ -191,7 +228,11 @@ export class Session extends EventTarget {
     const refusal = this.helloError ?? reason;
     this.helloError = undefined;
     if (code === 4502) return this.#fatal('room_full', 'This room is full. Try again later.');
-    if (code === 4503) return this.#fatal('too_many_connections', 'You are in this room in too many tabs. Close one and try again.');
+    if (code === 4503 && !this.welcomedOnce) {
+      return this.#fatal('too_many_connections', 'You are in this room in too many tabs. Close one and try again.');
+    }
+    // A 4503 later means connections lost without a close still count on the server: they expire at its
+    // ping timeout, so the backoff below gets us back in.
     if (code === 4501 && refusal === 'unauthorized') this.token = null; // a fresh join; expiry is renewed below
     this.#setState('reconnecting');
     this.#retry();
@@ -222,7 +263,7 @@ export class Session extends EventTarget {
     this.#stopLiveness();
     this.liveness = setInterval(() => {
       if (Date.now() - this.lastHeard > DEAD_MS) {
-        this.socket?.close(4000, 'silent');
+        if (this.socket) this.#abandon(this.socket, 4000, 'silent');
         return;
       }
       this.send({ type: 'ping' });

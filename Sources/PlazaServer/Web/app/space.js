@@ -72,12 +72,18 @@ export class Space {
     this.path = null;
     this.lastSent = null;
     this.lastSentAt = 0;
+    /** The last few positions sent: the server's echo of any of them is not news. */
+    this.recentSent = [];
     this.running = false;
 
     window.addEventListener('resize', () => this.renderer.resize());
     window.addEventListener('keydown', (event) => this.#key(event, true));
     window.addEventListener('keyup', (event) => this.#key(event, false));
     window.addEventListener('blur', () => this.keys.clear());
+    // Keys released while typing never reach the map: forget held keys when focus moves into a field.
+    window.addEventListener('focusin', (event) => {
+      if (isField(event.target)) this.keys.clear();
+    });
     canvas.addEventListener('pointerdown', (event) => {
       canvas.focus();
       const target = this.renderer.screenToMap(event.clientX, event.clientY);
@@ -88,13 +94,24 @@ export class Space {
   /** Resets the roster from a `welcome`. `first` places you at the server's spawn; later you stay put. */
   welcomed(welcome, first, media) {
     const previous = this.self;
-    this.people.clear();
+    const before = this.people;
+    this.people = new Map();
     for (const p of welcome.participants) {
       if (p.id === welcome.you) {
         this.self = { id: p.id, name: p.name, x: p.x, y: p.y, dir: p.dir, audio: media.audio, video: media.video, emote: null };
-      } else {
-        this.people.set(p.id, this.#person(p));
+        continue;
       }
+      const person = this.#person(p);
+      const known = before.get(p.id);
+      if (known) {
+        // Still here after a reconnect: keep drawing them (the new connection's `enter` follows within a
+        // tick), gliding to the position the roster reports.
+        person.visible = known.visible;
+        person.track = known.track;
+        person.track.set(p.x, p.y, performance.now(), this.tickMs);
+        person.emote = known.emote;
+      }
+      this.people.set(p.id, person);
     }
     if (!first && previous) {
       // Restore where you were: the server may have forgotten (a restart) or kept it (a lingering connection).
@@ -202,26 +219,27 @@ export class Space {
 
   /** The server's position for you differs from what this tab sent: another tab of yours moved you. */
   #echo(m, now) {
-    const sent = this.lastSent;
-    if (!sent || this.path || this.keys.size || now - this.lastSentAt < 500) return;
-    if (Math.abs(sent.x - m.x) > 0.5 || Math.abs(sent.y - m.y) > 0.5) {
+    if (!this.lastSent || this.path || this.keys.size || now - this.lastSentAt < this.tickMs * 2) return;
+    const ours = this.recentSent.some((p) => Math.abs(p.x - m.x) <= 0.5 && Math.abs(p.y - m.y) <= 0.5);
+    if (!ours) {
       Object.assign(this.self, { x: m.x, y: m.y, dir: m.dir });
       this.lastSent = { x: m.x, y: m.y, dir: m.dir };
+      this.recentSent = [this.lastSent];
     }
   }
 
   #key(event, down) {
-    const target = event.target;
-    if (target instanceof HTMLInputElement || target instanceof HTMLSelectElement || target instanceof HTMLTextAreaElement) return;
-    if (event.ctrlKey || event.metaKey || event.altKey) return;
     if (!KEYS[event.code]) return;
-    event.preventDefault();
-    if (down) {
-      this.keys.add(event.code);
-      this.path = null;
-    } else {
-      this.keys.delete(event.code);
+    if (!down) {
+      this.keys.delete(event.code); // always, wherever focus is, so no key stays held
+      return;
     }
+    const target = event.target;
+    if (isField(target) || target instanceof HTMLButtonElement || target.closest?.('.sidebar')) return;
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    event.preventDefault();
+    this.keys.add(event.code);
+    this.path = null;
   }
 
   #frame(now, previous) {
@@ -275,13 +293,19 @@ export class Space {
   #sendMove(now, force) {
     const self = this.self;
     const sent = this.lastSent;
-    const changed = !sent || sent.x !== self.x || sent.y !== self.y || sent.dir !== self.dir;
+    const changed = !sent || Math.abs(sent.x - self.x) > 0.05 || Math.abs(sent.y - self.y) > 0.05 || sent.dir !== self.dir;
     if (!force && (!changed || now - this.lastSentAt < this.tickMs)) return;
     const frame = { type: 'move', x: Math.round(self.x * 10) / 10, y: Math.round(self.y * 10) / 10 };
     if (self.dir) frame.dir = self.dir;
     if (this.send(frame)) {
-      this.lastSent = { x: self.x, y: self.y, dir: self.dir };
+      this.lastSent = { x: frame.x, y: frame.y, dir: self.dir };
       this.lastSentAt = now;
+      this.recentSent.push(this.lastSent);
+      if (this.recentSent.length > 16) this.recentSent.shift();
     }
   }
+}
+
+function isField(target) {
+  return target instanceof HTMLInputElement || target instanceof HTMLSelectElement || target instanceof HTMLTextAreaElement;
 }

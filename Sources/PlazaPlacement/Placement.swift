@@ -1,0 +1,89 @@
+/// Where a new room goes: a pure decision over what the directory knows about the nodes, with time and
+/// randomness passed in, so the same code runs in the directory, in tests and in simulations.
+
+/// A node's state for placement.
+public enum NodeState: String, Sendable, Codable, CaseIterable {
+    /// Takes new rooms.
+    case serving
+    /// Keeps its rooms and sockets, takes no new rooms (scale-in, maintenance).
+    case draining
+}
+
+/// What the directory knows about one node: its last report, plus what was placed on it since.
+public struct NodeLoad: Sendable, Equatable {
+    public var id: String
+    public var region: String
+    public var state: NodeState
+    /// Participants the node is sized for.
+    public var capacity: Int
+    public var participants: Int
+    public var rooms: Int
+    /// CPU in use, 0…1 of the machine.
+    public var cpu: Double
+    /// When the node last reported, in milliseconds since the Unix epoch.
+    public var reportedAt: Int64
+    /// Rooms placed on the node after its last report: load its report cannot show yet.
+    public var placedSinceReport: Int
+
+    public init(
+        id: String, region: String = "default", state: NodeState = .serving, capacity: Int, participants: Int = 0,
+        rooms: Int = 0, cpu: Double = 0, reportedAt: Int64, placedSinceReport: Int = 0
+    ) {
+        self.id = id
+        self.region = region
+        self.state = state
+        self.capacity = capacity
+        self.participants = participants
+        self.rooms = rooms
+        self.cpu = cpu
+        self.reportedAt = reportedAt
+        self.placedSinceReport = placedSinceReport
+    }
+}
+
+/// The rules of placement.
+public struct PlacementPolicy: Sendable, Equatable {
+    /// A node whose last report is older than this is dead for placement. Milliseconds.
+    public var heartbeatTTL: Int64 = 15_000
+    /// Participants a newly placed room is expected to bring before the node's next report shows them.
+    public var participantsPerNewRoom: Int = 2
+
+    public init(heartbeatTTL: Int64 = 15_000, participantsPerNewRoom: Int = 2) {
+        self.heartbeatTTL = heartbeatTTL
+        self.participantsPerNewRoom = participantsPerNewRoom
+    }
+}
+
+public enum Placement {
+    /// The node's load as a fraction of its capacity, corrected for rooms placed since its report: the larger
+    /// of its CPU and its participants (reported plus expected in the new rooms) over capacity.
+    public static func correctedLoad(_ node: NodeLoad, policy: PlacementPolicy) -> Double {
+        let participants = node.participants + node.placedSinceReport * policy.participantsPerNewRoom
+        return max(node.cpu, Double(participants) / Double(max(node.capacity, 1)))
+    }
+
+    /// Whether a node may take a new room now: it reported within the TTL, is serving and is below capacity.
+    public static func isEligible(_ node: NodeLoad, now: Int64, policy: PlacementPolicy) -> Bool {
+        node.state == .serving && now - node.reportedAt <= policy.heartbeatTTL && correctedLoad(node, policy: policy) < 1
+    }
+
+    /// Picks the node for a new room: among the eligible nodes of `region` (or of every region when that one
+    /// has none), two at random, and of those the one with the lower corrected load. Two random candidates
+    /// rather than the single least loaded keep a burst of joins — decided on the same stale reports — from
+    /// herding onto one node, while still steering away from loaded ones. Nil when no node is eligible.
+    public static func choose(
+        from nodes: [NodeLoad], region: String?, now: Int64, policy: PlacementPolicy,
+        using random: inout some RandomNumberGenerator
+    ) -> NodeLoad? {
+        let eligible = nodes.filter { isEligible($0, now: now, policy: policy) }
+        let local = region.map { region in eligible.filter { $0.region == region } } ?? []
+        let pool = local.isEmpty ? eligible : local
+        guard !pool.isEmpty else { return nil }
+        guard pool.count > 1 else { return pool[0] }
+        let first = Int.random(in: 0..<pool.count, using: &random)
+        var second = Int.random(in: 0..<(pool.count - 1), using: &random)
+        if second >= first { second += 1 }
+        let a = pool[first], b = pool[second]
+        return correctedLoad(b, policy: policy) < correctedLoad(a, policy: policy) ? b : a
+    }
+}

@@ -1,0 +1,90 @@
+import Testing
+import PlazaPlacement
+
+/// A seeded generator, so a failing case can be replayed.
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+@Suite struct PlacementTests {
+    let policy = PlacementPolicy(heartbeatTTL: 15_000, participantsPerNewRoom: 2)
+    let now: Int64 = 1_000_000
+
+    @Test func onlyLiveServingNodesBelowCapacityAreChosen() {
+        var random = SplitMix64(state: 1)
+        let nodes = [
+            NodeLoad(id: "dead", capacity: 100, reportedAt: now - 16_000),
+            NodeLoad(id: "draining", state: .draining, capacity: 100, reportedAt: now),
+            NodeLoad(id: "full", capacity: 100, participants: 100, reportedAt: now),
+            NodeLoad(id: "hot", capacity: 100, cpu: 1, reportedAt: now),
+            NodeLoad(id: "filling", capacity: 100, participants: 90, reportedAt: now, placedSinceReport: 5),
+            NodeLoad(id: "ok", capacity: 100, participants: 50, reportedAt: now - 15_000),
+        ]
+        for _ in 0..<100 {
+            #expect(Placement.choose(from: nodes, region: nil, now: now, policy: policy, using: &random)?.id == "ok")
+        }
+        #expect(Placement.choose(from: Array(nodes.dropLast()), region: nil, now: now, policy: policy, using: &random) == nil)
+    }
+
+    @Test func thePreferredRegionWinsWhileItHasRoom() {
+        var random = SplitMix64(state: 2)
+        var nodes = [
+            NodeLoad(id: "eu-1", region: "eu", capacity: 100, participants: 80, reportedAt: now),
+            NodeLoad(id: "us-1", region: "us", capacity: 100, reportedAt: now),
+            NodeLoad(id: "us-2", region: "us", capacity: 100, reportedAt: now),
+        ]
+        for _ in 0..<50 {
+            #expect(Placement.choose(from: nodes, region: "eu", now: now, policy: policy, using: &random)?.id == "eu-1")
+        }
+        nodes[0].participants = 100
+        let elsewhere = Placement.choose(from: nodes, region: "eu", now: now, policy: policy, using: &random)
+        #expect(elsewhere?.region == "us", "a full region overflows into the others rather than refusing")
+    }
+
+    @Test func theLessLoadedOfTwoCandidatesIsTaken() {
+        var random = SplitMix64(state: 3)
+        let nodes = [
+            NodeLoad(id: "busy", capacity: 100, participants: 70, reportedAt: now),
+            NodeLoad(id: "quiet", capacity: 100, participants: 10, reportedAt: now),
+        ]
+        for _ in 0..<50 {
+            #expect(Placement.choose(from: nodes, region: nil, now: now, policy: policy, using: &random)?.id == "quiet")
+        }
+    }
+
+    /// 500 new rooms against 20 equal nodes whose reports are 5 s old: only the correction tells the
+    /// directory what it placed, and no node may end above 1.3× the mean.
+    @Test(arguments: [UInt64(1), 2, 3, 4, 5])
+    func aBurstDoesNotHerd(seed: UInt64) {
+        var random = SplitMix64(state: seed)
+        var nodes = (0..<20).map { NodeLoad(id: "n\($0)", capacity: 10_000, participants: 100, reportedAt: now - 5_000) }
+        for _ in 0..<500 {
+            let chosen = Placement.choose(from: nodes, region: nil, now: now, policy: policy, using: &random)!
+            nodes[nodes.firstIndex { $0.id == chosen.id }!].placedSinceReport += 1
+        }
+        let counts = nodes.map(\.placedSinceReport)
+        let mean = 500.0 / 20
+        #expect(counts.reduce(0, +) == 500)
+        #expect(Double(counts.max()!) <= 1.3 * mean, "rooms per node: \(counts)")
+    }
+
+    @Test func withoutTheCorrectionABurstWouldHerd() {
+        // The same burst decided on the raw reports alone: the least loaded node takes everything.
+        var nodes = (0..<20).map { NodeLoad(id: "n\($0)", capacity: 10_000, participants: 100 + $0, reportedAt: now - 5_000) }
+        var placed = [String: Int]()
+        for _ in 0..<500 {
+            let leastReported = nodes.min { $0.participants < $1.participants }!
+            placed[leastReported.id, default: 0] += 1
+        }
+        #expect(placed["n0"] == 500)
+        nodes[0].placedSinceReport = 500
+        #expect(Placement.correctedLoad(nodes[0], policy: policy) > Placement.correctedLoad(nodes[1], policy: policy))
+    }
+}
