@@ -51,7 +51,7 @@ let package = Package(
         .target(
             name: "PlazaStore",
             dependencies: [
-                "PlazaCore",
+                "PlazaCore", "PlazaPlacement",
                 .product(name: "SQLiteNIO", package: "sqlite-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -66,7 +66,7 @@ let package = Package(
         .target(
             name: "PlazaPostgres",
             dependencies: [
-                "PlazaCore", "PlazaStore",
+                "PlazaCore", "PlazaStore", "PlazaPlacement",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -144,7 +144,8 @@ let package = Package(
         .testTarget(name: "PlazaPlacementTests", dependencies: ["PlazaPlacement"], swiftSettings: swiftSettings),
         .testTarget(name: "PlazaCoreTests", dependencies: ["PlazaCore", "PlazaProtocol"], swiftSettings: swiftSettings),
         .testTarget(
-            name: "PlazaStoreTests", dependencies: ["PlazaStore", "PlazaPostgres", "PlazaTesting"], swiftSettings: swiftSettings),
+            name: "PlazaStoreTests", dependencies: ["PlazaStore", "PlazaPostgres", "PlazaPlacement", "PlazaTesting"],
+            swiftSettings: swiftSettings),
         .testTarget(
             name: "PlazaServerTests",
             dependencies: [

@@ -10,9 +10,9 @@ import Foundation
 /// been committed — durable as the server's `synchronous_commit` makes it (on, by default). Connections come
 /// from postgres-nio's pool; concurrent calls run on separate connections.
 public final class PostgresStore: PlazaStore {
-    private let client: PostgresClient
+    let client: PostgresClient
     private let runner: Task<Void, Never>
-    private let logger: Logger
+    let logger: Logger
 
     /// The versioned schema. Append new steps; never edit one that has shipped.
     static let migrations: [[String]] = [
@@ -30,7 +30,35 @@ public final class PostgresStore: PlazaStore {
             )
             """,
             "CREATE UNIQUE INDEX chat_messages_client_id ON chat_messages (room, sender, client_id)",
-        ]
+        ],
+        [
+            """
+            CREATE TABLE nodes (
+                id TEXT PRIMARY KEY,
+                url TEXT NOT NULL,
+                region TEXT NOT NULL,
+                capacity INTEGER NOT NULL,
+                state TEXT NOT NULL,
+                connections INTEGER NOT NULL DEFAULT 0,
+                rooms INTEGER NOT NULL DEFAULT 0,
+                participants INTEGER NOT NULL DEFAULT 0,
+                cpu DOUBLE PRECISION NOT NULL DEFAULT 0,
+                bytes_out_per_second DOUBLE PRECISION NOT NULL DEFAULT 0,
+                reported_at BIGINT NOT NULL,
+                registered_at BIGINT NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE placements (
+                room TEXT PRIMARY KEY,
+                node TEXT NOT NULL,
+                epoch BIGINT NOT NULL,
+                lease_until BIGINT NOT NULL,
+                placed_at BIGINT NOT NULL
+            )
+            """,
+            "CREATE INDEX placements_node ON placements (node, placed_at)",
+        ],
     ]
 
     /// Any number of processes may migrate at once: the first takes this advisory lock, the others wait and
@@ -116,7 +144,22 @@ public final class PostgresStore: PlazaStore {
 
     public func append(_ messages: [ChatMessage]) async throws {
         guard !messages.isEmpty else { return }
-        func insert(_ chunk: ArraySlice<ChatMessage>) throws -> PostgresQuery {
+        let inserts = try Self.inserts(messages)
+        try await guarded {
+            if inserts.count == 1 {
+                try await client.query(inserts[0], logger: logger)
+            } else {
+                try await client.withTransaction(logger: logger) { connection in
+                    for query in inserts { try await connection.query(query, logger: logger) }
+                }
+            }
+        }
+    }
+
+    /// Multi-row `INSERT`s of at most `rowsPerStatement` messages each.
+    static func inserts(_ messages: [ChatMessage]) throws -> [PostgresQuery] {
+        stride(from: 0, to: messages.count, by: rowsPerStatement).map { start in
+            let chunk = messages[start..<min(start + rowsPerStatement, messages.count)]
             var sql = "INSERT INTO chat_messages (room, seq, client_id, sender, sender_name, body, ts) VALUES "
             var binds = PostgresBindings(capacity: chunk.count * 7)
             for (i, m) in chunk.enumerated() {
@@ -131,20 +174,6 @@ public final class PostgresStore: PlazaStore {
                 binds.append(m.timestamp)
             }
             return PostgresQuery(unsafeSQL: sql, binds: binds)
-        }
-        try await guarded {
-            if messages.count <= Self.rowsPerStatement {
-                try await client.query(try insert(messages[...]), logger: logger)
-            } else {
-                try await client.withTransaction(logger: logger) { connection in
-                    var start = 0
-                    while start < messages.count {
-                        let chunk = messages[start..<min(start + Self.rowsPerStatement, messages.count)]
-                        try await connection.query(try insert(chunk), logger: logger)
-                        start += chunk.count
-                    }
-                }
-            }
         }
     }
 
@@ -209,7 +238,7 @@ public final class PostgresStore: PlazaStore {
 
     /// Maps the driver's errors onto the store's kinds: uniqueness violations are conflicts, the rest
     /// (connection loss, timeouts, server errors) make the store unavailable.
-    private func guarded<T>(_ body: () async throws -> T) async throws -> T {
+    func guarded<T>(_ body: () async throws -> T) async throws -> T {
         do {
             return try await body()
         } catch {

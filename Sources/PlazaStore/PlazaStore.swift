@@ -40,6 +40,8 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
         case unavailable
         /// The stored schema is newer than this build understands.
         case schemaTooNew
+        /// The write came from a node that is no longer the room's home (its placement moved on).
+        case fenced
     }
 
     public var kind: Kind

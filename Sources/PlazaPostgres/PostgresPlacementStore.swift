@@ -1,0 +1,194 @@
+public import PlazaCore
+public import PlazaStore
+public import PlazaPlacement
+import PostgresNIO
+
+/// The node registry and room placements in PostgreSQL (tables `nodes` and `placements`, migration 2).
+///
+/// Placing one room is serialized across every process by a transaction-scoped advisory lock on the room's
+/// name, so two directories racing to place it agree: the second finds the first's placement. Fencing is a
+/// conditional write: chat rows are inserted only while the writer's `(node, epoch)` is the room's placement.
+extension PostgresStore: PlacementStore {
+    public func register(_ node: NodeRegistration, now: Int64) async throws {
+        _ = try await guarded {
+            try await client.query(
+                """
+                INSERT INTO nodes (id, url, region, capacity, state, reported_at, registered_at)
+                VALUES (\(node.id), \(node.url), \(node.region), \(node.capacity), 'serving', \(now), \(now))
+                ON CONFLICT (id) DO UPDATE SET url = EXCLUDED.url, region = EXCLUDED.region,
+                    capacity = EXCLUDED.capacity, reported_at = EXCLUDED.reported_at
+                """, logger: logger)
+        }
+    }
+
+    public func heartbeat(
+        node: String, report: NodeReport, rooms: [RoomName], leaseTTL: Int64, now: Int64
+    ) async throws -> [RoomName] {
+        try await guarded {
+            try await client.withTransaction(logger: logger) { connection in
+                try await connection.query(
+                    """
+                    UPDATE nodes SET state = \(report.state.rawValue), connections = \(report.connections),
+                        rooms = \(report.rooms), participants = \(report.participants), cpu = \(report.cpu),
+                        bytes_out_per_second = \(report.bytesOutPerSecond), reported_at = \(now)
+                    WHERE id = \(node)
+                    """, logger: logger)
+                let names = rooms.map(\.rawValue)
+                let renewed = try await connection.query(
+                    """
+                    UPDATE placements SET lease_until = \(now + leaseTTL)
+                    WHERE node = \(node) AND room = ANY(\(names)) RETURNING room
+                    """, logger: logger)
+                var kept = Set<String>()
+                for try await room in renewed.decode(String.self) { kept.insert(room) }
+                return rooms.filter { !kept.contains($0.rawValue) }
+            }
+        }
+    }
+
+    public func nodes() async throws -> [NodeRecord] {
+        try await guarded {
+            var result: [NodeRecord] = []
+            let rows = try await client.query(
+                """
+                SELECT id, url, region, capacity, state, connections, rooms, participants, cpu, bytes_out_per_second,
+                    reported_at
+                FROM nodes ORDER BY id
+                """, logger: logger)
+            for try await (id, url, region, capacity, state, connections, rooms, participants, cpu, bytesOut, reportedAt)
+                in rows.decode((String, String, String, Int, String, Int, Int, Int, Double, Double, Int64).self)
+            {
+                result.append(
+                    NodeRecord(
+                        registration: NodeRegistration(id: id, url: url, region: region, capacity: capacity),
+                        report: NodeReport(
+                            state: NodeState(rawValue: state) ?? .draining, connections: connections, rooms: rooms,
+                            participants: participants, cpu: cpu, bytesOutPerSecond: bytesOut),
+                        reportedAt: reportedAt))
+            }
+            return result
+        }
+    }
+
+    public func place(
+        _ room: RoomName, region: String?, policy: PlacementPolicy, leaseTTL: Int64, now: Int64,
+        using random: inout some RandomNumberGenerator
+    ) async throws -> PlacementDecision {
+        var generator = random
+        defer { random = generator }
+        return try await guarded {
+            try await client.withTransaction(logger: logger) { connection in
+                try await connection.query("SELECT pg_advisory_xact_lock(hashtext(\(room.rawValue)))", logger: logger)
+                let current = try await connection.query(
+                    """
+                    SELECT p.node, n.url, p.epoch, p.lease_until, n.reported_at, n.state FROM placements p
+                    JOIN nodes n ON n.id = p.node WHERE p.room = \(room.rawValue)
+                    """, logger: logger)
+                for try await (node, url, epoch, leaseUntil, reportedAt, state) in current.decode(
+                    (String, String, Int64, Int64, Int64, String).self)
+                {
+                    // Sticky while the lease runs and the home is alive; a draining home keeps its rooms.
+                    _ = state
+                    if leaseUntil > now, now - reportedAt <= policy.heartbeatTTL {
+                        return .existing(
+                            RoomPlacement(room: room, node: node, url: url, epoch: epoch, leaseUntil: leaseUntil))
+                    }
+                }
+                let candidates = try await connection.query(
+                    """
+                    SELECT n.id, n.url, n.region, n.state, n.capacity, n.participants, n.rooms, n.cpu, n.reported_at,
+                        (SELECT COUNT(*) FROM placements q WHERE q.node = n.id AND q.placed_at > n.reported_at)
+                    FROM nodes n WHERE n.reported_at >= \(now - policy.heartbeatTTL)
+                    """, logger: logger)
+                var loads: [NodeLoad] = []
+                var urls: [String: String] = [:]
+                for try await (id, url, nodeRegion, state, capacity, participants, rooms, cpu, reportedAt, placed)
+                    in candidates.decode((String, String, String, String, Int, Int, Int, Double, Int64, Int64).self)
+                {
+                    guard let state = NodeState(rawValue: state) else { continue }
+                    urls[id] = url
+                    loads.append(
+                        NodeLoad(
+                            id: id, region: nodeRegion, state: state, capacity: capacity, participants: participants,
+                            rooms: rooms, cpu: cpu, reportedAt: reportedAt, placedSinceReport: Int(placed)))
+                }
+                guard let chosen = Placement.choose(from: loads, region: region, now: now, policy: policy, using: &generator)
+                else { return .noCapacity }
+                let leaseUntil = now + leaseTTL
+                let inserted = try await connection.query(
+                    """
+                    INSERT INTO placements (room, node, epoch, lease_until, placed_at)
+                    VALUES (\(room.rawValue), \(chosen.id), 1, \(leaseUntil), \(now))
+                    ON CONFLICT (room) DO UPDATE SET node = EXCLUDED.node, epoch = placements.epoch + 1,
+                        lease_until = EXCLUDED.lease_until, placed_at = EXCLUDED.placed_at
+                    RETURNING epoch
+                    """, logger: logger)
+                var epoch: Int64 = 1
+                for try await value in inserted.decode(Int64.self) { epoch = value }
+                return .placed(
+                    RoomPlacement(room: room, node: chosen.id, url: urls[chosen.id] ?? "", epoch: epoch, leaseUntil: leaseUntil))
+            }
+        }
+    }
+
+    public func placement(of room: RoomName) async throws -> RoomPlacement? {
+        try await guarded {
+            let rows = try await client.query(
+                """
+                SELECT p.node, COALESCE(n.url, ''), p.epoch, p.lease_until FROM placements p
+                LEFT JOIN nodes n ON n.id = p.node WHERE p.room = \(room.rawValue)
+                """, logger: logger)
+            for try await (node, url, epoch, leaseUntil) in rows.decode((String, String, Int64, Int64).self) {
+                return RoomPlacement(room: room, node: node, url: url, epoch: epoch, leaseUntil: leaseUntil)
+            }
+            return nil
+        }
+    }
+
+    public func claim(_ room: RoomName, node: String, leaseTTL: Int64, now: Int64) async throws -> Int64? {
+        try await guarded {
+            try await client.withTransaction(logger: logger) { connection in
+                try await connection.query("SELECT pg_advisory_xact_lock(hashtext(\(room.rawValue)))", logger: logger)
+                let rows = try await connection.query(
+                    """
+                    INSERT INTO placements (room, node, epoch, lease_until, placed_at)
+                    VALUES (\(room.rawValue), \(node), 1, \(now + leaseTTL), \(now))
+                    ON CONFLICT (room) DO UPDATE SET
+                        epoch = CASE WHEN placements.node = EXCLUDED.node THEN placements.epoch ELSE placements.epoch + 1 END,
+                        node = EXCLUDED.node, lease_until = EXCLUDED.lease_until
+                    WHERE placements.node = EXCLUDED.node OR placements.lease_until <= \(now)
+                    RETURNING epoch
+                    """, logger: logger)
+                for try await epoch in rows.decode(Int64.self) { return epoch }
+                return nil
+            }
+        }
+    }
+
+    public func release(_ room: RoomName, node: String, epoch: Int64) async throws {
+        _ = try await guarded {
+            try await client.query(
+                "DELETE FROM placements WHERE room = \(room.rawValue) AND node = \(node) AND epoch = \(epoch)",
+                logger: logger)
+        }
+    }
+
+    public func append(_ messages: [ChatMessage], fencedBy node: String, epoch: Int64) async throws {
+        guard let room = messages.first?.room else { return }
+        precondition(messages.allSatisfy { $0.room == room }, "a fenced append is for one room")
+        try await guarded {
+            try await client.withTransaction(logger: logger) { connection in
+                // Locks the placement row: a claim by another node waits for this write, or this write sees it.
+                let rows = try await connection.query(
+                    "SELECT 1 FROM placements WHERE room = \(room.rawValue) AND node = \(node) AND epoch = \(epoch) FOR SHARE",
+                    logger: logger)
+                var owned = false
+                for try await _ in rows.decode(Int.self) { owned = true }
+                guard owned else {
+                    throw StoreError(.fenced, "\(node) is no longer the home of \(room) (epoch \(epoch))")
+                }
+                for query in try Self.inserts(messages) { try await connection.query(query, logger: logger) }
+            }
+        }
+    }
+}

@@ -1,0 +1,132 @@
+public import PlazaCore
+public import PlazaPlacement
+
+/// What a node tells the registry when it starts: where clients reach it and how much it can take.
+public struct NodeRegistration: Sendable, Equatable {
+    public var id: String
+    /// Base URL clients use for this node (`https://node-1.example.org`); join turns it into the WebSocket URL.
+    public var url: String
+    public var region: String
+    /// Participants the node is sized for.
+    public var capacity: Int
+
+    public init(id: String, url: String, region: String, capacity: Int) {
+        self.id = id
+        self.url = url
+        self.region = region
+        self.capacity = capacity
+    }
+}
+
+/// A node's periodic report of its load.
+public struct NodeReport: Sendable, Equatable {
+    public var state: NodeState
+    public var connections: Int
+    public var rooms: Int
+    public var participants: Int
+    /// CPU in use, 0…1 of the machine.
+    public var cpu: Double
+    public var bytesOutPerSecond: Double
+
+    public init(
+        state: NodeState = .serving, connections: Int = 0, rooms: Int = 0, participants: Int = 0, cpu: Double = 0,
+        bytesOutPerSecond: Double = 0
+    ) {
+        self.state = state
+        self.connections = connections
+        self.rooms = rooms
+        self.participants = participants
+        self.cpu = cpu
+        self.bytesOutPerSecond = bytesOutPerSecond
+    }
+}
+
+/// A registered node as the registry knows it.
+public struct NodeRecord: Sendable, Equatable {
+    public var registration: NodeRegistration
+    public var report: NodeReport
+    /// Milliseconds since the Unix epoch of the last report (or of the registration).
+    public var reportedAt: Int64
+
+    public init(registration: NodeRegistration, report: NodeReport, reportedAt: Int64) {
+        self.registration = registration
+        self.report = report
+        self.reportedAt = reportedAt
+    }
+}
+
+/// Where a room lives: its home node, the epoch of this placement (a fencing token that grows every time the
+/// room moves) and until when the home's lease runs.
+public struct RoomPlacement: Sendable, Equatable {
+    public var room: RoomName
+    public var node: String
+    public var url: String
+    public var epoch: Int64
+    public var leaseUntil: Int64
+
+    public init(room: RoomName, node: String, url: String, epoch: Int64, leaseUntil: Int64) {
+        self.room = room
+        self.node = node
+        self.url = url
+        self.epoch = epoch
+        self.leaseUntil = leaseUntil
+    }
+}
+
+/// The result of asking for a room's home.
+public enum PlacementDecision: Sendable, Equatable {
+    /// The room already had a live home.
+    case existing(RoomPlacement)
+    /// The room was placed now.
+    case placed(RoomPlacement)
+    /// No node is alive, serving and below capacity.
+    case noCapacity
+
+    public var placement: RoomPlacement? {
+        switch self {
+        case .existing(let placement), .placed(let placement): placement
+        case .noCapacity: nil
+        }
+    }
+}
+
+/// The shared state of a fleet: the node registry and room placements with leases and epochs.
+///
+/// Times are milliseconds since the Unix epoch, passed in by the caller (so decisions stay testable); the
+/// machines of a fleet must keep their clocks in step (NTP) to well within the lease and heartbeat TTLs.
+public protocol PlacementStore: Sendable {
+    /// Adds or updates a node; it counts as having reported at `now`.
+    func register(_ node: NodeRegistration, now: Int64) async throws
+
+    /// Records a node's load and state, and extends by `leaseTTL` the leases of the rooms it hosts (`rooms`)
+    /// that are still its own. Returns the rooms of `rooms` it no longer owns (moved elsewhere): the node must
+    /// stop serving them.
+    func heartbeat(node: String, report: NodeReport, rooms: [RoomName], leaseTTL: Int64, now: Int64) async throws -> [RoomName]
+
+    /// Every registered node, alive or not.
+    func nodes() async throws -> [NodeRecord]
+
+    /// The room's home: its live placement if it has one (the lease runs and the node reports within the
+    /// heartbeat TTL), otherwise a node chosen by `Placement.choose` among the nodes' loads corrected by the
+    /// rooms placed on them since their last report, with a new epoch and a lease of `leaseTTL`. Concurrent
+    /// calls for one room, from any process, agree on one placement.
+    func place(
+        _ room: RoomName, region: String?, policy: PlacementPolicy, leaseTTL: Int64, now: Int64,
+        using random: inout some RandomNumberGenerator
+    ) async throws -> PlacementDecision
+
+    /// The room's current placement row, live or not.
+    func placement(of room: RoomName) async throws -> RoomPlacement?
+
+    /// A node taking up a room: succeeds with the epoch when the room's placement is this node's and still
+    /// leased, or when the room has no live placement (it is then placed here with a new epoch). Nil when the
+    /// room lives elsewhere.
+    func claim(_ room: RoomName, node: String, leaseTTL: Int64, now: Int64) async throws -> Int64?
+
+    /// Gives up a room its node no longer hosts (it emptied), so its next join places it afresh.
+    func release(_ room: RoomName, node: String, epoch: Int64) async throws
+
+    /// Appends chat messages only while `(node, epoch)` is the room's placement: a node that lost its room
+    /// (its lease expired and the room moved) can no longer write for it. Throws `StoreError(.fenced)`.
+    func append(_ messages: [ChatMessage], fencedBy node: String, epoch: Int64) async throws
+}

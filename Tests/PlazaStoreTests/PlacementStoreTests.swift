@@ -1,0 +1,155 @@
+import Testing
+import Foundation
+import Logging
+import PlazaCore
+import PlazaStore
+import PlazaPlacement
+import PlazaPostgres
+import PlazaTesting
+
+/// The node registry and placements against a real PostgreSQL server.
+@Suite struct PlacementStoreTests {
+    let policy = PlacementPolicy(heartbeatTTL: 10_000, participantsPerNewRoom: 2)
+    let lease: Int64 = 10_000
+    let t0: Int64 = 1_700_000_000_000
+
+    func store(_ url: String? = nil) async throws -> (PostgresStore, String) {
+        let url = try url ?? PostgresServer.shared().createDatabase()
+        return (try await PostgresStore.open(url: url, logger: Logger(label: "test")), url)
+    }
+
+    func register(_ store: PostgresStore, _ ids: [String], region: String = "eu", capacity: Int = 100) async throws {
+        for id in ids {
+            try await store.register(NodeRegistration(id: id, url: "http://\(id).test", region: region, capacity: capacity), now: t0)
+        }
+    }
+
+    @Test func nodesRegisterAndReport() async throws {
+        let (store, _) = try await store()
+        try await register(store, ["n1", "n2"])
+        _ = try await store.heartbeat(
+            node: "n1", report: NodeReport(state: .draining, connections: 5, rooms: 2, participants: 4, cpu: 0.5, bytesOutPerSecond: 1e6),
+            rooms: [], leaseTTL: lease, now: t0 + 1_000)
+        let nodes = try await store.nodes()
+        #expect(nodes.map(\.registration.id) == ["n1", "n2"])
+        #expect(nodes[0].report == NodeReport(state: .draining, connections: 5, rooms: 2, participants: 4, cpu: 0.5, bytesOutPerSecond: 1e6))
+        #expect(nodes[0].reportedAt == t0 + 1_000 && nodes[1].reportedAt == t0)
+        try await store.close()
+    }
+
+    @Test func aPlacedRoomSticksToItsNode() async throws {
+        let (store, _) = try await store()
+        try await register(store, ["n1", "n2", "n3"])
+        var random = SystemRandomNumberGenerator()
+        let room = RoomName("party")!
+        guard case .placed(let first) = try await store.place(room, region: "eu", policy: policy, leaseTTL: lease, now: t0, using: &random)
+        else { Issue.record("a new room is placed"); return }
+        #expect(first.epoch == 1 && first.url == "http://\(first.node).test")
+        for step in 1...20 {
+            let again = try await store.place(room, region: "eu", policy: policy, leaseTTL: lease, now: t0 + Int64(step * 100), using: &random)
+            #expect(again == .existing(first))
+        }
+        #expect(try await store.placement(of: room) == first)
+        try await store.close()
+    }
+
+    @Test func placementAvoidsDeadDrainingAndLoadedNodes() async throws {
+        let (store, _) = try await store()
+        try await register(store, ["dead", "draining", "busy", "quiet"])
+        let now = t0 + 20_000
+        for (id, report) in [
+            ("draining", NodeReport(state: .draining)), ("busy", NodeReport(participants: 80)), ("quiet", NodeReport(participants: 5)),
+        ] {
+            _ = try await store.heartbeat(node: id, report: report, rooms: [], leaseTTL: lease, now: now)
+        }
+        var random = SystemRandomNumberGenerator()
+        var homes: [String: Int] = [:]
+        for i in 0..<20 {
+            let decision = try await store.place(RoomName("r\(i)")!, region: nil, policy: policy, leaseTTL: lease, now: now, using: &random)
+            homes[decision.placement!.node, default: 0] += 1
+        }
+        #expect(homes["dead"] == nil && homes["draining"] == nil)
+        #expect(homes["quiet", default: 0] > homes["busy", default: 0], "\(homes)")
+        _ = try await store.heartbeat(node: "quiet", report: NodeReport(participants: 100), rooms: [], leaseTTL: lease, now: now)
+        _ = try await store.heartbeat(node: "busy", report: NodeReport(cpu: 1), rooms: [], leaseTTL: lease, now: now)
+        #expect(try await store.place(RoomName("full")!, region: nil, policy: policy, leaseTTL: lease, now: now, using: &random) == .noCapacity)
+        try await store.close()
+    }
+
+    @Test func racingDirectoriesAgreeOnOneHome() async throws {
+        let (first, url) = try await store()
+        let (second, _) = try await store(url)
+        try await register(first, (1...10).map { "n\($0)" })
+        let t0 = self.t0, policy = self.policy, lease = self.lease
+        for round in 0..<5 {
+            let room = RoomName("race-\(round)")!
+            let decisions = try await withThrowingTaskGroup(of: RoomPlacement?.self) { group in
+                for i in 0..<16 {
+                    let directory = i % 2 == 0 ? first : second
+                    group.addTask {
+                        var random = SystemRandomNumberGenerator()
+                        return try await directory.place(room, region: nil, policy: policy, leaseTTL: lease, now: t0 + 1, using: &random).placement
+                    }
+                }
+                return try await group.reduce(into: [RoomPlacement?]()) { $0.append($1) }
+            }
+            #expect(Set(decisions.map { $0?.node }).count == 1, "one home for \(room): \(decisions)")
+            #expect(Set(decisions.map { $0?.epoch }) == [1])
+        }
+        try await first.close()
+        try await second.close()
+    }
+
+    @Test func aLostLeaseMovesTheRoomAndFencesTheOldHome() async throws {
+        let (store, _) = try await store()
+        try await register(store, ["a", "b"])
+        let room = RoomName("moving")!
+        // Node a takes the room up (as a client connected to it) and writes.
+        let epochA = try #require(try await store.claim(room, node: "a", leaseTTL: lease, now: t0))
+        #expect(try await store.claim(room, node: "b", leaseTTL: lease, now: t0 + 1) == nil, "b cannot take a leased room")
+        try await store.append([message(room, 1)], fencedBy: "a", epoch: epochA)
+        #expect(try await store.heartbeat(node: "a", report: NodeReport(), rooms: [room], leaseTTL: lease, now: t0 + 5_000) == [])
+
+        // a stops renewing (paused, partitioned); after the lease, b takes the room up with a higher epoch.
+        let later = t0 + 5_000 + lease + 1
+        _ = try await store.heartbeat(node: "b", report: NodeReport(), rooms: [], leaseTTL: lease, now: later)
+        let epochB = try #require(try await store.claim(room, node: "b", leaseTTL: lease, now: later))
+        #expect(epochB > epochA)
+        await #expect(throws: StoreError.self) { try await store.append([message(room, 2)], fencedBy: "a", epoch: epochA) }
+        do {
+            try await store.append([message(room, 2, id: "late")], fencedBy: "a", epoch: epochA)
+        } catch let error as StoreError {
+            #expect(error.kind == .fenced)
+        }
+        // The new home continues the same offsets.
+        #expect(try await store.lastOffset(in: room) == 1)
+        try await store.append([message(room, 2)], fencedBy: "b", epoch: epochB)
+        #expect(try await store.messages(in: room, after: 0, limit: 10).map(\.offset) == [1, 2])
+        // a's next heartbeat learns that it lost the room.
+        #expect(try await store.heartbeat(node: "a", report: NodeReport(), rooms: [room], leaseTTL: lease, now: later + 1) == [room])
+        try await store.close()
+    }
+
+    @Test func aDeadHomesRoomsArePlacedAgainAndAReleasedRoomIsFree() async throws {
+        let (store, _) = try await store()
+        try await register(store, ["a", "b"])
+        var random = SystemRandomNumberGenerator()
+        let room = RoomName("orphan")!
+        _ = try await store.heartbeat(node: "b", report: NodeReport(participants: 99), rooms: [], leaseTTL: lease, now: t0)
+        let first = try #require(try await store.place(room, region: nil, policy: policy, leaseTTL: lease, now: t0, using: &random).placement)
+        #expect(first.node == "a", "b is nearly full")
+        // a dies: no heartbeat. Once its reports are older than the TTL the room goes to b, epoch 2.
+        let later = t0 + policy.heartbeatTTL + 1
+        _ = try await store.heartbeat(node: "b", report: NodeReport(), rooms: [], leaseTTL: lease, now: later)
+        let moved = try #require(try await store.place(room, region: nil, policy: policy, leaseTTL: lease, now: later, using: &random).placement)
+        #expect(moved.node == "b" && moved.epoch == first.epoch + 1)
+        // b empties the room and releases it; the next join places it afresh.
+        try await store.release(room, node: "b", epoch: moved.epoch)
+        #expect(try await store.placement(of: room) == nil)
+        try await store.close()
+    }
+
+    private func message(_ room: RoomName, _ offset: Int64, id: String? = nil) -> ChatMessage {
+        ChatMessage(room: room, offset: offset, clientID: id ?? "m\(offset)", sender: ParticipantID("p"), senderName: "P", text: "t", timestamp: offset)
+    }
+}
