@@ -40,7 +40,12 @@ public actor SQLiteStore: PlazaStore {
             throw StoreError(.unavailable, "cannot open \(path): \(error)")
         }
         let store = SQLiteStore(connection: connection, logger: logger)
-        try await store.prepare()
+        do {
+            try await store.prepare()
+        } catch {
+            try? await connection.close()
+            throw error
+        }
         return store
     }
 
@@ -48,7 +53,12 @@ public actor SQLiteStore: PlazaStore {
     public static func inMemory(logger: Logger) async throws -> SQLiteStore {
         let connection = try await SQLiteConnection.open(storage: .memory, logger: logger)
         let store = SQLiteStore(connection: connection, logger: logger)
-        try await store.prepare()
+        do {
+            try await store.prepare()
+        } catch {
+            try? await connection.close()
+            throw error
+        }
         return store
     }
 
@@ -58,29 +68,44 @@ public actor SQLiteStore: PlazaStore {
     }
 
     private func prepare() async throws {
-        try await run("PRAGMA journal_mode=WAL")
-        try await run("PRAGMA synchronous=FULL")
+        // The busy timeout first: another process (or store) opening the same file may hold the lock that
+        // switching the journal mode and migrating need.
         try await run("PRAGMA busy_timeout=5000")
-        try await run("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)")
-        let rows = try await query("SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations", [])
-        let current = Int(rows.first?.column("v")?.integer ?? 0)
-        guard current <= Self.migrations.count else {
-            throw StoreError(.schemaTooNew, "database schema version \(current) is newer than this build (\(Self.migrations.count))")
-        }
-        for version in (current + 1)...max(current + 1, Self.migrations.count) where version <= Self.migrations.count {
-            try await run("BEGIN IMMEDIATE")
+        // Switching to WAL needs an exclusive lock and SQLite does not wait for it (no busy handler for this
+        // step), so a store opening the file while another does retries for a while.
+        var attempt = 0
+        while true {
             do {
+                try await run("PRAGMA journal_mode=WAL")
+                break
+            } catch let error as StoreError where error.message.contains("locked") && attempt < 100 {
+                attempt += 1
+                try await Task.sleep(for: .milliseconds(50))
+            }
+        }
+        try await run("PRAGMA synchronous=FULL")
+        // One write transaction reads the version and applies what is missing, so stores opening the same file
+        // at once migrate it once: the second waits for the lock, then finds nothing left to do.
+        try await run("BEGIN IMMEDIATE")
+        do {
+            try await run("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)")
+            let rows = try await query("SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations", [])
+            let current = Int(rows.first?.column("v")?.integer ?? 0)
+            guard current <= Self.migrations.count else {
+                throw StoreError(.schemaTooNew, "database schema version \(current) is newer than this build (\(Self.migrations.count))")
+            }
+            for version in Self.migrations.indices.map({ $0 + 1 }) where version > current {
                 for statement in Self.migrations[version - 1] { try await run(statement) }
                 try await run(
                     "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
                     [.integer(version), .integer(Int(Date().timeIntervalSince1970))]
                 )
-                try await run("COMMIT")
                 logger.info("applied store migration", metadata: ["version": "\(version)"])
-            } catch {
-                try? await run("ROLLBACK")
-                throw error
             }
+            try await run("COMMIT")
+        } catch {
+            try? await run("ROLLBACK")
+            throw error
         }
     }
 

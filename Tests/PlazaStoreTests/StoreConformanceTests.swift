@@ -79,9 +79,21 @@ private func message(_ offset: Int64, id: String? = nil, sender: String = "p1", 
     @Test(arguments: StoreEngine.allCases)
     func storesOpenedTogetherMigrateOnceAndShareData(engine: StoreEngine) async throws {
         let location = try engine.newLocation()
-        async let first = engine.open(location)
-        async let second = engine.open(location)
-        let (a, b) = try await (first, second)
+        let opened = await withTaskGroup(of: Result<any PlazaStore, any Error>.self) { group in
+            for _ in 0..<2 {
+                group.addTask {
+                    do { return .success(try await engine.open(location)) } catch { return .failure(error) }
+                }
+            }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        let stores = opened.compactMap { try? $0.get() }
+        for case .failure(let error) in opened { Issue.record("opening failed: \(error)") }
+        guard stores.count == 2 else {
+            for store in stores { try await store.close() }
+            return
+        }
+        let (a, b) = (stores[0], stores[1])
         try await a.append([message(1)])
         #expect(try await b.lastOffset(in: room) == 1, "nodes sharing a store see each other's writes")
         await #expect(throws: StoreError.self) { try await b.append([message(1, id: "other")]) }
