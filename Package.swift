@@ -86,7 +86,7 @@ let package = Package(
         .target(
             name: "PlazaServer",
             dependencies: [
-                "PlazaCore", "PlazaProtocol", "PlazaStore", "PlazaAuth",
+                "PlazaCore", "PlazaProtocol", "PlazaStore", "PlazaAuth", "PlazaPostgres", "PlazaPlacement",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "Configuration", package: "swift-configuration"),

@@ -54,6 +54,8 @@ public struct ErrorCode: Hashable, Sendable, CustomStringConvertible {
     public static let notFound = ErrorCode("not_found")
     /// The store could not durably write; nothing was acknowledged.
     public static let storeUnavailable = ErrorCode("store_unavailable")
+    /// The room lives on another node (or moved there): join again to learn where.
+    public static let moved = ErrorCode("moved")
     /// Anything else; the server logged it.
     public static let `internal` = ErrorCode("internal")
 }

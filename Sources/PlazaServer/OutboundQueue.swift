@@ -27,12 +27,12 @@ final class OutboundQueue: Sendable {
     let channel: any Channel
     private let state = Mutex(State())
     private let limit: Int
-    private let messagesWritten: Counter
+    private let metrics: PlazaMetrics
 
-    init(channel: any Channel, limit: Int, messagesWritten: Counter) {
+    init(channel: any Channel, limit: Int, metrics: PlazaMetrics) {
         self.channel = channel
         self.limit = limit
-        self.messagesWritten = messagesWritten
+        self.metrics = metrics
     }
 
     enum Enqueued {
@@ -106,8 +106,11 @@ final class OutboundQueue: Sendable {
             return (message, (waiter, closing))
         }
         if let message {
+            let bytes = message.readableBytes
             channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .text, data: message), promise: nil)
-            messagesWritten.increment()
+            metrics.outboundMessages.increment()
+            metrics.outboundBytes.increment(by: Int64(bytes))
+            metrics.outboundBytesTotal.add(bytes, ordering: .relaxed)
         }
         if let (waiter, closing) = close { waiter.resume(returning: closing) }
     }

@@ -7,6 +7,7 @@ public import UnixSignals
 public import NIOCore
 import PlazaCore
 import PlazaStore
+import PlazaPostgres
 import PlazaAuth
 import Foundation
 
@@ -63,8 +64,10 @@ public enum PlazaApplication {
         onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
     ) -> ServiceGroup {
         let app = make(node: node, onServerRunning: onServerRunning)
+        var services: [any Service] = [app, NodeService(node: node)]
+        if let membership = node.membership { services.append(HeartbeatService(node: node, membership: membership)) }
         return ServiceGroup(
-            configuration: .init(services: [app, NodeService(node: node)], gracefulShutdownSignals: signals, logger: node.logger))
+            configuration: .init(services: services, gracefulShutdownSignals: signals, logger: node.logger))
     }
 }
 
@@ -105,5 +108,36 @@ public enum EmbeddedNode {
         let secret = bytes.map { String(format: "%02x", $0) }.joined()
         _ = FileManager.default.createFile(atPath: url.path, contents: Data(secret.utf8), attributes: [.posixPermissions: 0o600])
         return secret
+    }
+}
+
+/// A fleet node (`plaza node`): rooms stored in the shared PostgreSQL store, taken up only under their
+/// placement, with writes fenced by the placement's epoch.
+public enum ClusterNode {
+    /// Connects to `store`, checks what a fleet needs (a shared `auth.secret`, a `server.publicURL` clients can
+    /// reach) and builds the node with its membership.
+    public static func open(configuration: PlazaConfiguration, logger: Logger) async throws -> PlazaNode {
+        guard let url = configuration.store else { throw ConfigurationError(key: "store", message: "is needed: postgres://…") }
+        guard let secret = configuration.auth.secret else {
+            throw ConfigurationError(key: "auth.secret", message: "is needed: every node and directory of a fleet shares it")
+        }
+        guard let publicURL = configuration.server.publicURL else {
+            throw ConfigurationError(key: "server.publicURL", message: "is needed: the address clients reach this node at")
+        }
+        let space = try SpaceDescription.load(configuration)
+        let store = try await PostgresStore.open(url: url, logger: logger)
+        let authority = try await TokenAuthority(secret: secret, external: try EmbeddedNode.externalKeys(configuration.auth))
+        let cluster = configuration.cluster
+        let hostName = ProcessInfo.processInfo.hostName
+        let registration = NodeRegistration(
+            id: cluster.nodeID ?? "\(hostName)-\(configuration.server.port)", url: publicURL, region: cluster.region,
+            capacity: cluster.capacity)
+        let membership = ClusterMembership(
+            placements: store, registration: registration, leaseTTL: .milliseconds(Int64(cluster.leaseTTL * 1000)),
+            heartbeatInterval: .milliseconds(Int64(cluster.heartbeatInterval * 1000)))
+        return PlazaNode(
+            configuration: configuration, space: space, store: store, authority: authority,
+            adminToken: configuration.auth.adminToken ?? UUID().uuidString + UUID().uuidString, membership: membership,
+            logger: logger)
     }
 }

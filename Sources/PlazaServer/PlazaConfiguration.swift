@@ -99,6 +99,27 @@ public struct PlazaConfiguration: Sendable {
         public init() {}
     }
 
+    /// How a fleet node (`plaza node`) registers, reports and holds its rooms.
+    public struct Cluster: Sendable {
+        /// `cluster.nodeID`: this node's name in the registry, unique in the fleet. Default: the host name and port.
+        public var nodeID: String?
+        /// `cluster.region`: where the node runs; join prefers nodes of the caller's region. Default `default`.
+        public var region: String = "default"
+        /// `cluster.capacity`: participants the node is sized for; it gets no new rooms at that load. Default 5000.
+        public var capacity: Int = 5_000
+        /// `cluster.heartbeatInterval`: seconds between load reports (and lease renewals). Default 2.
+        public var heartbeatInterval: Double = 2
+        /// `cluster.heartbeatTTL`: seconds after its last report a node is dead for placement. Default 10.
+        public var heartbeatTTL: Double = 10
+        /// `cluster.leaseTTL`: seconds a room's placement stays its node's without renewal; after that the
+        /// room may move and the old node is fenced. Default 10.
+        public var leaseTTL: Double = 10
+        /// `cluster.participantsPerNewRoom`: load a new room is expected to add before the node's next report
+        /// shows it (the correction of stale load). Default 2.
+        public var participantsPerNewRoom: Int = 2
+        public init() {}
+    }
+
     public struct Web: Sendable {
         /// `web.root`: folder of the browser client's files. Default: the client shipped with Plaza.
         public var root: String?
@@ -125,6 +146,10 @@ public struct PlazaConfiguration: Sendable {
     public var chat = Chat()
     public var space = Space()
     public var web = Web()
+    public var cluster = Cluster()
+    /// `store`: the shared store of a fleet, `postgres://user:password@host:5432/database`. `plaza serve`
+    /// ignores it (it embeds SQLite under `dataDir`); `plaza node` and `plaza directory` need it.
+    public var store: String?
     public var rooms = Rooms()
 
     public init() {}
@@ -179,6 +204,15 @@ public struct PlazaConfiguration: Sendable {
         c.space.proximityRadius = config.double(forKey: "space.proximityRadius", default: c.space.proximityRadius)
         c.space.maxPeers = config.int(forKey: "space.maxPeers", default: c.space.maxPeers)
         c.web.root = config.string(forKey: "web.root")
+        c.store = config.string(forKey: "store", isSecret: true)
+        c.cluster.nodeID = config.string(forKey: "cluster.nodeID")
+        c.cluster.region = config.string(forKey: "cluster.region", default: c.cluster.region)
+        c.cluster.capacity = config.int(forKey: "cluster.capacity", default: c.cluster.capacity)
+        c.cluster.heartbeatInterval = config.double(forKey: "cluster.heartbeatInterval", default: c.cluster.heartbeatInterval)
+        c.cluster.heartbeatTTL = config.double(forKey: "cluster.heartbeatTTL", default: c.cluster.heartbeatTTL)
+        c.cluster.leaseTTL = config.double(forKey: "cluster.leaseTTL", default: c.cluster.leaseTTL)
+        c.cluster.participantsPerNewRoom = config.int(
+            forKey: "cluster.participantsPerNewRoom", default: c.cluster.participantsPerNewRoom)
 
         c.rooms.idleUnload = config.double(forKey: "rooms.idleUnload", default: c.rooms.idleUnload)
         self = c
@@ -213,6 +247,11 @@ public struct PlazaConfiguration: Sendable {
         try require((0...16).contains(space.interestRadius), "space.interestRadius", "must be 0–16")
         try require(space.proximityRadius > 0, "space.proximityRadius", "must be > 0")
         try require((0...64).contains(space.maxPeers), "space.maxPeers", "must be 0–64")
+        try require(cluster.capacity >= 1, "cluster.capacity", "must be ≥ 1")
+        try require(cluster.heartbeatInterval > 0, "cluster.heartbeatInterval", "must be > 0")
+        try require(cluster.heartbeatTTL > cluster.heartbeatInterval, "cluster.heartbeatTTL", "must be longer than cluster.heartbeatInterval")
+        try require(cluster.leaseTTL > cluster.heartbeatInterval, "cluster.leaseTTL", "must be longer than cluster.heartbeatInterval")
+        try require(cluster.participantsPerNewRoom >= 0, "cluster.participantsPerNewRoom", "must be ≥ 0")
         try require(rooms.idleUnload >= 0, "rooms.idleUnload", "must be ≥ 0")
         let ice = try? JSONSerialization.jsonObject(with: Data(iceServersJSON.utf8))
         try require(ice is [Any], "ice.servers", "must be a JSON array")

@@ -1,5 +1,6 @@
 public import Prometheus
 import PlazaProtocol
+import Synchronization
 
 /// The node's Prometheus metrics. Labels come from closed sets (frame types, error codes, close reasons),
 /// never from room or user names, so the number of series is bounded.
@@ -13,6 +14,9 @@ public final class PlazaMetrics: Sendable {
     let framesOut: [ServerFrame.FrameType: Counter]
     let fanoutDeliveries: Counter
     let outboundMessages: Counter
+    let outboundBytes: Counter
+    /// The same bytes, readable: the node reports its outbound rate in its heartbeat.
+    let outboundBytesTotal = Atomic<Int>(0)
     let slowConsumerDisconnects: Counter
     let rejectedFrames: [ErrorCode: Counter]
     let closes: [UInt16: Counter]
@@ -23,7 +27,7 @@ public final class PlazaMetrics: Sendable {
     static let rejectionCodes: [ErrorCode] = [
         .invalidJSON, .invalidFrame, .unknownType, .helloRequired, .alreadyJoined, .rateLimited, .textTooLong,
         .unknownParticipant, .roomFull, .nodeFull, .tooManyConnections, .draining, .unauthorized, .tokenExpired,
-        .forbidden, .storeUnavailable, .internal,
+        .forbidden, .storeUnavailable, .moved, .internal,
     ]
 
     static let closeCodes: [CloseCode] = [
@@ -44,6 +48,7 @@ public final class PlazaMetrics: Sendable {
         })
         fanoutDeliveries = registry.makeCounter(descriptor: Self.name("fanout_deliveries_total", "Frames delivered to a connection by room fan-out."))
         outboundMessages = registry.makeCounter(descriptor: Self.name("websocket_messages_out_total", "WebSocket messages written (each may batch several frames)."))
+        outboundBytes = registry.makeCounter(descriptor: Self.name("websocket_bytes_out_total", "Payload bytes of the WebSocket messages written."))
         slowConsumerDisconnects = registry.makeCounter(descriptor: Self.name("slow_consumer_disconnects_total", "Connections closed because their outbound queue overflowed."))
         rejectedFrames = Dictionary(uniqueKeysWithValues: Self.rejectionCodes.map {
             ($0, registry.makeCounter(descriptor: Self.name("rejected_frames_total", "Client frames and requests refused, by error code."), labels: [("code", $0.rawValue)]))

@@ -18,6 +18,8 @@ public final class PlazaNode: Sendable {
     /// The `iceServers` handed out by join, parsed once.
     let iceServers: [JSONValue]
     let registry: RoomRegistry
+    /// Set on a fleet node (`plaza node`): its registration and the shared placement store.
+    public let membership: ClusterMembership?
     /// The map and proximity rules of this node's space (`GET /api/v1/space`).
     let space: SpaceDescription
     private let nextConnectionID = Atomic<UInt64>(1)
@@ -25,7 +27,7 @@ public final class PlazaNode: Sendable {
 
     public init(
         configuration: PlazaConfiguration, space: SpaceDescription, store: any PlazaStore, authority: TokenAuthority,
-        adminToken: String, metrics: PlazaMetrics = PlazaMetrics(), logger: Logger
+        adminToken: String, membership: ClusterMembership? = nil, metrics: PlazaMetrics = PlazaMetrics(), logger: Logger
     ) {
         var configuration = configuration
         configuration.space.spawn = configuration.space.spawn ?? space.spawn
@@ -38,7 +40,8 @@ public final class PlazaNode: Sendable {
         self.logger = logger
         let ice = (try? JSONDecoder().decode(JSONValue.self, from: Data(configuration.iceServersJSON.utf8))) ?? .array([])
         if case .array(let servers) = ice { iceServers = servers } else { iceServers = [] }
-        self.registry = RoomRegistry(store: store, configuration: configuration, metrics: metrics, logger: logger)
+        self.membership = membership
+        self.registry = RoomRegistry(store: store, membership: membership, configuration: configuration, metrics: metrics, logger: logger)
     }
 
     func makeConnectionID() -> ConnectionID {

@@ -19,6 +19,8 @@ actor Room {
     private var window: ResumeWindow<[UInt8]>
     private var sessions: [ConnectionID: ClientSession] = [:]
     private let store: any PlazaStore
+    /// Set on a fleet node: chat writes go through the placement's fence.
+    let fence: Fence?
     private let metrics: PlazaMetrics
     private let logger: Logger
 
@@ -47,20 +49,24 @@ actor Room {
 
     /// Loads the room's recent history from the store.
     static func load(
-        name: RoomName, store: any PlazaStore, configuration: PlazaConfiguration, metrics: PlazaMetrics, logger: Logger
+        name: RoomName, store: any PlazaStore, fence: Fence?, configuration: PlazaConfiguration, metrics: PlazaMetrics,
+        logger: Logger
     ) async throws -> Room {
         let capacity = configuration.chat.resumeWindow
         let recent = capacity > 0 ? try await store.latestMessages(in: name, limit: capacity) : []
         let last = try await store.lastOffset(in: name)
-        return Room(name: name, recent: recent, lastOffset: last, store: store, configuration: configuration, metrics: metrics, logger: logger)
+        return Room(
+            name: name, recent: recent, lastOffset: last, store: store, fence: fence, configuration: configuration,
+            metrics: metrics, logger: logger)
     }
 
     private init(
-        name: RoomName, recent: [ChatMessage], lastOffset: Int64, store: any PlazaStore,
+        name: RoomName, recent: [ChatMessage], lastOffset: Int64, store: any PlazaStore, fence: Fence?,
         configuration: PlazaConfiguration, metrics: PlazaMetrics, logger: Logger
     ) {
         self.name = name
         self.store = store
+        self.fence = fence
         self.metrics = metrics
         var logger = logger
         logger[metadataKey: "room"] = "\(name)"
@@ -198,9 +204,13 @@ actor Room {
             pending.removeAll(keepingCapacity: true)
             let started = ContinuousClock.now
             do {
-                try await store.append(batch)
+                try await write(batch)
                 metrics.storeWriteLatency.record(.now - started)
                 for message in batch { announce(message) }
+            } catch let error as StoreError where error.kind == .fenced {
+                logger.warning("the room moved to another node; its clients are sent there", metadata: ["error": "\(error)"])
+                moveAway()
+                break
             } catch let error as StoreError where error.kind == .conflict {
                 // A retry of a message older than the de-duplication window: commit one by one, and ack a
                 // duplicate with the offset it was stored under.
@@ -221,7 +231,7 @@ actor Room {
         for var message in batch {
             message.offset = offset
             do {
-                try await store.append([message])
+                try await write([message])
                 announce(message)
                 offset += 1
             } catch let error as StoreError where error.kind == .conflict {
@@ -240,6 +250,24 @@ actor Room {
             }
         }
         renumberPending(from: offset)
+    }
+
+    /// Appends through the fence on a fleet node, directly otherwise.
+    private func write(_ batch: [ChatMessage]) async throws {
+        if let fence {
+            try await fence.placements.append(batch, fencedBy: fence.node, epoch: fence.epoch)
+        } else {
+            try await store.append(batch)
+        }
+    }
+
+    /// The room lives elsewhere now: stop at once and send every client away with 4003, so it joins again
+    /// and finds the new home. Nothing pending was stored or acknowledged; the clients send it again there.
+    func moveAway() {
+        retiredFlag.store(true, ordering: .releasing)
+        pending.removeAll()
+        waiters.removeAll()
+        for session in sessions.values { session.queue.close(.moved, reason: "moved") }
     }
 
     /// Nothing in `batch` was stored: tell the senders and give its offsets to what came after.

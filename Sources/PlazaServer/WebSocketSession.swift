@@ -23,7 +23,7 @@ struct WebSocketSession {
         let closeTimeout = TimeAmount.milliseconds(Int64(configuration.webSocket.closeTimeout * 1000))
         let channel = self.channel
         let queue = OutboundQueue(
-            channel: channel, limit: configuration.limits.outboundQueueBytes, messagesWritten: metrics.outboundMessages)
+            channel: channel, limit: configuration.limits.outboundQueueBytes, metrics: metrics)
         do {
             try await channel.eventLoop.submit {
                 try channel.pipeline.syncOperations.addHandler(WritabilityHandler(queue: queue), position: .first)
@@ -198,6 +198,7 @@ private final class Reader {
         case .nodeFull: refuse(.nodeFull, "this node hosts as many rooms as it may", close: .nodeFull)
         case .draining: refuse(.draining, "this node is draining; join again", close: .nodeFull)
         case .store: refuse(.storeUnavailable, "the room's history could not be loaded", close: .goingAway)
+        case .moved: refuse(.moved, "this room lives on another node; join again", close: .moved)
         }
     }
 

@@ -30,9 +30,33 @@ public final class TestServer: Sendable {
     public static func start(
         dataDirectory: String? = nil, configure: (inout PlazaConfiguration) -> Void = { _ in }
     ) async throws -> TestServer {
+        try await start(fleetStore: nil, nodeID: nil, dataDirectory: dataDirectory, configure: configure)
+    }
+
+    /// The secret every fleet node started by the tests shares.
+    public static let fleetSecret = String(repeating: "fleet-secret-", count: 4)
+
+    /// Starts a fleet node (`plaza node`) named `nodeID` on the shared store at `fleetStore`.
+    public static func startNode(
+        _ nodeID: String, fleetStore: String, configure: (inout PlazaConfiguration) -> Void = { _ in }
+    ) async throws -> TestServer {
+        try await start(fleetStore: fleetStore, nodeID: nodeID, dataDirectory: nil, configure: configure)
+    }
+
+    private static func start(
+        fleetStore: String?, nodeID: String?, dataDirectory: String?, configure: (inout PlazaConfiguration) -> Void
+    ) async throws -> TestServer {
         var configuration = PlazaConfiguration()
         configuration.server.host = "127.0.0.1"
         configuration.server.port = 0
+        if let fleetStore {
+            // A node registers its address before it listens, so it needs its port up front.
+            configuration.server.port = try PostgresServer.freePort()
+            configuration.server.publicURL = "http://127.0.0.1:\(configuration.server.port)"
+            configuration.store = fleetStore
+            configuration.cluster.nodeID = nodeID
+            configuration.auth.secret = fleetSecret
+        }
         configuration.dataDirectory = dataDirectory ?? Self.temporaryDirectory()
         // Protocol tests reason about grid cells from the origin, whatever the map's spawn.
         configuration.space.spawn = Position(x: 0, y: 0)
@@ -40,7 +64,9 @@ public final class TestServer: Sendable {
         try configuration.validate()
         var logger = Logger(label: "plaza-test")
         logger.logLevel = ProcessInfo.processInfo.environment["PLAZA_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .error
-        let node = try await EmbeddedNode.open(configuration: configuration, logger: logger)
+        let node = fleetStore == nil
+            ? try await EmbeddedNode.open(configuration: configuration, logger: logger)
+            : try await ClusterNode.open(configuration: configuration, logger: logger)
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
         let group = PlazaApplication.serviceGroup(node: node, signals: []) { channel in
             continuation.yield(channel.localAddress?.port ?? 0)

@@ -42,6 +42,18 @@ struct Serve: AsyncParsableCommand {
                 "space.map": map.map { .string($0) },
             ],
             file: config)
+        try await NodeRunner.run(reader: reader) { configuration, logger in
+            try await EmbeddedNode.open(configuration: configuration, logger: logger)
+        }
+    }
+}
+
+/// Runs a node until SIGTERM/SIGINT: configuration checked, logging set up, then the HTTP server and the
+/// node's services.
+enum NodeRunner {
+    static func run(
+        reader: ConfigReader, open: (PlazaConfiguration, Logger) async throws -> PlazaNode
+    ) async throws {
         let configuration = PlazaConfiguration(reader: reader)
         do {
             try configuration.validate()
@@ -54,7 +66,7 @@ struct Serve: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "plaza")
-        let node = try await EmbeddedNode.open(configuration: configuration, logger: logger)
+        let node = try await open(configuration, logger)
         let group = PlazaApplication.serviceGroup(node: node) { channel in
             let port = channel.localAddress?.port ?? configuration.server.port
             let host = configuration.server.host == "0.0.0.0" ? "localhost" : configuration.server.host

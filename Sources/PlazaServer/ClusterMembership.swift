@@ -1,0 +1,38 @@
+public import PlazaStore
+import PlazaCore
+import Foundation
+
+/// This node's place in a fleet: the shared placement store, what it registers as, and the lease rules.
+/// Absent on `plaza serve`, where one process hosts every room and nothing needs fencing.
+public struct ClusterMembership: Sendable {
+    public let placements: any PlacementStore
+    public let registration: NodeRegistration
+    /// How long a placement stays this node's without renewal (`cluster.leaseTTL`).
+    public let leaseTTL: Duration
+    /// How often the node reports and renews its leases (`cluster.heartbeatInterval`).
+    public let heartbeatInterval: Duration
+
+    public init(placements: any PlacementStore, registration: NodeRegistration, leaseTTL: Duration, heartbeatInterval: Duration) {
+        self.placements = placements
+        self.registration = registration
+        self.leaseTTL = leaseTTL
+        self.heartbeatInterval = heartbeatInterval
+    }
+
+    var leaseMilliseconds: Int64 { leaseTTL.milliseconds }
+}
+
+/// A room's right to write: its home node and the placement's epoch. The store refuses writes under an older
+/// epoch, so a node that lost its room cannot add to its history.
+struct Fence: Sendable {
+    let placements: any PlacementStore
+    let node: String
+    let epoch: Int64
+}
+
+/// Milliseconds since the Unix epoch, the time unit of the placement store.
+func wallClockMilliseconds() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+
+extension Duration {
+    var milliseconds: Int64 { components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000 }
+}

@@ -1,0 +1,81 @@
+import ServiceLifecycle
+import PlazaStore
+import PlazaPlacement
+import Logging
+import Foundation
+
+/// A fleet node's registration and heartbeat: every `cluster.heartbeatInterval` it reports its load and state
+/// to the registry and renews the leases of the rooms it hosts; rooms whose placement moved elsewhere (the
+/// node was paused or cut off past its lease) are closed here with 4003 so their clients find the new home.
+struct HeartbeatService: Service {
+    let node: PlazaNode
+    let membership: ClusterMembership
+
+    func run() async throws {
+        let node = self.node, membership = self.membership
+        let logger = node.logger
+        try await membership.placements.register(membership.registration, now: wallClockMilliseconds())
+        logger.notice(
+            "registered with the fleet",
+            metadata: ["node": "\(membership.registration.id)", "url": "\(membership.registration.url)"])
+        await cancelWhenGracefulShutdown {
+            var load = LoadSampler(metrics: node.metrics)
+            while !Task.isCancelled {
+                let rooms = await node.registry.loadedRooms
+                var participants = 0
+                for room in rooms { participants += await room.participantCount }
+                let sample = load.sample()
+                let report = NodeReport(
+                    state: await node.isReady() ? .serving : .draining, connections: node.connectionCount,
+                    rooms: rooms.count, participants: participants, cpu: sample.cpu, bytesOutPerSecond: sample.bytesOutPerSecond)
+                do {
+                    let lost = try await membership.placements.heartbeat(
+                        node: membership.registration.id, report: report, rooms: rooms.map(\.name),
+                        leaseTTL: membership.leaseMilliseconds, now: wallClockMilliseconds())
+                    if !lost.isEmpty { await node.registry.lost(lost) }
+                } catch {
+                    logger.error("heartbeat failed", metadata: ["error": "\(error)"])
+                }
+                do { try await Task.sleep(for: membership.heartbeatInterval) } catch { break }
+            }
+        }
+    }
+}
+
+/// The node's CPU use (of the whole machine) and outbound byte rate since the previous sample.
+struct LoadSampler {
+    let metrics: PlazaMetrics
+    private var lastTicks: Double
+    private var lastBytes: Int
+    private var lastTime: ContinuousClock.Instant
+
+    init(metrics: PlazaMetrics) {
+        self.metrics = metrics
+        lastTicks = Self.cpuTicks()
+        lastBytes = metrics.outboundBytesTotal.load(ordering: .relaxed)
+        lastTime = .now
+    }
+
+    mutating func sample() -> (cpu: Double, bytesOutPerSecond: Double) {
+        let now = ContinuousClock.now
+        let ticks = Self.cpuTicks()
+        let bytes = metrics.outboundBytesTotal.load(ordering: .relaxed)
+        let elapsed = max(Double((now - lastTime).milliseconds) / 1000, 0.001)
+        let cores = Double(max(ProcessInfo.processInfo.activeProcessorCount, 1))
+        let cpu = min(1, max(0, (ticks - lastTicks) / 100 / elapsed / cores))
+        let rate = Double(bytes - lastBytes) / elapsed
+        (lastTicks, lastBytes, lastTime) = (ticks, bytes, now)
+        return (cpu, rate)
+    }
+
+    /// User plus system CPU time of this process, in clock ticks (1/100 s), from `/proc/self/stat`.
+    static func cpuTicks() -> Double {
+        guard let stat = try? String(contentsOfFile: "/proc/self/stat", encoding: .utf8),
+            let end = stat.lastIndex(of: ")")
+        else { return 0 }
+        let fields = stat[stat.index(after: end)...].split(separator: " ")
+        // After the command name: state is field 3, utime 14 and stime 15 (1-based over the whole line).
+        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+        return user + system
+    }
+}

@@ -1,0 +1,94 @@
+import Testing
+import Foundation
+import PlazaTesting
+import PlazaServer
+import PlazaStore
+import PlazaCore
+import PlazaProtocol
+
+/// Fleet nodes in one process, sharing a real PostgreSQL store: one home per room, fencing, lost leases.
+@Suite(.serialized) struct ClusterTests {
+    /// Fast heartbeats so the tests do not wait for production timings.
+    static func fast(_ configuration: inout PlazaConfiguration) {
+        configuration.cluster.heartbeatInterval = 0.2
+        configuration.cluster.heartbeatTTL = 2
+        configuration.cluster.leaseTTL = 2
+    }
+
+    /// Heartbeats slow enough that a write meets the fence before node-a's next heartbeat.
+    static func slow(_ configuration: inout PlazaConfiguration) {
+        configuration.cluster.heartbeatInterval = 5
+        configuration.cluster.heartbeatTTL = 20
+        configuration.cluster.leaseTTL = 20
+    }
+
+    func twoNodes(_ timing: (inout PlazaConfiguration) -> Void = fast) async throws -> (TestServer, TestServer, String) {
+        let store = try PostgresServer.shared().createDatabase()
+        let a = try await TestServer.startNode("node-a", fleetStore: store, configure: timing)
+        let b = try await TestServer.startNode("node-b", fleetStore: store, configure: timing)
+        return (a, b, store)
+    }
+
+    @Test func aRoomLivesOnOneNodeAndOtherNodesSendItsClientsAway() async throws {
+        let (a, b, _) = try await twoNodes()
+        let (ann, _) = try await a.enter("kitchen", name: "Ann")
+        // Bob's token works on any node (shared secret), but the room's home is node-a.
+        let ticket = try await b.join("kitchen", name: "Bob")
+        let bob = try await b.connect()
+        bob.send(#"{"type":"hello","token":"\#(ticket.token)"}"#)
+        let refused = try await bob.next("error")
+        #expect(refused.string("code") == "moved")
+        #expect(try await bob.closeCode() == 4003)
+        let placement = try await a.node.membership!.placements.placement(of: RoomName("kitchen")!)
+        #expect(placement?.node == "node-a" && placement?.url == a.baseURL)
+        ann.close()
+        try await a.stop()
+        try await b.stop()
+    }
+
+    @Test func aNodeThatLostItsRoomIsFencedAndTheNewHomeContinuesTheOffsets() async throws {
+        let (a, b, _) = try await twoNodes(Self.slow)
+        let room = RoomName("moving")!
+        let (ann, _) = try await a.enter("moving", name: "Ann")
+        ann.send(#"{"type":"chat","id":"m1","text":"first"}"#)
+        #expect(try await ann.next("ack").int("offset") == 1)
+
+        // node-a is cut off: its lease runs out and node-b takes the room up (as the store sees time pass).
+        let placements = b.node.membership!.placements
+        let stolen = try await placements.claim(room, node: "node-b", leaseTTL: 60_000, now: Int64(Date().timeIntervalSince1970 * 1000) + 3_600_000)
+        #expect(stolen == 2)
+        // node-a cannot write any more: the message is not acknowledged, and Ann is sent to the new home.
+        ann.send(#"{"type":"chat","id":"m2","text":"second"}"#)
+        #expect(try await ann.closeCode() == 4003)
+        #expect(try await b.node.store.messages(in: room, after: 0, limit: 10).map(\.text) == ["first"], "nothing written by the fenced node")
+
+        // Ann joins again, lands on node-b, resumes and sends the unacknowledged message again: stored once,
+        // at the next offset.
+        let ticket = try await b.join("moving", name: "Ann")
+        let again = try await b.connect()
+        let welcome = try await again.hello(ticket.token, since: 1)
+        #expect(welcome.int("offset") == 1 && welcome.bool("recovered") == true)
+        again.send(#"{"type":"chat","id":"m2","text":"second"}"#)
+        #expect(try await again.next("ack").int("offset") == 2)
+        let history = try await b.node.store.messages(in: room, after: 0, limit: 10)
+        #expect(history.map(\.text) == ["first", "second"])
+        again.close()
+        try await a.stop()
+        try await b.stop()
+    }
+
+    @Test func theHeartbeatSendsTheClientsOfALostRoomAway() async throws {
+        let (a, b, _) = try await twoNodes()
+        let (ann, _) = try await a.enter("quiet", name: "Ann")
+        let placements = b.node.membership!.placements
+        _ = try await placements.claim(
+            RoomName("quiet")!, node: "node-b", leaseTTL: 60_000, now: Int64(Date().timeIntervalSince1970 * 1000) + 3_600_000)
+        // No chat needed: node-a's next heartbeat learns the room is gone.
+        #expect(try await ann.closeCode() == 4003)
+        let nodes = try await placements.nodes()
+        #expect(nodes.map(\.registration.id) == ["node-a", "node-b"])
+        #expect(nodes.allSatisfy { $0.report.state == .serving })
+        try await a.stop()
+        try await b.stop()
+    }
+}
