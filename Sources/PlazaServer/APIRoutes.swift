@@ -2,6 +2,7 @@ import Hummingbird
 import PlazaCore
 import PlazaProtocol
 import PlazaAuth
+import PlazaStore
 import Foundation
 
 /// The HTTP API v1 and the health endpoints.
@@ -26,6 +27,7 @@ struct APIRoutes {
         }
         api.get("rooms") { request, _ in try await rooms(request) }
         api.get("rooms/:room/messages") { request, context in try await messages(request, context) }
+        api.get("rooms/:room/url") { request, context in try await roomURL(request, context) }
     }
 
     // MARK: join
@@ -33,6 +35,8 @@ struct APIRoutes {
     struct JoinRequest: Decodable {
         var room: String
         var name: String?
+        /// A directory prefers nodes of this region for a new room.
+        var region: String?
     }
 
     private func join(_ request: Request, _ context: PlazaRequestContext) async throws -> Response {
@@ -62,13 +66,7 @@ struct APIRoutes {
         guard let name = DisplayName.validate(grant.name ?? body.name ?? "") else {
             throw APIError(.badRequest, .invalidName, "names are 1–64 characters without control characters")
         }
-        switch await node.registry.canHost(room) {
-        case .failure(.draining): throw APIError(.serviceUnavailable, .draining, "this node is draining")
-        case .failure: throw APIError(.serviceUnavailable, .nodeFull, "this node hosts as many rooms as it may")
-        case .success(let loaded?):
-            guard await loaded.admits(grant.participant) else { throw APIError(.conflict, .roomFull, "the room is full") }
-        case .success(nil): break
-        }
+        let home = try await home(of: room, for: grant.participant, region: body.region, request)
         let expiresAt = min(Date().addingTimeInterval(node.configuration.auth.tokenTTL), grant.expiresAt)
         let token = try await node.authority.issue(
             participant: grant.participant, name: name, room: room, role: grant.role, expiresAt: expiresAt)
@@ -76,7 +74,7 @@ struct APIRoutes {
         w.raw("{\"token\":")
         w.string(token)
         w.raw(",\"url\":")
-        w.string(webSocketURL(request))
+        w.string(home.webSocketURL)
         w.raw(",\"room\":")
         w.string(room.rawValue)
         w.raw(",\"participant\":")
@@ -87,6 +85,8 @@ struct APIRoutes {
         w.string(grant.role.rawValue)
         w.raw(",\"expiresAt\":")
         w.int(Int64(expiresAt.timeIntervalSince1970))
+        w.raw(",\"node\":")
+        w.string(home.node)
         w.raw(",\"iceServers\":")
         w.value(.array(node.iceServers))
         w.raw("}")
@@ -94,17 +94,68 @@ struct APIRoutes {
         return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: w.bytes)))
     }
 
-    /// `server.publicURL` when set; otherwise the address the caller used (its `Host` header).
-    private func webSocketURL(_ request: Request) -> String {
-        if let base = node.configuration.server.publicURL {
-            var url = base.hasSuffix("/") ? String(base.dropLast()) : base
+    /// Where a room's clients connect: its node's base URL and WebSocket URL.
+    struct Home {
+        var node: String
+        var url: String
+        var webSocketURL: String {
+            var url = self.url.hasSuffix("/") ? String(self.url.dropLast()) : self.url
             if url.hasPrefix("https://") { url = "wss://" + url.dropFirst(8) }
             else if url.hasPrefix("http://") { url = "ws://" + url.dropFirst(7) }
             return url + "/ws"
         }
-        let host = request.head.authority
-            ?? "\(node.configuration.server.host):\(node.configuration.server.port)"
-        return "ws://\(host)/ws"
+    }
+
+    /// The room's home. A directory places the room on a node of the fleet (or finds its live placement);
+    /// a node answers for itself, if it can host the room (and `participant` fits in it).
+    private func home(of room: RoomName, for participant: ParticipantID?, region: String?, _ request: Request) async throws -> Home {
+        if let directory = node.directory {
+            var random = SystemRandomNumberGenerator()
+            let decision: PlacementDecision
+            do {
+                decision = try await directory.placements.place(
+                    room, region: region, policy: directory.policy, leaseTTL: directory.leaseTTL.milliseconds,
+                    now: wallClockMilliseconds(), using: &random)
+            } catch {
+                throw APIError(.serviceUnavailable, .storeUnavailable, "placement is unavailable")
+            }
+            guard let placement = decision.placement else {
+                throw APIError(.serviceUnavailable, .nodeFull, "no node can take a new room now")
+            }
+            return Home(node: placement.node, url: placement.url)
+        }
+        switch await node.registry.canHost(room) {
+        case .failure(.draining): throw APIError(.serviceUnavailable, .draining, "this node is draining")
+        case .failure: throw APIError(.serviceUnavailable, .nodeFull, "this node hosts as many rooms as it may")
+        case .success(let loaded?):
+            if let participant, await !loaded.admits(participant) { throw APIError(.conflict, .roomFull, "the room is full") }
+        case .success(nil): break
+        }
+        // `server.publicURL` when set; otherwise the address the caller used (its `Host` header).
+        let base = node.configuration.server.publicURL
+            ?? "http://" + (request.head.authority ?? "\(node.configuration.server.host):\(node.configuration.server.port)")
+        return Home(node: node.membership?.registration.id ?? "local", url: base)
+    }
+
+    // MARK: room URL
+
+    /// `GET /api/v1/rooms/{room}/url`: the node a room lives on, placing it first if it has no home.
+    private func roomURL(_ request: Request, _ context: PlazaRequestContext) async throws -> Response {
+        guard let roomParameter = context.parameters.get("room"), let room = RoomName(roomParameter) else {
+            throw APIError(.badRequest, .invalidRoom, "invalid room name")
+        }
+        let home = try await home(of: room, for: nil, region: request.uri.queryParameters.get("region"), request)
+        var w = JSONWriter(capacity: 256)
+        w.raw("{\"room\":")
+        w.string(room.rawValue)
+        w.raw(",\"node\":")
+        w.string(home.node)
+        w.raw(",\"url\":")
+        w.string(home.url)
+        w.raw(",\"webSocketURL\":")
+        w.string(home.webSocketURL)
+        w.raw("}")
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: w.bytes)))
     }
 
     // MARK: history

@@ -1,4 +1,5 @@
 public import PlazaStore
+public import PlazaPlacement
 import PlazaCore
 import Foundation
 
@@ -20,6 +21,21 @@ public struct ClusterMembership: Sendable {
     }
 
     var leaseMilliseconds: Int64 { leaseTTL.milliseconds }
+}
+
+/// What makes a process a directory (`plaza directory`): it hosts no rooms, and join places each room on a
+/// node of the fleet.
+public struct DirectoryRole: Sendable {
+    public let placements: any PlacementStore
+    public let policy: PlacementPolicy
+    /// The lease a new placement starts with: the time its node has to take the room up (`cluster.leaseTTL`).
+    public let leaseTTL: Duration
+
+    public init(placements: any PlacementStore, policy: PlacementPolicy, leaseTTL: Duration) {
+        self.placements = placements
+        self.policy = policy
+        self.leaseTTL = leaseTTL
+    }
 }
 
 /// A room's right to write: its home node and the placement's epoch. The store refuses writes under an older

@@ -8,6 +8,7 @@ public import NIOCore
 import PlazaCore
 import PlazaStore
 import PlazaPostgres
+import PlazaPlacement
 import PlazaAuth
 import Foundation
 
@@ -38,10 +39,12 @@ public enum PlazaApplication {
         router.add(middleware: web.fileMiddleware(logger: node.logger))
         APIRoutes(node: node).register(on: router)
         web.register(on: router)
-        router.ws("/ws") { _, _ in
-            .upgrade([:])
-        } onUpgrade: { inbound, outbound, context in
-            await WebSocketSession(node: node, channel: context.requestContext.channel).run(inbound: inbound, outbound: outbound)
+        if node.directory == nil {
+            router.ws("/ws") { _, _ in
+                .upgrade([:])
+            } onUpgrade: { inbound, outbound, context in
+                await WebSocketSession(node: node, channel: context.requestContext.channel).run(inbound: inbound, outbound: outbound)
+            }
         }
         let webSocket = WebSocketServerConfiguration(
             maxFrameSize: configuration.limits.frameBytes,
@@ -64,7 +67,8 @@ public enum PlazaApplication {
         onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
     ) -> ServiceGroup {
         let app = make(node: node, onServerRunning: onServerRunning)
-        var services: [any Service] = [app, NodeService(node: node)]
+        var services: [any Service] = [app]
+        if node.directory == nil { services.append(NodeService(node: node)) }
         if let membership = node.membership { services.append(HeartbeatService(node: node, membership: membership)) }
         return ServiceGroup(
             configuration: .init(services: services, gracefulShutdownSignals: signals, logger: node.logger))
@@ -139,5 +143,28 @@ public enum ClusterNode {
             configuration: configuration, space: space, store: store, authority: authority,
             adminToken: configuration.auth.adminToken ?? UUID().uuidString + UUID().uuidString, membership: membership,
             logger: logger)
+    }
+}
+
+/// A directory (`plaza directory`): the join and admin API of a fleet, stateless over the shared store, so any
+/// number of them can run behind a load balancer.
+public enum Directory {
+    public static func open(configuration: PlazaConfiguration, logger: Logger) async throws -> PlazaNode {
+        guard let url = configuration.store else { throw ConfigurationError(key: "store", message: "is needed: postgres://…") }
+        guard let secret = configuration.auth.secret else {
+            throw ConfigurationError(key: "auth.secret", message: "is needed: every node and directory of a fleet shares it")
+        }
+        let space = try SpaceDescription.load(configuration)
+        let store = try await PostgresStore.open(url: url, logger: logger)
+        let authority = try await TokenAuthority(secret: secret, external: try EmbeddedNode.externalKeys(configuration.auth))
+        let cluster = configuration.cluster
+        let role = DirectoryRole(
+            placements: store,
+            policy: PlacementPolicy(
+                heartbeatTTL: Int64(cluster.heartbeatTTL * 1000), participantsPerNewRoom: cluster.participantsPerNewRoom),
+            leaseTTL: .milliseconds(Int64(cluster.leaseTTL * 1000)))
+        return PlazaNode(
+            configuration: configuration, space: space, store: store, authority: authority,
+            adminToken: configuration.auth.adminToken ?? UUID().uuidString + UUID().uuidString, directory: role, logger: logger)
     }
 }

@@ -20,6 +20,8 @@ public final class PlazaNode: Sendable {
     let registry: RoomRegistry
     /// Set on a fleet node (`plaza node`): its registration and the shared placement store.
     public let membership: ClusterMembership?
+    /// Set on a directory (`plaza directory`): no rooms here; join places them on the fleet's nodes.
+    public let directory: DirectoryRole?
     /// The map and proximity rules of this node's space (`GET /api/v1/space`).
     let space: SpaceDescription
     private let nextConnectionID = Atomic<UInt64>(1)
@@ -27,7 +29,8 @@ public final class PlazaNode: Sendable {
 
     public init(
         configuration: PlazaConfiguration, space: SpaceDescription, store: any PlazaStore, authority: TokenAuthority,
-        adminToken: String, membership: ClusterMembership? = nil, metrics: PlazaMetrics = PlazaMetrics(), logger: Logger
+        adminToken: String, membership: ClusterMembership? = nil, directory: DirectoryRole? = nil,
+        metrics: PlazaMetrics = PlazaMetrics(), logger: Logger
     ) {
         var configuration = configuration
         configuration.space.spawn = configuration.space.spawn ?? space.spawn
@@ -41,6 +44,7 @@ public final class PlazaNode: Sendable {
         let ice = (try? JSONDecoder().decode(JSONValue.self, from: Data(configuration.iceServersJSON.utf8))) ?? .array([])
         if case .array(let servers) = ice { iceServers = servers } else { iceServers = [] }
         self.membership = membership
+        self.directory = directory
         self.registry = RoomRegistry(store: store, membership: membership, configuration: configuration, metrics: metrics, logger: logger)
     }
 

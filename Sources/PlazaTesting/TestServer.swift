@@ -30,7 +30,20 @@ public final class TestServer: Sendable {
     public static func start(
         dataDirectory: String? = nil, configure: (inout PlazaConfiguration) -> Void = { _ in }
     ) async throws -> TestServer {
-        try await start(fleetStore: nil, nodeID: nil, dataDirectory: dataDirectory, configure: configure)
+        try await start(role: .standalone, dataDirectory: dataDirectory, configure: configure)
+    }
+
+    /// Starts a directory (`plaza directory`) of the fleet sharing the store at `fleetStore`.
+    public static func startDirectory(
+        fleetStore: String, configure: (inout PlazaConfiguration) -> Void = { _ in }
+    ) async throws -> TestServer {
+        try await start(role: .directory(store: fleetStore), dataDirectory: nil, configure: configure)
+    }
+
+    private enum Role {
+        case standalone
+        case node(id: String, store: String)
+        case directory(store: String)
     }
 
     /// The secret every fleet node started by the tests shares.
@@ -40,21 +53,26 @@ public final class TestServer: Sendable {
     public static func startNode(
         _ nodeID: String, fleetStore: String, configure: (inout PlazaConfiguration) -> Void = { _ in }
     ) async throws -> TestServer {
-        try await start(fleetStore: fleetStore, nodeID: nodeID, dataDirectory: nil, configure: configure)
+        try await start(role: .node(id: nodeID, store: fleetStore), dataDirectory: nil, configure: configure)
     }
 
     private static func start(
-        fleetStore: String?, nodeID: String?, dataDirectory: String?, configure: (inout PlazaConfiguration) -> Void
+        role: Role, dataDirectory: String?, configure: (inout PlazaConfiguration) -> Void
     ) async throws -> TestServer {
         var configuration = PlazaConfiguration()
         configuration.server.host = "127.0.0.1"
         configuration.server.port = 0
-        if let fleetStore {
+        switch role {
+        case .standalone: break
+        case .node(let id, let store):
             // A node registers its address before it listens, so it needs its port up front.
             configuration.server.port = try PostgresServer.freePort()
             configuration.server.publicURL = "http://127.0.0.1:\(configuration.server.port)"
-            configuration.store = fleetStore
-            configuration.cluster.nodeID = nodeID
+            configuration.store = store
+            configuration.cluster.nodeID = id
+            configuration.auth.secret = fleetSecret
+        case .directory(let store):
+            configuration.store = store
             configuration.auth.secret = fleetSecret
         }
         configuration.dataDirectory = dataDirectory ?? Self.temporaryDirectory()
@@ -64,9 +82,11 @@ public final class TestServer: Sendable {
         try configuration.validate()
         var logger = Logger(label: "plaza-test")
         logger.logLevel = ProcessInfo.processInfo.environment["PLAZA_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .error
-        let node = fleetStore == nil
-            ? try await EmbeddedNode.open(configuration: configuration, logger: logger)
-            : try await ClusterNode.open(configuration: configuration, logger: logger)
+        let node = switch role {
+        case .standalone: try await EmbeddedNode.open(configuration: configuration, logger: logger)
+        case .node: try await ClusterNode.open(configuration: configuration, logger: logger)
+        case .directory: try await Directory.open(configuration: configuration, logger: logger)
+        }
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
         let group = PlazaApplication.serviceGroup(node: node, signals: []) { channel in
             continuation.yield(channel.localAddress?.port ?? 0)

@@ -91,4 +91,92 @@ import PlazaProtocol
         try await a.stop()
         try await b.stop()
     }
+
+    /// The node among `nodes` whose WebSocket URL a join answered with.
+    func node(for joinAnswer: TestServer.HTTPResult, among nodes: [TestServer]) throws -> TestServer {
+        let url = try #require(joinAnswer.json.string("url"))
+        return try #require(nodes.first { url == "ws://127.0.0.1:\($0.port)/ws" }, "\(url) is one of the nodes")
+    }
+
+    @Test func directoriesSpreadNewRoomsAndSendLaterJoinersToTheSameNode() async throws {
+        let (a, b, store) = try await twoNodes()
+        let first = try await TestServer.startDirectory(fleetStore: store, configure: Self.fast)
+        let second = try await TestServer.startDirectory(fleetStore: store, configure: Self.fast)
+        var homes: [String: Int] = [:]
+        for i in 0..<20 {
+            let answer = try await first.request("POST", "/api/v1/join", body: #"{"room":"room-\#(i)","name":"Ann"}"#)
+            #expect(answer.status == 200)
+            homes[answer.json.string("node") ?? "?", default: 0] += 1
+            let later = try await second.request("POST", "/api/v1/join", body: #"{"room":"room-\#(i)","name":"Bob"}"#)
+            #expect(later.json.string("url") == answer.json.string("url"), "stickiness across directories")
+            let lookup = try await second.request("GET", "/api/v1/rooms/room-\(i)/url")
+            #expect(lookup.json.string("webSocketURL") == answer.json.string("url"))
+        }
+        #expect(homes["node-a", default: 0] >= 4 && homes["node-b", default: 0] >= 4, "rooms spread over both nodes: \(homes)")
+
+        // The answer is usable: hello at that node is welcomed.
+        let answer = try await first.request("POST", "/api/v1/join", body: #"{"room":"room-0","name":"Cy"}"#)
+        let home = try node(for: answer, among: [a, b])
+        let client = try await home.connect()
+        let welcome = try await client.hello(try #require(answer.json.string("token")))
+        #expect(welcome.string("room") == "room-0")
+        client.close()
+
+        // A directory has no WebSocket endpoint of its own.
+        #expect(try await first.request("GET", "/ws").status == 404)
+        for server in [first, second, a, b] { try await server.stop() }
+    }
+
+    @Test func racingJoinsThroughTwoDirectoriesAgree() async throws {
+        let (a, b, store) = try await twoNodes()
+        let first = try await TestServer.startDirectory(fleetStore: store, configure: Self.fast)
+        let second = try await TestServer.startDirectory(fleetStore: store, configure: Self.fast)
+        let urls = try await withThrowingTaskGroup(of: String?.self) { group in
+            for i in 0..<20 {
+                let directory = i % 2 == 0 ? first : second
+                group.addTask {
+                    try await directory.request("POST", "/api/v1/join", body: #"{"room":"contested","name":"P\#(i)"}"#).json.string("url")
+                }
+            }
+            return try await group.reduce(into: Set<String?>()) { $0.insert($1) }
+        }
+        #expect(urls.count == 1 && urls.first! != nil, "\(urls)")
+        for server in [first, second, a, b] { try await server.stop() }
+    }
+
+    @Test func aStoppedNodesRoomsMoveAndResumeWithTheirHistory() async throws {
+        let (a, b, store) = try await twoNodes()
+        let directory = try await TestServer.startDirectory(fleetStore: store, configure: Self.fast)
+        let answer = try await directory.request("POST", "/api/v1/join", body: #"{"room":"survivor","name":"Ann"}"#)
+        let home = try node(for: answer, among: [a, b])
+        let survivor = home === a ? b : a
+        let client = try await home.connect()
+        _ = try await client.hello(try #require(answer.json.string("token")))
+        for i in 1...5 {
+            client.send(#"{"type":"chat","id":"m\#(i)","text":"message \#(i)"}"#)
+            #expect(try await client.next("ack").int("offset") == Int64(i))
+        }
+        try await home.stop()
+
+        // Within the heartbeat TTL the room becomes placeable again, on the surviving node.
+        var moved: TestServer.HTTPResult?
+        let deadline = Date().addingTimeInterval(15)
+        while Date() < deadline {
+            let retry = try await directory.request(
+                "POST", "/api/v1/join", body: #"{"room":"survivor","name":"Ann"}"#, bearer: answer.json.string("token"))
+            if retry.status == 200, retry.json.string("url") == "ws://127.0.0.1:\(survivor.port)/ws" {
+                moved = retry
+                break
+            }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        let rejoin = try #require(moved, "the room was placed on the surviving node")
+        let resumed = try await survivor.connect()
+        let welcome = try await resumed.hello(try #require(rejoin.json.string("token")), since: 5)
+        #expect(welcome.int("offset") == 5 && welcome.bool("recovered") == true, "no acknowledged message lost")
+        resumed.send(#"{"type":"chat","id":"m6","text":"message 6"}"#)
+        #expect(try await resumed.next("ack").int("offset") == 6)
+        resumed.close()
+        for server in [directory, survivor] { try await server.stop() }
+    }
 }

@@ -1,0 +1,42 @@
+import ArgumentParser
+import PlazaServer
+
+/// `plaza directory`: the join and admin API of a fleet.
+struct DirectoryCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "directory",
+        abstract: "Run a directory of a fleet: join places each room on the least-loaded live node.",
+        discussion: """
+            Directories keep no state of their own: run as many as you like behind a load balancer, on the same \
+            PostgreSQL store as the nodes and with the same auth.secret. Join answers with the WebSocket URL of \
+            the room's node; GET /api/v1/rooms/{room}/url answers which node a room lives on.
+            """
+    )
+
+    @Option(help: "The shared store, postgres://user:password@host:5432/database (key store).")
+    var store: String?
+
+    @Option(help: "Address to listen on (key server.host; default 127.0.0.1).")
+    var host: String?
+
+    @Option(help: "Port to listen on (key server.port; default 8080).")
+    var port: Int?
+
+    @Option(help: "A JSON configuration file.")
+    var config: String?
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (key log.level).")
+    var logLevel: String?
+
+    func run() async throws {
+        let reader = try await ConfigurationLoader.reader(
+            flags: [
+                "store": store.map { .string($0) }, "server.host": host.map { .string($0) },
+                "server.port": port.map { .int($0) }, "log.level": logLevel.map { .string($0) },
+            ],
+            file: config)
+        try await NodeRunner.run(reader: reader) { configuration, logger in
+            try await Directory.open(configuration: configuration, logger: logger)
+        }
+    }
+}
