@@ -1,6 +1,7 @@
 public import Foundation
 import NIOPosix
 import Synchronization
+import PlazaWebSocketClient
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -133,7 +134,7 @@ public final class BenchServer: Sendable {
 
     /// Starts `executable serve` with `environment` (PLAZA_* keys) added.
     public static func start(executable: String, environment: [String: String]) async throws -> BenchServer {
-        let port = try freePort()
+        let port = try LoopbackPort.free()
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("plaza-bench-\(UUID().uuidString)").path
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
@@ -158,20 +159,6 @@ public final class BenchServer: Sendable {
     public func stop() {
         kill(pid, SIGTERM)
         process.waitUntilExit()
-    }
-
-    private static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
-        guard bound == 0 else { throw BenchError("no free port") }
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 }
 

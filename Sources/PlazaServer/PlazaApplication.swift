@@ -121,16 +121,10 @@ public enum ClusterNode {
     /// Connects to `store`, checks what a fleet needs (a shared `auth.secret`, a `server.publicURL` clients can
     /// reach) and builds the node with its membership.
     public static func open(configuration: PlazaConfiguration, logger: Logger) async throws -> PlazaNode {
-        guard let url = configuration.store else { throw ConfigurationError(key: "store", message: "is needed: postgres://…") }
-        guard let secret = configuration.auth.secret else {
-            throw ConfigurationError(key: "auth.secret", message: "is needed: every node and directory of a fleet shares it")
-        }
         guard let publicURL = configuration.server.publicURL else {
             throw ConfigurationError(key: "server.publicURL", message: "is needed: the address clients reach this node at")
         }
-        let space = try SpaceDescription.load(configuration)
-        let store = try await PostgresStore.open(url: url, logger: logger)
-        let authority = try await TokenAuthority(secret: secret, external: try EmbeddedNode.externalKeys(configuration.auth))
+        let (space, store, authority) = try await FleetProcess.open(configuration: configuration, logger: logger)
         let cluster = configuration.cluster
         let hostName = ProcessInfo.processInfo.hostName
         let registration = NodeRegistration(
@@ -141,8 +135,7 @@ public enum ClusterNode {
             heartbeatInterval: .milliseconds(Int64(cluster.heartbeatInterval * 1000)))
         return PlazaNode(
             configuration: configuration, space: space, store: store, authority: authority,
-            adminToken: configuration.auth.adminToken ?? UUID().uuidString + UUID().uuidString, membership: membership,
-            logger: logger)
+            adminToken: FleetProcess.adminToken(configuration), membership: membership, logger: logger)
     }
 }
 
@@ -150,13 +143,7 @@ public enum ClusterNode {
 /// number of them can run behind a load balancer.
 public enum Directory {
     public static func open(configuration: PlazaConfiguration, logger: Logger) async throws -> PlazaNode {
-        guard let url = configuration.store else { throw ConfigurationError(key: "store", message: "is needed: postgres://…") }
-        guard let secret = configuration.auth.secret else {
-            throw ConfigurationError(key: "auth.secret", message: "is needed: every node and directory of a fleet shares it")
-        }
-        let space = try SpaceDescription.load(configuration)
-        let store = try await PostgresStore.open(url: url, logger: logger)
-        let authority = try await TokenAuthority(secret: secret, external: try EmbeddedNode.externalKeys(configuration.auth))
+        let (space, store, authority) = try await FleetProcess.open(configuration: configuration, logger: logger)
         let cluster = configuration.cluster
         let role = DirectoryRole(
             placements: store,
@@ -165,6 +152,28 @@ public enum Directory {
             leaseTTL: .milliseconds(Int64(cluster.leaseTTL * 1000)))
         return PlazaNode(
             configuration: configuration, space: space, store: store, authority: authority,
-            adminToken: configuration.auth.adminToken ?? UUID().uuidString + UUID().uuidString, directory: role, logger: logger)
+            adminToken: FleetProcess.adminToken(configuration), directory: role, logger: logger)
+    }
+}
+
+/// What every process of a fleet opens the same way: the map, the shared store and the shared secret.
+enum FleetProcess {
+    static func open(
+        configuration: PlazaConfiguration, logger: Logger
+    ) async throws -> (SpaceDescription, PostgresStore, TokenAuthority) {
+        guard let url = configuration.store else { throw ConfigurationError(key: "store", message: "is needed: postgres://…") }
+        guard let secret = configuration.auth.secret else {
+            throw ConfigurationError(key: "auth.secret", message: "is needed: every node and directory of a fleet shares it")
+        }
+        let space = try SpaceDescription.load(configuration)
+        let store = try await PostgresStore.open(url: url, logger: logger)
+        let authority = try await TokenAuthority(secret: secret, external: try EmbeddedNode.externalKeys(configuration.auth))
+        return (space, store, authority)
+    }
+
+    /// `auth.adminToken`, or an unguessable one nobody knows: a fleet process has no data directory to keep a
+    /// generated token in, so its admin API stays closed until the key is set.
+    static func adminToken(_ configuration: PlazaConfiguration) -> String {
+        configuration.auth.adminToken ?? UUID().uuidString + UUID().uuidString
     }
 }

@@ -73,14 +73,14 @@ public actor SQLiteStore: PlazaStore {
         try await run("PRAGMA busy_timeout=5000")
         // Switching to WAL needs an exclusive lock and SQLite does not wait for it (no busy handler for this
         // step), so a store opening the file while another does retries for a while.
-        var attempt = 0
-        while true {
+        for attempt in 1... {
             do {
-                try await run("PRAGMA journal_mode=WAL")
+                _ = try await connection.query("PRAGMA journal_mode=WAL", [])
                 break
-            } catch let error as StoreError where error.message.contains("locked") && attempt < 100 {
-                attempt += 1
+            } catch let error as SQLiteError where error.reason == .busy && attempt < 100 {
                 try await Task.sleep(for: .milliseconds(50))
+            } catch {
+                throw StoreError(.unavailable, "cannot switch to WAL: \(error)")
             }
         }
         try await run("PRAGMA synchronous=FULL")

@@ -1,4 +1,5 @@
 import Foundation
+import PlazaWebSocketClient
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -48,7 +49,7 @@ public final class PostgresServer: Sendable {
         let data = directory + "/data"
         try run(
             binaries + "/initdb", ["-D", data, "-U", "plaza", "--auth=trust", "-E", "UTF8", "--no-sync"], asPostgres: asRoot)
-        let port = try freePort()
+        let port = try LoopbackPort.free()
         let server = Process()
         server.executableURL = URL(fileURLWithPath: asRoot ? "/usr/sbin/runuser" : binaries + "/postgres")
         let arguments = [
@@ -114,24 +115,5 @@ public final class PostgresServer: Sendable {
                 "\(executable) failed (\(process.terminationStatus)): \(String(decoding: output, as: UTF8.self))")
         }
         return process.terminationStatus
-    }
-
-    /// A loopback port nobody listens on right now.
-    static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw TestFailure("socket() failed") }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-                bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
-            }
-        }
-        guard bound else { throw TestFailure("bind() failed") }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import PlazaWebSocketClient
 import FoundationNetworking
 #if canImport(Glibc)
 import Glibc
@@ -20,7 +21,7 @@ public final class PrometheusServer: Sendable {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         try configuration.write(toFile: directory + "/prometheus.yml", atomically: true, encoding: .utf8)
         try prepare(directory)
-        let port = try PostgresServer.freePort()
+        let port = try LoopbackPort.free()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = [

@@ -7,6 +7,7 @@ import Logging
 import ServiceLifecycle
 import NIOCore
 import Foundation
+import PlazaWebSocketClient
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -66,7 +67,7 @@ public final class TestServer: Sendable {
         case .standalone: break
         case .node(let id, let store):
             // A node registers its address before it listens, so it needs its port up front.
-            configuration.server.port = try PostgresServer.freePort()
+            configuration.server.port = try LoopbackPort.free()
             configuration.server.publicURL = "http://127.0.0.1:\(configuration.server.port)"
             configuration.store = store
             configuration.cluster.nodeID = id

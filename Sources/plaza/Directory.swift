@@ -16,25 +16,10 @@ struct DirectoryCommand: AsyncParsableCommand {
     @Option(help: "The shared store, postgres://user:password@host:5432/database (key store).")
     var store: String?
 
-    @Option(help: "Address to listen on (key server.host; default 127.0.0.1).")
-    var host: String?
-
-    @Option(help: "Port to listen on (key server.port; default 8080).")
-    var port: Int?
-
-    @Option(help: "A JSON configuration file.")
-    var config: String?
-
-    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (key log.level).")
-    var logLevel: String?
+    @OptionGroup var server: ServerOptions
 
     func run() async throws {
-        let reader = try await ConfigurationLoader.reader(
-            flags: [
-                "store": store.map { .string($0) }, "server.host": host.map { .string($0) },
-                "server.port": port.map { .int($0) }, "log.level": logLevel.map { .string($0) },
-            ],
-            file: config)
+        let reader = try await server.reader(["store": store.map { .string($0) }])
         try await NodeRunner.run(reader: reader) { configuration, logger in
             try await Directory.open(configuration: configuration, logger: logger)
         }

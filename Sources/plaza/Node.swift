@@ -28,27 +28,14 @@ struct Node: AsyncParsableCommand {
     @Option(help: "Participants this node is sized for (key cluster.capacity; default 5000).")
     var capacity: Int?
 
-    @Option(help: "Address to listen on (key server.host; default 127.0.0.1).")
-    var host: String?
-
-    @Option(help: "Port to listen on (key server.port; default 8080).")
-    var port: Int?
-
-    @Option(help: "A JSON configuration file.")
-    var config: String?
-
-    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (key log.level).")
-    var logLevel: String?
+    @OptionGroup var server: ServerOptions
 
     func run() async throws {
-        let reader = try await ConfigurationLoader.reader(
-            flags: [
-                "store": store.map { .string($0) }, "cluster.nodeID": nodeID.map { .string($0) },
-                "server.publicURL": publicURL.map { .string($0) }, "cluster.region": region.map { .string($0) },
-                "cluster.capacity": capacity.map { .int($0) }, "server.host": host.map { .string($0) },
-                "server.port": port.map { .int($0) }, "log.level": logLevel.map { .string($0) },
-            ],
-            file: config)
+        let reader = try await server.reader([
+            "store": store.map { .string($0) }, "cluster.nodeID": nodeID.map { .string($0) },
+            "server.publicURL": publicURL.map { .string($0) }, "cluster.region": region.map { .string($0) },
+            "cluster.capacity": capacity.map { .int($0) },
+        ])
         try await NodeRunner.run(reader: reader) { configuration, logger in
             try await ClusterNode.open(configuration: configuration, logger: logger)
         }

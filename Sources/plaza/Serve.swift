@@ -16,14 +16,26 @@ struct Serve: AsyncParsableCommand {
             """
     )
 
+    @OptionGroup var server: ServerOptions
+
+    @Option(name: .customLong("data-dir"), help: "Directory of the SQLite store and generated secrets (key dataDir; default ./plaza-data).")
+    var dataDir: String?
+
+    func run() async throws {
+        let reader = try await server.reader(["dataDir": dataDir.map { .string($0) }])
+        try await NodeRunner.run(reader: reader) { configuration, logger in
+            try await EmbeddedNode.open(configuration: configuration, logger: logger)
+        }
+    }
+}
+
+/// The options every server role takes; each names its configuration key.
+struct ServerOptions: ParsableArguments {
     @Option(help: "Address to listen on (key server.host; default 127.0.0.1).")
     var host: String?
 
     @Option(help: "Port to listen on; 0 picks a free port (key server.port; default 8080).")
     var port: Int?
-
-    @Option(name: .customLong("data-dir"), help: "Directory of the SQLite store and generated secrets (key dataDir; default ./plaza-data).")
-    var dataDir: String?
 
     @Option(help: "A JSON configuration file.")
     var config: String?
@@ -34,17 +46,13 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (key log.level).")
     var logLevel: String?
 
-    func run() async throws {
-        let reader = try await ConfigurationLoader.reader(
-            flags: [
-                "server.host": host.map { .string($0) }, "server.port": port.map { .int($0) },
-                "dataDir": dataDir.map { .string($0) }, "log.level": logLevel.map { .string($0) },
-                "space.map": map.map { .string($0) },
-            ],
-            file: config)
-        try await NodeRunner.run(reader: reader) { configuration, logger in
-            try await EmbeddedNode.open(configuration: configuration, logger: logger)
-        }
+    /// The configuration: these flags and the role's own `flags`, then the environment, then the file.
+    func reader(_ flags: [String: ConfigContent?]) async throws -> ConfigReader {
+        let common: [String: ConfigContent?] = [
+            "server.host": host.map { .string($0) }, "server.port": port.map { .int($0) },
+            "log.level": logLevel.map { .string($0) }, "space.map": map.map { .string($0) },
+        ]
+        return try await ConfigurationLoader.reader(flags: common.merging(flags) { $1 }, file: config)
     }
 }
 

@@ -51,7 +51,6 @@ def test_two_browsers_see_each_other_walk_and_react(plaza, browsers):
     wait_seen_at(bob, ann_id, position(ann))
 
     # Keyboard: Bob walks right; Ann sees him arrive where he stopped.
-    start = position(bob)
     canvas = bob.find_element(By.ID, "map")
     ActionChains(bob).click(canvas).perform()
     wait_for(bob, "return !window.plaza.isWalking();")
@@ -66,7 +65,6 @@ def test_two_browsers_see_each_other_walk_and_react(plaza, browsers):
     here = position(ann)
     target = [here[0] - 100, here[1]]
     screen = ann.execute_script("return window.plaza.mapToScreen(arguments[0], arguments[1]);", *target)
-    ActionChains(ann).move_to_element_with_offset(ann.find_element(By.TAG_NAME, "body"), 0, 0).perform()
     body = ann.find_element(By.TAG_NAME, "body")
     ActionChains(ann).move_to_element_with_offset(body, screen["x"] - body.size["width"] / 2,
                                                  screen["y"] - body.size["height"] / 2).click().perform()
@@ -190,7 +188,6 @@ def test_walking_close_starts_a_call_with_media_and_walking_away_ends_it(plaza, 
     assert calls(ann) == {} and calls(bob) == {}
 
     walk(ann, home[0] + 30, home[1])
-    wait_for(ann, "return true;")
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         a, b = calls(ann), calls(bob)

@@ -194,15 +194,17 @@ export class Chat {
     if (this.oldestOffset === null || message.offset < this.oldestOffset) this.oldestOffset = message.offset;
 
     const stick = this.#atBottom();
-    // Keep offset order: find the first shown message with a greater offset (usually none).
+    // Keep offset order. Scanning from the end finds the place of a live message (the newest) at once; only
+    // older history pages walk further.
     let next = null;
-    for (const node of this.list.children) {
-      if (node.dataset.offset && Number(node.dataset.offset) > message.offset) {
-        next = node;
-        break;
+    for (let node = this.list.lastElementChild; node; node = node.previousElementSibling) {
+      if (!node.dataset.offset) {
+        if (node.classList.contains('pending') || node.classList.contains('failed')) next = node;
+        continue;
       }
+      if (Number(node.dataset.offset) < message.offset) break;
+      next = node;
     }
-    if (!next) next = this.list.querySelector('.pending');
     this.list.insertBefore(item, next);
     if (live && stick) this.#scrollToBottom();
     if (live && !mine && !(this.isVisible() && stick && document.hasFocus())) {
