@@ -158,6 +158,8 @@ def join(driver, plaza, room, name):
     name_field.clear()
     name_field.send_keys(name)
     wait_for(driver, "return document.getElementById('camera').options.length > 1", message="no fake camera listed")
+    # Join is enabled once the lobby has settled the devices, so a join never races the permission prompt.
+    wait_for(driver, "return !document.getElementById('join').disabled;", message="Join stays disabled")
     driver.find_element(By.ID, "join").click()
     wait_for(driver, "return window.plaza && window.plaza.session.isOpen && window.plaza.you() !== null",
              message="did not enter the space")

@@ -225,6 +225,7 @@ def test_initial_media_state_comes_from_the_lobby_choice(plaza, browsers):
     bob.get(f"{plaza.url}/r/{ROOM}")
     bob.find_element(By.ID, "name").send_keys("Bob")
     wait_for(bob, "return document.getElementById('mic').options.length > 1")
+    wait_for(bob, "return !document.getElementById('join').disabled;")
     Select(bob.find_element(By.ID, "mic")).select_by_visible_text("None")
     bob.find_element(By.ID, "join").click()
     wait_for(bob, "return window.plaza && window.plaza.session.isOpen;")
@@ -242,6 +243,7 @@ def test_a_full_room_is_explained(binary, browsers, tmp_path):
         join(ann, small, ROOM, "Ann")
         bob.get(f"{small.url}/r/{ROOM}")
         bob.find_element(By.ID, "name").send_keys("Bob")
+        wait_for(bob, "return !document.getElementById('join').disabled;", 10, "Join stays disabled")
         bob.find_element(By.ID, "join").click()
         wait_for(bob, "return document.getElementById('lobby-message').textContent.includes('full');", 10)
     finally:

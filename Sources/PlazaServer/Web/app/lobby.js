@@ -15,8 +15,10 @@ export class Lobby {
     this.resolveSubmit = null;
     this.el.name.value = localStorage.getItem(NAME_KEY) ?? '';
     this.el.room.value = roomFromPath() ?? localStorage.getItem('plaza:room') ?? 'lobby';
-    this.el.mic.addEventListener('change', () => this.#acquire());
-    this.el.camera.addEventListener('change', () => this.#acquire());
+    /** The device change in progress: Join waits for it, so it never takes a half-opened stream. */
+    this.acquisition = Promise.resolve();
+    this.el.mic.addEventListener('change', () => (this.acquisition = this.#acquire()));
+    this.el.camera.addEventListener('change', () => (this.acquisition = this.#acquire()));
     this.el.form.addEventListener('submit', (event) => {
       event.preventDefault();
       this.#submit();
@@ -48,7 +50,8 @@ export class Lobby {
     const devices = await navigator.mediaDevices.enumerateDevices();
     fill(this.el.mic, devices.filter((d) => d.kind === 'audioinput' && d.deviceId), 'Microphone');
     fill(this.el.camera, devices.filter((d) => d.kind === 'videoinput' && d.deviceId), 'Camera');
-    await this.#acquire();
+    this.acquisition = this.#acquire();
+    await this.acquisition;
   }
 
   /** The form's values once the user presses Join: {name, room, stream, audio, video}. */
@@ -58,7 +61,8 @@ export class Lobby {
     });
   }
 
-  #submit() {
+  async #submit() {
+    await this.acquisition;
     if (!this.resolveSubmit) return;
     const name = this.el.name.value.trim();
     const room = this.el.room.value.trim();
