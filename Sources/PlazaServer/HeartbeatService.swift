@@ -33,8 +33,10 @@ struct HeartbeatService: Service {
                         node: membership.registration.id, report: report, rooms: rooms.map(\.name),
                         leaseTTL: membership.leaseMilliseconds, now: wallClockMilliseconds())
                     if !lost.isEmpty { await node.registry.lost(lost) }
-                } catch {
+                } catch where !Task.isCancelled {
                     logger.error("heartbeat failed", metadata: ["error": "\(error)"])
+                } catch {
+                    break  // shutting down: the call in flight was cancelled
                 }
                 do { try await Task.sleep(for: membership.heartbeatInterval) } catch { break }
             }
