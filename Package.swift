@@ -149,7 +149,7 @@ let package = Package(
         .testTarget(
             name: "PlazaServerTests",
             dependencies: [
-                "PlazaTesting", "PlazaServer", "PlazaAuth", "PlazaProtocol", "PlazaWebSocketClient",
+                "PlazaTesting", "PlazaServer", "PlazaAuth", "PlazaProtocol", "PlazaWebSocketClient", "PlazaBench",
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
             ],

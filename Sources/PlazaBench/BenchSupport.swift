@@ -126,38 +126,70 @@ public struct ProcessSample: Sendable {
     }
 }
 
-/// A `plaza serve` child process on a free port, with its own data directory, for benchmarks.
+/// A `plaza` child process (`serve`, `node` or `directory`) on a loopback port, for benchmarks and the
+/// multi-process tests: started, killed (`SIGKILL`, as a crash) or stopped (`SIGTERM`) by its PID. Its log
+/// goes to a file in its own temporary folder.
 public final class BenchServer: Sendable {
     public let pid: Int32
     public let port: Int
+    /// Where the process's standard error goes.
+    public let logFile: String
     private let process: Process
 
-    /// Starts `executable serve` with `environment` (PLAZA_* keys) added.
+    /// Starts `executable serve` with its own data directory and `environment` (PLAZA_* keys) added.
     public static func start(executable: String, environment: [String: String]) async throws -> BenchServer {
-        let port = try LoopbackPort.free()
+        try await start(executable: executable, arguments: ["serve"], environment: environment)
+    }
+
+    /// Starts `executable arguments… --port port` (a free port when nil) in a new temporary folder, which is
+    /// also its `--data-dir` for `serve`, and waits until `/healthz` answers.
+    public static func start(
+        executable: String, arguments: [String], port: Int? = nil, environment: [String: String]
+    ) async throws -> BenchServer {
+        let port = try port ?? LoopbackPort.free()
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("plaza-bench-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let logFile = directory + "/plaza.log"
+        _ = FileManager.default.createFile(atPath: logFile, contents: nil)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = ["serve", "--port", String(port), "--data-dir", directory, "--log-level", "warning"]
+        process.currentDirectoryURL = URL(fileURLWithPath: directory)
+        var arguments = arguments + ["--port", String(port)]
+        if arguments.first == "serve" { arguments += ["--data-dir", directory + "/data"] }
+        if !arguments.contains("--log-level") { arguments += ["--log-level", "warning"] }
+        process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        process.standardError = FileHandle(forWritingAtPath: logFile)
         try process.run()
-        let server = BenchServer(pid: process.processIdentifier, port: port, process: process)
-        for _ in 0..<200 {
+        let server = BenchServer(pid: process.processIdentifier, port: port, logFile: logFile, process: process)
+        for _ in 0..<400 {
             if (try? await httpRequest("GET", "http://127.0.0.1:\(port)/healthz"))?.status == 200 { return server }
+            guard process.isRunning else { break }
             try await Task.sleep(for: .milliseconds(50))
         }
         server.stop()
-        throw BenchError("the server did not start")
+        let log = (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? ""
+        throw BenchError("plaza \(arguments.joined(separator: " ")) did not start: \(log.suffix(2_000))")
     }
 
-    private init(pid: Int32, port: Int, process: Process) {
+    private init(pid: Int32, port: Int, logFile: String, process: Process) {
         self.pid = pid
         self.port = port
+        self.logFile = logFile
         self.process = process
     }
 
+    public var baseURL: String { "http://127.0.0.1:\(port)" }
+
+    /// Graceful stop: SIGTERM, then wait for the exit.
     public func stop() {
         kill(pid, SIGTERM)
+        process.waitUntilExit()
+    }
+
+    /// A crash: SIGKILL, then wait for the exit. Nothing of the process runs after this.
+    public func kill9() {
+        kill(pid, SIGKILL)
         process.waitUntilExit()
     }
 }
@@ -168,10 +200,14 @@ public struct BenchError: Error, CustomStringConvertible {
 }
 
 /// A minimal HTTP call for setup (joins): not on the measured path.
-public func httpRequest(_ method: String, _ url: String, body: String? = nil) async throws -> (status: Int, body: Data) {
+public func httpRequest(
+    _ method: String, _ url: String, body: String? = nil, bearer: String? = nil
+) async throws -> (status: Int, body: Data) {
     var request = URLRequest(url: URL(string: url)!)
     request.httpMethod = method
     request.httpBody = body.map { Data($0.utf8) }
+    request.timeoutInterval = 10
+    if let bearer { request.setValue("Bearer \(bearer)", forHTTPHeaderField: "Authorization") }
     let (data, response) = try await URLSession.shared.data(for: request)
     return ((response as? HTTPURLResponse)?.statusCode ?? 0, data)
 }

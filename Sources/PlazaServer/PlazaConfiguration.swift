@@ -109,11 +109,11 @@ public struct PlazaConfiguration: Sendable {
         public var capacity: Int = 5_000
         /// `cluster.heartbeatInterval`: seconds between load reports (and lease renewals). Default 2.
         public var heartbeatInterval: Double = 2
-        /// `cluster.heartbeatTTL`: seconds after its last report a node is dead for placement. Default 10.
-        public var heartbeatTTL: Double = 10
+        /// `cluster.heartbeatTTL`: seconds after its last report a node is dead for placement. Default 6.
+        public var heartbeatTTL: Double = 6
         /// `cluster.leaseTTL`: seconds a room's placement stays its node's without renewal; after that the
-        /// room may move and the old node is fenced. Default 10.
-        public var leaseTTL: Double = 10
+        /// room may move and the old node is fenced. Default 6.
+        public var leaseTTL: Double = 6
         /// `cluster.participantsPerNewRoom`: load a new room is expected to add before the node's next report
         /// shows it (the correction of stale load). Default 2.
         public var participantsPerNewRoom: Int = 2

@@ -3,7 +3,7 @@ public import PlazaWebSocketClient
 import NIOCore
 import NIOPosix
 import Synchronization
-import Foundation
+public import Foundation
 
 /// A WebSocket client that speaks Plaza's JSON frames, for tests: it splits each message into its
 /// `\n`-separated frames and keeps them, in order, until the test takes them.
@@ -28,10 +28,11 @@ public final class TestClient: Sendable {
         self.box = box
     }
 
-    static func connect(host: String, port: Int, receiveBufferBytes: Int? = nil) async throws -> TestClient {
+    /// Connects to `ws://host:port/path`.
+    public static func connect(host: String, port: Int, path: String = "/ws", receiveBufferBytes: Int? = nil) async throws -> TestClient {
         let box = Box()
         let connection = try await WebSocketConnection.connect(
-            host: host, port: port, group: clientGroup, receiveBufferBytes: receiveBufferBytes,
+            host: host, port: port, path: path, group: clientGroup, receiveBufferBytes: receiveBufferBytes,
             callbacks: .init(
                 onMessage: { buffer in
                     let frames = buffer.readableBytesView.split(separator: UInt8(ascii: "\n"))
@@ -46,6 +47,14 @@ public final class TestClient: Sendable {
                 onClose: { code in box.inbox.withLock { $0.events.append(.closed(code)) } }
             ))
         return TestClient(connection: connection, box: box)
+    }
+
+    /// Connects to a `ws://` URL, such as the one join answers with.
+    public static func connect(url: String) async throws -> TestClient {
+        guard let components = URLComponents(string: url), components.scheme == "ws", let host = components.host,
+            let port = components.port
+        else { throw TestFailure("not a ws://host:port URL: \(url)") }
+        return try await connect(host: host, port: port, path: components.path.isEmpty ? "/" : components.path)
     }
 
     /// Sends raw text (one WebSocket message).
@@ -134,7 +143,7 @@ private let clientGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
 
 extension JSONValue {
     /// Parses JSON text (faster than the `Codable` path, which tries each shape in turn).
-    static func parse(_ data: Data) -> JSONValue? {
+    public static func parse(_ data: Data) -> JSONValue? {
         guard let object = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) else { return nil }
         return convert(object)
     }

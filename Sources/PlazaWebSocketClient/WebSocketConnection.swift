@@ -52,15 +52,22 @@ public final class WebSocketConnection: Sendable {
             // A small receive window makes a client that stops reading back up the server quickly.
             bootstrap = bootstrap.channelOption(.socketOption(.so_rcvbuf), value: SocketOptionValue(receiveBufferBytes))
         }
-        let channel = try await bootstrap
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    let frames = FrameHandler(callbacks: callbacks, settings: settings)
-                    let handshake = HandshakeHandler(host: host, port: port, path: path, frames: frames, maxFrameSize: maxMessageBytes, upgraded: upgraded)
-                    try channel.pipeline.syncOperations.addHandler(handshake)
+        let channel: any Channel
+        do {
+            channel = try await bootstrap
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        let frames = FrameHandler(callbacks: callbacks, settings: settings)
+                        let handshake = HandshakeHandler(host: host, port: port, path: path, frames: frames, maxFrameSize: maxMessageBytes, upgraded: upgraded)
+                        try channel.pipeline.syncOperations.addHandler(handshake)
+                    }
                 }
-            }
-            .connect(host: host, port: port).get()
+                .connect(host: host, port: port).get()
+        } catch {
+            // Refused or unreachable: the handshake never started, and its promise must not be left pending.
+            upgraded.fail(error)
+            throw error
+        }
         let connection = WebSocketConnection(channel: channel, settings: settings)
         try await upgraded.futureResult.get()
         return connection

@@ -10,7 +10,7 @@ struct Bench: AsyncParsableCommand {
             Each benchmark starts `plaza serve` (this executable) on a free loopback port with a temporary data \
             directory, measures its CPU and memory from /proc, and prints one JSON object of results.
             """,
-        subcommands: [Fanout.self, Space.self]
+        subcommands: [Fanout.self, Space.self, Failover.self]
     )
 
     struct Common: ParsableArguments {
@@ -63,6 +63,36 @@ struct Bench: AsyncParsableCommand {
             bench.rate = rate
             bench.mapSize = mapSize
             report(try await bench.run(log: log))
+        }
+    }
+
+    struct Failover: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Kill -9 the node of a busy room, again and again: time until its rooms serve again, acknowledged messages lost.",
+            discussion: """
+                Starts `plaza directory` and `plaza node` processes (this executable) on the given PostgreSQL \
+                database; one writer per room sends chat messages and, like the web client, joins again and resends \
+                what is unacknowledged after every disconnection. Each cycle kills the node of one room with SIGKILL, \
+                waits for its rooms to be acknowledged by their new homes, and restarts it. At the end every \
+                acknowledged message is looked up in the history. The processes inherit PLAZA_* settings \
+                (PLAZA_CLUSTER_HEARTBEAT_TTL and so on) from the environment.
+                """)
+        @Option(help: "The fleet's store, postgres://… (an empty database is best).") var store: String
+        @Option(help: "Room servers (plaza node processes).") var nodes: Int = 3
+        @Option(help: "Directories (plaza directory processes).") var directories: Int = 2
+        @Option(help: "Rooms, one writer each.") var rooms: Int = 6
+        @Option(help: "Kill cycles.") var cycles: Int = 20
+        @Option(help: "Chat messages per second per room.") var rate: Double = 10
+
+        func run() async throws {
+            var drill = FailoverDrill(executable: executablePath(), store: store)
+            drill.nodes = nodes
+            drill.directories = directories
+            drill.rooms = rooms
+            drill.cycles = cycles
+            drill.messagesPerSecond = rate
+            let outcome = try await drill.run(log: log)
+            report(outcome.results)
         }
     }
 }
