@@ -214,6 +214,12 @@ public final class PostgresStore: PlazaStore {
         }
     }
 
+    public func ping() async throws {
+        try await guarded {
+            _ = try await client.query("SELECT 1", logger: logger)
+        }
+    }
+
     public func close() async throws {
         runner.cancel()
         await runner.value

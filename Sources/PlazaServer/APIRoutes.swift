@@ -13,6 +13,12 @@ struct APIRoutes {
         router.get("/healthz") { _, _ in Self.json(#"{"status":"ok"}"#) }
         router.get("/readyz") { _, _ in
             guard await node.isReady() else { throw APIError(.serviceUnavailable, .draining, "this node is draining") }
+            if node.directory != nil {
+                // A directory without its store can neither place rooms nor serve history.
+                do { try await node.store.ping() } catch {
+                    throw APIError(.serviceUnavailable, .storeUnavailable, "the store is unreachable")
+                }
+            }
             return Self.json(#"{"status":"ready"}"#)
         }
         router.get("/metrics") { _, _ in

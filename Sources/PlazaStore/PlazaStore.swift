@@ -27,6 +27,10 @@ public protocol PlazaStore: Sendable {
     /// The offset of the newest message of `room`, or 0 when it has none.
     func lastOffset(in room: RoomName) async throws -> Int64
 
+    /// Returns when the store answers a query, throws when it cannot: a directory is ready only while this
+    /// succeeds, since without its store it can neither place rooms nor serve history.
+    func ping() async throws
+
     /// Releases the engine's resources. No other method may be called afterwards.
     func close() async throws
 }

@@ -179,6 +179,10 @@ public actor SQLiteStore: PlazaStore {
         return Int64(rows.first?.column("last")?.integer ?? 0)
     }
 
+    public func ping() async throws {
+        _ = try await query("SELECT 1", [])
+    }
+
     public func close() async throws {
         try await connection.close()
     }

@@ -54,16 +54,19 @@ public final class PrometheusServer: Sendable {
 
     /// Stops the server (SIGTERM, then SIGKILL after 10 s) and removes its folder.
     public func stop() {
-        kill(pid, SIGTERM)
-        var status: Int32 = 0
-        for _ in 0..<200 {
-            if waitpid(pid, &status, WNOHANG) == pid { break }
-            usleep(50_000)
-        }
-        if kill(pid, 0) == 0 {
-            kill(pid, SIGKILL)
-            waitpid(pid, &status, 0)
-        }
+        terminate(pid: pid)
         try? FileManager.default.removeItem(atPath: directory)
     }
+}
+
+/// Stops a child process: SIGTERM, then SIGKILL if it has not exited after 10 s; reaps it either way.
+func terminate(pid: Int32) {
+    kill(pid, SIGTERM)
+    var status: Int32 = 0
+    for _ in 0..<200 {
+        if waitpid(pid, &status, WNOHANG) == pid { return }
+        usleep(50_000)
+    }
+    kill(pid, SIGKILL)
+    waitpid(pid, &status, 0)
 }

@@ -41,6 +41,7 @@ private func message(_ offset: Int64, id: String? = nil, sender: String = "p1", 
     @Test(arguments: StoreEngine.allCases)
     func appendsAndPagesInOffsetOrder(engine: StoreEngine) async throws {
         let store = try await engine.open(try engine.newLocation())
+        try await store.ping()
         #expect(try await store.lastOffset(in: room) == 0)
         try await store.append((1...250).map { message($0) })
         try await store.append([message(1, in: RoomName("other")!)])

@@ -1,0 +1,125 @@
+import Testing
+import Foundation
+import PlazaTesting
+import PlazaServer
+import PlazaProtocol
+import PlazaBench
+import PlazaWebSocketClient
+
+/// The shipped HAProxy configuration (deploy/haproxy) with the real `haproxy` in front of two nodes and two
+/// directories on one PostgreSQL store.
+@Suite(.serialized) struct HAProxyTests {
+    static let shipped = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("deploy/haproxy/haproxy.cfg")
+
+    /// `text` with every key of `replacements` replaced, failing the test if one is missing (the shipped file
+    /// changed under the test).
+    static func replacing(_ text: String, _ replacements: [(String, String)]) -> String {
+        replacements.reduce(text) { text, pair in
+            #expect(text.contains(pair.0), "the shipped configuration has \(pair.0)")
+            return text.replacingOccurrences(of: pair.0, with: pair.1)
+        }
+    }
+
+    static func join(_ proxy: String, _ room: String, name: String, bearer: String? = nil) async throws -> JSONValue {
+        let (status, body) = try await httpRequest(
+            "POST", proxy + "/api/v1/join", body: #"{"room":"\#(room)","name":"\#(name)"}"#, bearer: bearer)
+        #expect(status == 200, "join \(room) through HAProxy: \(status) \(String(decoding: body, as: UTF8.self))")
+        return JSONValue.parse(body) ?? .null
+    }
+
+    @Test func joinsGoToTheDirectoriesAndSocketsToTheRoomsNode() async throws {
+        let store = try PostgresServer.shared().createDatabase()
+        let proxyPort = try LoopbackPort.free()
+        let proxy = "http://127.0.0.1:\(proxyPort)"
+        func behindProxy(_ id: String) -> (inout PlazaConfiguration) -> Void {
+            { configuration in
+                ClusterTests.fast(&configuration)
+                configuration.server.publicURL = "\(proxy)/n/\(id)"
+            }
+        }
+        let nodes = [
+            "node-1": try await TestServer.startNode("node-1", fleetStore: store, configure: behindProxy("node-1")),
+            "node-2": try await TestServer.startNode("node-2", fleetStore: store, configure: behindProxy("node-2")),
+        ]
+        let directories = [
+            try await TestServer.startDirectory(fleetStore: store, configure: ClusterTests.fast),
+            try await TestServer.startDirectory(fleetStore: store, configure: ClusterTests.fast),
+        ]
+        let configuration = Self.replacing(
+            try String(contentsOf: Self.shipped, encoding: .utf8),
+            [
+                ("bind 0.0.0.0:80", "bind 127.0.0.1:\(proxyPort)"),
+                ("10.0.0.10:8080", "127.0.0.1:\(directories[0].port)"), ("10.0.0.20:8080", "127.0.0.1:\(directories[1].port)"),
+                ("10.0.0.11:8081", "127.0.0.1:\(nodes["node-1"]!.port)"), ("10.0.0.12:8082", "127.0.0.1:\(nodes["node-2"]!.port)"),
+                // Health checks every 200 ms instead of 2 s, so the test does not wait.
+                ("inter 2s", "inter 200ms"),
+            ])
+        let haproxy = try HAProxyServer.start(configuration: configuration)
+        defer { haproxy.stop() }
+
+        var ready = false
+        let deadline = Date().addingTimeInterval(15)
+        while !ready, Date() < deadline {
+            ready = (try? await httpRequest("GET", proxy + "/readyz"))?.status == 200
+            if !ready { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(ready, "HAProxy answers through a directory: \(haproxy.log.suffix(1_000))")
+        // The web client comes from the directories too.
+        let page = try await httpRequest("GET", proxy + "/r/party")
+        #expect(page.status == 200 && String(decoding: page.body, as: UTF8.self).contains("<html"))
+
+        // Join answers the WebSocket URL of the room's node behind the proxy; rooms spread over both nodes.
+        var homeOf: [String: String] = [:]
+        for i in 0..<12 {
+            let answer = try await Self.join(proxy, "room-\(i)", name: "Ann")
+            let node = try #require(answer.string("node"))
+            #expect(answer.string("url") == "ws://127.0.0.1:\(proxyPort)/n/\(node)/ws")
+            homeOf["room-\(i)"] = node
+        }
+        #expect(Set(homeOf.values) == ["node-1", "node-2"], "\(homeOf)")
+
+        // Two participants of one room, both through the proxy, reach its node and talk.
+        let ann = try await Self.join(proxy, "room-0", name: "Ann")
+        let bob = try await Self.join(proxy, "room-0", name: "Bob")
+        let annClient: TestClient
+        do { annClient = try await TestClient.connect(url: try #require(ann.string("url"))) } catch {
+            Issue.record("\(error): \(haproxy.log.suffix(3_000))")
+            throw error
+        }
+        _ = try await annClient.hello(try #require(ann.string("token")))
+        let bobClient = try await TestClient.connect(url: try #require(bob.string("url")))
+        _ = try await bobClient.hello(try #require(bob.string("token")))
+        annClient.send(#"{"type":"chat","id":"c1","text":"through the proxy"}"#)
+        #expect(try await annClient.next("ack").int("offset") == 1)
+        #expect(try await bobClient.next("chat").string("text") == "through the proxy")
+
+        // The room's node drains: no new rooms, but its sockets stay and its clients can reconnect through the
+        // proxy (HAProxy checks nodes on /healthz, which a draining node still answers).
+        let draining = try #require(homeOf["room-0"])
+        let other = draining == "node-1" ? "node-2" : "node-1"
+        await nodes[draining]!.node.setDraining(true)
+        try await Task.sleep(for: .milliseconds(800))  // the next heartbeat reports it
+        for i in 12..<20 {
+            #expect(try await Self.join(proxy, "room-\(i)", name: "Ann").string("node") == other)
+        }
+        annClient.send(#"{"type":"chat","id":"c2","text":"still here"}"#)
+        #expect(try await annClient.next("ack").int("offset") == 2)
+        bobClient.close()
+        let again = try await Self.join(proxy, "room-0", name: "Bob", bearer: bob.string("token"))
+        #expect(again.string("node") == draining)
+        let bobAgain = try await TestClient.connect(url: try #require(again.string("url")))
+        let welcome = try await bobAgain.hello(try #require(again.string("token")), since: 1)
+        #expect(welcome.bool("recovered") == true)
+        #expect(try await bobAgain.next("chat").string("text") == "still here")
+
+        // A stopped directory is skipped: every join still succeeds.
+        try await directories[0].stop()
+        for i in 20..<30 {
+            #expect(try await Self.join(proxy, "room-\(i)", name: "Ann").string("node") == other)
+        }
+        annClient.close()
+        bobAgain.close()
+        for server in [directories[1]] + Array(nodes.values) { try await server.stop() }
+    }
+}
