@@ -109,13 +109,15 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // Load generators over real WebSockets (`plaza bench`).
+        // Load generators over real WebSockets and HTTP (`plaza bench`).
         .target(
             name: "PlazaBench",
             dependencies: [
-                "PlazaWebSocketClient",
+                "PlazaWebSocketClient", "PlazaStore", "PlazaPostgres", "PlazaPlacement",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -94,23 +94,23 @@ extension PostgresStore: PlacementStore {
                             RoomPlacement(room: room, node: node, url: url, epoch: epoch, leaseUntil: leaseUntil))
                     }
                 }
-                let candidates = try await connection.query(
-                    """
-                    SELECT n.id, n.url, n.region, n.state, n.capacity, n.participants, n.rooms, n.cpu, n.reported_at,
-                        (SELECT COUNT(*) FROM placements q WHERE q.node = n.id AND q.placed_at > n.reported_at)
-                    FROM nodes n WHERE n.reported_at >= \(now - policy.heartbeatTTL)
-                    """, logger: logger)
-                var loads: [NodeLoad] = []
-                var urls: [String: String] = [:]
-                for try await (id, url, nodeRegion, state, capacity, participants, rooms, cpu, reportedAt, placed)
-                    in candidates.decode((String, String, String, String, Int, Int, Int, Double, Int64, Int64).self)
-                {
-                    guard let state = NodeState(rawValue: state) else { continue }
-                    urls[id] = url
-                    loads.append(
-                        NodeLoad(
-                            id: id, region: nodeRegion, state: state, capacity: capacity, participants: participants,
-                            rooms: rooms, cpu: cpu, reportedAt: reportedAt, placedSinceReport: Int(placed)))
+                // Two random live, serving nodes (of the region, when one is asked for) with their corrected loads:
+                // all power-of-two choice needs. Every live node is read only when the sample falls short (fewer
+                // than two in the region, or one of them full).
+                let live = now - policy.heartbeatTTL
+                let sampled = try await Self.loads(
+                    connection.query(
+                        """
+                        SELECT \(unescaped: Self.loadColumns) FROM (
+                            SELECT * FROM nodes WHERE reported_at >= \(live) AND state = 'serving'
+                                AND (\(region)::TEXT IS NULL OR region = \(region))
+                            ORDER BY random() LIMIT 2) n
+                        """, logger: logger))
+                var (loads, urls) = sampled
+                if loads.count < 2 || !loads.allSatisfy({ Placement.isEligible($0, now: now, policy: policy) }) {
+                    (loads, urls) = try await Self.loads(
+                        connection.query(
+                            "SELECT \(unescaped: Self.loadColumns) FROM nodes n WHERE n.reported_at >= \(live)", logger: logger))
                 }
                 guard let chosen = Placement.choose(from: loads, region: region, now: now, policy: policy, using: &generator)
                 else { return .noCapacity }
@@ -129,6 +129,28 @@ extension PostgresStore: PlacementStore {
                     RoomPlacement(room: room, node: chosen.id, url: urls[chosen.id] ?? "", epoch: epoch, leaseUntil: leaseUntil))
             }
         }
+    }
+
+    /// The columns `loads(_:)` decodes: a node's report and the rooms placed on it since.
+    private static let loadColumns = """
+        n.id, n.url, n.region, n.state, n.capacity, n.participants, n.rooms, n.cpu, n.reported_at,
+        (SELECT COUNT(*) FROM placements q WHERE q.node = n.id AND q.placed_at > n.reported_at)
+        """
+
+    private static func loads(_ rows: PostgresRowSequence) async throws -> ([NodeLoad], [String: String]) {
+        var loads: [NodeLoad] = []
+        var urls: [String: String] = [:]
+        for try await (id, url, region, state, capacity, participants, rooms, cpu, reportedAt, placed)
+            in rows.decode((String, String, String, String, Int, Int, Int, Double, Int64, Int64).self)
+        {
+            guard let state = NodeState(rawValue: state) else { continue }
+            urls[id] = url
+            loads.append(
+                NodeLoad(
+                    id: id, region: region, state: state, capacity: capacity, participants: participants, rooms: rooms,
+                    cpu: cpu, reportedAt: reportedAt, placedSinceReport: Int(placed)))
+        }
+        return (loads, urls)
     }
 
     public func placement(of room: RoomName) async throws -> RoomPlacement? {

@@ -10,7 +10,7 @@ struct Bench: AsyncParsableCommand {
             Each benchmark starts `plaza serve` (this executable) on a free loopback port with a temporary data \
             directory, measures its CPU and memory from /proc, and prints one JSON object of results.
             """,
-        subcommands: [Fanout.self, Space.self, Failover.self]
+        subcommands: [Fanout.self, Space.self, Placement.self, Failover.self]
     )
 
     struct Common: ParsableArguments {
@@ -62,6 +62,32 @@ struct Bench: AsyncParsableCommand {
             bench.avatars = avatars
             bench.rate = rate
             bench.mapSize = mapSize
+            report(try await bench.run(log: log))
+        }
+    }
+
+    struct Placement: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Joins of new rooms through plaza directory with N registered, heartbeating nodes: decisions/s and latency.",
+            discussion: """
+                Registers the nodes in the given PostgreSQL database (they heartbeat every --heartbeat-interval \
+                seconds for the whole run, as a fleet would), starts `plaza directory` processes on it, and sends \
+                POST /api/v1/join for a new room from --concurrency keep-alive connections, each waiting for its answer.
+                """)
+        @Option(help: "The fleet's store, postgres://… (an empty database is best).") var store: String
+        @Option(help: "Registered nodes.") var nodes: Int = 1_000
+        @Option(help: "Directories (plaza directory processes).") var directories: Int = 1
+        @Option(help: "Connections sending joins, each one at a time.") var concurrency: Int = 64
+        @Option(name: .customLong("heartbeat-interval"), help: "Seconds between two reports of one node.")
+        var heartbeatInterval: Double = 2
+        @OptionGroup var common: Common
+
+        func run() async throws {
+            var bench = PlacementBench(settings: common.settings, store: store)
+            bench.nodes = nodes
+            bench.directories = directories
+            bench.concurrency = concurrency
+            bench.heartbeatInterval = heartbeatInterval
             report(try await bench.run(log: log))
         }
     }

@@ -1,0 +1,128 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import Synchronization
+import Logging
+import PlazaStore
+import PlazaPostgres
+import PlazaPlacement
+import PlazaWebSocketClient
+
+/// What `plaza bench placement` measures: `POST /api/v1/join` of new rooms through `plaza directory` processes,
+/// with `nodes` registered nodes in the PostgreSQL registry, every one of them heartbeating like a real node
+/// (`heartbeatInterval`), so each join is a placement decision against a live registry. Closed loop:
+/// `concurrency` keep-alive connections, each sending its next join when the previous one is answered.
+public struct PlacementBench: Sendable {
+    public var settings: BenchSettings
+    /// The fleet's store, `postgres://…`; the bench registers its nodes there.
+    public var store: String
+    public var nodes = 1_000
+    public var directories = 1
+    public var concurrency = 64
+    /// Seconds between two reports of one registered node.
+    public var heartbeatInterval = 2.0
+
+    public init(settings: BenchSettings, store: String) {
+        self.settings = settings
+        self.store = store
+    }
+
+    public func run(log: @escaping @Sendable (String) -> Void) async throws -> [String: Double] {
+        var logger = Logger(label: "bench")
+        logger.logLevel = .warning
+        let registry = try await PostgresStore.open(url: store, logger: logger)
+        let run = UUID().uuidString.prefix(8).lowercased()
+        log("registering \(nodes) nodes")
+        let ids = (0..<nodes).map { "bench-\(run)-\($0)" }
+        try await concurrentMap(ids, width: 16) { id in
+            try await registry.register(
+                NodeRegistration(id: id, url: "http://\(id).invalid:8080", region: "default", capacity: 1_000_000),
+                now: Int64(Date().timeIntervalSince1970 * 1000))
+        }
+        // Every registered node reports on its own schedule, as a fleet would: spread over the interval.
+        let heartbeats = Task {
+            var round = 0
+            while !Task.isCancelled {
+                let started = ContinuousClock.now
+                for (index, id) in ids.enumerated() {
+                    let due = started + .milliseconds(Int64(heartbeatInterval * 1000) * Int64(index) / Int64(ids.count))
+                    try? await Task.sleep(until: due)
+                    let report = NodeReport(
+                        state: .serving, connections: 100 + (index + round) % 50, rooms: 10, participants: 100 + (index * 7 + round) % 50,
+                        cpu: 0.2, bytesOutPerSecond: 1e6)
+                    _ = try? await registry.heartbeat(
+                        node: id, report: report, rooms: [], leaseTTL: 6_000, now: Int64(Date().timeIntervalSince1970 * 1000))
+                }
+                round += 1
+            }
+        }
+        defer { heartbeats.cancel() }
+
+        let secret = (0..<4).map { _ in UUID().uuidString }.joined()
+        var processes: [BenchServer] = []
+        defer { for process in processes { process.stop() } }
+        for _ in 0..<directories {
+            processes.append(
+                try await BenchServer.start(
+                    executable: settings.executable, arguments: ["directory", "--store", store],
+                    environment: ["PLAZA_AUTH_SECRET": secret]))
+        }
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: settings.generatorThreads)
+        let ports = processes.map(\.port)
+        let clients = try await concurrentMap(Array(0..<concurrency), width: 16) { index in
+            try await KeepAliveHTTPClient.connect(host: "127.0.0.1", port: ports[index % ports.count], group: group)
+        }
+        let histogram = LatencyHistogram()
+        let state = RunState()
+        let workers = clients.enumerated().map { index, client in
+            Task {
+                var sequence = 0
+                while !state.stop.load(ordering: .relaxed) {
+                    sequence += 1
+                    let body = #"{"room":"p\#(run)-\#(index)-\#(sequence)","name":"Bench"}"#
+                    let started = monotonicNanos()
+                    let status = (try? await client.request(.POST, "/api/v1/join", json: body))?.status ?? 0
+                    guard state.measuring.load(ordering: .relaxed) else { continue }
+                    if status == 200 {
+                        histogram.record(nanos: monotonicNanos() - started)
+                        state.completed.add(1, ordering: .relaxed)
+                    } else {
+                        state.failed.add(1, ordering: .relaxed)
+                    }
+                }
+            }
+        }
+        log("warming up for \(settings.warmup) s")
+        try await Task.sleep(for: .seconds(settings.warmup))
+        let cpuBefore = processes.compactMap { ProcessSample.read(pid: $0.pid)?.cpuSeconds }.reduce(0, +)
+        state.measuring.store(true, ordering: .relaxed)
+        let started = monotonicNanos()
+        log("measuring for \(settings.duration) s")
+        try await Task.sleep(for: .seconds(settings.duration))
+        state.measuring.store(false, ordering: .relaxed)
+        let elapsed = Double(monotonicNanos() - started) / 1e9
+        let cpuAfter = processes.compactMap { ProcessSample.read(pid: $0.pid)?.cpuSeconds }.reduce(0, +)
+        state.stop.store(true, ordering: .relaxed)
+        for worker in workers { await worker.value }
+        for client in clients { client.close() }
+        try await group.shutdownGracefully()
+        heartbeats.cancel()
+        try await registry.close()
+
+        let decisions = Double(state.completed.load(ordering: .relaxed))
+        return [
+            "registered_nodes": Double(nodes), "directories": Double(directories), "concurrency": Double(concurrency),
+            "decisions_per_second": decisions / elapsed, "errors": Double(state.failed.load(ordering: .relaxed)),
+            "latency_ms_p50": histogram.quantile(0.5), "latency_ms_p99": histogram.quantile(0.99),
+            "directory_cpu_cores": (cpuAfter - cpuBefore) / elapsed,
+        ]
+    }
+}
+
+/// The counters and switches the workers of a closed-loop benchmark share.
+final class RunState: Sendable {
+    let completed = Atomic<Int>(0)
+    let failed = Atomic<Int>(0)
+    let measuring = Atomic<Bool>(false)
+    let stop = Atomic<Bool>(false)
+}
