@@ -5,9 +5,10 @@ import PostgresNIO
 
 /// The node registry and room placements in PostgreSQL (tables `nodes` and `placements`, migration 2).
 ///
-/// Placing one room is serialized across every process by a transaction-scoped advisory lock on the room's
-/// name, so two directories racing to place it agree: the second finds the first's placement. Fencing is a
-/// conditional write: chat rows are inserted only while the writer's `(node, epoch)` is the room's placement.
+/// Placing a room ends in one conditional upsert of its row, so two directories racing to place it agree: the
+/// second finds the first's placement live and takes it. A node's claim is serialized with other claims by a
+/// transaction-scoped advisory lock on the room's name. Fencing is a conditional write: chat rows are inserted
+/// only while the writer's `(node, epoch)` is the room's placement.
 extension PostgresStore: PlacementStore {
     public func register(_ node: NodeRegistration, now: Int64) async throws {
         _ = try await guarded {
@@ -74,61 +75,94 @@ extension PostgresStore: PlacementStore {
         _ room: RoomName, region: String?, policy: PlacementPolicy, leaseTTL: Int64, now: Int64,
         using random: inout some RandomNumberGenerator
     ) async throws -> PlacementDecision {
-        var generator = random
-        defer { random = generator }
-        return try await guarded {
-            try await client.withTransaction(logger: logger) { connection in
-                try await connection.query("SELECT pg_advisory_xact_lock(hashtext(\(room.rawValue)))", logger: logger)
-                let current = try await connection.query(
-                    """
-                    SELECT p.node, n.url, p.epoch, p.lease_until, n.reported_at, n.state FROM placements p
-                    JOIN nodes n ON n.id = p.node WHERE p.room = \(room.rawValue)
-                    """, logger: logger)
-                for try await (node, url, epoch, leaseUntil, reportedAt, state) in current.decode(
-                    (String, String, Int64, Int64, Int64, String).self)
-                {
-                    // Sticky while the lease runs and the home is alive; a draining home keeps its rooms.
-                    _ = state
-                    if leaseUntil > now, now - reportedAt <= policy.heartbeatTTL {
-                        return .existing(
-                            RoomPlacement(room: room, node: node, url: url, epoch: epoch, leaseUntil: leaseUntil))
-                    }
-                }
-                // Two random live, serving nodes (of the region, when one is asked for) with their corrected loads:
-                // all power-of-two choice needs. Every live node is read only when the sample falls short (fewer
-                // than two in the region, or one of them full).
-                let live = now - policy.heartbeatTTL
-                let sampled = try await Self.loads(
-                    connection.query(
-                        """
-                        SELECT \(unescaped: Self.loadColumns) FROM (
-                            SELECT * FROM nodes WHERE reported_at >= \(live) AND state = 'serving'
-                                AND (\(region)::TEXT IS NULL OR region = \(region))
-                            ORDER BY random() LIMIT 2) n
-                        """, logger: logger))
-                var (loads, urls) = sampled
-                if loads.count < 2 || !loads.allSatisfy({ Placement.isEligible($0, now: now, policy: policy) }) {
-                    (loads, urls) = try await Self.loads(
-                        connection.query(
-                            "SELECT \(unescaped: Self.loadColumns) FROM nodes n WHERE n.reported_at >= \(live)", logger: logger))
-                }
-                guard let chosen = Placement.choose(from: loads, region: region, now: now, policy: policy, using: &generator)
-                else { return .noCapacity }
-                let leaseUntil = now + leaseTTL
-                let inserted = try await connection.query(
+        let live = now - policy.heartbeatTTL
+        // Three single statements, no transaction: the conditional upsert is the arbiter. Of two directories
+        // placing one room at once, the second's upsert waits on the row the first inserted, finds it live and
+        // changes nothing; the second then reads the first's placement. A few rounds at most, under contention.
+        for _ in 0..<5 {
+            if let existing = try await livePlacement(of: room, live: live, now: now) { return .existing(existing) }
+            guard let (chosen, url) = try await choose(region: region, policy: policy, live: live, now: now, using: &random)
+            else { return .noCapacity }
+            let leaseUntil = now + leaseTTL
+            let epoch = try await guarded {
+                let rows = try await client.query(
                     """
                     INSERT INTO placements (room, node, epoch, lease_until, placed_at)
                     VALUES (\(room.rawValue), \(chosen.id), 1, \(leaseUntil), \(now))
                     ON CONFLICT (room) DO UPDATE SET node = EXCLUDED.node, epoch = placements.epoch + 1,
                         lease_until = EXCLUDED.lease_until, placed_at = EXCLUDED.placed_at
+                    WHERE placements.lease_until <= \(now)
+                        OR NOT EXISTS (SELECT 1 FROM nodes n WHERE n.id = placements.node AND n.reported_at >= \(live))
                     RETURNING epoch
                     """, logger: logger)
-                var epoch: Int64 = 1
-                for try await value in inserted.decode(Int64.self) { epoch = value }
-                return .placed(
-                    RoomPlacement(room: room, node: chosen.id, url: urls[chosen.id] ?? "", epoch: epoch, leaseUntil: leaseUntil))
+                for try await epoch in rows.decode(Int64.self) { return Optional(epoch) }
+                return nil
+            }
+            if let epoch {
+                return .placed(RoomPlacement(room: room, node: chosen.id, url: url, epoch: epoch, leaseUntil: leaseUntil))
             }
         }
+        throw StoreError(.unavailable, "placing \(room) did not settle")
+    }
+
+    /// The room's placement while it is sticky: its lease runs and its node reports (a draining home keeps its
+    /// rooms).
+    private func livePlacement(of room: RoomName, live: Int64, now: Int64) async throws -> RoomPlacement? {
+        try await guarded {
+            let rows = try await client.query(
+                """
+                SELECT p.node, n.url, p.epoch, p.lease_until FROM placements p JOIN nodes n ON n.id = p.node
+                WHERE p.room = \(room.rawValue) AND p.lease_until > \(now) AND n.reported_at >= \(live)
+                """, logger: logger)
+            for try await (node, url, epoch, leaseUntil) in rows.decode((String, String, Int64, Int64).self) {
+                return RoomPlacement(room: room, node: node, url: url, epoch: epoch, leaseUntil: leaseUntil)
+            }
+            return nil
+        }
+    }
+
+    /// Power-of-two choice. Two random live, serving nodes (of the region, when one is asked for) with their
+    /// corrected loads are all it needs: they are sampled from the list of such nodes read at most
+    /// `CandidateNodes.maximumAge` ago, and only their rows are read fresh. Every live node is read only when
+    /// the sample falls short (fewer than two in the region, or one of them now dead, draining or full).
+    private func choose(
+        region: String?, policy: PlacementPolicy, live: Int64, now: Int64, using random: inout some RandomNumberGenerator
+    ) async throws -> (NodeLoad, String)? {
+        try await guarded {
+            var sampled: [String] = []
+            let known = try await candidateNodes(live: live, now: now)
+            let pool = region.map { region in known.filter { $0.region == region } } ?? known
+            if pool.count >= 2 {
+                let first = Int.random(in: 0..<pool.count, using: &random)
+                var second = Int.random(in: 0..<(pool.count - 1), using: &random)
+                if second >= first { second += 1 }
+                sampled = [pool[first].id, pool[second].id]
+            }
+            var (loads, urls) = sampled.isEmpty
+                ? ([], [:])
+                : try await Self.loads(
+                    client.query("SELECT \(unescaped: Self.loadColumns) FROM nodes n WHERE n.id = ANY(\(sampled))", logger: logger))
+            if loads.count < 2 || !loads.allSatisfy({ Placement.isEligible($0, now: now, policy: policy) }) {
+                (loads, urls) = try await Self.loads(
+                    client.query("SELECT \(unescaped: Self.loadColumns) FROM nodes n WHERE n.reported_at >= \(live)", logger: logger))
+            }
+            guard let chosen = Placement.choose(from: loads, region: region, now: now, policy: policy, using: &random) else {
+                return nil
+            }
+            return (chosen, urls[chosen.id] ?? "")
+        }
+    }
+
+    /// The live serving nodes, from `candidates` unless it is older than `CandidateNodes.maximumAge` (or from a
+    /// later clock than `now`).
+    private func candidateNodes(live: Int64, now: Int64) async throws -> [CandidateNodes.Node] {
+        if let fresh = candidates.withLock({ $0.nodes(at: now) }) { return fresh }
+        var nodes: [CandidateNodes.Node] = []
+        let rows = try await client.query(
+            "SELECT id, region FROM nodes WHERE reported_at >= \(live) AND state = 'serving'", logger: logger)
+        for try await (id, region) in rows.decode((String, String).self) { nodes.append(.init(id: id, region: region)) }
+        candidates.withLock { $0 = CandidateNodes(readAt: now, list: nodes) }
+        return nodes
     }
 
     /// The columns `loads(_:)` decodes: a node's report and the rooms placed on it since.
@@ -212,5 +246,24 @@ extension PostgresStore: PlacementStore {
                 for query in try Self.inserts(messages) { try await connection.query(query, logger: logger) }
             }
         }
+    }
+}
+
+/// The live serving nodes a directory last read: where placement samples its two candidates, so a decision
+/// reads two node rows instead of every one. Nodes registered since the read are sampled after the next one.
+struct CandidateNodes: Sendable {
+    struct Node: Sendable {
+        var id: String
+        var region: String
+    }
+
+    /// Milliseconds a read stays in use.
+    static let maximumAge: Int64 = 1_000
+    var readAt: Int64?
+    var list: [Node] = []
+
+    func nodes(at now: Int64) -> [Node]? {
+        guard let readAt, now >= readAt, now - readAt < Self.maximumAge else { return nil }
+        return list
     }
 }

@@ -3,6 +3,7 @@ public import PlazaStore
 public import Logging
 import PostgresNIO
 import Foundation
+import Synchronization
 
 /// The shared store: one PostgreSQL database for every node and directory of a fleet.
 ///
@@ -13,6 +14,8 @@ public final class PostgresStore: PlazaStore {
     let client: PostgresClient
     private let runner: Task<Void, Never>
     let logger: Logger
+    /// Live serving nodes as last read, for sampling placement candidates (see `PostgresPlacementStore`).
+    let candidates = Mutex(CandidateNodes())
 
     /// The versioned schema. Append new steps; never edit one that has shipped.
     static let migrations: [[String]] = [

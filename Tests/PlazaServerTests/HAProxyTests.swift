@@ -69,13 +69,16 @@ import PlazaWebSocketClient
         let page = try await httpRequest("GET", proxy + "/r/party")
         #expect(page.status == 200 && String(decoding: page.body, as: UTF8.self).contains("<html"))
 
-        // Join answers the WebSocket URL of the room's node behind the proxy; rooms spread over both nodes.
+        // Join answers the WebSocket URL of the room's node behind the proxy; rooms spread over both nodes. (Both
+        // nodes live in this process and report its CPU, which a busy moment can push to "full" for one report:
+        // hence a short pause between rooms.)
         var homeOf: [String: String] = [:]
-        for i in 0..<12 {
+        for i in 0..<40 where Set(homeOf.values).count < 2 || i < 12 {
             let answer = try await Self.join(proxy, "room-\(i)", name: "Ann")
             let node = try #require(answer.string("node"))
             #expect(answer.string("url") == "ws://127.0.0.1:\(proxyPort)/n/\(node)/ws")
             homeOf["room-\(i)"] = node
+            try await Task.sleep(for: .milliseconds(50))
         }
         #expect(Set(homeOf.values) == ["node-1", "node-2"], "\(homeOf)")
 
@@ -100,7 +103,7 @@ import PlazaWebSocketClient
         let other = draining == "node-1" ? "node-2" : "node-1"
         await nodes[draining]!.node.setDraining(true)
         try await Task.sleep(for: .milliseconds(800))  // the next heartbeat reports it
-        for i in 12..<20 {
+        for i in 40..<48 {
             #expect(try await Self.join(proxy, "room-\(i)", name: "Ann").string("node") == other)
         }
         annClient.send(#"{"type":"chat","id":"c2","text":"still here"}"#)
@@ -115,7 +118,7 @@ import PlazaWebSocketClient
 
         // A stopped directory is skipped: every join still succeeds.
         try await directories[0].stop()
-        for i in 20..<30 {
+        for i in 48..<58 {
             #expect(try await Self.join(proxy, "room-\(i)", name: "Ann").string("node") == other)
         }
         annClient.close()
