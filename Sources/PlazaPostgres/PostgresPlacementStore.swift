@@ -224,7 +224,7 @@ extension PostgresStore: PlacementStore {
     public func release(_ room: RoomName, node: String, epoch: Int64) async throws {
         _ = try await guarded {
             try await client.query(
-                "DELETE FROM placements WHERE room = \(room.rawValue) AND node = \(node) AND epoch = \(epoch)",
+                "UPDATE placements SET lease_until = 0 WHERE room = \(room.rawValue) AND node = \(node) AND epoch = \(epoch)",
                 logger: logger)
         }
     }

@@ -123,7 +123,8 @@ public protocol PlacementStore: Sendable {
     /// room lives elsewhere.
     func claim(_ room: RoomName, node: String, leaseTTL: Int64, now: Int64) async throws -> Int64?
 
-    /// Gives up a room its node no longer hosts (it emptied), so its next join places it afresh.
+    /// Gives up a room its node no longer hosts (it emptied), so its next join places it afresh. The lease ends
+    /// but the row stays: the next placement of the room continues from its epoch, so epochs never repeat.
     func release(_ room: RoomName, node: String, epoch: Int64) async throws
 
     /// Appends chat messages only while `(node, epoch)` is the room's placement: a node that lost its room

@@ -143,9 +143,12 @@ import PlazaTesting
         _ = try await store.heartbeat(node: "b", report: NodeReport(), rooms: [], leaseTTL: lease, now: later)
         let moved = try #require(try await store.place(room, region: nil, policy: policy, leaseTTL: lease, now: later, using: &random).placement)
         #expect(moved.node == "b" && moved.epoch == first.epoch + 1)
-        // b empties the room and releases it; the next join places it afresh.
+        // b empties the room and releases it; the next join places it afresh, under a new epoch.
         try await store.release(room, node: "b", epoch: moved.epoch)
-        #expect(try await store.placement(of: room) == nil)
+        #expect(try await store.placement(of: room)?.leaseUntil == 0)
+        _ = try await store.heartbeat(node: "a", report: NodeReport(), rooms: [], leaseTTL: lease, now: later + 1)
+        let again = try #require(try await store.place(room, region: nil, policy: policy, leaseTTL: lease, now: later + 1, using: &random).placement)
+        #expect(again.epoch == moved.epoch + 1, "epochs never repeat")
         try await store.close()
     }
 
