@@ -41,6 +41,39 @@ public struct NodeLoad: Sendable, Equatable {
     }
 }
 
+/// Node loads from another source than the nodes' own reports (Prometheus, for a fleet that already measures
+/// its nodes there): they replace the reported participants and CPU of the nodes they name.
+public struct ExternalLoads: Sendable, Equatable {
+    public struct Sample: Sendable, Equatable {
+        public var participants: Int?
+        public var cpu: Double?
+        public init(participants: Int? = nil, cpu: Double? = nil) {
+            self.participants = participants
+            self.cpu = cpu
+        }
+    }
+
+    /// By node id.
+    public var samples: [String: Sample]
+    /// Rooms placed after this time (milliseconds since the Unix epoch) may not show in the samples yet: they
+    /// count as corrected load.
+    public var since: Int64
+
+    public init(samples: [String: Sample], since: Int64) {
+        self.samples = samples
+        self.since = since
+    }
+
+    /// `load` with the sample for its node, if there is one.
+    public func applied(to load: NodeLoad) -> NodeLoad {
+        guard let sample = samples[load.id] else { return load }
+        var load = load
+        if let participants = sample.participants { load.participants = participants }
+        if let cpu = sample.cpu { load.cpu = cpu }
+        return load
+    }
+}
+
 /// The rules of placement.
 public struct PlacementPolicy: Sendable, Equatable {
     /// A node whose last report is older than this is dead for placement. Milliseconds.

@@ -72,7 +72,7 @@ extension PostgresStore: PlacementStore {
     }
 
     public func place(
-        _ room: RoomName, region: String?, policy: PlacementPolicy, leaseTTL: Int64, now: Int64,
+        _ room: RoomName, region: String?, policy: PlacementPolicy, external: ExternalLoads?, leaseTTL: Int64, now: Int64,
         using random: inout some RandomNumberGenerator
     ) async throws -> PlacementDecision {
         let live = now - policy.heartbeatTTL
@@ -81,7 +81,8 @@ extension PostgresStore: PlacementStore {
         // changes nothing; the second then reads the first's placement. A few rounds at most, under contention.
         for _ in 0..<5 {
             if let existing = try await livePlacement(of: room, live: live, now: now) { return .existing(existing) }
-            guard let (chosen, url) = try await choose(region: region, policy: policy, live: live, now: now, using: &random)
+            guard let (chosen, url) = try await choose(
+                region: region, policy: policy, external: external, live: live, now: now, using: &random)
             else { return .noCapacity }
             let leaseUntil = now + leaseTTL
             let epoch = try await guarded {
@@ -126,9 +127,11 @@ extension PostgresStore: PlacementStore {
     /// `CandidateNodes.maximumAge` ago, and only their rows are read fresh. Every live node is read only when
     /// the sample falls short (fewer than two in the region, or one of them now dead, draining or full).
     private func choose(
-        region: String?, policy: PlacementPolicy, live: Int64, now: Int64, using random: inout some RandomNumberGenerator
+        region: String?, policy: PlacementPolicy, external: ExternalLoads?, live: Int64, now: Int64,
+        using random: inout some RandomNumberGenerator
     ) async throws -> (NodeLoad, String)? {
-        try await guarded {
+        let columns = Self.loadColumns(placedSince: external?.since)
+        return try await guarded {
             var sampled: [String] = []
             let known = try await candidateNodes(live: live, now: now)
             let pool = region.map { region in known.filter { $0.region == region } } ?? known
@@ -141,10 +144,12 @@ extension PostgresStore: PlacementStore {
             var (loads, urls) = sampled.isEmpty
                 ? ([], [:])
                 : try await Self.loads(
-                    client.query("SELECT \(unescaped: Self.loadColumns) FROM nodes n WHERE n.id = ANY(\(sampled))", logger: logger))
+                    client.query("SELECT \(unescaped: columns) FROM nodes n WHERE n.id = ANY(\(sampled))", logger: logger),
+                    external: external)
             if loads.count < 2 || !loads.allSatisfy({ Placement.isEligible($0, now: now, policy: policy) }) {
                 (loads, urls) = try await Self.loads(
-                    client.query("SELECT \(unescaped: Self.loadColumns) FROM nodes n WHERE n.reported_at >= \(live)", logger: logger))
+                    client.query("SELECT \(unescaped: columns) FROM nodes n WHERE n.reported_at >= \(live)", logger: logger),
+                    external: external)
             }
             guard let chosen = Placement.choose(from: loads, region: region, now: now, policy: policy, using: &random) else {
                 return nil
@@ -165,13 +170,19 @@ extension PostgresStore: PlacementStore {
         return nodes
     }
 
-    /// The columns `loads(_:)` decodes: a node's report and the rooms placed on it since.
-    private static let loadColumns = """
-        n.id, n.url, n.region, n.state, n.capacity, n.participants, n.rooms, n.cpu, n.reported_at,
-        (SELECT COUNT(*) FROM placements q WHERE q.node = n.id AND q.placed_at > n.reported_at)
-        """
+    /// The columns `loads(_:external:)` decodes: a node's report and the rooms placed on it since (since its
+    /// report, or since `placedSince` when the loads come from elsewhere).
+    private static func loadColumns(placedSince: Int64?) -> String {
+        let since = placedSince.map(String.init) ?? "n.reported_at"
+        return """
+            n.id, n.url, n.region, n.state, n.capacity, n.participants, n.rooms, n.cpu, n.reported_at,
+            (SELECT COUNT(*) FROM placements q WHERE q.node = n.id AND q.placed_at > \(since))
+            """
+    }
 
-    private static func loads(_ rows: PostgresRowSequence) async throws -> ([NodeLoad], [String: String]) {
+    private static func loads(
+        _ rows: PostgresRowSequence, external: ExternalLoads?
+    ) async throws -> ([NodeLoad], [String: String]) {
         var loads: [NodeLoad] = []
         var urls: [String: String] = [:]
         for try await (id, url, region, state, capacity, participants, rooms, cpu, reportedAt, placed)
@@ -179,10 +190,10 @@ extension PostgresStore: PlacementStore {
         {
             guard let state = NodeState(rawValue: state) else { continue }
             urls[id] = url
-            loads.append(
-                NodeLoad(
-                    id: id, region: region, state: state, capacity: capacity, participants: participants, rooms: rooms,
-                    cpu: cpu, reportedAt: reportedAt, placedSinceReport: Int(placed)))
+            let load = NodeLoad(
+                id: id, region: region, state: state, capacity: capacity, participants: participants, rooms: rooms,
+                cpu: cpu, reportedAt: reportedAt, placedSinceReport: Int(placed))
+            loads.append(external?.applied(to: load) ?? load)
         }
         return (loads, urls)
     }

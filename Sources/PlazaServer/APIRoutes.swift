@@ -120,7 +120,8 @@ struct APIRoutes {
             let decision: PlacementDecision
             do {
                 decision = try await directory.placements.place(
-                    room, region: region, policy: directory.policy, leaseTTL: directory.leaseTTL.milliseconds,
+                    room, region: region, policy: directory.policy, external: directory.prometheus?.latest,
+                    leaseTTL: directory.leaseTTL.milliseconds,
                     now: wallClockMilliseconds(), using: &random)
             } catch {
                 throw APIError(.serviceUnavailable, .storeUnavailable, "placement is unavailable")

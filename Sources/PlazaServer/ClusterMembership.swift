@@ -30,11 +30,14 @@ public struct DirectoryRole: Sendable {
     public let policy: PlacementPolicy
     /// The lease a new placement starts with: the time its node has to take the room up (`cluster.leaseTTL`).
     public let leaseTTL: Duration
+    /// Node load from Prometheus instead of the nodes' reports (`cluster.loadSource` prometheus).
+    let prometheus: PrometheusLoadSource?
 
-    public init(placements: any PlacementStore, policy: PlacementPolicy, leaseTTL: Duration) {
+    init(placements: any PlacementStore, policy: PlacementPolicy, leaseTTL: Duration, prometheus: PrometheusLoadSource?) {
         self.placements = placements
         self.policy = policy
         self.leaseTTL = leaseTTL
+        self.prometheus = prometheus
     }
 }
 

@@ -70,6 +70,7 @@ public enum PlazaApplication {
         var services: [any Service] = [app]
         if node.directory == nil { services.append(NodeService(node: node)) }
         if let membership = node.membership { services.append(HeartbeatService(node: node, membership: membership)) }
+        if let prometheus = node.directory?.prometheus { services.append(prometheus) }
         return ServiceGroup(
             configuration: .init(services: services, gracefulShutdownSignals: signals, logger: node.logger))
     }
@@ -149,7 +150,9 @@ public enum Directory {
             placements: store,
             policy: PlacementPolicy(
                 heartbeatTTL: Int64(cluster.heartbeatTTL * 1000), participantsPerNewRoom: cluster.participantsPerNewRoom),
-            leaseTTL: .milliseconds(Int64(cluster.leaseTTL * 1000)))
+            leaseTTL: .milliseconds(Int64(cluster.leaseTTL * 1000)),
+            prometheus: cluster.loadSource == .prometheus
+                ? cluster.prometheusURL.map { PrometheusLoadSource(cluster: cluster, baseURL: $0, logger: logger) } : nil)
         return PlazaNode(
             configuration: configuration, space: space, store: store, authority: authority,
             adminToken: FleetProcess.adminToken(configuration), directory: role, logger: logger)

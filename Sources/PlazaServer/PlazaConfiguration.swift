@@ -117,7 +117,27 @@ public struct PlazaConfiguration: Sendable {
         /// `cluster.participantsPerNewRoom`: load a new room is expected to add before the node's next report
         /// shows it (the correction of stale load). Default 2.
         public var participantsPerNewRoom: Int = 2
+        /// `cluster.loadSource`: where a directory takes node load from for placement: `heartbeat` (the nodes'
+        /// own reports) or `prometheus` (queries to `cluster.prometheusURL`). Default `heartbeat`.
+        public var loadSource: LoadSource = .heartbeat
+        /// `cluster.prometheusURL`: Prometheus's base URL, `http://prometheus:9090`, for `loadSource` prometheus.
+        public var prometheusURL: String?
+        /// `cluster.prometheusInterval`: seconds between two readings of Prometheus. Default 5.
+        public var prometheusInterval: Double = 5
+        /// `cluster.prometheusLag`: seconds Prometheus's figures may trail the nodes (scrape interval plus this
+        /// reading's); rooms placed within it count as corrected load. Default 20.
+        public var prometheusLag: Double = 20
+        /// `cluster.prometheusParticipantsQuery`: PromQL giving participants per node, one series per `node`
+        /// label. Default `max by (node) (plaza_node_participants)`.
+        public var prometheusParticipantsQuery = "max by (node) (plaza_node_participants)"
+        /// `cluster.prometheusCPUQuery`: PromQL giving CPU in use (0…1 of the machine) per node, one series per
+        /// `node` label. Default `max by (node) (plaza_node_cpu)`.
+        public var prometheusCPUQuery = "max by (node) (plaza_node_cpu)"
         public init() {}
+
+        public enum LoadSource: String, Sendable {
+            case heartbeat, prometheus
+        }
     }
 
     public struct Web: Sendable {
@@ -150,6 +170,8 @@ public struct PlazaConfiguration: Sendable {
     /// `store`: the shared store of a fleet, `postgres://user:password@host:5432/database`. `plaza serve`
     /// ignores it (it embeds SQLite under `dataDir`); `plaza node` and `plaza directory` need it.
     public var store: String?
+    /// A `cluster.loadSource` that names no source, kept for `validate` to report.
+    var invalidLoadSource: String?
     public var rooms = Rooms()
 
     public init() {}
@@ -213,6 +235,15 @@ public struct PlazaConfiguration: Sendable {
         c.cluster.leaseTTL = config.double(forKey: "cluster.leaseTTL", default: c.cluster.leaseTTL)
         c.cluster.participantsPerNewRoom = config.int(
             forKey: "cluster.participantsPerNewRoom", default: c.cluster.participantsPerNewRoom)
+        let loadSource = config.string(forKey: "cluster.loadSource", default: c.cluster.loadSource.rawValue)
+        c.invalidLoadSource = Cluster.LoadSource(rawValue: loadSource) == nil ? loadSource : nil
+        c.cluster.loadSource = Cluster.LoadSource(rawValue: loadSource) ?? .heartbeat
+        c.cluster.prometheusURL = config.string(forKey: "cluster.prometheusURL")
+        c.cluster.prometheusInterval = config.double(forKey: "cluster.prometheusInterval", default: c.cluster.prometheusInterval)
+        c.cluster.prometheusLag = config.double(forKey: "cluster.prometheusLag", default: c.cluster.prometheusLag)
+        c.cluster.prometheusParticipantsQuery = config.string(
+            forKey: "cluster.prometheusParticipantsQuery", default: c.cluster.prometheusParticipantsQuery)
+        c.cluster.prometheusCPUQuery = config.string(forKey: "cluster.prometheusCPUQuery", default: c.cluster.prometheusCPUQuery)
 
         c.rooms.idleUnload = config.double(forKey: "rooms.idleUnload", default: c.rooms.idleUnload)
         self = c
@@ -251,6 +282,12 @@ public struct PlazaConfiguration: Sendable {
         try require(cluster.heartbeatInterval > 0, "cluster.heartbeatInterval", "must be > 0")
         try require(cluster.heartbeatTTL > cluster.heartbeatInterval, "cluster.heartbeatTTL", "must be longer than cluster.heartbeatInterval")
         try require(cluster.leaseTTL > cluster.heartbeatInterval, "cluster.leaseTTL", "must be longer than cluster.heartbeatInterval")
+        try require(invalidLoadSource == nil, "cluster.loadSource", "must be heartbeat or prometheus")
+        try require(
+            cluster.loadSource == .heartbeat || cluster.prometheusURL != nil, "cluster.prometheusURL",
+            "is needed with cluster.loadSource prometheus")
+        try require(cluster.prometheusInterval > 0, "cluster.prometheusInterval", "must be > 0")
+        try require(cluster.prometheusLag >= 0, "cluster.prometheusLag", "must be >= 0")
         try require(cluster.participantsPerNewRoom >= 0, "cluster.participantsPerNewRoom", "must be ≥ 0")
         try require(rooms.idleUnload >= 0, "rooms.idleUnload", "must be ≥ 0")
         let ice = try? JSONSerialization.jsonObject(with: Data(iceServersJSON.utf8))

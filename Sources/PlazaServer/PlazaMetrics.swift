@@ -24,6 +24,19 @@ public final class PlazaMetrics: Sendable {
     let joinLatency: DurationHistogram
     let helloLatency: DurationHistogram
 
+    /// A fleet node's load under its own name (`node` label), as placement reads it from Prometheus
+    /// (`cluster.loadSource` prometheus): participants and CPU in use (0…1 of the machine).
+    func nodeLoadGauges(node: String) -> (participants: Gauge, cpu: Gauge) {
+        (
+            registry.makeGauge(
+                descriptor: Self.name("node_participants", "Participants on this fleet node, labelled with its id."),
+                labels: [("node", node)]),
+            registry.makeGauge(
+                descriptor: Self.name("node_cpu", "CPU in use on this fleet node, 0 to 1 of the machine, labelled with its id."),
+                labels: [("node", node)])
+        )
+    }
+
     static let rejectionCodes: [ErrorCode] = [
         .invalidJSON, .invalidFrame, .unknownType, .helloRequired, .alreadyJoined, .rateLimited, .textTooLong,
         .unknownParticipant, .roomFull, .nodeFull, .tooManyConnections, .draining, .unauthorized, .tokenExpired,

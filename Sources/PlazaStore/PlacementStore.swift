@@ -109,9 +109,10 @@ public protocol PlacementStore: Sendable {
     /// The room's home: its live placement if it has one (the lease runs and the node reports within the
     /// heartbeat TTL), otherwise a node chosen by `Placement.choose` among the nodes' loads corrected by the
     /// rooms placed on them since their last report, with a new epoch and a lease of `leaseTTL`. Concurrent
-    /// calls for one room, from any process, agree on one placement.
+    /// calls for one room, from any process, agree on one placement. With `external` loads, those replace the
+    /// nodes' reported participants and CPU, and the correction counts the rooms placed since `external.since`.
     func place(
-        _ room: RoomName, region: String?, policy: PlacementPolicy, leaseTTL: Int64, now: Int64,
+        _ room: RoomName, region: String?, policy: PlacementPolicy, external: ExternalLoads?, leaseTTL: Int64, now: Int64,
         using random: inout some RandomNumberGenerator
     ) async throws -> PlacementDecision
 
@@ -130,4 +131,14 @@ public protocol PlacementStore: Sendable {
     /// Appends chat messages only while `(node, epoch)` is the room's placement: a node that lost its room
     /// (its lease expired and the room moved) can no longer write for it. Throws `StoreError(.fenced)`.
     func append(_ messages: [ChatMessage], fencedBy node: String, epoch: Int64) async throws
+}
+
+extension PlacementStore {
+    /// Placement by the nodes' own reports.
+    public func place(
+        _ room: RoomName, region: String?, policy: PlacementPolicy, leaseTTL: Int64, now: Int64,
+        using random: inout some RandomNumberGenerator
+    ) async throws -> PlacementDecision {
+        try await place(room, region: region, policy: policy, external: nil, leaseTTL: leaseTTL, now: now, using: &random)
+    }
 }

@@ -16,10 +16,19 @@ struct DirectoryCommand: AsyncParsableCommand {
     @Option(help: "The shared store, postgres://user:password@host:5432/database (key store).")
     var store: String?
 
+    @Option(name: .customLong("load-source"), help: "heartbeat or prometheus: where node load for placement comes from (key cluster.loadSource).")
+    var loadSource: String?
+
+    @Option(name: .customLong("prometheus-url"), help: "Prometheus's base URL for --load-source prometheus (key cluster.prometheusURL).")
+    var prometheusURL: String?
+
     @OptionGroup var server: ServerOptions
 
     func run() async throws {
-        let reader = try await server.reader(["store": store.map { .string($0) }])
+        let reader = try await server.reader([
+            "store": store.map { .string($0) }, "cluster.loadSource": loadSource.map { .string($0) },
+            "cluster.prometheusURL": prometheusURL.map { .string($0) },
+        ])
         try await NodeRunner.run(reader: reader) { configuration, logger in
             try await Directory.open(configuration: configuration, logger: logger)
         }

@@ -1,6 +1,7 @@
 import Testing
 import Foundation
 import PlazaTesting
+import PlazaServer
 
 /// The shipped Prometheus configuration (deploy/prometheus) scraping a live node, with the real `prometheus`.
 @Suite(.serialized) struct PrometheusTests {
@@ -36,5 +37,60 @@ import PlazaTesting
         #expect((up.first?["value"] as? [Any])?.last as? String == "1")
         client.close()
         try await server.stop()
+    }
+}
+
+/// A directory taking node load from a real Prometheus (`cluster.loadSource` prometheus).
+@Suite(.serialized) struct PrometheusLoadSourceTests {
+    @Test func nodesExportTheirLoadAndADirectoryPlacesByPrometheusFigures() async throws {
+        let store = try PostgresServer.shared().createDatabase()
+        let configure: (inout PlazaConfiguration) -> Void = { configuration in
+            ClusterTests.fast(&configuration)
+            configuration.cluster.capacity = 100
+        }
+        let a = try await TestServer.startNode("node-a", fleetStore: store, configure: configure)
+        let b = try await TestServer.startNode("node-b", fleetStore: store, configure: configure)
+        let prometheus = try PrometheusServer.start(
+            configuration: """
+                global:
+                  scrape_interval: 1s
+                scrape_configs:
+                  - job_name: plaza-node
+                    static_configs:
+                      - targets: ["127.0.0.1:\(a.port)", "127.0.0.1:\(b.port)"]
+                """)
+        defer { prometheus.stop() }
+
+        // The nodes export their load under their own names, which the default queries read.
+        let (ann, _) = try await a.enter("scraped", name: "Ann")
+        var participants: [[String: Any]] = []
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
+            participants = try await prometheus.query(#"max by (node) (plaza_node_participants)"#)
+            let nodeA = participants.first { ($0["metric"] as? [String: Any])?["node"] as? String == "node-a" }
+            if (nodeA?["value"] as? [Any])?.last as? String == "1", participants.count == 2 { break }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        #expect(participants.count == 2, "both nodes scraped: \(participants)")
+        #expect(try await prometheus.query(#"plaza_node_cpu{node="node-b"}"#).count == 1)
+
+        // A directory reading Prometheus: here a query saying node-a is at 90 of its 100 participants, while
+        // both nodes report next to nothing themselves. New rooms avoid node-a.
+        let directory = try await TestServer.startDirectory(fleetStore: store) { configuration in
+            ClusterTests.fast(&configuration)
+            configuration.cluster.loadSource = .prometheus
+            configuration.cluster.prometheusURL = "http://127.0.0.1:\(prometheus.port)"
+            configuration.cluster.prometheusInterval = 0.2
+            configuration.cluster.prometheusParticipantsQuery = #"label_replace(vector(90), "node", "node-a", "", "")"#
+        }
+        try await Task.sleep(for: .seconds(1))
+        var homes: [String: Int] = [:]
+        for i in 0..<20 {
+            let answer = try await directory.request("POST", "/api/v1/join", body: #"{"room":"p-\#(i)","name":"Bob"}"#)
+            homes[answer.json.string("node") ?? "?", default: 0] += 1
+        }
+        #expect(homes == ["node-b": 20], "placement follows Prometheus: \(homes)")
+        ann.close()
+        for server in [directory, a, b] { try await server.stop() }
     }
 }
