@@ -135,6 +135,7 @@ public final class BenchServer: Sendable {
     /// Where the process's standard error goes.
     public let logFile: String
     private let process: Process
+    private let directory: String
 
     /// Starts `executable serve` with its own data directory and `environment` (PLAZA_* keys) added.
     public static func start(executable: String, environment: [String: String]) async throws -> BenchServer {
@@ -161,30 +162,33 @@ public final class BenchServer: Sendable {
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         process.standardError = FileHandle(forWritingAtPath: logFile)
         try process.run()
-        let server = BenchServer(pid: process.processIdentifier, port: port, logFile: logFile, process: process)
+        let server = BenchServer(
+            pid: process.processIdentifier, port: port, logFile: logFile, process: process, directory: directory)
         for _ in 0..<400 {
             if (try? await httpRequest("GET", "http://127.0.0.1:\(port)/healthz"))?.status == 200 { return server }
             guard process.isRunning else { break }
             try await Task.sleep(for: .milliseconds(50))
         }
-        server.stop()
         let log = (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? ""
+        server.stop()
         throw BenchError("plaza \(arguments.joined(separator: " ")) did not start: \(log.suffix(2_000))")
     }
 
-    private init(pid: Int32, port: Int, logFile: String, process: Process) {
+    private init(pid: Int32, port: Int, logFile: String, process: Process, directory: String) {
         self.pid = pid
         self.port = port
         self.logFile = logFile
         self.process = process
+        self.directory = directory
     }
 
     public var baseURL: String { "http://127.0.0.1:\(port)" }
 
-    /// Graceful stop: SIGTERM, then wait for the exit.
+    /// Graceful stop: SIGTERM, then wait for the exit; the temporary folder goes too.
     public func stop() {
         kill(pid, SIGTERM)
         process.waitUntilExit()
+        try? FileManager.default.removeItem(atPath: directory)
     }
 
     /// A crash: SIGKILL, then wait for the exit. Nothing of the process runs after this.

@@ -108,8 +108,9 @@ public struct FailoverDrill: Sendable {
                 try await Task.sleep(for: .milliseconds(20))
                 var still: [RoomWriter] = []
                 for writer in pending {
-                    let acknowledgedAt = await writer.lastAcknowledgedAt
-                    if acknowledgedAt > killedAt {
+                    // An acknowledgement the killed node sent just before dying does not count: only one from a
+                    // home that welcomed the writer after the kill.
+                    if let acknowledgedAt = await writer.acknowledged(byAHomeWelcomedAfter: killedAt) {
                         report.servedAgain.append(Double(acknowledgedAt - killedAt) / 1e9)
                     } else {
                         still.append(writer)
@@ -169,6 +170,8 @@ actor RoomWriter {
     private(set) var home: String?
     /// Monotonic time of the latest acknowledgement.
     private(set) var lastAcknowledgedAt: UInt64 = 0
+    /// Monotonic time of the latest welcome.
+    private var welcomedAt: UInt64 = 0
     private var acknowledged: [String: Int64] = [:]
     private var conflicting = 0
     /// Sent and not yet acknowledged, oldest first: id, text, when last sent.
@@ -259,6 +262,7 @@ actor RoomWriter {
             switch event {
             case .frame("welcome", _, _, _):
                 lastEvent = "welcomed by \(home ?? "?")"
+                welcomedAt = monotonicNanos()
                 welcomed = true
                 resend(olderThan: 0)
             case .frame("ack", let id?, let offset?, _):
@@ -280,6 +284,11 @@ actor RoomWriter {
                 return
             }
         }
+    }
+
+    /// The time of the latest acknowledgement if the current session was welcomed after `time`.
+    func acknowledged(byAHomeWelcomedAfter time: UInt64) -> UInt64? {
+        welcomedAt > time && lastAcknowledgedAt > welcomedAt ? lastAcknowledgedAt : nil
     }
 
     /// Sends again, under the same ids, the messages sent more than `age` nanoseconds ago and not acknowledged.

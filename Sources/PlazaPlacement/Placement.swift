@@ -111,12 +111,18 @@ public enum Placement {
         let eligible = nodes.filter { isEligible($0, now: now, policy: policy) }
         let local = region.map { region in eligible.filter { $0.region == region } } ?? []
         let pool = local.isEmpty ? eligible : local
-        guard !pool.isEmpty else { return nil }
-        guard pool.count > 1 else { return pool[0] }
+        guard let (a, b) = twoAtRandom(pool, using: &random) else { return pool.first }
+        return correctedLoad(b, policy: policy) < correctedLoad(a, policy: policy) ? b : a
+    }
+
+    /// Two different elements of `pool`, uniformly at random; nil when it has fewer than two.
+    public static func twoAtRandom<Element>(
+        _ pool: [Element], using random: inout some RandomNumberGenerator
+    ) -> (Element, Element)? {
+        guard pool.count > 1 else { return nil }
         let first = Int.random(in: 0..<pool.count, using: &random)
         var second = Int.random(in: 0..<(pool.count - 1), using: &random)
         if second >= first { second += 1 }
-        let a = pool[first], b = pool[second]
-        return correctedLoad(b, policy: policy) < correctedLoad(a, policy: policy) ? b : a
+        return (pool[first], pool[second])
     }
 }

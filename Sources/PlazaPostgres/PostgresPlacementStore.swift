@@ -5,10 +5,10 @@ import PostgresNIO
 
 /// The node registry and room placements in PostgreSQL (tables `nodes` and `placements`, migration 2).
 ///
-/// Placing a room ends in one conditional upsert of its row, so two directories racing to place it agree: the
-/// second finds the first's placement live and takes it. A node's claim is serialized with other claims by a
-/// transaction-scoped advisory lock on the room's name. Fencing is a conditional write: chat rows are inserted
-/// only while the writer's `(node, epoch)` is the room's placement.
+/// Placing and claiming a room each end in one conditional upsert of its row, which PostgreSQL serializes on the
+/// row: of two directories racing to place a room, the second finds the first's placement live and takes it; of
+/// two nodes claiming it, only one gets it. Fencing is a conditional write: chat rows are inserted only while
+/// the writer's `(node, epoch)` is the room's placement (its row locked against a concurrent claim).
 extension PostgresStore: PlacementStore {
     public func register(_ node: NodeRegistration, now: Int64) async throws {
         _ = try await guarded {
@@ -132,15 +132,9 @@ extension PostgresStore: PlacementStore {
     ) async throws -> (NodeLoad, String)? {
         let columns = Self.loadColumns(placedSince: external?.since)
         return try await guarded {
-            var sampled: [String] = []
             let known = try await candidateNodes(live: live, now: now)
             let pool = region.map { region in known.filter { $0.region == region } } ?? known
-            if pool.count >= 2 {
-                let first = Int.random(in: 0..<pool.count, using: &random)
-                var second = Int.random(in: 0..<(pool.count - 1), using: &random)
-                if second >= first { second += 1 }
-                sampled = [pool[first].id, pool[second].id]
-            }
+            let sampled = Placement.twoAtRandom(pool, using: &random).map { [$0.0.id, $0.1.id] } ?? []
             var (loads, urls) = sampled.isEmpty
                 ? ([], [:])
                 : try await Self.loads(
@@ -214,21 +208,18 @@ extension PostgresStore: PlacementStore {
 
     public func claim(_ room: RoomName, node: String, leaseTTL: Int64, now: Int64) async throws -> Int64? {
         try await guarded {
-            try await client.withTransaction(logger: logger) { connection in
-                try await connection.query("SELECT pg_advisory_xact_lock(hashtext(\(room.rawValue)))", logger: logger)
-                let rows = try await connection.query(
-                    """
-                    INSERT INTO placements (room, node, epoch, lease_until, placed_at)
-                    VALUES (\(room.rawValue), \(node), 1, \(now + leaseTTL), \(now))
-                    ON CONFLICT (room) DO UPDATE SET
-                        epoch = CASE WHEN placements.node = EXCLUDED.node THEN placements.epoch ELSE placements.epoch + 1 END,
-                        node = EXCLUDED.node, lease_until = EXCLUDED.lease_until
-                    WHERE placements.node = EXCLUDED.node OR placements.lease_until <= \(now)
-                    RETURNING epoch
-                    """, logger: logger)
-                for try await epoch in rows.decode(Int64.self) { return epoch }
-                return nil
-            }
+            let rows = try await client.query(
+                """
+                INSERT INTO placements (room, node, epoch, lease_until, placed_at)
+                VALUES (\(room.rawValue), \(node), 1, \(now + leaseTTL), \(now))
+                ON CONFLICT (room) DO UPDATE SET
+                    epoch = CASE WHEN placements.node = EXCLUDED.node THEN placements.epoch ELSE placements.epoch + 1 END,
+                    node = EXCLUDED.node, lease_until = EXCLUDED.lease_until
+                WHERE placements.node = EXCLUDED.node OR placements.lease_until <= \(now)
+                RETURNING epoch
+                """, logger: logger)
+            for try await epoch in rows.decode(Int64.self) { return epoch }
+            return nil
         }
     }
 

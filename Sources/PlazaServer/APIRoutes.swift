@@ -91,6 +91,9 @@ struct APIRoutes {
         w.string(grant.role.rawValue)
         w.raw(",\"expiresAt\":")
         w.int(Int64(expiresAt.timeIntervalSince1970))
+        // The lifetime as well, so a client with a wrong clock still renews in time.
+        w.raw(",\"expiresIn\":")
+        w.int(max(0, Int64(expiresAt.timeIntervalSinceNow)))
         w.raw(",\"node\":")
         w.string(home.node)
         w.raw(",\"iceServers\":")

@@ -31,7 +31,7 @@ public struct DirectoryRole: Sendable {
     /// The lease a new placement starts with: the time its node has to take the room up (`cluster.leaseTTL`).
     public let leaseTTL: Duration
     /// Node load from Prometheus instead of the nodes' reports (`cluster.loadSource` prometheus).
-    let prometheus: PrometheusLoadSource?
+    public let prometheus: PrometheusLoadSource?
 
     init(placements: any PlacementStore, policy: PlacementPolicy, leaseTTL: Duration, prometheus: PrometheusLoadSource?) {
         self.placements = placements

@@ -20,14 +20,13 @@ struct HeartbeatService: Service {
             metadata: ["node": "\(membership.registration.id)", "url": "\(membership.registration.url)"])
         await cancelWhenGracefulShutdown {
             var load = LoadSampler(metrics: node.metrics)
-            let gauges = node.metrics.nodeLoadGauges(node: membership.registration.id)
+            let cpu = node.metrics.fleetNode(id: membership.registration.id, region: membership.registration.region)
             while !Task.isCancelled {
                 let rooms = await node.registry.loadedRooms
                 var participants = 0
                 for room in rooms { participants += await room.participantCount }
                 let sample = load.sample()
-                gauges.participants.set(Double(participants))
-                gauges.cpu.set(sample.cpu)
+                cpu.set(sample.cpu)
                 let report = NodeReport(
                     state: await node.isReady() ? .serving : .draining, connections: node.connectionCount,
                     rooms: rooms.count, participants: participants, cpu: sample.cpu, bytesOutPerSecond: sample.bytesOutPerSecond)

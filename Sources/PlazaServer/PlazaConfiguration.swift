@@ -128,11 +128,12 @@ public struct PlazaConfiguration: Sendable {
         /// reading's); rooms placed within it count as corrected load. Default 20.
         public var prometheusLag: Double = 20
         /// `cluster.prometheusParticipantsQuery`: PromQL giving participants per node, one series per `node`
-        /// label. Default `max by (node) (plaza_node_participants)`.
-        public var prometheusParticipantsQuery = "max by (node) (plaza_node_participants)"
+        /// label. Default: `plaza_participants` of each node, labelled by `plaza_node_info`.
+        public var prometheusParticipantsQuery =
+            "max by (node) (plaza_participants * on (instance, job) group_left (node) plaza_node_info)"
         /// `cluster.prometheusCPUQuery`: PromQL giving CPU in use (0…1 of the machine) per node, one series per
-        /// `node` label. Default `max by (node) (plaza_node_cpu)`.
-        public var prometheusCPUQuery = "max by (node) (plaza_node_cpu)"
+        /// `node` label. Default: `plaza_node_cpu` of each node, labelled by `plaza_node_info`.
+        public var prometheusCPUQuery = "max by (node) (plaza_node_cpu * on (instance, job) group_left (node) plaza_node_info)"
         public init() {}
 
         public enum LoadSource: String, Sendable {

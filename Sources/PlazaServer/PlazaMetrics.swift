@@ -24,17 +24,15 @@ public final class PlazaMetrics: Sendable {
     let joinLatency: DurationHistogram
     let helloLatency: DurationHistogram
 
-    /// A fleet node's load under its own name (`node` label), as placement reads it from Prometheus
-    /// (`cluster.loadSource` prometheus): participants and CPU in use (0…1 of the machine).
-    func nodeLoadGauges(node: String) -> (participants: Gauge, cpu: Gauge) {
-        (
-            registry.makeGauge(
-                descriptor: Self.name("node_participants", "Participants on this fleet node, labelled with its id."),
-                labels: [("node", node)]),
-            registry.makeGauge(
-                descriptor: Self.name("node_cpu", "CPU in use on this fleet node, 0 to 1 of the machine, labelled with its id."),
-                labels: [("node", node)])
-        )
+    /// Marks this process as fleet node `id` — `plaza_node_info{node,region} 1`, which PromQL joins to every
+    /// other series of the process by `instance` — and returns the gauge of its CPU in use (0…1 of the machine),
+    /// `plaza_node_cpu`. Placement can read both from Prometheus (`cluster.loadSource` prometheus).
+    func fleetNode(id: String, region: String) -> Gauge {
+        registry.makeGauge(
+            descriptor: Self.name("node_info", "This fleet node's id and region, as labels; always 1."),
+            labels: [("node", id), ("region", region)]
+        ).set(1.0)
+        return registry.makeGauge(descriptor: Self.name("node_cpu", "CPU in use on this fleet node, 0 to 1 of the machine."))
     }
 
     static let rejectionCodes: [ErrorCode] = [

@@ -1,5 +1,5 @@
-import ServiceLifecycle
-import PlazaPlacement
+public import ServiceLifecycle
+public import PlazaPlacement
 import Logging
 import Synchronization
 import Foundation
@@ -11,7 +11,7 @@ import FoundationNetworking
 /// ends that pick "the least-used instance" from their monitoring do: every `cluster.prometheusInterval` it
 /// runs the participants and CPU queries against Prometheus's HTTP API and keeps the latest answer. Liveness and
 /// state still come from the registry; a node Prometheus does not know keeps its reported load.
-final class PrometheusLoadSource: Service, Sendable {
+public final class PrometheusLoadSource: Service, Sendable {
     private let baseURL: String
     private let participantsQuery: String
     private let cpuQuery: String
@@ -31,14 +31,14 @@ final class PrometheusLoadSource: Service, Sendable {
 
     /// The latest reading, unless three intervals have passed without a new one: placement then falls back to
     /// the nodes' reports rather than steer by stale figures.
-    var latest: ExternalLoads? {
+    public var latest: ExternalLoads? {
         latestReading.withLock { reading in
             guard let reading, ContinuousClock.now - reading.readAt < interval * 3 else { return nil }
             return reading.loads
         }
     }
 
-    func run() async throws {
+    public func run() async throws {
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 do {

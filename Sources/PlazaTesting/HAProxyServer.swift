@@ -8,7 +8,7 @@ import Glibc
 /// stopped by PID.
 public final class HAProxyServer: Sendable {
     public let directory: String
-    private let pid: Int32
+    private let process: Process
 
     /// Checks `configuration` (`haproxy -c`), then starts it. The log (HAProxy logs to stdout) is `haproxy.log`
     /// in the folder.
@@ -30,7 +30,9 @@ public final class HAProxyServer: Sendable {
         try check.run()
         check.waitUntilExit()
         guard check.terminationStatus == 0 else {
-            throw TestFailure("haproxy -c rejected the configuration: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+            let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+            try? FileManager.default.removeItem(atPath: directory)
+            throw TestFailure("haproxy -c rejected the configuration: \(output)")
         }
 
         let process = Process()
@@ -41,19 +43,19 @@ public final class HAProxyServer: Sendable {
         process.standardOutput = FileHandle(forWritingAtPath: log)
         process.standardError = FileHandle(forWritingAtPath: log)
         try process.run()
-        return HAProxyServer(directory: directory, pid: process.processIdentifier)
+        return HAProxyServer(directory: directory, process: process)
     }
 
-    private init(directory: String, pid: Int32) {
+    private init(directory: String, process: Process) {
         self.directory = directory
-        self.pid = pid
+        self.process = process
     }
 
     /// What HAProxy logged so far (requests, health-check transitions).
     public var log: String { (try? String(contentsOfFile: directory + "/haproxy.log", encoding: .utf8)) ?? "" }
 
     public func stop() {
-        terminate(pid: pid)
+        PlazaTesting.stop(process)
         try? FileManager.default.removeItem(atPath: directory)
     }
 }

@@ -10,7 +10,7 @@ import Glibc
 public final class PrometheusServer: Sendable {
     public let port: Int
     public let directory: String
-    private let pid: Int32
+    private let process: Process
 
     /// Starts `prometheus` with `configuration` (YAML text) written as `prometheus.yml` in a new folder, after
     /// `prepare` has put any other files (service-discovery targets) in that folder.
@@ -33,13 +33,13 @@ public final class PrometheusServer: Sendable {
         _ = FileManager.default.createFile(atPath: directory + "/prometheus.log", contents: nil)
         process.standardError = FileHandle(forWritingAtPath: directory + "/prometheus.log")
         try process.run()
-        return PrometheusServer(port: port, directory: directory, pid: process.processIdentifier)
+        return PrometheusServer(port: port, directory: directory, process: process)
     }
 
-    private init(port: Int, directory: String, pid: Int32) {
+    private init(port: Int, directory: String, process: Process) {
         self.port = port
         self.directory = directory
-        self.pid = pid
+        self.process = process
     }
 
     /// The result of an instant query (`/api/v1/query`), as the JSON `data.result` array; empty until the
@@ -54,19 +54,7 @@ public final class PrometheusServer: Sendable {
 
     /// Stops the server (SIGTERM, then SIGKILL after 10 s) and removes its folder.
     public func stop() {
-        terminate(pid: pid)
+        PlazaTesting.stop(process)
         try? FileManager.default.removeItem(atPath: directory)
     }
-}
-
-/// Stops a child process: SIGTERM, then SIGKILL if it has not exited after 10 s; reaps it either way.
-func terminate(pid: Int32) {
-    kill(pid, SIGTERM)
-    var status: Int32 = 0
-    for _ in 0..<200 {
-        if waitpid(pid, &status, WNOHANG) == pid { return }
-        usleep(50_000)
-    }
-    kill(pid, SIGKILL)
-    waitpid(pid, &status, 0)
 }

@@ -122,27 +122,10 @@ public final class TestServer: Sendable {
 
     // MARK: HTTP
 
-    /// An HTTP response: status and the body parsed as JSON (`.null` when empty or not JSON).
-    public struct HTTPResult: Sendable {
-        public var status: Int
-        public var json: JSONValue
-        public var text: String
-        public var contentType: String?
-    }
+    public typealias HTTPResult = PlazaTesting.HTTPResult
 
     public func request(_ method: String, _ path: String, body: String? = nil, bearer: String? = nil) async throws -> HTTPResult {
-        var request = URLRequest(url: URL(string: baseURL + path)!)
-        request.httpMethod = method
-        if let body {
-            request.httpBody = Data(body.utf8)
-            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-        }
-        if let bearer { request.setValue("Bearer \(bearer)", forHTTPHeaderField: "Authorization") }
-        let (data, response) = try await URLSession.shared.data(for: request)
-        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
-        let json = JSONValue.parse(data) ?? .null
-        let contentType = (response as? HTTPURLResponse)?.value(forHTTPHeaderField: "Content-Type")
-        return HTTPResult(status: status, json: json, text: String(decoding: data, as: UTF8.self), contentType: contentType)
+        try await HTTP.request(method, baseURL + path, body: body, bearer: bearer)
     }
 
     /// The result of a successful join.

@@ -57,9 +57,11 @@ import PlazaProtocol
         let placements = b.node.membership!.placements
         let stolen = try await placements.claim(room, node: "node-b", leaseTTL: 60_000, now: Int64(Date().timeIntervalSince1970 * 1000) + 3_600_000)
         #expect(stolen == 2)
-        // node-a cannot write any more: the message is not acknowledged, and Ann is sent to the new home.
+        // node-a cannot write any more: the message is not acknowledged, and Ann is sent to the new home — by the
+        // write meeting the fence, well before node-a's next heartbeat (5 s) would notice.
         ann.send(#"{"type":"chat","id":"m2","text":"second"}"#)
-        #expect(try await ann.closeCode() == 4003)
+        #expect(try await ann.closeCode(timeout: 2) == 4003)
+        #expect(!ann.drain().contains { $0.string("type") == "ack" })
         #expect(try await b.node.store.messages(in: room, after: 0, limit: 10).map(\.text) == ["first"], "nothing written by the fenced node")
 
         // Ann joins again, lands on node-b, resumes and sends the unacknowledged message again: stored once,

@@ -4,17 +4,21 @@ import PlazaTesting
 import PlazaBench
 import PlazaProtocol
 import PlazaWebSocketClient
+import PlazaPostgres
+import Logging
 
 /// A fleet of real `plaza node` and `plaza directory` processes on one PostgreSQL database: placement by load,
 /// stickiness and racing joins across processes, and nodes killed with SIGKILL.
 @Suite(.serialized) struct FleetProcessTests {
-    /// Heartbeat timings short enough for tests (the defaults are 2 s / 6 s / 6 s).
+    /// Heartbeat timings short enough for tests (the defaults are 2 s / 6 s / 6 s), with room for a late
+    /// heartbeat on a busy machine.
     static let fastTimings = [
-        "PLAZA_CLUSTER_HEARTBEAT_INTERVAL": "0.3", "PLAZA_CLUSTER_HEARTBEAT_TTL": "1.5", "PLAZA_CLUSTER_LEASE_TTL": "1.5",
+        "PLAZA_CLUSTER_HEARTBEAT_INTERVAL": "0.5", "PLAZA_CLUSTER_HEARTBEAT_TTL": "2.5", "PLAZA_CLUSTER_LEASE_TTL": "2.5",
     ]
 
     /// Directory and node processes on a fresh database; stopped (SIGTERM) by `stop`.
     struct Fleet {
+        var store = ""
         var directories: [BenchServer] = []
         var nodes: [String: BenchServer] = [:]
 
@@ -22,17 +26,22 @@ import PlazaWebSocketClient
             let store = try PostgresServer.shared().createDatabase()
             let executable = try PlazaExecutable.path()
             let environment = fastTimings.merging(environment) { $1 }.merging(["PLAZA_AUTH_SECRET": TestServer.fleetSecret]) { $1 }
-            var fleet = Fleet()
-            for _ in 0..<directories {
-                fleet.directories.append(
-                    try await BenchServer.start(executable: executable, arguments: ["directory", "--store", store], environment: environment))
-            }
-            for index in 0..<nodes {
-                let port = try LoopbackPort.free()
-                fleet.nodes["node-\(index)"] = try await BenchServer.start(
-                    executable: executable,
-                    arguments: ["node", "--store", store, "--node-id", "node-\(index)", "--public-url", "http://127.0.0.1:\(port)"],
-                    port: port, environment: environment)
+            var fleet = Fleet(store: store)
+            do {
+                for _ in 0..<directories {
+                    fleet.directories.append(
+                        try await BenchServer.start(executable: executable, arguments: ["directory", "--store", store], environment: environment))
+                }
+                for index in 0..<nodes {
+                    let port = try LoopbackPort.free()
+                    fleet.nodes["node-\(index)"] = try await BenchServer.start(
+                        executable: executable,
+                        arguments: ["node", "--store", store, "--node-id", "node-\(index)", "--public-url", "http://127.0.0.1:\(port)"],
+                        port: port, environment: environment)
+                }
+            } catch {
+                fleet.stop()  // the processes started before the one that failed
+                throw error
             }
             return fleet
         }
@@ -43,10 +52,9 @@ import PlazaWebSocketClient
     }
 
     static func join(_ directory: BenchServer, _ room: String, name: String = "Ann") async throws -> JSONValue {
-        let (status, body) = try await httpRequest(
-            "POST", directory.baseURL + "/api/v1/join", body: #"{"room":"\#(room)","name":"\#(name)"}"#)
-        #expect(status == 200, "join \(room): \(String(decoding: body, as: UTF8.self))")
-        return JSONValue.parse(body) ?? .null
+        let answer = try await HTTP.join(directory.baseURL, room, name: name)
+        #expect(answer.status == 200, "join \(room): \(answer.text)")
+        return answer.json
     }
 
     @Test func roomsGoToTheLessLoadedNodesStayThereAndRacingJoinsAgree() async throws {
@@ -68,7 +76,12 @@ import PlazaWebSocketClient
             crowd.append(client)
         }
         let loaded = try #require(busyNode)
-        try await Task.sleep(for: .seconds(1))  // a few heartbeats report the crowd
+        let registry = try await PostgresStore.open(url: fleet.store, logger: Logger(label: "test"))
+        let reported = try await eventually {
+            try await registry.nodes().contains { $0.registration.id == loaded && $0.report.participants == 30 }
+        }
+        try await registry.close()
+        #expect(reported, "\(loaded) reports its 30 participants")
 
         var homes: [String: Int] = [:]
         for i in 0..<30 {

@@ -3,7 +3,7 @@ import Foundation
 import PlazaTesting
 import PlazaServer
 import PlazaProtocol
-import PlazaBench
+import PlazaStore
 import PlazaWebSocketClient
 
 /// The shipped HAProxy configuration (deploy/haproxy) with the real `haproxy` in front of two nodes and two
@@ -12,20 +12,10 @@ import PlazaWebSocketClient
     static let shipped = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("deploy/haproxy/haproxy.cfg")
 
-    /// `text` with every key of `replacements` replaced, failing the test if one is missing (the shipped file
-    /// changed under the test).
-    static func replacing(_ text: String, _ replacements: [(String, String)]) -> String {
-        replacements.reduce(text) { text, pair in
-            #expect(text.contains(pair.0), "the shipped configuration has \(pair.0)")
-            return text.replacingOccurrences(of: pair.0, with: pair.1)
-        }
-    }
-
     static func join(_ proxy: String, _ room: String, name: String, bearer: String? = nil) async throws -> JSONValue {
-        let (status, body) = try await httpRequest(
-            "POST", proxy + "/api/v1/join", body: #"{"room":"\#(room)","name":"\#(name)"}"#, bearer: bearer)
-        #expect(status == 200, "join \(room) through HAProxy: \(status) \(String(decoding: body, as: UTF8.self))")
-        return JSONValue.parse(body) ?? .null
+        let answer = try await HTTP.join(proxy, room, name: name, bearer: bearer)
+        #expect(answer.status == 200, "join \(room) through HAProxy: \(answer.status) \(answer.text)")
+        return answer.json
     }
 
     @Test func joinsGoToTheDirectoriesAndSocketsToTheRoomsNode() async throws {
@@ -46,28 +36,22 @@ import PlazaWebSocketClient
             try await TestServer.startDirectory(fleetStore: store, configure: ClusterTests.fast),
             try await TestServer.startDirectory(fleetStore: store, configure: ClusterTests.fast),
         ]
-        let configuration = Self.replacing(
-            try String(contentsOf: Self.shipped, encoding: .utf8),
+        let configuration = try substituting(
             [
                 ("bind 0.0.0.0:80", "bind 127.0.0.1:\(proxyPort)"),
                 ("10.0.0.10:8080", "127.0.0.1:\(directories[0].port)"), ("10.0.0.20:8080", "127.0.0.1:\(directories[1].port)"),
                 ("10.0.0.11:8081", "127.0.0.1:\(nodes["node-1"]!.port)"), ("10.0.0.12:8082", "127.0.0.1:\(nodes["node-2"]!.port)"),
                 // Health checks every 200 ms instead of 2 s, so the test does not wait.
                 ("inter 2s", "inter 200ms"),
-            ])
+            ], in: try String(contentsOf: Self.shipped, encoding: .utf8))
         let haproxy = try HAProxyServer.start(configuration: configuration)
         defer { haproxy.stop() }
 
-        var ready = false
-        let deadline = Date().addingTimeInterval(15)
-        while !ready, Date() < deadline {
-            ready = (try? await httpRequest("GET", proxy + "/readyz"))?.status == 200
-            if !ready { try await Task.sleep(for: .milliseconds(100)) }
-        }
+        let ready = try await eventually { (try? await HTTP.request("GET", proxy + "/readyz"))?.status == 200 }
         #expect(ready, "HAProxy answers through a directory: \(haproxy.log.suffix(1_000))")
         // The web client comes from the directories too.
-        let page = try await httpRequest("GET", proxy + "/r/party")
-        #expect(page.status == 200 && String(decoding: page.body, as: UTF8.self).contains("<html"))
+        let page = try await HTTP.request("GET", proxy + "/r/party")
+        #expect(page.status == 200 && page.text.contains("<html"))
 
         // Join answers the WebSocket URL of the room's node behind the proxy; rooms spread over both nodes. (Both
         // nodes live in this process and report its CPU, which a busy moment can push to "full" for one report:
@@ -102,7 +86,8 @@ import PlazaWebSocketClient
         let draining = try #require(homeOf["room-0"])
         let other = draining == "node-1" ? "node-2" : "node-1"
         await nodes[draining]!.node.setDraining(true)
-        try await Task.sleep(for: .milliseconds(800))  // the next heartbeat reports it
+        let placements = try #require(nodes[draining]!.node.membership).placements
+        #expect(try await eventually { try await placements.nodes().contains { $0.registration.id == draining && $0.report.state == .draining } })
         for i in 40..<48 {
             #expect(try await Self.join(proxy, "room-\(i)", name: "Ann").string("node") == other)
         }

@@ -115,12 +115,9 @@ import PlazaTesting
         _ = try await store.heartbeat(node: "b", report: NodeReport(), rooms: [], leaseTTL: lease, now: later)
         let epochB = try #require(try await store.claim(room, node: "b", leaseTTL: lease, now: later))
         #expect(epochB > epochA)
-        await #expect(throws: StoreError.self) { try await store.append([message(room, 2)], fencedBy: "a", epoch: epochA) }
-        do {
+        await #expect {
             try await store.append([message(room, 2, id: "late")], fencedBy: "a", epoch: epochA)
-        } catch let error as StoreError {
-            #expect(error.kind == .fenced)
-        }
+        } throws: { ($0 as? StoreError)?.kind == .fenced }
         // The new home continues the same offsets.
         #expect(try await store.lastOffset(in: room) == 1)
         try await store.append([message(room, 2)], fencedBy: "b", epoch: epochB)
@@ -130,13 +127,31 @@ import PlazaTesting
         try await store.close()
     }
 
+    @Test func ofNodesClaimingAFreeRoomAtOnceOneGetsIt() async throws {
+        let (store, _) = try await store()
+        let ids = (1...8).map { "n\($0)" }
+        try await register(store, ids)
+        let room = RoomName("contested")!
+        // A free room, and a room whose home's lease ran out: either way exactly one claimant wins.
+        for now in [t0, t0 + 2 * lease] {
+            let epochs = try await withThrowingTaskGroup(of: Int64?.self) { group in
+                for id in ids { group.addTask { try await store.claim(room, node: id, leaseTTL: lease, now: now) } }
+                return try await group.reduce(into: [Int64?]()) { $0.append($1) }
+            }
+            #expect(epochs.compactMap { $0 }.count == 1, "one claim wins at \(now): \(epochs)")
+        }
+        #expect(try await store.placement(of: room)?.epoch == 2, "the second winner took the room over")
+        try await store.close()
+    }
+
     @Test func aDeadHomesRoomsArePlacedAgainAndAReleasedRoomIsFree() async throws {
         let (store, _) = try await store()
         try await register(store, ["a", "b"])
         var random = SystemRandomNumberGenerator()
         let room = RoomName("orphan")!
         _ = try await store.heartbeat(node: "b", report: NodeReport(participants: 99), rooms: [], leaseTTL: lease, now: t0)
-        let first = try #require(try await store.place(room, region: nil, policy: policy, leaseTTL: lease, now: t0, using: &random).placement)
+        // A long lease: only a's silence, not the lease, may free the room.
+        let first = try #require(try await store.place(room, region: nil, policy: policy, leaseTTL: 60_000, now: t0, using: &random).placement)
         #expect(first.node == "a", "b is nearly full")
         // a dies: no heartbeat. Once its reports are older than the TTL the room goes to b, epoch 2.
         let later = t0 + policy.heartbeatTTL + 1

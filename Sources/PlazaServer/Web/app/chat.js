@@ -136,7 +136,8 @@ export class Chat {
       const page = await this.#history(`before=${this.oldestOffset}&limit=${PAGE}`);
       if (!page) return;
       const previousHeight = this.list.scrollHeight;
-      for (const message of page.messages) this.#add(message, false);
+      // Newest first: each message is then the oldest so far and goes straight to the top.
+      for (const message of [...page.messages].reverse()) this.#add(message, false);
       if (page.messages.length < PAGE) this.#markStart();
       this.list.scrollTop += this.list.scrollHeight - previousHeight; // keep the reader's place
     } finally {
@@ -191,22 +192,30 @@ export class Chat {
     item.dataset.offset = message.offset;
     if (mine) item.classList.add('mine');
     this.byOffset.set(message.offset, item);
-    if (this.oldestOffset === null || message.offset < this.oldestOffset) this.oldestOffset = message.offset;
+    const oldest = this.oldestOffset === null || message.offset < this.oldestOffset;
+    if (oldest) this.oldestOffset = message.offset;
 
-    const stick = this.#atBottom();
-    // Keep offset order. Scanning from the end finds the place of a live message (the newest) at once; only
-    // older history pages walk further.
+    const stick = live && this.#atBottom(); // read layout only where it matters: a live message
+    // Keep offset order. The oldest message goes before the first one (after the start-of-room line); others
+    // are placed scanning from the end, which finds the place of a live message (the newest) at once.
     let next = null;
-    for (let node = this.list.lastElementChild; node; node = node.previousElementSibling) {
-      if (!node.dataset.offset) {
-        if (node.classList.contains('pending') || node.classList.contains('failed')) next = node;
-        continue;
+    if (oldest) {
+      next = this.list.firstElementChild;
+      while (next && !next.dataset.offset && !next.classList.contains('pending') && !next.classList.contains('failed')) {
+        next = next.nextElementSibling;
       }
-      if (Number(node.dataset.offset) < message.offset) break;
-      next = node;
+    } else {
+      for (let node = this.list.lastElementChild; node; node = node.previousElementSibling) {
+        if (!node.dataset.offset) {
+          if (node.classList.contains('pending') || node.classList.contains('failed')) next = node;
+          continue;
+        }
+        if (Number(node.dataset.offset) < message.offset) break;
+        next = node;
+      }
     }
     this.list.insertBefore(item, next);
-    if (live && stick) this.#scrollToBottom();
+    if (stick) this.#scrollToBottom();
     if (live && !mine && !(this.isVisible() && stick && document.hasFocus())) {
       this.unread += 1;
       this.onUnread(this.unread);

@@ -3,7 +3,7 @@
 import { Lobby } from './lobby.js';
 import { Session, JoinError } from './session.js';
 import { SpaceMap } from './map.js';
-import { Space } from './space.js';
+import { Space, isField } from './space.js';
 import { Chat } from './chat.js';
 import { Proximity, RECONNECT_GRACE_MS } from './proximity.js';
 import { VideoStrip, badge } from './videos.js';
@@ -252,7 +252,7 @@ async function enter(choice, description, map) {
 
   // Keyboard: Enter opens the chat, Escape returns to the map, 1–5 react.
   window.addEventListener('keydown', (event) => {
-    const typing = event.target instanceof HTMLInputElement || event.target instanceof HTMLSelectElement;
+    const typing = isField(event.target);
     if (event.key === 'Escape') {
       if (typing) event.target.blur();
       if (narrow.matches) sidebar.classList.add('closed'); // the sheet covers the map on a phone

@@ -109,8 +109,7 @@ export class Proximity {
       if (!keep.has(id) && !(unseen && now < this.graceUntil)) {
         this.hangUp(id, true);
       } else if (this.#stuck(peer, now)) {
-        this.hangUp(id, true);
-        this.recallAfter.set(id, now + RECALL_MS);
+        this.#fail(peer);
       } else if (peer.audio) {
         peer.audio.volume = gainFor(peer.distance, this.radius);
       }
@@ -176,17 +175,6 @@ export class Proximity {
     if (!peer) return;
     if (notify) this.signal(id, { kind: 'bye', call: peer.call, tab: this.tab, ...(peer.tab ? { to: peer.tab } : {}) });
     this.#close(peer);
-  }
-
-  /** Puts the current local tracks on every call (after the user picks another device). */
-  replaceTracks() {
-    const tracks = this.localTracks();
-    for (const peer of this.peers.values()) {
-      for (const transceiver of peer.pc.getTransceivers()) {
-        const kind = transceiver.receiver.track?.kind;
-        if (kind) transceiver.sender.replaceTrack(tracks[kind]).catch(() => {});
-      }
-    }
   }
 
   closeAll() {

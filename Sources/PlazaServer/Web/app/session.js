@@ -41,15 +41,6 @@ export async function join(room, name, token) {
   throw new JoinError(code, body.error.message ?? `join failed (${response.status})`);
 }
 
-/** Milliseconds a room token stays valid, from its own `iat` and `exp` so the client's clock does not matter. */
-function tokenLifetime(token) {
-  try {
-    const claims = JSON.parse(atob(token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/')));
-    if (claims.exp > claims.iat) return (claims.exp - claims.iat) * 1000;
-  } catch {}
-  return 60_000;
-}
-
 export class Session extends EventTarget {
   /**
    * @param {object} options
@@ -132,17 +123,17 @@ export class Session extends EventTarget {
     this.iceServers = answer.iceServers ?? [];
     this.dispatchEvent(new CustomEvent('token', { detail: answer }));
     if (changed) this.dispatchEvent(new CustomEvent('identity', { detail: answer.participant }));
-    this.#scheduleRenewal(answer.token);
+    this.#scheduleRenewal(answer.expiresIn);
     return answer;
   }
 
-  /** Renews the room token at two thirds of its life, so a reconnect never finds it expired. */
-  #scheduleRenewal(token) {
+  /** Renews the room token at two thirds of its life (`expiresIn`, seconds), so a reconnect never finds it expired. */
+  #scheduleRenewal(expiresIn) {
     if (this.renewal) {
       clearTimeout(this.renewal);
       this.timers.delete(this.renewal);
     }
-    this.renewal = this.#after(Math.max(5_000, tokenLifetime(token) * 2 / 3), async () => {
+    this.renewal = this.#after(Math.max(5_000, (expiresIn ?? 60) * 1000 * 2 / 3), async () => {
       try {
         await this.#join(false);
       } catch {

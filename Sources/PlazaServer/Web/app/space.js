@@ -70,9 +70,8 @@ export class Space {
     this.people = new Map();
     this.keys = new Set();
     this.path = null;
-    this.lastSent = null;
     this.lastSentAt = 0;
-    /** The last few positions sent: the server's echo of any of them is not news. */
+    /** The last few positions sent, newest last: the server's echo of any of them is not news. */
     this.recentSent = [];
     this.running = false;
 
@@ -219,12 +218,11 @@ export class Space {
 
   /** The server's position for you differs from what this tab sent: another tab of yours moved you. */
   #echo(m, now) {
-    if (!this.lastSent || this.path || this.keys.size || now - this.lastSentAt < this.tickMs * 2) return;
+    if (!this.recentSent.length || this.path || this.keys.size || now - this.lastSentAt < this.tickMs * 2) return;
     const ours = this.recentSent.some((p) => Math.abs(p.x - m.x) <= 0.5 && Math.abs(p.y - m.y) <= 0.5);
     if (!ours) {
       Object.assign(this.self, { x: m.x, y: m.y, dir: m.dir });
-      this.lastSent = { x: m.x, y: m.y, dir: m.dir };
-      this.recentSent = [this.lastSent];
+      this.recentSent = [{ x: m.x, y: m.y, dir: m.dir }];
     }
   }
 
@@ -292,20 +290,20 @@ export class Space {
   /** One `move` per server tick while walking, and the final position as soon as you stop. */
   #sendMove(now, force) {
     const self = this.self;
-    const sent = this.lastSent;
+    const sent = this.recentSent.at(-1);
     const changed = !sent || Math.abs(sent.x - self.x) > 0.05 || Math.abs(sent.y - self.y) > 0.05 || sent.dir !== self.dir;
     if (!force && (!changed || now - this.lastSentAt < this.tickMs)) return;
     const frame = { type: 'move', x: Math.round(self.x * 10) / 10, y: Math.round(self.y * 10) / 10 };
     if (self.dir) frame.dir = self.dir;
     if (this.send(frame)) {
-      this.lastSent = { x: frame.x, y: frame.y, dir: self.dir };
       this.lastSentAt = now;
-      this.recentSent.push(this.lastSent);
+      this.recentSent.push({ x: frame.x, y: frame.y, dir: self.dir });
       if (this.recentSent.length > 16) this.recentSent.shift();
     }
   }
 }
 
-function isField(target) {
+/** Whether `target` takes typed text: keys pressed there are not commands for the map. */
+export function isField(target) {
   return target instanceof HTMLInputElement || target instanceof HTMLSelectElement || target instanceof HTMLTextAreaElement;
 }
