@@ -56,35 +56,19 @@ public struct FailoverDrill: Sendable {
     }
 
     public func run(log: @escaping @Sendable (String) -> Void) async throws -> Report {
-        let secret = (0..<4).map { _ in UUID().uuidString }.joined()
-        let environment = self.environment.merging(["PLAZA_AUTH_SECRET": secret]) { $1 }
-        var directoryProcesses: [BenchServer] = []
-        var nodeProcesses: [String: BenchServer] = [:]
         var writers: [RoomWriter] = []
         var tasks: [Task<Void, Never>] = []
+        log("starting \(directories) directories and \(nodes) nodes")
+        var fleet = try await BenchFleet.start(
+            executable: executable, store: store, nodes: nodes, directories: directories, environment: environment)
         defer {
             for task in tasks { task.cancel() }
-            for process in directoryProcesses + nodeProcesses.values { process.stop() }
+            fleet.stop()
         }
-        let ports = try (0..<nodes).map { _ in try LoopbackPort.free() }
-        func startNode(_ index: Int) async throws -> BenchServer {
-            try await BenchServer.start(
-                executable: executable,
-                arguments: [
-                    "node", "--store", store, "--node-id", "node-\(index)", "--public-url", "http://127.0.0.1:\(ports[index])",
-                ],
-                port: ports[index], environment: environment)
-        }
-        log("starting \(directories) directories and \(nodes) nodes")
-        for _ in 0..<directories {
-            directoryProcesses.append(
-                try await BenchServer.start(executable: executable, arguments: ["directory", "--store", store], environment: environment))
-        }
-        for index in 0..<nodes { nodeProcesses["node-\(index)"] = try await startNode(index) }
 
         let interval = Duration.milliseconds(Int64(1000 / messagesPerSecond))
         for index in 0..<rooms {
-            let writer = RoomWriter(room: "drill-\(index)", directories: directoryProcesses.map(\.baseURL))
+            let writer = RoomWriter(room: "drill-\(index)", directories: fleet.directories.map(\.baseURL))
             writers.append(writer)
             tasks.append(Task { await writer.run(interval: interval) })
         }
@@ -94,7 +78,7 @@ public struct FailoverDrill: Sendable {
         }
         for cycle in stride(from: 1, through: cycles, by: 1) {
             let chosen = writers[(cycle - 1) % writers.count]
-            guard let victim = await chosen.home, let process = nodeProcesses[victim] else {
+            guard let victim = await chosen.home, let process = fleet.nodes[victim] else {
                 report.failures.append("cycle \(cycle): \(chosen.room) has no home")
                 continue
             }
@@ -127,7 +111,7 @@ public struct FailoverDrill: Sendable {
                 log(report.failures.last!)
             }
             let index = Int(victim.dropFirst("node-".count))!
-            nodeProcesses[victim] = try await startNode(index)
+            try await fleet.startNode(index)
             if !(await allServing(writers, since: monotonicNanos(), timeout: serveAgainTimeout)) {
                 report.failures.append("cycle \(cycle): not every room served after \(victim) restarted")
                 log(report.failures.last!)
@@ -137,7 +121,7 @@ public struct FailoverDrill: Sendable {
         for task in tasks { task.cancel() }
         for writer in writers { await writer.stop() }
         for writer in writers {
-            let check = try await writer.verify(directory: directoryProcesses[0].baseURL)
+            let check = try await writer.verify(directory: fleet.directories[0].baseURL)
             report.acknowledged += check.acknowledged
             report.lost += check.lost
             report.duplicated += check.duplicated
@@ -218,16 +202,13 @@ actor RoomWriter {
         lastEvent = "joining through \(directory)"
         let (status, body) = try await httpRequest(
             "POST", directory + "/api/v1/join", body: #"{"room":"\#(room)","name":"Writer"}"#, bearer: token)
-        guard status == 200, let answer = try JSONSerialization.jsonObject(with: body) as? [String: Any],
-            let token = answer["token"] as? String, let url = answer["url"] as? String, let components = URLComponents(string: url),
-            let host = components.host, let port = components.port
-        else { throw BenchError("join answered \(status)") }
-        self.token = token
-        home = answer["node"] as? String
-        lastEvent = "connecting to \(url)"
+        let answer = try JoinAnswer(status: status, body: body)
+        self.token = answer.token
+        home = answer.node
+        lastEvent = "connecting to \(answer.host):\(answer.port)"
         let (events, continuation) = AsyncStream.makeStream(of: Event.self)
         let connection = try await WebSocketConnection.connect(
-            host: host, port: port, path: components.path,
+            host: answer.host, port: answer.port, path: answer.path,
             callbacks: .init(
                 onMessage: { buffer in
                     // One message may carry several frames, one per line (a welcome and the replayed chat).
@@ -254,8 +235,8 @@ actor RoomWriter {
         }
         defer { ticker.cancel() }
         let since = highestOffset > 0 ? #","since":\#(highestOffset)"# : ""
-        connection.send(#"{"type":"hello","token":"\#(token)"\#(since)}"#)
-        lastEvent = "hello sent to \(url)"
+        connection.send(#"{"type":"hello","token":"\#(answer.token)"\#(since)}"#)
+        lastEvent = "hello sent to \(answer.host):\(answer.port)"
         var welcomed = false
         for await event in events {
             if stopped { break }

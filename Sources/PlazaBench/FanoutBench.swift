@@ -95,23 +95,7 @@ public struct FanoutBench: Sendable {
 
         log("sending \(rate) messages/s from \(senders) senders (\(Int(rate) * clients) deliveries/s offered)")
         let control = SendControl()
-        let padding = String(repeating: "x", count: max(0, size - 24))
-        let (senders, rate) = (self.senders, self.rate)
-        let senderTasks = (0..<senders).map { s in
-            Task { [pool] in
-                let interval = Double(senders) / rate
-                var next = monotonicNanos()
-                var n = 0
-                while !control.stop.load(ordering: .relaxed) {
-                    let now = monotonicNanos()
-                    if now < next { try? await Task.sleep(for: .nanoseconds(Int64(next - now))); continue }
-                    n += 1
-                    pool[s].send(#"{"type":"chat","id":"\#(s)-\#(n)","text":"t=\#(monotonicNanos());\#(padding)"}"#)
-                    control.sent.add(1, ordering: .relaxed)
-                    next += UInt64(interval * 1e9)
-                }
-            }
-        }
+        let senderTasks = control.sendChat(from: Array(pool.prefix(senders)), rate: rate, size: size)
         try await Task.sleep(for: .seconds(warmup))
         histogram.reset()
         let chatsBefore = pool.reduce(0) { $0 + $1.chats.load(ordering: .relaxed) }
@@ -153,6 +137,28 @@ public struct FanoutBench: Sendable {
 final class SendControl: Sendable {
     let sent = Atomic<Int>(0)
     let stop = Atomic<Bool>(false)
+
+    /// One task per sender, sending chat messages of `size` text bytes at `rate` messages per second in total
+    /// until `stop`; each text starts with its send time (`t=` and `monotonicNanos()`), for the receivers'
+    /// latency samples.
+    func sendChat(from senders: [BenchClient], rate: Double, size: Int) -> [Task<Void, Never>] {
+        let padding = String(repeating: "x", count: max(0, size - 24))
+        let interval = Double(senders.count) / rate
+        return senders.enumerated().map { s, sender in
+            Task {
+                var next = monotonicNanos()
+                var n = 0
+                while !self.stop.load(ordering: .relaxed) {
+                    let now = monotonicNanos()
+                    if now < next { try? await Task.sleep(for: .nanoseconds(Int64(next - now))); continue }
+                    n += 1
+                    sender.send(#"{"type":"chat","id":"\#(s)-\#(n)","text":"t=\#(monotonicNanos());\#(padding)"}"#)
+                    self.sent.add(1, ordering: .relaxed)
+                    next += UInt64(interval * 1e9)
+                }
+            }
+        }
+    }
 }
 
 /// Runs `body` over `items` with at most `width` in flight, keeping the order of results.

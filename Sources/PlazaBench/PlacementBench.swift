@@ -21,6 +21,9 @@ public struct PlacementBench: Sendable {
     public var concurrency = 64
     /// Seconds between two reports of one registered node.
     public var heartbeatInterval = 2.0
+    /// Burst mode: this many joins of new rooms as fast as `concurrency` allows, against nodes that all report
+    /// the same load, then how evenly the rooms spread (instead of the timed run).
+    public var burst: Int?
 
     public init(settings: BenchSettings, store: String) {
         self.settings = settings
@@ -39,17 +42,20 @@ public struct PlacementBench: Sendable {
                 NodeRegistration(id: id, url: "http://\(id).invalid:8080", region: "default", capacity: 1_000_000),
                 now: Int64(Date().timeIntervalSince1970 * 1000))
         }
-        // Every registered node reports on its own schedule, as a fleet would: spread over the interval.
+        // Every registered node reports on its own schedule, as a fleet would: spread over the interval. In
+        // burst mode every node reports the same figures once, at once, and the burst meets those reports when
+        // they are about `heartbeatInterval` old.
         let heartbeats = Task {
             var round = 0
-            while !Task.isCancelled {
+            let varied = burst == nil
+            while !Task.isCancelled, varied || round == 0 {
                 let started = ContinuousClock.now
                 for (index, id) in ids.enumerated() {
-                    let due = started + .milliseconds(Int64(heartbeatInterval * 1000) * Int64(index) / Int64(ids.count))
-                    try? await Task.sleep(until: due)
+                    let spread = varied ? Int64(heartbeatInterval * 1000) * Int64(index) / Int64(ids.count) : 0
+                    try? await Task.sleep(until: started + .milliseconds(spread))
                     let report = NodeReport(
-                        state: .serving, connections: 100 + (index + round) % 50, rooms: 10, participants: 100 + (index * 7 + round) % 50,
-                        cpu: 0.2, bytesOutPerSecond: 1e6)
+                        state: .serving, connections: 100 + (varied ? (index + round) % 50 : 0), rooms: 10,
+                        participants: 100 + (varied ? (index * 7 + round) % 50 : 0), cpu: 0.2, bytesOutPerSecond: 1e6)
                     _ = try? await registry.heartbeat(
                         node: id, report: report, rooms: [], leaseTTL: 6_000, now: Int64(Date().timeIntervalSince1970 * 1000))
                 }
@@ -71,6 +77,14 @@ public struct PlacementBench: Sendable {
         let ports = processes.map(\.port)
         let clients = try await concurrentMap(Array(0..<concurrency), width: 16) { index in
             try await KeepAliveHTTPClient.connect(host: "127.0.0.1", port: ports[index % ports.count], group: group)
+        }
+        if let burst {
+            _ = await heartbeats.value
+            try await Task.sleep(for: .seconds(max(0, heartbeatInterval - 0.5)))
+            let results = try await spread(of: burst, rooms: "b\(run)", clients: clients)
+            for client in clients { client.close() }
+            try await group.shutdownGracefully()
+            return results
         }
         let histogram = LatencyHistogram()
         let state = RunState()
@@ -115,6 +129,43 @@ public struct PlacementBench: Sendable {
             "decisions_per_second": decisions / elapsed, "errors": Double(state.failed.load(ordering: .relaxed)),
             "latency_ms_p50": histogram.quantile(0.5), "latency_ms_p99": histogram.quantile(0.99),
             "directory_cpu_cores": (cpuAfter - cpuBefore) / elapsed,
+        ]
+    }
+}
+
+extension PlacementBench {
+    /// Joins `count` new rooms over `clients` (each one request at a time) and counts the rooms each node got.
+    fileprivate func spread(of count: Int, rooms prefix: String, clients: [KeepAliveHTTPClient]) async throws -> [String: Double] {
+        final class Tally: Sendable {
+            let placed = Mutex<[String: Int]>([:])
+            let failed = Atomic<Int>(0)
+        }
+        let tally = Tally()
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            for (index, client) in clients.enumerated() {
+                tasks.addTask {
+                    for room in stride(from: index, to: count, by: clients.count) {
+                        let (status, body) = try await client.request(.POST, "/api/v1/join", json: #"{"room":"\#(prefix)-\#(room)","name":"B"}"#)
+                        guard status == 200,
+                            let answer = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any],
+                            let node = answer["node"] as? String
+                        else {
+                            tally.failed.add(1, ordering: .relaxed)
+                            continue
+                        }
+                        tally.placed.withLock { $0[node, default: 0] += 1 }
+                    }
+                }
+            }
+            try await tasks.waitForAll()
+        }
+        let counts = tally.placed.withLock { $0 }
+        let mean = Double(count) / Double(nodes)
+        let most = Double(counts.values.max() ?? 0)
+        return [
+            "registered_nodes": Double(nodes), "burst_rooms": Double(count), "errors": Double(tally.failed.load(ordering: .relaxed)),
+            "rooms_per_node_mean": mean, "rooms_per_node_max": most, "rooms_per_node_min": Double(nodes > counts.count ? 0 : counts.values.min() ?? 0),
+            "max_over_mean": most / mean,
         ]
     }
 }

@@ -89,10 +89,14 @@ public struct PlacementPolicy: Sendable, Equatable {
 
 public enum Placement {
     /// The node's load as a fraction of its capacity, corrected for rooms placed since its report: the larger
-    /// of its CPU and its participants (reported plus expected in the new rooms) over capacity.
+    /// of its CPU and its participants over capacity, each plus what the new rooms are expected to add
+    /// (`participantsPerNewRoom` participants, each a 1/capacity share of the node). Correcting the CPU term
+    /// too matters when CPU is the larger one: otherwise every room of a burst goes to the node whose last CPU
+    /// reading was lowest until its next report.
     public static func correctedLoad(_ node: NodeLoad, policy: PlacementPolicy) -> Double {
-        let participants = node.participants + node.placedSinceReport * policy.participantsPerNewRoom
-        return max(node.cpu, Double(participants) / Double(max(node.capacity, 1)))
+        let capacity = Double(max(node.capacity, 1))
+        let expected = Double(node.placedSinceReport * policy.participantsPerNewRoom) / capacity
+        return max(node.cpu, Double(node.participants) / capacity) + expected
     }
 
     /// Whether a node may take a new room now: it reported within the TTL, is serving and is below capacity.

@@ -26,24 +26,14 @@ extension PostgresStore: PlacementStore {
         node: String, report: NodeReport, rooms: [RoomName], leaseTTL: Int64, now: Int64
     ) async throws -> [RoomName] {
         try await guarded {
-            try await client.withTransaction(logger: logger) { connection in
-                try await connection.query(
-                    """
-                    UPDATE nodes SET state = \(report.state.rawValue), connections = \(report.connections),
-                        rooms = \(report.rooms), participants = \(report.participants), cpu = \(report.cpu),
-                        bytes_out_per_second = \(report.bytesOutPerSecond), reported_at = \(now)
-                    WHERE id = \(node)
-                    """, logger: logger)
-                let names = rooms.map(\.rawValue)
-                let renewed = try await connection.query(
-                    """
-                    UPDATE placements SET lease_until = \(now + leaseTTL)
-                    WHERE node = \(node) AND room = ANY(\(names)) RETURNING room
-                    """, logger: logger)
-                var kept = Set<String>()
-                for try await room in renewed.decode(String.self) { kept.insert(room) }
-                return rooms.filter { !kept.contains($0.rawValue) }
+            var kept = Set<String>()
+            for try await room in try await client.execute(
+                Heartbeat(node: node, report: report, rooms: rooms.map(\.rawValue), leaseUntil: now + leaseTTL, now: now),
+                logger: logger)
+            {
+                kept.insert(room)
             }
+            return rooms.filter { !kept.contains($0.rawValue) }
         }
     }
 
@@ -86,17 +76,11 @@ extension PostgresStore: PlacementStore {
             else { return .noCapacity }
             let leaseUntil = now + leaseTTL
             let epoch = try await guarded {
-                let rows = try await client.query(
-                    """
-                    INSERT INTO placements (room, node, epoch, lease_until, placed_at)
-                    VALUES (\(room.rawValue), \(chosen.id), 1, \(leaseUntil), \(now))
-                    ON CONFLICT (room) DO UPDATE SET node = EXCLUDED.node, epoch = placements.epoch + 1,
-                        lease_until = EXCLUDED.lease_until, placed_at = EXCLUDED.placed_at
-                    WHERE placements.lease_until <= \(now)
-                        OR NOT EXISTS (SELECT 1 FROM nodes n WHERE n.id = placements.node AND n.reported_at >= \(live))
-                    RETURNING epoch
-                    """, logger: logger)
-                for try await epoch in rows.decode(Int64.self) { return Optional(epoch) }
+                for try await epoch in try await client.execute(
+                    PlaceRoom(room: room.rawValue, node: chosen.id, leaseUntil: leaseUntil, now: now, live: live), logger: logger)
+                {
+                    return Optional(epoch)
+                }
                 return nil
             }
             if let epoch {
@@ -110,12 +94,9 @@ extension PostgresStore: PlacementStore {
     /// rooms).
     private func livePlacement(of room: RoomName, live: Int64, now: Int64) async throws -> RoomPlacement? {
         try await guarded {
-            let rows = try await client.query(
-                """
-                SELECT p.node, n.url, p.epoch, p.lease_until FROM placements p JOIN nodes n ON n.id = p.node
-                WHERE p.room = \(room.rawValue) AND p.lease_until > \(now) AND n.reported_at >= \(live)
-                """, logger: logger)
-            for try await (node, url, epoch, leaseUntil) in rows.decode((String, String, Int64, Int64).self) {
+            for try await (node, url, epoch, leaseUntil) in try await client.execute(
+                LivePlacement(room: room.rawValue, now: now, live: live), logger: logger)
+            {
                 return RoomPlacement(room: room, node: node, url: url, epoch: epoch, leaseUntil: leaseUntil)
             }
             return nil
@@ -130,19 +111,18 @@ extension PostgresStore: PlacementStore {
         region: String?, policy: PlacementPolicy, external: ExternalLoads?, live: Int64, now: Int64,
         using random: inout some RandomNumberGenerator
     ) async throws -> (NodeLoad, String)? {
-        let columns = Self.loadColumns(placedSince: external?.since)
-        return try await guarded {
+        try await guarded {
             let known = try await candidateNodes(live: live, now: now)
             let pool = region.map { region in known.filter { $0.region == region } } ?? known
             let sampled = Placement.twoAtRandom(pool, using: &random).map { [$0.0.id, $0.1.id] } ?? []
             var (loads, urls) = sampled.isEmpty
                 ? ([], [:])
                 : try await Self.loads(
-                    client.query("SELECT \(unescaped: columns) FROM nodes n WHERE n.id = ANY(\(sampled))", logger: logger),
+                    client.execute(NodeLoads.Sampled(ids: sampled, placedSince: external?.since), logger: logger),
                     external: external)
             if loads.count < 2 || !loads.allSatisfy({ Placement.isEligible($0, now: now, policy: policy) }) {
                 (loads, urls) = try await Self.loads(
-                    client.query("SELECT \(unescaped: columns) FROM nodes n WHERE n.reported_at >= \(live)", logger: logger),
+                    client.execute(NodeLoads.Live(live: live, placedSince: external?.since), logger: logger),
                     external: external)
             }
             guard let chosen = Placement.choose(from: loads, region: region, now: now, policy: policy, using: &random) else {
@@ -164,24 +144,12 @@ extension PostgresStore: PlacementStore {
         return nodes
     }
 
-    /// The columns `loads(_:external:)` decodes: a node's report and the rooms placed on it since (since its
-    /// report, or since `placedSince` when the loads come from elsewhere).
-    private static func loadColumns(placedSince: Int64?) -> String {
-        let since = placedSince.map(String.init) ?? "n.reported_at"
-        return """
-            n.id, n.url, n.region, n.state, n.capacity, n.participants, n.rooms, n.cpu, n.reported_at,
-            (SELECT COUNT(*) FROM placements q WHERE q.node = n.id AND q.placed_at > \(since))
-            """
-    }
-
     private static func loads(
-        _ rows: PostgresRowSequence, external: ExternalLoads?
+        _ rows: some AsyncSequence<NodeLoads.Row, any Error>, external: ExternalLoads?
     ) async throws -> ([NodeLoad], [String: String]) {
         var loads: [NodeLoad] = []
         var urls: [String: String] = [:]
-        for try await (id, url, region, state, capacity, participants, rooms, cpu, reportedAt, placed)
-            in rows.decode((String, String, String, String, Int, Int, Int, Double, Int64, Int64).self)
-        {
+        for try await (id, url, region, state, capacity, participants, rooms, cpu, reportedAt, placed) in rows {
             guard let state = NodeState(rawValue: state) else { continue }
             urls[id] = url
             let load = NodeLoad(
@@ -267,5 +235,144 @@ struct CandidateNodes: Sendable {
     func nodes(at now: Int64) -> [Node]? {
         guard let readAt, now >= readAt, now - readAt < Self.maximumAge else { return nil }
         return list
+    }
+}
+
+// The statements of the hot paths (a join's placement, a node's heartbeat), prepared once per connection so
+// PostgreSQL parses and plans them once rather than on every call.
+
+/// A node's report and the renewal of its rooms' leases, in one statement (one round trip, one snapshot).
+/// Rows: the rooms whose lease was renewed.
+private struct Heartbeat: PostgresPreparedStatement {
+    typealias Row = String
+    static let sql = """
+        WITH reported AS (
+            UPDATE nodes SET state = $2, connections = $3, rooms = $4, participants = $5, cpu = $6,
+                bytes_out_per_second = $7, reported_at = $8
+            WHERE id = $1
+        )
+        UPDATE placements SET lease_until = $9 WHERE node = $1 AND room = ANY($10) RETURNING room
+        """
+    var node: String
+    var report: NodeReport
+    var rooms: [String]
+    var leaseUntil: Int64
+    var now: Int64
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 10)
+        bindings.append(node)
+        bindings.append(report.state.rawValue)
+        bindings.append(report.connections)
+        bindings.append(report.rooms)
+        bindings.append(report.participants)
+        bindings.append(report.cpu)
+        bindings.append(report.bytesOutPerSecond)
+        bindings.append(now)
+        bindings.append(leaseUntil)
+        bindings.append(rooms)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(String.self) }
+}
+
+/// The room's placement while its lease runs and its node reports. Rows: node, URL, epoch, lease end.
+private struct LivePlacement: PostgresPreparedStatement {
+    typealias Row = (String, String, Int64, Int64)
+    static let sql = """
+        SELECT p.node, n.url, p.epoch, p.lease_until FROM placements p JOIN nodes n ON n.id = p.node
+        WHERE p.room = $1 AND p.lease_until > $2 AND n.reported_at >= $3
+        """
+    var room: String
+    var now: Int64
+    var live: Int64
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 3)
+        bindings.append(room)
+        bindings.append(now)
+        bindings.append(live)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
+}
+
+/// Places the room on a node unless it has a live placement: the arbiter between racing directories (the
+/// second upsert waits on the row the first inserted, finds it live and changes nothing). Rows: the new
+/// placement's epoch, none when another placement is live.
+private struct PlaceRoom: PostgresPreparedStatement {
+    typealias Row = Int64
+    static let sql = """
+        INSERT INTO placements (room, node, epoch, lease_until, placed_at) VALUES ($1, $2, 1, $3, $4)
+        ON CONFLICT (room) DO UPDATE SET node = EXCLUDED.node, epoch = placements.epoch + 1,
+            lease_until = EXCLUDED.lease_until, placed_at = EXCLUDED.placed_at
+        WHERE placements.lease_until <= $4
+            OR NOT EXISTS (SELECT 1 FROM nodes n WHERE n.id = placements.node AND n.reported_at >= $5)
+        RETURNING epoch
+        """
+    var room: String
+    var node: String
+    var leaseUntil: Int64
+    var now: Int64
+    var live: Int64
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 5)
+        bindings.append(room)
+        bindings.append(node)
+        bindings.append(leaseUntil)
+        bindings.append(now)
+        bindings.append(live)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Int64.self) }
+}
+
+/// Nodes' reports with the rooms placed on each since (since its report, or since `placedSince` when the loads
+/// come from elsewhere). Two statements, so each keeps its own plan: the sampled nodes by id, or every node
+/// reporting since `live`.
+private enum NodeLoads {
+    typealias Row = (String, String, String, String, Int, Int, Int, Double, Int64, Int64)
+    static let columns = """
+        SELECT n.id, n.url, n.region, n.state, n.capacity, n.participants, n.rooms, n.cpu, n.reported_at,
+            (SELECT COUNT(*) FROM placements q WHERE q.node = n.id AND q.placed_at > COALESCE($2, n.reported_at))
+        FROM nodes n
+        """
+
+    struct Sampled: PostgresPreparedStatement {
+        typealias Row = NodeLoads.Row
+        static let sql = NodeLoads.columns + " WHERE n.id = ANY($1)"
+        static let bindingDataTypes: [PostgresDataType] = [.textArray, .int8]
+        var ids: [String]
+        var placedSince: Int64?
+
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 2)
+            bindings.append(ids)
+            bindings.append(placedSince)
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
+    }
+
+    struct Live: PostgresPreparedStatement {
+        typealias Row = NodeLoads.Row
+        static let sql = NodeLoads.columns + " WHERE n.reported_at >= $1"
+        static let bindingDataTypes: [PostgresDataType] = [.int8, .int8]
+        var live: Int64
+        var placedSince: Int64?
+
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 2)
+            bindings.append(live)
+            bindings.append(placedSince)
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
     }
 }

@@ -54,7 +54,9 @@ public enum PlazaApplication {
         return Application(
             router: router,
             server: HTTPServerBuilder.http1WebSocketUpgrade(webSocketRouter: router, configuration: .init(http1: .init(), ws: webSocket)),
-            configuration: .init(address: .hostname(configuration.server.host, port: configuration.server.port), serverName: nil),
+            configuration: .init(
+                address: .hostname(configuration.server.host, port: configuration.server.port), serverName: nil,
+                backlog: configuration.server.backlog),
             onServerRunning: onServerRunning,
             logger: node.logger
         )

@@ -10,7 +10,7 @@ struct Bench: AsyncParsableCommand {
             Each benchmark starts `plaza serve` (this executable) on a free loopback port with a temporary data \
             directory, measures its CPU and memory from /proc, and prints one JSON object of results.
             """,
-        subcommands: [Fanout.self, Space.self, Placement.self, Failover.self]
+        subcommands: [Fanout.self, Space.self, Placement.self, Join.self, FleetFanout.self, Failover.self]
     )
 
     struct Common: ParsableArguments {
@@ -80,14 +80,73 @@ struct Bench: AsyncParsableCommand {
         @Option(help: "Connections sending joins, each one at a time.") var concurrency: Int = 64
         @Option(name: .customLong("heartbeat-interval"), help: "Seconds between two reports of one node.")
         var heartbeatInterval: Double = 2
+        @Option(help: "Instead of the timed run: this many new rooms as fast as possible against nodes reporting equal loads, then how evenly they spread.")
+        var burst: Int?
         @OptionGroup var common: Common
 
         func run() async throws {
             var bench = PlacementBench(settings: common.settings, store: store)
+            bench.burst = burst
             bench.nodes = nodes
             bench.directories = directories
             bench.concurrency = concurrency
             bench.heartbeatInterval = heartbeatInterval
+            report(try await bench.run(log: log))
+        }
+    }
+
+    struct Join: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Participants arriving at a fixed rate through plaza directory and plaza node: join-to-welcome latency.",
+            discussion: """
+                Starts `plaza directory` and `plaza node` processes on the given PostgreSQL database. Open loop: a \
+                join is sent when it is due, answered or not, and its latency runs from then to the welcome: \
+                POST /api/v1/join, WebSocket to the node named in the answer, hello, welcome. Participants join \
+                --rooms rooms in turn and leave after --hold seconds.
+                """)
+        @Option(help: "The fleet's store, postgres://… (an empty database is best).") var store: String
+        @Option(help: "Room servers (plaza node processes).") var nodes: Int = 2
+        @Option(help: "Directories (plaza directory processes).") var directories: Int = 1
+        @Option(help: "Joins per second offered.") var rate: Double = 1_000
+        @Option(help: "Rooms the participants join, in turn.") var rooms: Int = 1_000
+        @Option(help: "Seconds each participant stays connected.") var hold: Double = 10
+        @OptionGroup var common: Common
+
+        func run() async throws {
+            var bench = JoinBench(settings: common.settings, store: store)
+            bench.nodes = nodes
+            bench.directories = directories
+            bench.rate = rate
+            bench.rooms = rooms
+            bench.hold = hold
+            report(try await bench.run(log: log))
+        }
+    }
+
+    struct FleetFanout: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "fleet-fanout",
+            abstract: "Rooms placed over several nodes by a directory, one sender each: fleet deliveries/s, CPU per node.",
+            discussion: """
+                Starts one `plaza directory` and --nodes `plaza node` processes on the given PostgreSQL database, \
+                joins --rooms rooms of --clients-per-room clients through the directory, and has one client of \
+                each room send chat messages.
+                """)
+        @Option(help: "The fleet's store, postgres://… (an empty database is best).") var store: String
+        @Option(help: "Room servers (plaza node processes).") var nodes: Int = 2
+        @Option(help: "Rooms.") var rooms: Int = 20
+        @Option(name: .customLong("clients-per-room"), help: "Clients in each room.") var clientsPerRoom: Int = 100
+        @Option(help: "Messages per second, all rooms together.") var rate: Double = 2_000
+        @Option(help: "Chat text bytes per message.") var size: Int = 100
+        @OptionGroup var common: Common
+
+        func run() async throws {
+            var bench = FleetFanoutBench(settings: common.settings, store: store)
+            bench.nodes = nodes
+            bench.rooms = rooms
+            bench.clientsPerRoom = clientsPerRoom
+            bench.rate = rate
+            bench.size = size
             report(try await bench.run(log: log))
         }
     }
