@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "PlazaStore", targets: ["PlazaStore"]),
         .library(name: "PlazaPostgres", targets: ["PlazaPostgres"]),
         .library(name: "PlazaPlacement", targets: ["PlazaPlacement"]),
+        .library(name: "PlazaAutoscaling", targets: ["PlazaAutoscaling"]),
         .library(name: "PlazaAuth", targets: ["PlazaAuth"]),
         .library(name: "PlazaServer", targets: ["PlazaServer"]),
         .library(name: "PlazaTesting", targets: ["PlazaTesting"]),
@@ -60,6 +61,12 @@ let package = Package(
         // Control-plane decisions: where a room goes. Pure functions of state, time and randomness.
         .target(
             name: "PlazaPlacement",
+            swiftSettings: swiftSettings
+        ),
+        // Fleet autoscaling decisions: CloudWatch-style alarms, step, target-tracking and availability policies.
+        // Pure functions of metrics and time, like placement.
+        .target(
+            name: "PlazaAutoscaling",
             swiftSettings: swiftSettings
         ),
         // The PostgreSQL engine of the store, for nodes that share one database.
@@ -144,6 +151,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "PlazaPlacementTests", dependencies: ["PlazaPlacement"], swiftSettings: swiftSettings),
+        .testTarget(name: "PlazaAutoscalingTests", dependencies: ["PlazaAutoscaling"], swiftSettings: swiftSettings),
         .testTarget(name: "PlazaCoreTests", dependencies: ["PlazaCore", "PlazaProtocol"], swiftSettings: swiftSettings),
         .testTarget(
             name: "PlazaStoreTests", dependencies: ["PlazaStore", "PlazaPostgres", "PlazaPlacement", "PlazaTesting"],
