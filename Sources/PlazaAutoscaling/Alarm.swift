@@ -8,14 +8,12 @@ public enum PoolStatistic: String, Codable, Sendable {
 
     /// The statistic of `values`; nil when there are none (a missing datapoint), except `SampleCount`, which is 0.
     public func of(_ values: [Double]) -> Double? {
-        if self == .sampleCount { return Double(values.count) }
-        guard !values.isEmpty else { return nil }
         switch self {
-        case .average: return values.reduce(0, +) / Double(values.count)
-        case .sum: return values.reduce(0, +)
-        case .minimum: return values.min()
-        case .maximum: return values.max()
-        case .sampleCount: return Double(values.count)
+        case .sampleCount: Double(values.count)
+        case .average: values.isEmpty ? nil : values.reduce(0, +) / Double(values.count)
+        case .sum: values.isEmpty ? nil : values.reduce(0, +)
+        case .minimum: values.min()
+        case .maximum: values.max()
         }
     }
 }

@@ -126,12 +126,10 @@ public struct StepScaling: Codable, Sendable, Equatable {
         case .changeInCapacity: return current + step.adjustment
         case .exactCapacity: return step.adjustment
         case .percentChangeInCapacity:
-            // EC2 Auto Scaling's rounding: towards zero, but never below one instance of change.
-            let exact = Double(current) * Double(step.adjustment) / 100
-            var change = exact >= 0 ? max(1, Int(exact.rounded(.down))) : min(-1, Int(exact.rounded(.up)))
-            if step.adjustment == 0 { change = 0 }
-            if abs(change) < minAdjustmentMagnitude, change != 0 { change = change > 0 ? minAdjustmentMagnitude : -minAdjustmentMagnitude }
-            return current + change
+            guard step.adjustment != 0 else { return current }
+            // EC2 Auto Scaling's rounding: towards zero, but at least one instance (or minAdjustmentMagnitude).
+            let magnitude = max(1, minAdjustmentMagnitude, Int(abs(Double(current) * Double(step.adjustment) / 100)))
+            return current + (step.adjustment > 0 ? magnitude : -magnitude)
         }
     }
 }

@@ -84,10 +84,7 @@ public struct FanoutBench: Sendable {
         log("seating \(clients) clients in one room")
         let seatStart = monotonicNanos()
         for (client, token) in zip(pool, tokens) { client.send(#"{"type":"hello","token":"\#(token)"}"#) }
-        while pool.contains(where: { !$0.welcomed.load(ordering: .relaxed) }) {
-            try await Task.sleep(for: .milliseconds(5))
-            if monotonicNanos() - seatStart > 120_000_000_000 { throw BenchError("clients were not all welcomed in 120 s") }
-        }
+        try await waitForWelcomes(pool)
         let seatSeconds = Double(monotonicNanos() - seatStart) / 1e9
         try await Task.sleep(for: .seconds(2))
         let idleAfter = ProcessSample.read(pid: server.pid)!
@@ -110,12 +107,7 @@ public struct FanoutBench: Sendable {
         for task in senderTasks { await task.value }
         // Let the last messages arrive, then count what was lost.
         let totalSent = control.sent.load(ordering: .relaxed)
-        var waited = 0.0
-        while pool.contains(where: { $0.chats.load(ordering: .relaxed) < totalSent }) && waited < 10 {
-            try await Task.sleep(for: .milliseconds(100))
-            waited += 0.1
-        }
-        let received = pool.reduce(0) { $0 + $1.chats.load(ordering: .relaxed) }
+        let received = try await waitForDeliveries(pool, expected: totalSent * clients)
         let closed = pool.filter { $0.closedCode.withLock { $0 } != nil }.count
         let deliveries = Double(chatsAfter - chatsBefore)
         try? await group.shutdownGracefully()
@@ -131,6 +123,24 @@ public struct FanoutBench: Sendable {
             "server_rss_mib": Double(cpuAfter.residentBytes) / 1048576,
         ]
     }
+}
+
+/// Waits until every client of `pool` has its `welcome` (at most 120 s).
+func waitForWelcomes(_ pool: [BenchClient]) async throws {
+    let start = monotonicNanos()
+    while pool.contains(where: { !$0.welcomed.load(ordering: .relaxed) }) {
+        try await Task.sleep(for: .milliseconds(5))
+        if monotonicNanos() - start > 120_000_000_000 { throw BenchError("clients were not all welcomed in 120 s") }
+    }
+}
+
+/// Once the senders have stopped: waits up to 10 s for `expected` chat messages to have arrived over `pool`,
+/// and returns how many did.
+func waitForDeliveries(_ pool: [BenchClient], expected: Int) async throws -> Int {
+    func received() -> Int { pool.reduce(0) { $0 + $1.chats.load(ordering: .relaxed) } }
+    let deadline = monotonicNanos() + 10_000_000_000
+    while received() < expected, monotonicNanos() < deadline { try await Task.sleep(for: .milliseconds(100)) }
+    return received()
 }
 
 /// Shared between the sender tasks and the bench.

@@ -54,11 +54,7 @@ public struct FleetFanoutBench: Sendable {
             try await client.connect(port: answer.port, group: group, timestampKey: textKey, unitNanos: 1, histogram: histogram)
             client.send(#"{"type":"hello","token":"\#(answer.token)"}"#)
         }
-        let seatStart = monotonicNanos()
-        while pool.contains(where: { !$0.welcomed.load(ordering: .relaxed) }) {
-            try await Task.sleep(for: .milliseconds(5))
-            if monotonicNanos() - seatStart > 120_000_000_000 { throw BenchError("clients were not all welcomed in 120 s") }
-        }
+        try await waitForWelcomes(pool)
 
         // The first `rooms` clients are one per room (client i is in room i % rooms).
         log("sending \(rate) messages/s in \(rooms) rooms (\(Int(rate) * clientsPerRoom) deliveries/s offered)")
@@ -78,12 +74,7 @@ public struct FleetFanoutBench: Sendable {
         for task in senderTasks { await task.value }
         // Every client of a room receives every message of its room, its sender's included.
         let expected = control.sent.load(ordering: .relaxed) * clientsPerRoom
-        var waited = 0.0
-        while pool.reduce(0, { $0 + $1.chats.load(ordering: .relaxed) }) < expected, waited < 10 {
-            try await Task.sleep(for: .milliseconds(100))
-            waited += 0.1
-        }
-        let received = pool.reduce(0) { $0 + $1.chats.load(ordering: .relaxed) }
+        let received = try await waitForDeliveries(pool, expected: expected)
         let closed = pool.filter { $0.closedCode.withLock { $0 } != nil }.count
         try? await group.shutdownGracefully()
 

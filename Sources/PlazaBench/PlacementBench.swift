@@ -64,17 +64,11 @@ public struct PlacementBench: Sendable {
         }
         defer { heartbeats.cancel() }
 
-        let secret = (0..<4).map { _ in UUID().uuidString }.joined()
-        var processes: [BenchServer] = []
-        defer { for process in processes { process.stop() } }
-        for _ in 0..<directories {
-            processes.append(
-                try await BenchServer.start(
-                    executable: settings.executable, arguments: ["directory", "--store", store],
-                    environment: ["PLAZA_AUTH_SECRET": secret]))
-        }
+        let fleet = try await BenchFleet.start(
+            executable: settings.executable, store: store, nodes: 0, directories: directories, environment: [:])
+        defer { fleet.stop() }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: settings.generatorThreads)
-        let ports = processes.map(\.port)
+        let ports = fleet.directories.map(\.port)
         let clients = try await concurrentMap(Array(0..<concurrency), width: 16) { index in
             try await KeepAliveHTTPClient.connect(host: "127.0.0.1", port: ports[index % ports.count], group: group)
         }
@@ -108,14 +102,14 @@ public struct PlacementBench: Sendable {
         }
         log("warming up for \(settings.warmup) s")
         try await Task.sleep(for: .seconds(settings.warmup))
-        let cpuBefore = processes.compactMap { ProcessSample.read(pid: $0.pid)?.cpuSeconds }.reduce(0, +)
+        let cpuBefore = fleet.cpuSeconds().values.reduce(0, +)
         state.measuring.store(true, ordering: .relaxed)
         let started = monotonicNanos()
         log("measuring for \(settings.duration) s")
         try await Task.sleep(for: .seconds(settings.duration))
         state.measuring.store(false, ordering: .relaxed)
         let elapsed = Double(monotonicNanos() - started) / 1e9
-        let cpuAfter = processes.compactMap { ProcessSample.read(pid: $0.pid)?.cpuSeconds }.reduce(0, +)
+        let cpuAfter = fleet.cpuSeconds().values.reduce(0, +)
         state.stop.store(true, ordering: .relaxed)
         for worker in workers { await worker.value }
         for client in clients { client.close() }
@@ -146,10 +140,7 @@ extension PlacementBench {
                 tasks.addTask {
                     for room in stride(from: index, to: count, by: clients.count) {
                         let (status, body) = try await client.request(.POST, "/api/v1/join", json: #"{"room":"\#(prefix)-\#(room)","name":"B"}"#)
-                        guard status == 200,
-                            let answer = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any],
-                            let node = answer["node"] as? String
-                        else {
+                        guard let node = (try? JoinAnswer(status: status, body: Data(body.readableBytesView)))?.node else {
                             tally.failed.add(1, ordering: .relaxed)
                             continue
                         }

@@ -61,10 +61,13 @@ struct SplitMix64: RandomNumberGenerator {
 
     /// 500 new rooms against 20 equal nodes whose reports are 5 s old: only the correction tells the
     /// directory what it placed, and no node may end above 1.3× the mean.
-    @Test(arguments: [UInt64(1), 2, 3, 4, 5])
-    func aBurstDoesNotHerd(seed: UInt64) {
+    /// The same when every node's CPU reading is its larger load term: the correction must count there too.
+    @Test(arguments: [(UInt64(1), 0.0), (2, 0.0), (3, 0.0), (4, 0.0), (5, 0.0), (1, 0.2), (2, 0.2), (3, 0.2), (4, 0.2), (5, 0.2)])
+    func aBurstDoesNotHerd(seed: UInt64, cpu: Double) {
         var random = SplitMix64(state: seed)
-        var nodes = (0..<20).map { NodeLoad(id: "n\($0)", capacity: 10_000, participants: 100, reportedAt: now - 5_000) }
+        var nodes = (0..<20).map {
+            NodeLoad(id: "n\($0)", capacity: 10_000, participants: 100, cpu: cpu, reportedAt: now - 5_000)
+        }
         for _ in 0..<500 {
             let chosen = Placement.choose(from: nodes, region: nil, now: now, policy: policy, using: &random)!
             nodes[nodes.firstIndex { $0.id == chosen.id }!].placedSinceReport += 1
