@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "PlazaPostgres", targets: ["PlazaPostgres"]),
         .library(name: "PlazaPlacement", targets: ["PlazaPlacement"]),
         .library(name: "PlazaAutoscaling", targets: ["PlazaAutoscaling"]),
+        .library(name: "PlazaFleet", targets: ["PlazaFleet"]),
         .library(name: "PlazaAuth", targets: ["PlazaAuth"]),
         .library(name: "PlazaServer", targets: ["PlazaServer"]),
         .library(name: "PlazaTesting", targets: ["PlazaTesting"]),
@@ -67,6 +68,16 @@ let package = Package(
         // Pure functions of metrics and time, like placement.
         .target(
             name: "PlazaAutoscaling",
+            swiftSettings: swiftSettings
+        ),
+        // The autoscaler at work: pool files, providers (local processes, operator scripts), the reconcile loop
+        // with its leader lease, draining and health replacement.
+        .target(
+            name: "PlazaFleet",
+            dependencies: [
+                "PlazaAutoscaling", "PlazaStore", "PlazaPlacement", "PlazaWebSocketClient",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         // The PostgreSQL engine of the store, for nodes that share one database.
@@ -142,8 +153,10 @@ let package = Package(
         .executableTarget(
             name: "plaza",
             dependencies: [
-                "PlazaServer", "PlazaBench",
+                "PlazaServer", "PlazaBench", "PlazaFleet", "PlazaPostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Logging", package: "swift-log"),
@@ -152,6 +165,10 @@ let package = Package(
         ),
         .testTarget(name: "PlazaPlacementTests", dependencies: ["PlazaPlacement"], swiftSettings: swiftSettings),
         .testTarget(name: "PlazaAutoscalingTests", dependencies: ["PlazaAutoscaling"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "PlazaFleetTests",
+            dependencies: ["PlazaFleet", "PlazaAutoscaling", "PlazaStore", "PlazaPostgres", "PlazaTesting"],
+            swiftSettings: swiftSettings),
         .testTarget(name: "PlazaCoreTests", dependencies: ["PlazaCore", "PlazaProtocol"], swiftSettings: swiftSettings),
         .testTarget(
             name: "PlazaStoreTests", dependencies: ["PlazaStore", "PlazaPostgres", "PlazaPlacement", "PlazaTesting"],

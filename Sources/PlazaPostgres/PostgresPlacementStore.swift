@@ -24,16 +24,17 @@ extension PostgresStore: PlacementStore {
 
     public func heartbeat(
         node: String, report: NodeReport, rooms: [RoomName], leaseTTL: Int64, now: Int64
-    ) async throws -> [RoomName] {
+    ) async throws -> HeartbeatAnswer {
         try await guarded {
             var kept = Set<String>()
-            for try await room in try await client.execute(
+            var drain = false
+            for try await (room, drainRequested) in try await client.execute(
                 Heartbeat(node: node, report: report, rooms: rooms.map(\.rawValue), leaseUntil: now + leaseTTL, now: now),
                 logger: logger)
             {
-                kept.insert(room)
+                if let room { kept.insert(room) } else { drain = drainRequested }
             }
-            return rooms.filter { !kept.contains($0.rawValue) }
+            return HeartbeatAnswer(lost: rooms.filter { !kept.contains($0.rawValue) }, drain: drain)
         }
     }
 
@@ -242,16 +243,20 @@ struct CandidateNodes: Sendable {
 // PostgreSQL parses and plans them once rather than on every call.
 
 /// A node's report and the renewal of its rooms' leases, in one statement (one round trip, one snapshot).
-/// Rows: the rooms whose lease was renewed.
+/// A node the autoscaler asked to drain stays `draining` whatever it reports. Rows: each room whose lease was
+/// renewed (with false), then one row without a room carrying whether the node is asked to drain.
 private struct Heartbeat: PostgresPreparedStatement {
-    typealias Row = String
+    typealias Row = (String?, Bool)
     static let sql = """
         WITH reported AS (
-            UPDATE nodes SET state = $2, connections = $3, rooms = $4, participants = $5, cpu = $6,
-                bytes_out_per_second = $7, reported_at = $8
+            UPDATE nodes SET state = CASE WHEN drain_requested THEN 'draining' ELSE $2 END, connections = $3,
+                rooms = $4, participants = $5, cpu = $6, bytes_out_per_second = $7, reported_at = $8
             WHERE id = $1
+            RETURNING drain_requested
+        ), renewed AS (
+            UPDATE placements SET lease_until = $9 WHERE node = $1 AND room = ANY($10) RETURNING room
         )
-        UPDATE placements SET lease_until = $9 WHERE node = $1 AND room = ANY($10) RETURNING room
+        SELECT room, false FROM renewed UNION ALL SELECT NULL, drain_requested FROM reported
         """
     var node: String
     var report: NodeReport
@@ -274,7 +279,7 @@ private struct Heartbeat: PostgresPreparedStatement {
         return bindings
     }
 
-    func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(String.self) }
+    func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
 }
 
 /// The room's placement while its lease runs and its node reports. Rows: node, URL, epoch, lease end.

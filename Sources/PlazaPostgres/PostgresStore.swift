@@ -62,6 +62,55 @@ public final class PostgresStore: PlazaStore {
             """,
             "CREATE INDEX placements_node ON placements (node, placed_at)",
         ],
+        [
+            "ALTER TABLE nodes ADD COLUMN drain_requested BOOLEAN NOT NULL DEFAULT false",
+            """
+            CREATE TABLE fleet_leases (
+                name TEXT PRIMARY KEY,
+                holder TEXT NOT NULL,
+                term BIGINT NOT NULL,
+                until BIGINT NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE fleet_pools (
+                name TEXT PRIMARY KEY,
+                kind TEXT NOT NULL,
+                region TEXT NOT NULL,
+                min_size INTEGER NOT NULL,
+                max_size INTEGER NOT NULL,
+                desired INTEGER NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE fleet_instances (
+                id TEXT PRIMARY KEY,
+                pool TEXT NOT NULL,
+                state TEXT NOT NULL,
+                protected BOOLEAN NOT NULL DEFAULT false,
+                launched_at BIGINT NOT NULL,
+                state_since BIGINT NOT NULL,
+                health_failures INTEGER NOT NULL DEFAULT 0
+            )
+            """,
+            "CREATE INDEX fleet_instances_pool ON fleet_instances (pool, state)",
+            """
+            CREATE TABLE fleet_activities (
+                id BIGSERIAL PRIMARY KEY,
+                pool TEXT NOT NULL,
+                at BIGINT NOT NULL,
+                action TEXT NOT NULL,
+                instance TEXT,
+                from_capacity INTEGER,
+                to_capacity INTEGER,
+                cause TEXT NOT NULL,
+                reason TEXT NOT NULL,
+                figures TEXT NOT NULL,
+                result TEXT NOT NULL
+            )
+            """,
+            "CREATE INDEX fleet_activities_pool ON fleet_activities (pool, id)",
+        ],
     ]
 
     /// Any number of processes may migrate at once: the first takes this advisory lock, the others wait and

@@ -34,6 +34,7 @@ struct APIRoutes {
         api.get("rooms") { request, _ in try await rooms(request) }
         api.get("rooms/:room/messages") { request, context in try await messages(request, context) }
         api.get("rooms/:room/url") { request, context in try await roomURL(request, context) }
+        FleetRoutes(node: node).register(on: api)
     }
 
     // MARK: join
@@ -233,10 +234,15 @@ struct APIRoutes {
 
     // MARK: admin
 
-    private func rooms(_ request: Request) async throws -> Response {
+    /// Admin endpoints want `Authorization: Bearer <auth.adminToken>`.
+    func requireAdmin(_ request: Request) throws {
         guard let token = Self.bearer(request), constantTimeEquals(token, node.adminToken) else {
             throw APIError.unauthorized("send the admin token as 'Authorization: Bearer <token>'")
         }
+    }
+
+    private func rooms(_ request: Request) async throws -> Response {
+        try requireAdmin(request)
         var entries: [(RoomName, Int, Int)] = []
         for room in await node.registry.loadedRooms {
             entries.append((room.name, await room.participantCount, await room.connectionCount))

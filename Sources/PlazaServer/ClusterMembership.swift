@@ -32,9 +32,15 @@ public struct DirectoryRole: Sendable {
     public let leaseTTL: Duration
     /// Node load from Prometheus instead of the nodes' reports (`cluster.loadSource` prometheus).
     public let prometheus: PrometheusLoadSource?
+    /// The autoscaler's state, for the fleet API.
+    public let fleet: any FleetStore
 
-    init(placements: any PlacementStore, policy: PlacementPolicy, leaseTTL: Duration, prometheus: PrometheusLoadSource?) {
+    init(
+        placements: any PlacementStore, fleet: any FleetStore, policy: PlacementPolicy, leaseTTL: Duration,
+        prometheus: PrometheusLoadSource?
+    ) {
         self.placements = placements
+        self.fleet = fleet
         self.policy = policy
         self.leaseTTL = leaseTTL
         self.prometheus = prometheus

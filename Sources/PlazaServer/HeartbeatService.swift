@@ -7,6 +7,7 @@ import Foundation
 /// A fleet node's registration and heartbeat: every `cluster.heartbeatInterval` it reports its load and state
 /// to the registry and renews the leases of the rooms it hosts; rooms whose placement moved elsewhere (the
 /// node was paused or cut off past its lease) are closed here with 4003 so their clients find the new home.
+/// When the autoscaler picked the node for scale-in, the answer says so and the node starts draining.
 struct HeartbeatService: Service {
     let node: PlazaNode
     let membership: ClusterMembership
@@ -31,10 +32,14 @@ struct HeartbeatService: Service {
                     state: await node.isReady() ? .serving : .draining, connections: node.connectionCount,
                     rooms: rooms.count, participants: participants, cpu: sample.cpu, bytesOutPerSecond: sample.bytesOutPerSecond)
                 do {
-                    let lost = try await membership.placements.heartbeat(
+                    let answer = try await membership.placements.heartbeat(
                         node: membership.registration.id, report: report, rooms: rooms.map(\.name),
                         leaseTTL: membership.leaseMilliseconds, now: wallClockMilliseconds())
-                    if !lost.isEmpty { await node.registry.lost(lost) }
+                    if !answer.lost.isEmpty { await node.registry.lost(answer.lost) }
+                    if answer.drain, await node.isReady() {
+                        logger.notice("draining: the fleet chose this node for scale-in; its rooms keep running")
+                        await node.setDraining(true)
+                    }
                 } catch where !Task.isCancelled {
                     logger.error("heartbeat failed", metadata: ["error": "\(error)"])
                 } catch {

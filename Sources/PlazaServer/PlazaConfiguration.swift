@@ -68,6 +68,8 @@ public struct PlazaConfiguration: Sendable {
         /// `limits.requestBodyBytes`: largest HTTP request body accepted (larger: 413 `invalid_request`).
         /// Default 16384.
         public var requestBodyBytes: Int = 16_384
+        /// `limits.fleetActivitiesPage`: most scaling activities `GET /api/v1/fleet/activities` returns at once.
+        public var fleetActivitiesPage: Int = 1000
         /// `limits.roomsPerNode`: rooms this node hosts at once. Default 10000.
         public var roomsPerNode: Int = 10_000
         /// `limits.participantsPerRoom`, `limits.connectionsPerParticipant`, `limits.chatTextLength`,
@@ -211,6 +213,7 @@ public struct PlazaConfiguration: Sendable {
         c.limits.floodClose = config.int(forKey: "limits.floodClose", default: c.limits.floodClose)
         c.limits.outboundQueueBytes = config.int(forKey: "limits.outboundQueueBytes", default: c.limits.outboundQueueBytes)
         c.limits.requestBodyBytes = config.int(forKey: "limits.requestBodyBytes", default: c.limits.requestBodyBytes)
+        c.limits.fleetActivitiesPage = config.int(forKey: "limits.fleetActivitiesPage", default: c.limits.fleetActivitiesPage)
         c.limits.roomsPerNode = config.int(forKey: "limits.roomsPerNode", default: c.limits.roomsPerNode)
         c.limits.room.participantsPerRoom = config.int(
             forKey: "limits.participantsPerRoom", default: c.limits.room.participantsPerRoom)
@@ -273,6 +276,7 @@ public struct PlazaConfiguration: Sendable {
         try require(limits.floodClose >= 1, "limits.floodClose", "must be ≥ 1")
         try require(limits.outboundQueueBytes >= 4096, "limits.outboundQueueBytes", "must be ≥ 4096")
         try require(limits.requestBodyBytes >= 1024, "limits.requestBodyBytes", "must be ≥ 1024")
+        try require(limits.fleetActivitiesPage >= 1, "limits.fleetActivitiesPage", "must be ≥ 1")
         try require(limits.roomsPerNode >= 1, "limits.roomsPerNode", "must be ≥ 1")
         try require(limits.room.participantsPerRoom >= 1, "limits.participantsPerRoom", "must be ≥ 1")
         try require(limits.room.connectionsPerParticipant >= 1, "limits.connectionsPerParticipant", "must be ≥ 1")

@@ -41,6 +41,19 @@ public struct NodeReport: Sendable, Equatable {
     }
 }
 
+/// What the registry answers a heartbeat.
+public struct HeartbeatAnswer: Sendable, Equatable {
+    /// Rooms the node reported that live elsewhere now.
+    public var lost: [RoomName]
+    /// The autoscaler chose this node for scale-in: it must take no new rooms.
+    public var drain: Bool
+
+    public init(lost: [RoomName] = [], drain: Bool = false) {
+        self.lost = lost
+        self.drain = drain
+    }
+}
+
 /// A registered node as the registry knows it.
 public struct NodeRecord: Sendable, Equatable {
     public var registration: NodeRegistration
@@ -99,9 +112,9 @@ public protocol PlacementStore: Sendable {
     func register(_ node: NodeRegistration, now: Int64) async throws
 
     /// Records a node's load and state, and extends by `leaseTTL` the leases of the rooms it hosts (`rooms`)
-    /// that are still its own. Returns the rooms of `rooms` it no longer owns (moved elsewhere): the node must
-    /// stop serving them.
-    func heartbeat(node: String, report: NodeReport, rooms: [RoomName], leaseTTL: Int64, now: Int64) async throws -> [RoomName]
+    /// that are still its own. Answers the rooms of `rooms` it no longer owns (moved elsewhere: the node must
+    /// stop serving them) and whether the fleet asked it to drain (its reported state then stays `draining`).
+    func heartbeat(node: String, report: NodeReport, rooms: [RoomName], leaseTTL: Int64, now: Int64) async throws -> HeartbeatAnswer
 
     /// Every registered node, alive or not.
     func nodes() async throws -> [NodeRecord]

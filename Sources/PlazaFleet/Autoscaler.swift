@@ -1,0 +1,99 @@
+public import Logging
+import PlazaStore
+import Foundation
+
+/// `plaza autoscaler`: while it holds the lease in the store, one reconcile pass per pool per period. Any number
+/// may run; one leads, the others stand by and take over when its lease runs out (or at once when it resigns on
+/// a clean shutdown). A new leader starts its policies' memory afresh (alarms need their N datapoints again) and
+/// picks up the instances, launches and drains in progress from the store.
+public struct Autoscaler: Sendable {
+    public let pools: [PoolConfiguration]
+    let store: any FleetRegistry
+    let providers: @Sendable (PoolConfiguration) throws -> any InstanceProvider
+    /// This autoscaler's name in the lease.
+    public let holder: String
+    /// How long the lease lasts unrenewed (`autoscaler.leaseTTL`): how long a standby waits for a dead leader.
+    let leaseTTL: Duration
+    let logger: Logger
+
+    public init(
+        pools: [PoolConfiguration], store: any FleetRegistry, holder: String, leaseTTL: Duration, logger: Logger,
+        providers: @escaping @Sendable (PoolConfiguration) throws -> any InstanceProvider
+    ) {
+        self.pools = pools
+        self.store = store
+        self.holder = holder
+        self.leaseTTL = leaseTTL
+        self.logger = logger
+        self.providers = providers
+    }
+
+    /// Runs until cancelled, then resigns the lease.
+    public func run() async {
+        let tick = Duration.milliseconds(Int64(min(1, (pools.map(\.period).min() ?? 1) / 2) * 1000))
+        var term: Int64?
+        var controllers: [String: PoolController] = [:]
+        var due: [String: Int64] = [:]
+        while !Task.isCancelled {
+            let now = Self.now()
+            do {
+                let current = try await store.lead(holder: holder, ttl: leaseTTL.milliseconds, now: now)
+                if current != term {
+                    term = current
+                    controllers = [:]
+                    if let current {
+                        logger.notice("leading the fleet's autoscaling", metadata: ["holder": "\(holder)", "term": "\(current)"])
+                        controllers = try await start(term: current)
+                        due = Dictionary(uniqueKeysWithValues: pools.map { ($0.name, now) })
+                    } else {
+                        logger.notice("standing by: another autoscaler leads", metadata: ["holder": "\(holder)"])
+                    }
+                }
+                for pool in pools where term != nil && (due[pool.name] ?? 0) <= now {
+                    due[pool.name] = now + Int64(pool.period * 1000)
+                    do {
+                        try await controllers[pool.name]?.reconcile(now: Self.now())
+                    } catch is LeadershipLost {
+                        logger.warning("lost the lease during a pass", metadata: ["pool": "\(pool.name)"])
+                        term = nil
+                        controllers = [:]
+                        break
+                    } catch {
+                        logger.error("reconcile failed", metadata: ["pool": "\(pool.name)", "error": "\(error)"])
+                    }
+                }
+            } catch {
+                logger.error("autoscaler pass failed", metadata: ["error": "\(error)"])
+            }
+            do { try await Task.sleep(for: tick) } catch { break }
+        }
+        if term != nil { try? await store.resign(holder: holder) }
+    }
+
+    /// Declares the pools in the store and builds their controllers.
+    private func start(term: Int64) async throws -> [String: PoolController] {
+        var controllers: [String: PoolController] = [:]
+        let store = self.store, holder = self.holder, ttl = leaseTTL.milliseconds
+        for pool in pools {
+            _ = try await store.declare(
+                FleetPool(name: pool.name, kind: pool.kind.rawValue, region: pool.region, min: pool.min, max: pool.max, desired: pool.desired))
+            controllers[pool.name] = PoolController(
+                pool: pool, provider: try providers(pool), store: store, logger: logger,
+                stillLeading: {
+                    guard try await store.lead(holder: holder, ttl: ttl, now: Self.now()) == term else { throw LeadershipLost() }
+                })
+        }
+        return controllers
+    }
+
+    static func now() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+}
+
+/// The lease went to another autoscaler (this one was paused or cut off past its TTL): stop acting at once.
+public struct LeadershipLost: Error {
+    public init() {}
+}
+
+extension Duration {
+    var milliseconds: Int64 { components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000 }
+}

@@ -1,0 +1,97 @@
+import Foundation
+
+/// The one interface between the autoscaler and whatever runs instances: processes on this machine, an
+/// operator's scripts, a cloud's auto scaling group. Every call is idempotent: the reconcile loop repeats calls
+/// after a crash or a failed pass, and that must never make a second instance.
+public protocol InstanceProvider: Sendable {
+    /// Makes sure an instance with this id runs: launches it unless it already does.
+    func launch(_ request: LaunchRequest) async throws
+    /// Makes sure the instance is gone (nothing happens for an unknown id).
+    func terminate(_ id: String) async throws
+    /// The instances the provider runs for this pool (running or starting).
+    func list() async throws -> [ProviderInstance]
+    /// Protects an instance from the provider's own scale-in (a cloud group may choose victims itself).
+    func protect(_ id: String, _ protected: Bool) async throws
+    /// Called every period while an instance drains, so a provider that terminates on a timer (a lifecycle hook)
+    /// extends it.
+    func draining(_ id: String) async throws
+}
+
+/// What the autoscaler asks for: an id it chose (and recorded before asking), and the pool it is for.
+public struct LaunchRequest: Sendable, Equatable {
+    public var id: String
+    public var pool: String
+    public var region: String
+    public var kind: PoolKind
+
+    public init(id: String, pool: String, region: String, kind: PoolKind) {
+        self.id = id
+        self.pool = pool
+        self.region = region
+        self.kind = kind
+    }
+}
+
+/// One instance a provider lists.
+public struct ProviderInstance: Sendable, Equatable, Codable {
+    public var id: String
+    public init(id: String) { self.id = id }
+}
+
+public struct ProviderError: Error, Sendable, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// A pool's `provider` object: `type` and that provider's settings.
+public enum ProviderSettings: Codable, Sendable, Equatable {
+    case local(LocalProviderSettings)
+    case command(CommandProviderSettings)
+
+    enum CodingKeys: String, CodingKey { case type }
+
+    public init(from decoder: any Decoder) throws {
+        let type = try decoder.container(keyedBy: CodingKeys.self).decode(String.self, forKey: .type)
+        switch type {
+        case "local": self = .local(try LocalProviderSettings(from: decoder))
+        case "command": self = .command(try CommandProviderSettings(from: decoder))
+        default:
+            throw DecodingError.dataCorrupted(
+                .init(codingPath: decoder.codingPath, debugDescription: "unknown provider type '\(type)' (local, command)"))
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        switch self {
+        case .local(let settings):
+            try container.encode("local", forKey: .type)
+            try settings.encode(to: encoder)
+        case .command(let settings):
+            try container.encode("command", forKey: .type)
+            try settings.encode(to: encoder)
+        }
+    }
+
+    func validate(kind: PoolKind, at: String) throws(PoolFileError) {
+        switch self {
+        case .local(let settings):
+            if kind != .roomServer, settings.arguments == nil {
+                throw PoolFileError("\(at): a local provider for a \(kind.rawValue) pool needs 'arguments' (what to run)")
+            }
+            guard settings.stopTimeout > 0 else { throw PoolFileError("\(at): provider.stopTimeout must be > 0") }
+        case .command(let settings):
+            for (name, argv) in [("launch", settings.launch), ("terminate", settings.terminate), ("list", settings.list)] where argv.isEmpty {
+                throw PoolFileError("\(at): the command provider needs a non-empty '\(name)' command")
+            }
+            guard settings.timeout > 0 else { throw PoolFileError("\(at): provider.timeout must be > 0") }
+        }
+    }
+}
+
+/// `{placeholder}` substitution in provider arguments.
+func substitute(_ argument: String, _ values: [String: String]) -> String {
+    var result = argument
+    for (key, value) in values { result = result.replacingOccurrences(of: "{\(key)}", with: value) }
+    return result
+}

@@ -1,0 +1,174 @@
+public import Foundation
+import PlazaWebSocketClient
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A pool's `local` provider settings: which command each instance runs.
+public struct LocalProviderSettings: Codable, Sendable, Equatable {
+    /// The program; default this `plaza` executable.
+    public var executable: String?
+    /// Its arguments, with `{id}`, `{pool}`, `{region}`, `{port}` (a free loopback port) and `{store}` (the
+    /// autoscaler's store URL) replaced. Default for a room-server pool: `node --store {store} --node-id {id}
+    /// --region {region} --port {port} --public-url http://127.0.0.1:{port}`.
+    public var arguments: [String]?
+    /// Added to the autoscaler's own environment (which the instances inherit, `PLAZA_AUTH_SECRET` included).
+    public var environment: [String: String]
+    /// Seconds between SIGTERM and SIGKILL when an instance is terminated.
+    public var stopTimeout: Double
+
+    public init(executable: String? = nil, arguments: [String]? = nil, environment: [String: String] = [:], stopTimeout: Double = 30) {
+        self.executable = executable
+        self.arguments = arguments
+        self.environment = environment
+        self.stopTimeout = stopTimeout
+    }
+
+    enum CodingKeys: String, CodingKey { case executable, arguments, environment, stopTimeout }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            executable: try c.decodeIfPresent(String.self, forKey: .executable),
+            arguments: try c.decodeIfPresent([String].self, forKey: .arguments),
+            environment: try c.decodeIfPresent([String: String].self, forKey: .environment) ?? [:],
+            stopTimeout: try c.decodeIfPresent(Double.self, forKey: .stopTimeout) ?? 30)
+    }
+
+    static let roomServerArguments = [
+        "node", "--store", "{store}", "--node-id", "{id}", "--region", "{region}", "--port", "{port}",
+        "--public-url", "http://127.0.0.1:{port}",
+    ]
+}
+
+/// Instances as processes on this machine: what makes autoscaling visible on a laptop.
+///
+/// Each instance is a process in its own session (so it outlives the autoscaler, and a successor adopts it),
+/// with its output in `<directory>/<id>.log` and its pid in `<directory>/<id>.json`. The pid file is written
+/// right after the spawn and names the process's start time too, so a recycled pid is never taken for it.
+public struct LocalProvider: InstanceProvider {
+    let settings: LocalProviderSettings
+    let kind: PoolKind
+    /// Where pid files and logs go: one directory per pool.
+    let directory: URL
+    let store: String
+
+    public init(settings: LocalProviderSettings, kind: PoolKind, directory: URL, store: String) {
+        self.settings = settings
+        self.kind = kind
+        self.directory = directory
+        self.store = store
+    }
+
+    struct PidFile: Codable {
+        var id: String
+        var pid: Int32
+        var port: Int
+        /// Field 22 of `/proc/<pid>/stat`: the process's start time in clock ticks since boot.
+        var startTime: UInt64
+    }
+
+    public func launch(_ request: LaunchRequest) async throws {
+        if let running = readPidFile(request.id), isRunning(running) { return }
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let port = try LoopbackPort.free()
+        let values = ["id": request.id, "pool": request.pool, "region": request.region, "port": String(port), "store": store]
+        let template = settings.arguments ?? (kind == .roomServer ? LocalProviderSettings.roomServerArguments : [])
+        let arguments = template.map { substitute($0, values) }
+        let executable = try settings.executable ?? Self.ownExecutable()
+        var environment = ProcessInfo.processInfo.environment
+        for (key, value) in settings.environment { environment[key] = substitute(value, values) }
+        environment["PLAZA_INSTANCE_ID"] = request.id
+        environment["PLAZA_POOL"] = request.pool
+        let log = directory.appendingPathComponent("\(request.id).log").path
+        let pid = try Self.spawn(executable, arguments, environment: environment, log: log)
+        let file = PidFile(id: request.id, pid: pid, port: port, startTime: Self.startTime(of: pid) ?? 0)
+        try JSONEncoder().encode(file).write(to: pidFileURL(request.id), options: .atomic)
+    }
+
+    public func terminate(_ id: String) async throws {
+        defer { try? FileManager.default.removeItem(at: pidFileURL(id)) }
+        guard let file = readPidFile(id), isRunning(file) else { return }
+        kill(file.pid, SIGTERM)
+        let deadline = ContinuousClock.now + .milliseconds(Int64(settings.stopTimeout * 1000))
+        while isRunning(file), ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        if isRunning(file) {
+            kill(file.pid, SIGKILL)
+            while isRunning(file) { try await Task.sleep(for: .milliseconds(20)) }
+        }
+    }
+
+    public func list() async throws -> [ProviderInstance] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+        return names.filter { $0.hasSuffix(".json") }.sorted().compactMap { name in
+            guard let file = readPidFile(String(name.dropLast(".json".count))), isRunning(file) else { return nil }
+            return ProviderInstance(id: file.id)
+        }
+    }
+
+    /// Processes have no protection of their own: the autoscaler's flag is all there is.
+    public func protect(_ id: String, _ protected: Bool) async throws {}
+
+    /// A local process waits for its drain without a timer of its own.
+    public func draining(_ id: String) async throws {}
+
+    /// The port an instance listens on, from its pid file.
+    public func port(of id: String) -> Int? { readPidFile(id)?.port }
+
+    private func pidFileURL(_ id: String) -> URL { directory.appendingPathComponent("\(id).json") }
+
+    private func readPidFile(_ id: String) -> PidFile? {
+        guard let data = try? Data(contentsOf: pidFileURL(id)) else { return nil }
+        return try? JSONDecoder().decode(PidFile.self, from: data)
+    }
+
+    /// Alive, not a zombie (reaped here when it is our child), and the very process the pid file names.
+    private func isRunning(_ file: PidFile) -> Bool {
+        var status: Int32 = 0
+        _ = waitpid(file.pid, &status, WNOHANG)
+        guard let started = Self.startTime(of: file.pid) else { return false }
+        return file.startTime == 0 || started == file.startTime
+    }
+
+    /// The start time of a live, non-zombie process, from `/proc/<pid>/stat`.
+    static func startTime(of pid: Int32) -> UInt64? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let end = stat.lastIndex(of: ")") else {
+            return nil
+        }
+        // After "pid (comm)": field 3 is the state, field 22 the start time.
+        let fields = stat[stat.index(after: end)...].split(separator: " ")
+        guard fields.count > 19, fields[0] != "Z", fields[0] != "X" else { return nil }
+        return UInt64(fields[19])
+    }
+
+    static func ownExecutable() throws -> String {
+        do { return try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") } catch {
+            throw ProviderError("cannot find this executable (/proc/self/exe): set provider.executable")
+        }
+    }
+
+    /// Starts `executable` in a new session with stdin from /dev/null and stdout and stderr appended to `log`.
+    static func spawn(_ executable: String, _ arguments: [String], environment: [String: String], log: String) throws -> Int32 {
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        // POSIX_SPAWN_SETSID (glibc ≥ 2.26): the instance is not in the autoscaler's process group or session,
+        // so a Ctrl-C or a crash of the autoscaler leaves it running for the next leader to adopt.
+        posix_spawnattr_setflags(&attributes, Int16(0x80))
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { for pointer in argv + envp { free(pointer) } }
+        var pid: pid_t = 0
+        let result = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+        guard result == 0 else { throw ProviderError("cannot start \(executable): \(String(cString: strerror(result)))") }
+        return pid
+    }
+}

@@ -1,0 +1,208 @@
+public import PlazaAutoscaling
+public import Foundation
+
+/// The pool file (`plaza autoscaler --pools pools.json`): every pool the autoscaler keeps, annotated in
+/// docs/autoscaling.md with a sample in deploy/autoscaling/pools.json.
+public struct PoolFile: Codable, Sendable, Equatable {
+    public var pools: [PoolConfiguration]
+
+    public init(pools: [PoolConfiguration]) {
+        self.pools = pools
+    }
+
+    /// Reads and checks a pool file; the error names the pool and field at fault.
+    public static func load(path: String) throws(PoolFileError) -> PoolFile {
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+            throw PoolFileError("cannot read the pool file \(path): \(error.localizedDescription)")
+        }
+        return try parse(data)
+    }
+
+    public static func parse(_ data: Data) throws(PoolFileError) -> PoolFile {
+        let file: PoolFile
+        do { file = try JSONDecoder().decode(PoolFile.self, from: data) } catch let error as DecodingError {
+            throw PoolFileError(PoolFileError.describe(error))
+        } catch {
+            throw PoolFileError("the pool file is not valid JSON: \(error)")
+        }
+        var names = Set<String>()
+        for pool in file.pools {
+            guard names.insert(pool.name).inserted else { throw PoolFileError("pool '\(pool.name)' is declared twice") }
+            try pool.validate()
+        }
+        return file
+    }
+}
+
+public struct PoolFileError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+
+    static func describe(_ error: DecodingError) -> String {
+        func path(_ context: DecodingError.Context) -> String {
+            let path = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
+            return path.isEmpty ? "the pool file" : String(path.drop { $0 == "." })
+        }
+        switch error {
+        case .keyNotFound(let key, let context): return "\(path(context)): missing '\(key.stringValue)'"
+        case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context):
+            return "\(path(context)): \(context.debugDescription)"
+        @unknown default: return "\(error)"
+        }
+    }
+}
+
+/// What a pool's instances are: decides where their load figures come from and how one is drained.
+public enum PoolKind: String, Codable, Sendable, CaseIterable {
+    /// `plaza node` processes: drained through the registry (no new rooms; rooms keep running).
+    case roomServer = "room-server"
+    /// Jitsi Videobridges, each with a `plaza agent --kind jvb` beside it.
+    case jvb
+    /// Jibri recorders, each with a `plaza agent --kind jibri`: never a busy one scaled in.
+    case jibri
+    /// Janus gateways.
+    case janus
+    /// Anything else that registers and reports like a node.
+    case custom
+}
+
+/// One pool: its shape, limits, provider, policies, drain and health rules.
+public struct PoolConfiguration: Codable, Sendable, Equatable {
+    public var name: String
+    public var kind: PoolKind
+    public var region: String
+    public var min: Int
+    public var max: Int
+    /// Desired capacity when the pool is first declared; afterwards the policies and the operator set it.
+    public var desired: Int
+    /// Seconds between two reconcile passes: one datapoint per metric per pass. Every alarm's `period` must be
+    /// this one.
+    public var period: Double
+    /// Seconds after launch before an instance's figures count (it is capacity from launch).
+    public var warmup: Double
+    public var provider: ProviderSettings
+    public var policies: [ScalingPolicy]
+    public var drain: DrainRule
+    public var health: HealthCheck
+
+    public init(
+        name: String, kind: PoolKind, region: String = "default", min: Int, max: Int, desired: Int? = nil,
+        period: Double = 60, warmup: Double = 0, provider: ProviderSettings, policies: [ScalingPolicy] = [],
+        drain: DrainRule = DrainRule(), health: HealthCheck = HealthCheck()
+    ) {
+        self.name = name
+        self.kind = kind
+        self.region = region
+        self.min = min
+        self.max = max
+        self.desired = desired ?? min
+        self.period = period
+        self.warmup = warmup
+        self.provider = provider
+        self.policies = policies
+        self.drain = drain
+        self.health = health
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name, kind, region, min, max, desired, period, warmup, provider, policies, drain, health
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let min = try c.decode(Int.self, forKey: .min)
+        self.init(
+            name: try c.decode(String.self, forKey: .name), kind: try c.decode(PoolKind.self, forKey: .kind),
+            region: try c.decodeIfPresent(String.self, forKey: .region) ?? "default", min: min,
+            max: try c.decode(Int.self, forKey: .max), desired: try c.decodeIfPresent(Int.self, forKey: .desired),
+            period: try c.decodeIfPresent(Double.self, forKey: .period) ?? 60,
+            warmup: try c.decodeIfPresent(Double.self, forKey: .warmup) ?? 0,
+            provider: try c.decode(ProviderSettings.self, forKey: .provider),
+            policies: try c.decodeIfPresent([ScalingPolicy].self, forKey: .policies) ?? [],
+            drain: try c.decodeIfPresent(DrainRule.self, forKey: .drain) ?? DrainRule(),
+            health: try c.decodeIfPresent(HealthCheck.self, forKey: .health) ?? HealthCheck())
+    }
+
+    /// The limits and timings that decoding alone cannot check.
+    public func validate() throws(PoolFileError) {
+        let at = "pool '\(name)'"
+        guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) else {
+            throw PoolFileError("\(at): a name is letters, digits, '-' and '_'")
+        }
+        guard min >= 0, max >= min, (min...max).contains(desired) else {
+            throw PoolFileError("\(at): needs 0 ≤ min ≤ desired ≤ max (min \(min), desired \(desired), max \(max))")
+        }
+        guard period > 0, warmup >= 0 else { throw PoolFileError("\(at): needs period > 0 and warmup ≥ 0") }
+        guard drain.deadline > 0 else { throw PoolFileError("\(at): drain.deadline must be > 0") }
+        guard health.unhealthyThreshold > 0, health.registrationGrace > 0, health.reportTTL > 0 else {
+            throw PoolFileError("\(at): health needs unhealthyThreshold, registrationGrace and reportTTL > 0")
+        }
+        var policyNames = Set<String>()
+        for policy in policies {
+            guard policyNames.insert(policy.name).inserted else { throw PoolFileError("\(at): policy '\(policy.name)' is declared twice") }
+            if case .step(let step) = policy, step.alarm.period != period {
+                throw PoolFileError(
+                    "\(at): policy '\(step.name)' has an alarm period of \(step.alarm.period) s; it must be the pool's period (\(period) s)")
+            }
+        }
+        try provider.validate(kind: kind, at: at)
+    }
+}
+
+/// What scale-in does with a chosen instance.
+public struct DrainRule: Codable, Sendable, Equatable {
+    /// What happens when the deadline passes with participants (or a job) still on the instance.
+    public enum AtDeadline: String, Codable, Sendable {
+        /// Terminate it anyway; the activity records how many were still there.
+        case terminate
+        /// Keep it draining (and keep extending the provider's termination) until it is empty, logging every
+        /// period past the deadline.
+        case wait
+    }
+
+    /// Seconds a draining instance is given to empty.
+    public var deadline: Double
+    public var atDeadline: AtDeadline
+
+    public init(deadline: Double = 3600, atDeadline: AtDeadline = .terminate) {
+        self.deadline = deadline
+        self.atDeadline = atDeadline
+    }
+
+    enum CodingKeys: String, CodingKey { case deadline, atDeadline }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            deadline: try c.decodeIfPresent(Double.self, forKey: .deadline) ?? 3600,
+            atDeadline: try c.decodeIfPresent(AtDeadline.self, forKey: .atDeadline) ?? .terminate)
+    }
+}
+
+/// When an instance is unhealthy, and how long a new one has to register.
+public struct HealthCheck: Codable, Sendable, Equatable {
+    /// Consecutive failed checks (one per period) after which an instance is replaced: a new one is launched
+    /// first, then the failing one terminated.
+    public var unhealthyThreshold: Int
+    /// Seconds a launched instance has to register before it is reported and terminated.
+    public var registrationGrace: Double
+    /// A check fails when the instance's last report (heartbeat) is older than this many seconds.
+    public var reportTTL: Double
+
+    public init(unhealthyThreshold: Int = 3, registrationGrace: Double = 300, reportTTL: Double = 15) {
+        self.unhealthyThreshold = unhealthyThreshold
+        self.registrationGrace = registrationGrace
+        self.reportTTL = reportTTL
+    }
+
+    enum CodingKeys: String, CodingKey { case unhealthyThreshold, registrationGrace, reportTTL }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            unhealthyThreshold: try c.decodeIfPresent(Int.self, forKey: .unhealthyThreshold) ?? 3,
+            registrationGrace: try c.decodeIfPresent(Double.self, forKey: .registrationGrace) ?? 300,
+            reportTTL: try c.decodeIfPresent(Double.self, forKey: .reportTTL) ?? 15)
+    }
+}

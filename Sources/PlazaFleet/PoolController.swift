@@ -1,0 +1,296 @@
+public import PlazaStore
+import PlazaAutoscaling
+public import Logging
+import PlazaPlacement
+import Foundation
+
+/// The store a reconcile pass works on: the autoscaler's own state and the registry instances report to.
+public typealias FleetRegistry = FleetStore & PlacementStore
+
+/// One pool's reconcile pass, once per period: read what runs and what it reports, decide the desired capacity,
+/// and converge — launch, drain, terminate, replace. Every step is idempotent and starts from the store and the
+/// provider's list, so a pass after a crash (this leader's or its predecessor's) picks up where things stand.
+public struct PoolController: Sendable {
+    public let pool: PoolConfiguration
+    let provider: any InstanceProvider
+    let store: any FleetRegistry
+    let logger: Logger
+    /// Renews the leader's lease before every action on the provider; throws when leadership is lost.
+    let stillLeading: @Sendable () async throws -> Void
+    private(set) var evaluator: PolicyEvaluator
+    /// Instances the provider lists that this pool never launched, with when they were first seen.
+    private var strangers: [String: Int64] = [:]
+    /// Draining instances past their deadline already reported (`atDeadline: wait`).
+    private var overdue: Set<String> = []
+
+    public init(
+        pool: PoolConfiguration, provider: any InstanceProvider, store: any FleetRegistry, logger: Logger,
+        stillLeading: @escaping @Sendable () async throws -> Void
+    ) {
+        self.pool = pool
+        self.provider = provider
+        self.store = store
+        self.logger = logger
+        self.stillLeading = stillLeading
+        self.evaluator = PolicyEvaluator(policies: pool.policies, minimum: pool.min, maximum: pool.max)
+    }
+
+    /// One pass at `now` (milliseconds since the Unix epoch).
+    public mutating func reconcile(now: Int64) async throws {
+        var instances = try await store.instances(pool: pool.name, includeTerminated: false)
+        let listed = Set(try await provider.list().map(\.id))
+        let nodes = Dictionary(try await store.nodes().map { ($0.registration.id, $0) }) { first, _ in first }
+        var desired = try await store.pools().first { $0.name == pool.name }?.desired ?? pool.desired
+
+        // What the provider runs against what the store says.
+        var replaced: [FleetInstance] = []
+        for index in instances.indices {
+            var instance = instances[index]
+            let node = nodes[instance.id]
+            switch instance.state {
+            case .launching:
+                if let node, node.reportedAt >= instance.launchedAt {
+                    instance.state = .serving
+                    instance.stateSince = now
+                    try await store.save(instance)
+                    logger.info("instance registered", metadata: ["pool": "\(pool.name)", "instance": "\(instance.id)"])
+                } else if now - instance.launchedAt > milliseconds(pool.health.registrationGrace) {
+                    try await record(
+                        now, "unregistered", instance: instance.id, cause: "health",
+                        reason: "launched \(seconds(now - instance.launchedAt)) s ago and never registered; terminating it")
+                    try await terminate(&instance, now: now, cause: "health", reason: "never registered")
+                } else if !listed.contains(instance.id) {
+                    // Recorded but not running: the launch failed, or a leader crashed between recording and launching.
+                    try await launch(instance, now: now, retry: true)
+                }
+            case .serving:
+                if !listed.contains(instance.id) {
+                    instance.state = .terminated
+                    instance.stateSince = now
+                    try await store.save(instance)
+                    try await record(now, "terminate", instance: instance.id, cause: "provider", reason: "the provider no longer runs it")
+                } else if let node, now - node.reportedAt <= milliseconds(pool.health.reportTTL) {
+                    if instance.healthFailures > 0 {
+                        instance.healthFailures = 0
+                        try await store.save(instance)
+                    }
+                } else {
+                    instance.healthFailures += 1
+                    if instance.healthFailures >= pool.health.unhealthyThreshold {
+                        // Replaced, not repaired: out of the capacity now, a new one launched below, then terminated.
+                        instance.state = .terminating
+                        instance.stateSince = now
+                        replaced.append(instance)
+                        try await record(
+                            now, "replace", instance: instance.id, cause: "health",
+                            reason: "failed \(instance.healthFailures) health checks in a row (no report for "
+                                + "\(node.map { "\(seconds(now - $0.reportedAt)) s" } ?? "ever"))")
+                    }
+                    try await store.save(instance)
+                }
+            case .terminating:
+                try await terminate(&instance, now: now, cause: "provider", reason: "termination resumed")
+            case .draining, .terminated:
+                break
+            }
+            instances[index] = instance
+        }
+        try await handleStrangers(listed.subtracting(instances.map(\.id)), now: now)
+
+        // Decide.
+        let capacity = instances.filter { $0.state.isCapacity }
+        let warmedUp = capacity.filter { $0.state == .serving && now - $0.launchedAt >= milliseconds(pool.warmup) }
+        var metrics: [String: [Double]] = [:]
+        for instance in warmedUp {
+            guard let node = nodes[instance.id], now - node.reportedAt <= milliseconds(pool.health.reportTTL) else { continue }
+            for (name, value) in Self.metrics(of: node) { metrics[name, default: []].append(value) }
+        }
+        var cause = "operator"
+        if let decision = evaluator.evaluate(PoolPeriod(now: Double(now) / 1000, capacity: desired, metrics: metrics)) {
+            try await stillLeading()
+            _ = try await store.setDesired(pool: pool.name, desired: decision.to)
+            try await record(
+                now, "desired", from: decision.from, to: decision.to, cause: decision.policy, reason: decision.reason,
+                values: decision.values)
+            logger.notice(
+                "desired capacity changed",
+                metadata: ["pool": "\(pool.name)", "from": "\(decision.from)", "to": "\(decision.to)", "policy": "\(decision.policy)"])
+            desired = decision.to
+            cause = decision.policy
+        }
+
+        // Converge.
+        if capacity.count < desired {
+            for _ in capacity.count..<desired {
+                let instance = FleetInstance(id: newInstanceID(), pool: pool.name, state: .launching, launchedAt: now, stateSince: now)
+                try await stillLeading()
+                try await store.save(instance)  // before the launch: a successor re-issues it, never a second one
+                try await launch(instance, now: now, retry: false)
+            }
+        } else if capacity.count > desired {
+            let victims = scaleInOrder(capacity, nodes: nodes).prefix(capacity.count - desired)
+            for var instance in victims {
+                try await stillLeading()
+                let participants = nodes[instance.id]?.report.participants ?? 0
+                instance.state = .draining
+                instance.stateSince = now
+                try await store.save(instance)
+                if nodes[instance.id] != nil { try await store.requestDrain(node: instance.id) }
+                try await record(
+                    now, "drain", instance: instance.id, from: capacity.count, to: desired, cause: cause,
+                    reason: "scale-in: least loaded (\(participants) participants); no new rooms, its rooms keep running",
+                    result: "in progress")
+                if let index = instances.firstIndex(where: { $0.id == instance.id }) { instances[index] = instance }
+            }
+        }
+        for var instance in replaced { try await terminate(&instance, now: now, cause: "health", reason: "replaced") }
+
+        // Drains.
+        for var instance in instances where instance.state == .draining {
+            try await drainStep(&instance, node: nodes[instance.id], now: now)
+        }
+    }
+
+    /// The figures an instance's report gives the policies. `idle` is 1 for an instance with nobody on it (a
+    /// recorder without a job), else 0.
+    static func metrics(of node: NodeRecord) -> [String: Double] {
+        let report = node.report
+        let capacity = Double(max(node.registration.capacity, 1))
+        return [
+            "participants": Double(report.participants), "rooms": Double(report.rooms),
+            "connections": Double(report.connections), "cpu": report.cpu, "bytesOut": report.bytesOutPerSecond,
+            "load": max(report.cpu, Double(report.participants) / capacity),
+            "idle": report.participants == 0 && report.rooms == 0 ? 1 : 0,
+        ]
+    }
+
+    /// Scale-in candidates, first to go first: never a protected instance, never a busy recorder; instances
+    /// that have not registered yet (nobody on them), then the least loaded.
+    func scaleInOrder(_ capacity: [FleetInstance], nodes: [String: NodeRecord]) -> [FleetInstance] {
+        capacity.filter { instance in
+            guard !instance.protected else { return false }
+            if pool.kind == .jibri, let report = nodes[instance.id]?.report, report.participants > 0 || report.rooms > 0 {
+                return false
+            }
+            return true
+        }.sorted { a, b in
+            let (la, lb) = (nodes[a.id].map(Self.load) ?? -1, nodes[b.id].map(Self.load) ?? -1)
+            return la != lb ? la < lb : a.launchedAt > b.launchedAt
+        }
+    }
+
+    static func load(_ node: NodeRecord) -> Double {
+        Double(node.report.participants) + max(node.report.cpu, Double(node.report.participants) / Double(max(node.registration.capacity, 1)))
+    }
+
+    /// A draining instance: terminated once empty (or gone quiet: its rooms have moved), or at the deadline
+    /// when the pool says so; otherwise the provider hears it still drains.
+    private mutating func drainStep(_ instance: inout FleetInstance, node: NodeRecord?, now: Int64) async throws {
+        let elapsed = now - instance.stateSince
+        guard let node else {
+            try await terminate(&instance, now: now, cause: "drain", reason: "chosen for scale-in before it registered")
+            return
+        }
+        let quiet = now - node.reportedAt > milliseconds(pool.health.reportTTL)
+        let confirmed = node.reportedAt > instance.stateSince && node.report.state == .draining
+        if quiet || (confirmed && node.report.participants == 0 && node.report.connections == 0) {
+            try await terminate(
+                &instance, now: now, cause: "drain",
+                reason: quiet ? "stopped reporting while draining" : "drained: empty after \(seconds(elapsed)) s")
+            return
+        }
+        if elapsed > milliseconds(pool.drain.deadline) {
+            let still = "\(node.report.participants) participants in \(node.report.rooms) rooms"
+            switch pool.drain.atDeadline {
+            case .terminate:
+                try await terminate(
+                    &instance, now: now, cause: "drain-deadline",
+                    reason: "the drain deadline (\(seconds(milliseconds(pool.drain.deadline))) s) passed with \(still)")
+                return
+            case .wait:
+                logger.warning(
+                    "draining past its deadline",
+                    metadata: ["pool": "\(pool.name)", "instance": "\(instance.id)", "still": "\(still)"])
+                if overdue.insert(instance.id).inserted {
+                    try await record(
+                        now, "drain", instance: instance.id, cause: "drain-deadline",
+                        reason: "the drain deadline passed with \(still); waiting until it is empty", result: "in progress")
+                }
+            }
+        }
+        try await stillLeading()
+        try await provider.draining(instance.id)
+    }
+
+    private func launch(_ instance: FleetInstance, now: Int64, retry: Bool) async throws {
+        try await stillLeading()
+        let request = LaunchRequest(id: instance.id, pool: pool.name, region: pool.region, kind: pool.kind)
+        do {
+            try await provider.launch(request)
+            try await record(
+                now, "launch", instance: instance.id, cause: retry ? "recovery" : "desired",
+                reason: retry ? "recorded as launching but not running: launch re-issued" : "capacity below desired")
+        } catch {
+            try await record(now, "launch", instance: instance.id, cause: "desired", reason: "launch failed", result: "failed: \(error)")
+            logger.error("launch failed", metadata: ["pool": "\(pool.name)", "instance": "\(instance.id)", "error": "\(error)"])
+        }
+    }
+
+    private mutating func terminate(_ instance: inout FleetInstance, now: Int64, cause: String, reason: String) async throws {
+        try await stillLeading()
+        instance.state = .terminating
+        instance.stateSince = now
+        try await store.save(instance)
+        do {
+            try await provider.terminate(instance.id)
+        } catch {
+            try await record(now, "terminate", instance: instance.id, cause: cause, reason: reason, result: "failed: \(error)")
+            logger.error("terminate failed", metadata: ["pool": "\(pool.name)", "instance": "\(instance.id)", "error": "\(error)"])
+            return  // still terminating: the next pass tries again
+        }
+        instance.state = .terminated
+        try await store.save(instance)
+        overdue.remove(instance.id)
+        try await record(now, "terminate", instance: instance.id, cause: cause, reason: reason)
+        logger.notice("instance terminated", metadata: ["pool": "\(pool.name)", "instance": "\(instance.id)", "reason": "\(reason)"])
+    }
+
+    /// Instances the provider runs that this pool never launched: reported once, terminated after the
+    /// registration grace.
+    private mutating func handleStrangers(_ ids: Set<String>, now: Int64) async throws {
+        strangers = strangers.filter { ids.contains($0.key) }
+        for id in ids.sorted() {
+            guard let since = strangers[id] else {
+                strangers[id] = now
+                try await record(
+                    now, "unregistered", instance: id, cause: "health",
+                    reason: "the provider runs it but this pool never launched it; terminating it after "
+                        + "\(seconds(milliseconds(pool.health.registrationGrace))) s", result: "in progress")
+                continue
+            }
+            guard now - since > milliseconds(pool.health.registrationGrace) else { continue }
+            var instance = FleetInstance(id: id, pool: pool.name, state: .terminating, launchedAt: since, stateSince: now)
+            try await terminate(&instance, now: now, cause: "health", reason: "unknown to the pool past the registration grace")
+            strangers[id] = nil
+        }
+    }
+
+    private func record(
+        _ now: Int64, _ action: String, instance: String? = nil, from: Int? = nil, to: Int? = nil, cause: String,
+        reason: String, values: [String: Double] = [:], result: String = "succeeded"
+    ) async throws {
+        try await store.record(
+            ScalingActivity(
+                pool: pool.name, at: now, action: action, instance: instance, from: from, to: to, cause: cause, reason: reason,
+                values: values, result: result))
+    }
+
+    private func newInstanceID() -> String {
+        let alphabet = Array("abcdefghijkmnpqrstuvwxyz23456789")
+        var generator = SystemRandomNumberGenerator()
+        return pool.name + "-" + String((0..<8).map { _ in alphabet[Int(generator.next() % UInt64(alphabet.count))] })
+    }
+}
+
+private func milliseconds(_ seconds: Double) -> Int64 { Int64(seconds * 1000) }
+private func seconds(_ milliseconds: Int64) -> String { String(format: "%.0f", Double(milliseconds) / 1000) }

@@ -1,0 +1,148 @@
+/// The autoscaler's shared state: who leads, each pool's desired capacity, the instances it launched and every
+/// scaling activity. Kept in the store so that a standby autoscaler taking over knows what its predecessor did,
+/// and so that directories can answer `GET /api/v1/fleet` without asking the autoscaler.
+
+/// Where an instance is in its life.
+public enum InstanceState: String, Sendable, Codable, CaseIterable {
+    /// Recorded before the provider is asked to launch it (so a successor never launches it twice), then
+    /// launched; not registered yet.
+    case launching
+    /// Registered and serving; counts as capacity.
+    case serving
+    /// Scale-in chose it: it takes no new rooms or jobs and is terminated once empty or at the drain deadline.
+    case draining
+    /// The provider was asked to terminate it.
+    case terminating
+    /// Gone. Kept for the record.
+    case terminated
+
+    /// Whether the instance counts as the pool's capacity (launching and serving ones do; from the moment scale-in
+    /// picks it, an instance no longer does).
+    public var isCapacity: Bool { self == .launching || self == .serving }
+}
+
+/// One instance of a pool, as the autoscaler knows it.
+public struct FleetInstance: Sendable, Equatable, Codable {
+    /// The instance's id with its provider (a local process name, a script's id, an EC2 instance id). Room
+    /// servers and agents register under this id.
+    public var id: String
+    public var pool: String
+    public var state: InstanceState
+    /// Scale-in never chooses a protected instance.
+    public var protected: Bool
+    /// Milliseconds since the Unix epoch.
+    public var launchedAt: Int64
+    /// When the instance entered its current state.
+    public var stateSince: Int64
+    /// Consecutive failed health checks.
+    public var healthFailures: Int
+
+    public init(
+        id: String, pool: String, state: InstanceState, protected: Bool = false, launchedAt: Int64, stateSince: Int64,
+        healthFailures: Int = 0
+    ) {
+        self.id = id
+        self.pool = pool
+        self.state = state
+        self.protected = protected
+        self.launchedAt = launchedAt
+        self.stateSince = stateSince
+        self.healthFailures = healthFailures
+    }
+}
+
+/// A pool as the fleet API shows it: its declared shape and its desired capacity.
+public struct FleetPool: Sendable, Equatable, Codable {
+    public var name: String
+    public var kind: String
+    public var region: String
+    public var min: Int
+    public var max: Int
+    public var desired: Int
+
+    public init(name: String, kind: String, region: String, min: Int, max: Int, desired: Int) {
+        self.name = name
+        self.kind = kind
+        self.region = region
+        self.min = min
+        self.max = max
+        self.desired = desired
+    }
+}
+
+/// One recorded scaling activity: a change of desired capacity with its cause, or an action on an instance
+/// (launch, drain, terminate, replace) with its result.
+public struct ScalingActivity: Sendable, Equatable, Codable {
+    /// Assigned by the store; grows with time.
+    public var id: Int64
+    public var pool: String
+    /// Milliseconds since the Unix epoch.
+    public var at: Int64
+    /// `desired`, `launch`, `drain`, `terminate`, `replace`, `unregistered`, `protect`.
+    public var action: String
+    public var instance: String?
+    public var from: Int?
+    public var to: Int?
+    /// The policy (or `min`, `max`, `operator`, `health`, `drain-deadline`) that caused it.
+    public var cause: String
+    public var reason: String
+    /// The figures behind the decision, by `statistic(metric)`.
+    public var values: [String: Double]
+    /// `succeeded`, `in progress`, or `failed: …`.
+    public var result: String
+
+    public init(
+        id: Int64 = 0, pool: String, at: Int64, action: String, instance: String? = nil, from: Int? = nil, to: Int? = nil,
+        cause: String, reason: String, values: [String: Double] = [:], result: String = "succeeded"
+    ) {
+        self.id = id
+        self.pool = pool
+        self.at = at
+        self.action = action
+        self.instance = instance
+        self.from = from
+        self.to = to
+        self.cause = cause
+        self.reason = reason
+        self.values = values
+        self.result = result
+    }
+}
+
+public protocol FleetStore: Sendable {
+    /// Takes or renews the autoscaler lease for `holder` until `now + ttl`. Returns the lease's term (it grows
+    /// each time the lease changes hands) while `holder` holds it, nil while another holder's lease runs.
+    func lead(holder: String, ttl: Int64, now: Int64) async throws -> Int64?
+
+    /// Gives up the lease if `holder` has it, so a standby takes over at once.
+    func resign(holder: String) async throws
+
+    /// Declares a pool (shape and limits) as loaded from the pool file; its desired capacity is set to
+    /// `desired` only when the pool is new, so an autoscaler restart keeps decisions and operator settings.
+    /// Returns the pool's desired capacity.
+    func declare(_ pool: FleetPool) async throws -> Int
+
+    func pools() async throws -> [FleetPool]
+
+    /// Sets a pool's desired capacity. False when no such pool is declared.
+    func setDesired(pool: String, desired: Int) async throws -> Bool
+
+    /// Adds an instance or replaces its row.
+    func save(_ instance: FleetInstance) async throws
+
+    /// The instances of `pool` (of every pool when nil), terminated ones only when `includeTerminated`.
+    func instances(pool: String?, includeTerminated: Bool) async throws -> [FleetInstance]
+
+    /// Sets an instance's protection from scale-in. False when no such instance is known.
+    func setProtected(instance: String, _ protected: Bool) async throws -> Bool
+
+    /// Records an activity; returns it with its id.
+    @discardableResult
+    func record(_ activity: ScalingActivity) async throws -> ScalingActivity
+
+    /// The latest activities, newest first, of `pool` (of every pool when nil).
+    func activities(pool: String?, limit: Int) async throws -> [ScalingActivity]
+
+    /// Marks a registered node draining: placement skips it from now on, and its next heartbeat tells it so.
+    func requestDrain(node: String) async throws
+}

@@ -1,0 +1,81 @@
+import ArgumentParser
+import Configuration
+import Foundation
+import Logging
+import PlazaFleet
+import PlazaPostgres
+import ServiceLifecycle
+import UnixSignals
+
+/// `plaza autoscaler`: the fleet's reconcile loop, leader-elected over the shared store.
+struct AutoscalerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "autoscaler",
+        abstract: "Keep every pool of the pool file at its desired capacity: decide by policy, launch, drain, terminate.",
+        discussion: """
+            Run two or more for availability: one leads (a lease in the store), the others stand by. The pool file \
+            format and its annotated sample are in docs/autoscaling.md and deploy/autoscaling/pools.json. \
+            Configuration: these flags, then PLAZA_* environment variables, then --config, then the defaults.
+            """
+    )
+
+    @Option(help: "The shared store, postgres://user:password@host:5432/database (key store).")
+    var store: String?
+
+    @Option(help: "The pool file (key autoscaler.pools).")
+    var pools: String?
+
+    @Option(help: "This autoscaler's name in the lease (key autoscaler.id; default host name and pid).")
+    var id: String?
+
+    @Option(name: .customLong("lease-ttl"), help: "Seconds a leader's lease lasts unrenewed (key autoscaler.leaseTTL; default 15).")
+    var leaseTTL: Double?
+
+    @Option(name: .customLong("state-dir"), help: "Where the local provider keeps pid files and logs (key autoscaler.stateDirectory; default ./plaza-data/fleet).")
+    var stateDirectory: String?
+
+    @Option(help: "A JSON configuration file.")
+    var config: String?
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (key log.level).")
+    var logLevel: String?
+
+    func run() async throws {
+        let reader = try await ConfigurationLoader.reader(
+            flags: [
+                "store": store.map { .string($0) }, "autoscaler.pools": pools.map { .string($0) },
+                "autoscaler.id": id.map { .string($0) }, "autoscaler.leaseTTL": leaseTTL.map { .double($0) },
+                "autoscaler.stateDirectory": stateDirectory.map { .string($0) }, "log.level": logLevel.map { .string($0) },
+            ], file: config)
+        guard let storeURL = reader.string(forKey: "store") else { throw ValidationError("--store is needed: postgres://…") }
+        guard let poolPath = reader.string(forKey: "autoscaler.pools") else { throw ValidationError("--pools is needed: the pool file") }
+        let ttl = reader.double(forKey: "autoscaler.leaseTTL", default: 15)
+        guard ttl > 0 else { throw ValidationError("autoscaler.leaseTTL must be > 0") }
+        let file: PoolFile
+        do { file = try PoolFile.load(path: poolPath) } catch { throw ValidationError(error.description) }
+        let level = Logger.Level(rawValue: reader.string(forKey: "log.level", default: "info")) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "plaza.autoscaler")
+        let stateDirectory = URL(fileURLWithPath: reader.string(forKey: "autoscaler.stateDirectory", default: "./plaza-data/fleet"))
+        let holder = reader.string(forKey: "autoscaler.id", default: "\(ProcessInfo.processInfo.hostName)-\(getpid())")
+        let registry = try await PostgresStore.open(url: storeURL, logger: logger)
+        let autoscaler = Autoscaler(
+            pools: file.pools, store: registry, holder: holder, leaseTTL: .milliseconds(Int64(ttl * 1000)), logger: logger
+        ) { pool in
+            Providers.make(for: pool, stateDirectory: stateDirectory, store: storeURL)
+        }
+        logger.notice("autoscaler started", metadata: ["holder": "\(holder)", "pools": "\(file.pools.map(\.name).joined(separator: ","))"])
+        let task = Task { await autoscaler.run() }
+        for await signal in await UnixSignalsSequence(trapping: .sigterm, .sigint) {
+            logger.notice("stopping", metadata: ["signal": "\(signal)"])
+            break
+        }
+        task.cancel()
+        await task.value
+        try await registry.close()
+    }
+}

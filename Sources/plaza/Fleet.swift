@@ -1,0 +1,185 @@
+import ArgumentParser
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// `plaza fleet`: the fleet API of a directory, as tables.
+struct FleetCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fleet",
+        abstract: "Look at and steer the autoscaled fleet through a directory's fleet API.",
+        subcommands: [Status.self, Activities.self, SetDesired.self, Protect.self]
+    )
+
+    /// Where the API is and the admin token it wants.
+    struct Connection: ParsableArguments {
+        @Option(help: "A directory's base URL (env PLAZA_DIRECTORY; default http://127.0.0.1:8080).")
+        var directory: String?
+
+        @Option(name: .customLong("admin-token"), help: "The admin token (env PLAZA_AUTH_ADMIN_TOKEN).")
+        var adminToken: String?
+
+        @Flag(help: "Print the API's JSON instead of a table.")
+        var json = false
+
+        /// Sends one request; an error answer becomes the command's error.
+        func call(_ method: String, _ path: String, body: [String: Any]? = nil) async throws -> Data {
+            let environment = ProcessInfo.processInfo.environment
+            let base = directory ?? environment["PLAZA_DIRECTORY"] ?? "http://127.0.0.1:8080"
+            guard let url = URL(string: base.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + path) else {
+                throw ValidationError("--directory is not a URL: \(base)")
+            }
+            guard let token = adminToken ?? environment["PLAZA_AUTH_ADMIN_TOKEN"] else {
+                throw ValidationError("the fleet API needs the admin token: --admin-token or PLAZA_AUTH_ADMIN_TOKEN")
+            }
+            var request = URLRequest(url: url)
+            request.httpMethod = method
+            request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
+            if let body {
+                request.httpBody = try JSONSerialization.data(withJSONObject: body)
+                request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+            }
+            let (data, response) = try await URLSession.shared.data(for: request)
+            let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+            guard status == 200 else {
+                let error = (try? JSONSerialization.jsonObject(with: data) as? [String: Any])?["error"] as? [String: Any]
+                let code = error?["code"] as? String ?? "http_\(status)"
+                throw FleetError(description: "\(code): \(error?["message"] as? String ?? String(decoding: data, as: UTF8.self))")
+            }
+            return data
+        }
+    }
+
+    struct FleetError: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    struct Status: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Pools, their instances, states and load.")
+        @OptionGroup var connection: Connection
+
+        func run() async throws {
+            let data = try await connection.call("GET", "/api/v1/fleet")
+            if connection.json { return print(String(decoding: data, as: UTF8.self)) }
+            let status = try JSONDecoder().decode(FleetStatus.self, from: data)
+            var rows = [["POOL", "KIND", "REGION", "MIN", "DESIRED", "MAX", "CAPACITY"]]
+            for pool in status.pools {
+                rows.append([pool.name, pool.kind, pool.region, "\(pool.min)", "\(pool.desired)", "\(pool.max)", "\(pool.capacity)"])
+            }
+            print(Table.render(rows))
+            var instances = [["INSTANCE", "POOL", "STATE", "PROTECTED", "PARTICIPANTS", "ROOMS", "CPU", "URL", "SINCE"]]
+            for pool in status.pools {
+                for instance in pool.instances {
+                    let node = instance.node
+                    instances.append([
+                        instance.id, pool.name, instance.state, instance.protected ? "yes" : "no",
+                        node.map { "\($0.participants)/\($0.capacity)" } ?? "-", node.map { "\($0.rooms)" } ?? "-",
+                        node.map { String(format: "%.0f%%", $0.cpu * 100) } ?? "-", node?.url ?? "-", Table.time(instance.stateSince),
+                    ])
+                }
+            }
+            print("")
+            print(instances.count > 1 ? Table.render(instances) : "no instances")
+        }
+    }
+
+    struct Activities: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Scaling activities, newest first: when, what, why, result.")
+        @OptionGroup var connection: Connection
+        @Option(help: "Only this pool's activities.") var pool: String?
+        @Option(help: "How many (default 50).") var limit: Int = 50
+
+        func run() async throws {
+            var path = "/api/v1/fleet/activities?limit=\(limit)"
+            if let pool { path += "&pool=\(pool.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) ?? pool)" }
+            let data = try await connection.call("GET", path)
+            if connection.json { return print(String(decoding: data, as: UTF8.self)) }
+            let activities = try JSONDecoder().decode([String: [FleetActivity]].self, from: data)["activities"] ?? []
+            var rows = [["TIME", "POOL", "ACTION", "INSTANCE", "FROM→TO", "CAUSE", "RESULT", "REASON"]]
+            for activity in activities {
+                let change = activity.from.map { from in "\(from)→\(activity.to.map(String.init) ?? "?")" } ?? "-"
+                rows.append([
+                    Table.time(activity.at), activity.pool, activity.action, activity.instance ?? "-", change, activity.cause,
+                    activity.result, activity.reason,
+                ])
+            }
+            print(rows.count > 1 ? Table.render(rows) : "no activities")
+        }
+    }
+
+    struct SetDesired: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "set-desired", abstract: "Set a pool's desired capacity (within its min and max).")
+        @OptionGroup var connection: Connection
+        @Argument(help: "The pool.") var pool: String
+        @Argument(help: "The desired capacity.") var desired: Int
+
+        func run() async throws {
+            let data = try await connection.call("PUT", "/api/v1/fleet/pools/\(pool)/desired", body: ["desired": desired])
+            print(connection.json ? String(decoding: data, as: UTF8.self) : "\(pool): desired \(desired)")
+        }
+    }
+
+    struct Protect: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Protect an instance from scale-in (or lift it with --off).")
+        @OptionGroup var connection: Connection
+        @Argument(help: "The instance.") var instance: String
+        @Flag(help: "Lift the protection.") var off = false
+
+        func run() async throws {
+            let data = try await connection.call("PUT", "/api/v1/fleet/instances/\(instance)/protection", body: ["protected": !off])
+            print(connection.json ? String(decoding: data, as: UTF8.self) : "\(instance): \(off ? "not protected" : "protected") from scale-in")
+        }
+    }
+}
+
+/// The fleet API's answers, as far as the tables need them.
+struct FleetStatus: Decodable {
+    struct Pool: Decodable {
+        var name, kind, region: String
+        var min, max, desired, capacity: Int
+        var instances: [Instance]
+    }
+
+    struct Instance: Decodable {
+        var id, state: String
+        var protected: Bool
+        var stateSince: Int64
+        var node: Node?
+    }
+
+    struct Node: Decodable {
+        var url: String
+        var participants, rooms, capacity: Int
+        var cpu: Double
+    }
+
+    var pools: [Pool]
+}
+
+struct FleetActivity: Decodable {
+    var pool, action, cause, reason, result: String
+    var at: Int64
+    var instance: String?
+    var from, to: Int?
+}
+
+/// Left-aligned columns, two spaces apart.
+enum Table {
+    static func render(_ rows: [[String]]) -> String {
+        let widths = rows[0].indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
+        return rows.map { row in
+            row.enumerated().map { index, cell in
+                index == row.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+            }.joined(separator: "  ")
+        }.joined(separator: "\n")
+    }
+
+    /// Local time of a Unix-epoch millisecond timestamp.
+    static func time(_ milliseconds: Int64) -> String {
+        let formatter = DateFormatter()
+        formatter.dateFormat = "yyyy-MM-dd HH:mm:ss"
+        return formatter.string(from: Date(timeIntervalSince1970: Double(milliseconds) / 1000))
+    }
+}

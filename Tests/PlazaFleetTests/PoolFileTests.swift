@@ -1,0 +1,73 @@
+import Foundation
+import Testing
+import PlazaAutoscaling
+import PlazaFleet
+
+/// The pool file: the annotated sample (with the operator's seed rules) loads and its rules run as written;
+/// bad files are refused with the pool and field at fault.
+struct PoolFileTests {
+    static let samplePath = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("deploy/autoscaling/pools.json").path
+
+    /// Feeds one value per instance per period; returns the capacity after each period.
+    static func run(_ pool: PoolConfiguration, periods: Int, capacity: Int, metric: String, value: Double) -> [Int] {
+        var evaluator = PolicyEvaluator(policies: pool.policies, minimum: pool.min, maximum: pool.max)
+        var capacity = capacity
+        var trace: [Int] = []
+        for period in 0..<periods {
+            let now = Double(period) * pool.period
+            if let decision = evaluator.evaluate(
+                PoolPeriod(now: now, capacity: capacity, metrics: [metric: Array(repeating: value, count: capacity)]))
+            {
+                capacity = decision.to
+            }
+            trace.append(capacity)
+        }
+        return trace
+    }
+
+    @Test func theSampleLoadsAndItsSeedRulesRunAsWritten() throws {
+        let file = try PoolFile.load(path: Self.samplePath)
+        #expect(file.pools.map(\.name) == ["rooms-eu", "bridges-eu-shard1", "recorders-eu"])
+        #expect(file.pools.map(\.kind) == [.roomServer, .jvb, .jibri])
+        let bridges = file.pools[1], recorders = file.pools[2]
+
+        // Bridges: ≥ 750 MB average for 10 periods of 60 s → one more; never below 2.
+        #expect(Self.run(bridges, periods: 10, capacity: 2, metric: "bytesOut", value: 800_000_000) == Array(repeating: 2, count: 9) + [3])
+        #expect(Self.run(bridges, periods: 10, capacity: 2, metric: "bytesOut", value: 749_999_999).allSatisfy { $0 == 2 })
+        #expect(Self.run(bridges, periods: 10, capacity: 3, metric: "bytesOut", value: 375_000_000).last == 2)
+        #expect(Self.run(bridges, periods: 30, capacity: 2, metric: "bytesOut", value: 0).allSatisfy { $0 == 2 })
+        #expect(bridges.drain.atDeadline == .wait)
+
+        // Recorders: idle sum < 2 for 5 periods → one more; > 3 for 10 periods → one fewer.
+        let busy = Self.run(recorders, periods: 5, capacity: 3, metric: "idle", value: 0)
+        #expect(busy == [3, 3, 3, 3, 4])
+        let idle = Self.run(recorders, periods: 10, capacity: 5, metric: "idle", value: 1)
+        #expect(idle == Array(repeating: 5, count: 9) + [4])
+        #expect(Self.run(recorders, periods: 20, capacity: 3, metric: "idle", value: 1).allSatisfy { $0 == 3 })
+    }
+
+    static func pool(_ fields: String) -> String {
+        """
+        {"pools": [{"name": "p", "kind": "room-server", "min": 1, "max": 3, "provider": {"type": "local"}\(fields)}]}
+        """
+    }
+
+    @Test(arguments: [
+        (#"{"pools": [{"name": "p", "kind": "room-server", "min": 1, "max": 3}]}"#, "pools[0]: missing 'provider'"),
+        (pool(#", "desired": 5"#), "pool 'p': needs 0 ≤ min ≤ desired ≤ max (min 1, desired 5, max 3)"),
+        (#"{"pools": [{"name": "p", "kind": "jvb", "min": 1, "max": 3, "provider": {"type": "local"}}]}"#,
+         "pool 'p': a local provider for a jvb pool needs 'arguments' (what to run)"),
+        (#"{"pools": [{"name": "p", "kind": "room-server", "min": 1, "max": 3, "provider": {"type": "ec3"}}]}"#,
+         "pools[0].provider: unknown provider type 'ec3' (local, command)"),
+        (pool(#", "policies": [{"type": "step", "name": "s", "adjustment": 1, "alarm": {"metric": "load", "comparison": "GreaterThanThreshold", "threshold": 1, "period": 30, "evaluationPeriods": 2}}]"#),
+         "pool 'p': policy 's' has an alarm period of 30.0 s; it must be the pool's period (60.0 s)"),
+        (pool(#", "drain": {"deadline": 0}"#), "pool 'p': drain.deadline must be > 0"),
+        (#"{"pools": [{"name": "p", "kind": "room-server", "min": 1, "max": 3, "provider": {"type": "local"}}, {"name": "p", "kind": "room-server", "min": 1, "max": 3, "provider": {"type": "local"}}]}"#,
+         "pool 'p' is declared twice"),
+    ])
+    func badFilesAreRefusedWithWhatIsWrong(text: String, message: String) {
+        #expect(throws: PoolFileError(message)) { try PoolFile.parse(Data(text.utf8)) }
+    }
+}

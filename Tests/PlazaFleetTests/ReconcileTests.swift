@@ -1,0 +1,260 @@
+import Foundation
+import Logging
+import Synchronization
+import Testing
+import PlazaAutoscaling
+import PlazaFleet
+import PlazaPlacement
+import PlazaPostgres
+import PlazaStore
+import PlazaTesting
+
+/// The reconcile pass on a real PostgreSQL store, with the `command` provider running shell scripts that keep
+/// a folder of "cloud" instances (one file each, and a log of every launch). Time is the pass's `now`, so
+/// health checks, warm-up and drain deadlines run without waiting.
+@Suite struct ReconcileTests {
+    let t0: Int64 = 1_700_000_000_000
+
+    /// A pool on a fresh database, with its scripted cloud.
+    struct Harness {
+        let store: PostgresStore
+        let cloud: URL
+        var pool: PoolConfiguration
+        let provider: CommandProvider
+
+        static func start(_ pool: (CommandProviderSettings) -> PoolConfiguration) async throws -> Harness {
+            let store = try await PostgresStore.open(url: try PostgresServer.shared().createDatabase(), logger: Logger(label: "test"))
+            let cloud = FileManager.default.temporaryDirectory.appendingPathComponent("plaza-cloud-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: cloud.appendingPathComponent("instances"), withIntermediateDirectories: true)
+            let settings = CommandProviderSettings(
+                launch: ["/bin/sh", "-c", #"[ -e "$CLOUD/instances/$PLAZA_INSTANCE_ID" ] || { touch "$CLOUD/instances/$PLAZA_INSTANCE_ID"; echo "$PLAZA_INSTANCE_ID" >> "$CLOUD/launches"; }"#],
+                terminate: ["/bin/sh", "-c", #"rm -f "$CLOUD/instances/$PLAZA_INSTANCE_ID""#],
+                list: ["/bin/sh", "-c", #"printf '['; sep=''; for f in $(ls "$CLOUD/instances"); do printf '%s{"id":"%s"}' "$sep" "$f"; sep=','; done; printf ']'"#],
+                environment: ["CLOUD": cloud.path], timeout: 10)
+            let pool = pool(settings)
+            let harness = Harness(
+                store: store, cloud: cloud, pool: pool,
+                provider: CommandProvider(settings: settings, pool: pool.name, region: pool.region, kind: pool.kind))
+            _ = try await store.declare(
+                FleetPool(name: pool.name, kind: pool.kind.rawValue, region: pool.region, min: pool.min, max: pool.max, desired: pool.desired))
+            return harness
+        }
+
+        func controller(stillLeading: @escaping @Sendable () async throws -> Void = {}) -> PoolController {
+            PoolController(pool: pool, provider: provider, store: store, logger: Logger(label: "test"), stillLeading: stillLeading)
+        }
+
+        var running: [String] {
+            ((try? FileManager.default.contentsOfDirectory(atPath: cloud.appendingPathComponent("instances").path)) ?? []).sorted()
+        }
+
+        var launches: [String] {
+            ((try? String(contentsOf: cloud.appendingPathComponent("launches"), encoding: .utf8)) ?? "")
+                .split(separator: "\n").map(String.init)
+        }
+
+        /// The instance registers (or reports) as a node would.
+        func report(_ id: String, participants: Int = 0, state: NodeState = .serving, at now: Int64) async throws -> HeartbeatAnswer {
+            if try await store.nodes().contains(where: { $0.registration.id == id }) == false {
+                try await store.register(NodeRegistration(id: id, url: "http://\(id).test", region: pool.region, capacity: 100), now: now)
+            }
+            return try await store.heartbeat(
+                node: id, report: NodeReport(state: state, rooms: participants > 0 ? 1 : 0, participants: participants),
+                rooms: [], leaseTTL: 10_000, now: now)
+        }
+
+        func instances() async throws -> [FleetInstance] { try await store.instances(pool: pool.name, includeTerminated: false) }
+
+        func activities() async throws -> [ScalingActivity] { try await store.activities(pool: pool.name, limit: 100).reversed() }
+
+        func stop() async throws {
+            try await store.close()
+            try? FileManager.default.removeItem(at: cloud)
+        }
+    }
+
+    static func roomServers(
+        min: Int = 0, max: Int = 5, desired: Int, policies: [ScalingPolicy] = [], drain: DrainRule = DrainRule(),
+        kind: PoolKind = .roomServer
+    ) -> (CommandProviderSettings) -> PoolConfiguration {
+        { settings in
+            PoolConfiguration(
+                name: "rooms", kind: kind, region: "eu", min: min, max: max, desired: desired, period: 1, warmup: 0,
+                provider: .command(settings), policies: policies, drain: drain,
+                health: HealthCheck(unhealthyThreshold: 2, registrationGrace: 60, reportTTL: 15))
+        }
+    }
+
+    @Test func theLeaseHasOneHolderAndPassesOnWhenItRunsOutOrIsGivenUp() async throws {
+        let store = try await PostgresStore.open(url: try PostgresServer.shared().createDatabase(), logger: Logger(label: "test"))
+        #expect(try await store.lead(holder: "a", ttl: 10_000, now: t0) == 1)
+        #expect(try await store.lead(holder: "b", ttl: 10_000, now: t0 + 1_000) == nil)
+        #expect(try await store.lead(holder: "a", ttl: 10_000, now: t0 + 9_000) == 1)
+        #expect(try await store.lead(holder: "b", ttl: 10_000, now: t0 + 18_999) == nil)
+        #expect(try await store.lead(holder: "b", ttl: 10_000, now: t0 + 19_000) == 2)
+        #expect(try await store.lead(holder: "a", ttl: 10_000, now: t0 + 19_001) == nil)
+        try await store.resign(holder: "b")
+        #expect(try await store.lead(holder: "a", ttl: 10_000, now: t0 + 19_002) == 3)
+        try await store.close()
+    }
+
+    @Test func aCrashInTheMiddleOfAScaleOutLaunchesNothingTwice() async throws {
+        let harness = try await Harness.start(Self.roomServers(desired: 3))
+        // The first leader records its first launch and makes it, records the second, and dies before launching it.
+        let calls = Atomic(0)
+        var first = harness.controller {
+            if calls.add(1, ordering: .relaxed).newValue == 4 { throw LeadershipLost() }
+        }
+        await #expect(throws: LeadershipLost.self) { try await first.reconcile(now: self.t0) }
+        #expect(harness.running.count == 1)
+        let recorded = try await harness.instances()
+        #expect(recorded.map(\.state) == [.launching, .launching])
+        let unlaunched = try #require(recorded.map(\.id).first { !harness.running.contains($0) })
+
+        // Its successor re-issues the recorded launch and makes the third.
+        var successor = harness.controller()
+        try await successor.reconcile(now: t0 + 1_000)
+        let instances = try await harness.instances()
+        #expect(instances.count == 3)
+        #expect(harness.running == instances.map(\.id).sorted())
+        #expect(harness.launches.sorted() == harness.running, "every instance launched exactly once")
+        let recovery = try await harness.activities().filter { $0.cause == "recovery" }
+        #expect(recovery.count == 1 && recovery[0].instance == unlaunched)
+
+        // Passes after that change nothing.
+        try await successor.reconcile(now: t0 + 2_000)
+        #expect(harness.launches.count == 3)
+        try await harness.stop()
+    }
+
+    @Test func registeredInstancesServeAndAnUnhealthyOneIsReplacedLaunchFirst() async throws {
+        let harness = try await Harness.start(Self.roomServers(desired: 2))
+        var controller = harness.controller()
+        try await controller.reconcile(now: t0)
+        let ids = try await harness.instances().map(\.id)
+        for id in ids { _ = try await harness.report(id, at: t0 + 1_000) }
+        try await controller.reconcile(now: t0 + 2_000)
+        #expect(try await harness.instances().map(\.state) == [.serving, .serving])
+
+        // One stops reporting: two failed checks (reportTTL 15 s, threshold 2) and it is replaced.
+        let (healthy, failing) = (ids[0], ids[1])
+        _ = try await harness.report(healthy, at: t0 + 20_000)
+        try await controller.reconcile(now: t0 + 20_000)
+        #expect(try await harness.instances().first { $0.id == failing }?.healthFailures == 1)
+        _ = try await harness.report(healthy, at: t0 + 21_000)
+        try await controller.reconcile(now: t0 + 21_000)
+        let after = try await harness.instances()
+        #expect(!after.contains { $0.id == failing })
+        #expect(after.count == 2 && after.filter { $0.state == .launching }.count == 1)
+        #expect(!harness.running.contains(failing) && harness.running.count == 2)
+        let actions = try await harness.activities().filter { $0.at == t0 + 21_000 }.map { "\($0.action) \($0.cause)" }
+        #expect(actions == ["replace health", "launch desired", "terminate health"], "launch first, then terminate")
+        try await harness.stop()
+    }
+
+    @Test func scaleInDrainsTheLeastLoadedUnprotectedInstanceAndTerminatesItOnceEmpty() async throws {
+        // Average participants ≤ 2 for one period: one fewer.
+        let scaleIn = ScalingPolicy.step(
+            StepScaling(
+                name: "quiet",
+                alarm: Alarm(metric: "participants", statistic: .average, comparison: .lessThanOrEqualToThreshold, threshold: 2, period: 1, evaluationPeriods: 1),
+                steps: [StepAdjustment(adjustment: -1)], cooldown: 60))
+        let harness = try await Harness.start(Self.roomServers(min: 1, desired: 3, policies: [scaleIn]))
+        var controller = harness.controller()
+        try await controller.reconcile(now: t0)
+        let ids = try await harness.instances().map(\.id)
+        let (busy, light, empty) = (ids[0], ids[1], ids[2])
+        #expect(try await harness.store.setProtected(instance: empty, true))
+        _ = try await harness.report(busy, participants: 5, at: t0 + 500)
+        _ = try await harness.report(light, participants: 1, at: t0 + 500)
+        _ = try await harness.report(empty, participants: 0, at: t0 + 500)
+        try await controller.reconcile(now: t0 + 1_000)  // registered, serving; average 2 → 3 becomes 2
+
+        let decision = try #require(try await harness.activities().first { $0.action == "desired" })
+        #expect(decision.from == 3 && decision.to == 2 && decision.cause == "quiet")
+        #expect(decision.values == ["Average(participants)": 2])
+        let drain = try #require(try await harness.activities().first { $0.action == "drain" })
+        #expect(drain.instance == light, "the least loaded that is not protected")
+        #expect(try await harness.store.nodes().first { $0.registration.id == light }?.report.state == .draining)
+
+        // Its next heartbeat tells it to drain; it keeps its participant, so it stays.
+        let answer = try await harness.report(light, participants: 1, at: t0 + 1_500)
+        #expect(answer.drain)
+        _ = try await harness.report(busy, participants: 5, at: t0 + 1_500)
+        try await controller.reconcile(now: t0 + 2_000)
+        #expect(harness.running.contains(light))
+        #expect(try await harness.instances().first { $0.id == light }?.state == .draining)
+
+        // Empty now: terminated.
+        _ = try await harness.report(light, participants: 0, state: .draining, at: t0 + 2_500)
+        try await controller.reconcile(now: t0 + 3_000)
+        #expect(!harness.running.contains(light) && harness.running.count == 2)
+        let terminate = try #require(try await harness.activities().last { $0.action == "terminate" })
+        #expect(terminate.instance == light && terminate.reason.hasPrefix("drained: empty"))
+        try await harness.stop()
+    }
+
+    @Test(arguments: [DrainRule.AtDeadline.terminate, .wait])
+    func theDrainDeadlineDoesWhatThePoolSays(atDeadline: DrainRule.AtDeadline) async throws {
+        let harness = try await Harness.start(Self.roomServers(desired: 1, drain: DrainRule(deadline: 60, atDeadline: atDeadline)))
+        var controller = harness.controller()
+        try await controller.reconcile(now: t0)
+        let id = try #require(try await harness.instances().first?.id)
+        _ = try await harness.report(id, participants: 3, at: t0 + 500)
+        try await controller.reconcile(now: t0 + 1_000)
+        #expect(try await harness.store.setDesired(pool: "rooms", desired: 0))
+        try await controller.reconcile(now: t0 + 2_000)
+        for now in stride(from: t0 + 30_000, through: t0 + 90_000, by: 30_000) {
+            _ = try await harness.report(id, participants: 3, state: .draining, at: now - 500)
+            try await controller.reconcile(now: now)
+        }
+        let activities = try await harness.activities()
+        switch atDeadline {
+        case .terminate:
+            #expect(harness.running.isEmpty)
+            let terminate = try #require(activities.last)
+            #expect(terminate.action == "terminate" && terminate.cause == "drain-deadline")
+            #expect(terminate.reason.contains("3 participants in 1 rooms"))
+        case .wait:
+            #expect(harness.running == [id])
+            #expect(activities.filter { $0.cause == "drain-deadline" }.count == 1, "reported once, logged every period")
+        }
+        try await harness.stop()
+    }
+
+    @Test func busyRecordersAreNeverScaledIn() async throws {
+        let harness = try await Harness.start(Self.roomServers(desired: 2, kind: .jibri))
+        var controller = harness.controller()
+        try await controller.reconcile(now: t0)
+        let ids = try await harness.instances().map(\.id)
+        _ = try await harness.report(ids[0], participants: 1, at: t0 + 500)
+        _ = try await harness.report(ids[1], participants: 1, at: t0 + 500)
+        try await controller.reconcile(now: t0 + 1_000)
+        #expect(try await harness.store.setDesired(pool: "rooms", desired: 1))
+        try await controller.reconcile(now: t0 + 2_000)
+        #expect(try await harness.instances().allSatisfy { $0.state == .serving }, "both busy: neither is drained")
+        _ = try await harness.report(ids[1], participants: 0, at: t0 + 2_500)
+        try await controller.reconcile(now: t0 + 3_000)
+        #expect(try await harness.instances().first { $0.id == ids[1] }?.state == .draining)
+        try await harness.stop()
+    }
+
+    @Test func strangersAndInstancesThatNeverRegisterAreReportedThenTerminated() async throws {
+        let harness = try await Harness.start(Self.roomServers(desired: 1))
+        _ = FileManager.default.createFile(atPath: harness.cloud.appendingPathComponent("instances/stray").path, contents: nil)
+        var controller = harness.controller()
+        try await controller.reconcile(now: t0)
+        let launched = try #require(try await harness.instances().first?.id)
+        #expect(try await harness.activities().contains { $0.action == "unregistered" && $0.instance == "stray" })
+        #expect(harness.running.contains("stray"))
+
+        // Past the registration grace (60 s): the stray and the never-registered instance go; a new one comes.
+        try await controller.reconcile(now: t0 + 61_000)
+        #expect(!harness.running.contains("stray") && !harness.running.contains(launched))
+        let instances = try await harness.instances()
+        #expect(instances.count == 1 && instances[0].id != launched && instances[0].state == .launching)
+        let unregistered = try await harness.activities().filter { $0.action == "unregistered" }.map(\.instance)
+        #expect(unregistered == ["stray", launched])
+        try await harness.stop()
+    }
+}
