@@ -102,7 +102,7 @@ public struct JoinBench: Sendable {
     }
 
     /// One participant: join, connect, hello, welcome; then held open until its time is up.
-    private static func join(
+    static func join(
         room: String, name: String, due: UInt64, measured: Bool, http: HTTPClientPool, group: any EventLoopGroup,
         held: HeldConnections, hold: Double, outcome: JoinOutcome
     ) async {

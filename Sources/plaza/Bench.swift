@@ -10,7 +10,7 @@ struct Bench: AsyncParsableCommand {
             Each benchmark starts `plaza serve` (this executable) on a free loopback port with a temporary data \
             directory, measures its CPU and memory from /proc, and prints one JSON object of results.
             """,
-        subcommands: [Fanout.self, Space.self, Placement.self, Join.self, FleetFanout.self, Failover.self]
+        subcommands: [Fanout.self, Space.self, Placement.self, Join.self, FleetFanout.self, Failover.self, Load.self]
     )
 
     struct Common: ParsableArguments {
@@ -119,6 +119,31 @@ struct Bench: AsyncParsableCommand {
             bench.rate = rate
             bench.rooms = rooms
             bench.hold = hold
+            report(try await bench.run(log: log))
+        }
+    }
+
+    struct Load: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Fill a running fleet with participants through its directory and hold them (an autoscaling drill).",
+            discussion: """
+                Joins --rooms rooms named <prefix>-<n> with --participants each through the directory, keeps every \
+                participant connected for --hold seconds (or until the process is stopped), then leaves.
+                """)
+        @Option(help: "The directory's base URL, http://host:port.") var directory: String
+        @Option(help: "Rooms to fill.") var rooms: Int = 10
+        @Option(help: "Participants per room.") var participants: Int = 10
+        @Option(help: "Room name prefix.") var prefix: String = "load"
+        @Option(help: "Seconds to stay connected.") var hold: Double = 60
+        @Option(help: "Joins in flight at once.") var concurrency: Int = 16
+
+        func run() async throws {
+            var bench = LoadBench(directory: directory)
+            bench.rooms = rooms
+            bench.participantsPerRoom = participants
+            bench.prefix = prefix
+            bench.hold = hold
+            bench.concurrency = concurrency
             report(try await bench.run(log: log))
         }
     }

@@ -1,0 +1,169 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import Testing
+import PlazaBench
+import PlazaProtocol
+import PlazaTesting
+
+/// The autoscaler end to end: real `plaza autoscaler`, `plaza directory`, `plaza node` (launched by the local
+/// provider) and `plaza bench load` processes on one PostgreSQL database. Load fills the first room server
+/// until the scale-out policy fires; a second is launched and new rooms land on it; the load stops; the
+/// least-loaded server is drained — its meeting carries on until it ends — and then stopped. No participant is
+/// disconnected by the scale-in, and every step is in `plaza fleet activities`.
+@Suite(.serialized) struct AutoscalingTests {
+    static let adminToken = "fleet-admin-token-for-tests"
+
+    static func poolFile(directory: URL) throws -> String {
+        let pools = """
+            {"pools": [{
+              "name": "rooms", "kind": "room-server", "region": "default", "min": 1, "max": 2, "desired": 1,
+              "period": 1, "warmup": 1,
+              "provider": {"type": "local", "environment": {"PLAZA_CLUSTER_CAPACITY": "100"}, "stopTimeout": 10},
+              "policies": [
+                {"type": "step", "name": "busy", "adjustment": 1, "cooldown": 5,
+                 "alarm": {"metric": "participants", "statistic": "Average", "comparison": "GreaterThanOrEqualToThreshold",
+                           "threshold": 20, "period": 1, "evaluationPeriods": 2}},
+                {"type": "step", "name": "quiet", "adjustment": -1, "cooldown": 5,
+                 "alarm": {"metric": "participants", "statistic": "Average", "comparison": "LessThanOrEqualToThreshold",
+                           "threshold": 3, "period": 1, "evaluationPeriods": 3}}
+              ],
+              "drain": {"deadline": 600, "atDeadline": "terminate"},
+              "health": {"unhealthyThreshold": 5, "registrationGrace": 60, "reportTTL": 5}
+            }]}
+            """
+        let path = directory.appendingPathComponent("pools.json").path
+        try Data(pools.utf8).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    struct Instance {
+        var id, state: String
+        var participants: Int?
+    }
+
+    static func instances(_ directory: BenchServer) async throws -> [Instance] {
+        let status = try await HTTP.request("GET", directory.baseURL + "/api/v1/fleet", bearer: adminToken)
+        #expect(status.status == 200, "\(status.text)")
+        return status.json.array("pools").first?.array("instances").map { instance in
+            Instance(
+                id: instance.string("id") ?? "", state: instance.string("state") ?? "",
+                participants: instance["node"]?.int("participants").map(Int.init))
+        } ?? []
+    }
+
+    static func seat(_ directory: BenchServer, _ room: String, _ name: String) async throws -> (TestClient, String) {
+        let answer = try await HTTP.join(directory.baseURL, room, name: name)
+        #expect(answer.status == 200, "\(answer.text)")
+        let client = try await TestClient.connect(url: try #require(answer.json.string("url")))
+        try await client.hello(try #require(answer.json.string("token")))
+        return (client, try #require(answer.json.string("node")))
+    }
+
+    /// The room servers the local provider left running (an autoscaler that stops leaves its instances).
+    static func stopInstances(_ folder: URL) {
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? [] where name.hasSuffix(".json") {
+            guard let data = try? Data(contentsOf: folder.appendingPathComponent(name)),
+                let pid = (try? JSONSerialization.jsonObject(with: data) as? [String: Any])?["pid"] as? Int
+            else { continue }
+            kill(Int32(pid), SIGTERM)
+        }
+    }
+
+    /// A chat message from `from` reaches `to`: both are still connected and in their room.
+    static func stillTalking(_ from: TestClient, _ to: TestClient, _ id: String) async throws {
+        from.send(#"{"type":"chat","id":"\#(id)","text":"still here"}"#)
+        var received = try await to.next("chat", timeout: 10)
+        while received.string("id") != id { received = try await to.next("chat", timeout: 10) }
+    }
+
+    @Test func loadScalesTheFleetOutAndItsEndDrainsAndStopsAServerWithoutDroppingAnyone() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("plaza-autoscaling-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let store = try PostgresServer.shared().createDatabase()
+        let environment = FleetProcessTests.fastTimings.merging([
+            "PLAZA_AUTH_SECRET": TestServer.fleetSecret, "PLAZA_AUTH_ADMIN_TOKEN": Self.adminToken,
+        ]) { $1 }
+        let directory = try await BenchServer.start(
+            executable: try PlazaExecutable.path(), arguments: ["directory", "--store", store], environment: environment)
+        defer { directory.stop() }
+        let autoscaler = try PlazaProcess(
+            arguments: [
+                "autoscaler", "--store", store, "--pools", try Self.poolFile(directory: folder), "--state-dir",
+                folder.appendingPathComponent("fleet").path, "--id", "test-autoscaler",
+            ],
+            environment: environment, directory: folder)
+        defer {
+            autoscaler.stop()
+            Self.stopInstances(folder.appendingPathComponent("fleet/rooms"))
+        }
+        var clients: [TestClient] = []
+        defer { for client in clients { client.close() } }
+
+        // The pool starts at its desired capacity: one room server.
+        #expect(try await eventually(timeout: 30) { try await Self.instances(directory).map(\.state) == ["serving"] }, "\(autoscaler.log)")
+        let first = try #require(try await Self.instances(directory).first?.id)
+
+        // A meeting, and load from plaza bench: 32 participants on the only server.
+        let (ann, meetingNode) = try await Self.seat(directory, "meeting", "Ann")
+        let (bob, _) = try await Self.seat(directory, "meeting", "Bob")
+        clients += [ann, bob]
+        #expect(meetingNode == first)
+        let load = try PlazaProcess(
+            arguments: ["bench", "load", "--directory", directory.baseURL, "--rooms", "3", "--participants", "10", "--hold", "600"],
+            environment: [:], directory: folder)
+        defer { load.stop() }
+
+        // Average participants ≥ 20 for two periods: a second server is launched and serves.
+        #expect(try await eventually(timeout: 40) { try await Self.instances(directory).filter { $0.state == "serving" }.count == 2 }, "\(autoscaler.log)\n\(load.log)")
+        let second = try #require(try await Self.instances(directory).map(\.id).first { $0 != first })
+
+        // New rooms land on the new server; a later meeting starts there.
+        var late: [TestClient] = []
+        for name in ["Cy", "Di", "Ed"] {
+            let (client, node) = try await Self.seat(directory, "late", name)
+            #expect(node == second, "a new room goes to the empty server")
+            late.append(client)
+        }
+        clients += late
+
+        // The load stops: 2 participants on the first server, 3 on the second, an average of 2.5 ≤ 3 for three
+        // periods: one server goes, the least loaded — the first, where the meeting still runs.
+        load.stop()
+        #expect(try await eventually(timeout: 40) { try await Self.instances(directory).contains { $0.id == first && $0.state == "draining" } }, "\(autoscaler.log)")
+        try await Self.stillTalking(ann, bob, "during-drain-1")
+        // No new rooms on a draining server; the meeting keeps its home.
+        let placed = try await HTTP.join(directory.baseURL, "after-scale-in", name: "Flo")
+        #expect(placed.json.string("node") == second)
+        let joinsMeeting = try await HTTP.join(directory.baseURL, "meeting", name: "Gus")
+        #expect(joinsMeeting.json.string("node") == first, "a draining server keeps its rooms")
+        try await Task.sleep(for: .seconds(3))  // several passes: the draining server is not empty, so it stays
+        #expect(try await Self.instances(directory).first { $0.id == first }?.state == "draining")
+        try await Self.stillTalking(bob, ann, "during-drain-2")
+        try await Self.stillTalking(late[0], late[1], "late-room")
+
+        // The meeting ends: the drained server is stopped.
+        ann.close()
+        bob.close()
+        #expect(try await eventually(timeout: 30) { try await Self.instances(directory).map(\.id) == [second] }, "\(autoscaler.log)")
+        let pidFile = folder.appendingPathComponent("fleet/rooms/\(first).json").path
+        #expect(!FileManager.default.fileExists(atPath: pidFile), "the local provider stopped its process")
+        try await Self.stillTalking(late[2], late[0], "after-scale-in")
+
+        // All of it is in `plaza fleet activities`.
+        let cli = ["--directory", directory.baseURL, "--admin-token", Self.adminToken]
+        let activities = try await PlazaProcess.run(["fleet", "activities"] + cli, directory: folder)
+        #expect(activities.status == 0, "\(activities.output)")
+        let lines = activities.output.split(separator: "\n").map(String.init)
+        #expect(lines.first?.hasPrefix("TIME") == true)
+        #expect(lines.contains { $0.contains(" desired ") && $0.contains("1→2") && $0.contains(" busy ") }, "\(activities.output)")
+        #expect(lines.contains { $0.contains(" launch ") && $0.contains(second) })
+        #expect(lines.contains { $0.contains(" desired ") && $0.contains("2→1") && $0.contains(" quiet ") })
+        #expect(lines.contains { $0.contains(" drain ") && $0.contains(first) })
+        #expect(lines.contains { $0.contains(" terminate ") && $0.contains(first) && $0.contains("drained: empty") })
+        let status = try await PlazaProcess.run(["fleet", "status"] + cli, directory: folder)
+        #expect(status.output.contains("rooms") && status.output.contains(second) && status.output.contains("serving"), "\(status.output)")
+    }
+}
