@@ -31,7 +31,7 @@ struct FleetRoutes {
             var protected: Bool
             var launchedAt, stateSince: Int64
             var healthFailures: Int
-            /// The instance's registration and last report; null before it registers.
+            /// The instance's registration and last report; absent before it registers.
             var node: Node?
         }
 
