@@ -153,7 +153,7 @@ let package = Package(
         .executableTarget(
             name: "plaza",
             dependencies: [
-                "PlazaServer", "PlazaBench", "PlazaFleet", "PlazaPostgres",
+                "PlazaServer", "PlazaBench", "PlazaFleet", "PlazaPostgres", "PlazaStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -177,6 +177,8 @@ let package = Package(
             name: "PlazaServerTests",
             dependencies: [
                 "PlazaTesting", "PlazaServer", "PlazaAuth", "PlazaProtocol", "PlazaWebSocketClient", "PlazaBench",
+                "PlazaFleet", "PlazaStore", "PlazaPostgres",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
             ],

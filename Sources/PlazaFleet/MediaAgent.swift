@@ -1,0 +1,183 @@
+public import PlazaStore
+public import Logging
+import PlazaPlacement
+public import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// `plaza agent`: the sidecar beside a media server or recorder. It registers the instance in the fleet's
+/// registry (so the autoscaler and placement see it like a room server), polls the server's local API, reports
+/// its load, and carries out the drain the autoscaler asks for. While the server is unhealthy the agent does not
+/// report, so the autoscaler's health check fails and the instance is replaced, not repaired.
+public struct MediaAgent: Sendable {
+    public enum Kind: String, Sendable, CaseIterable {
+        case jvb, jibri
+    }
+
+    public let kind: Kind
+    /// The server's local API: JVB's private REST interface (`http://127.0.0.1:8080`) or Jibri's HTTP API
+    /// (`http://127.0.0.1:2222`).
+    public let api: URL
+    /// Jibri's internal API (`http://127.0.0.1:3333`), where graceful shutdown is.
+    public let internalAPI: URL?
+    public let registration: NodeRegistration
+    let store: any PlacementStore
+    public let interval: Duration
+    let logger: Logger
+
+    public init(
+        kind: Kind, api: URL, internalAPI: URL?, registration: NodeRegistration, store: any PlacementStore,
+        interval: Duration, logger: Logger
+    ) {
+        self.kind = kind
+        self.api = api
+        self.internalAPI = internalAPI
+        self.registration = registration
+        self.store = store
+        self.interval = interval
+        self.logger = logger
+    }
+
+    /// What one poll found.
+    public struct Observation: Sendable, Equatable {
+        public var healthy: Bool
+        public var report: NodeReport
+        /// Why it is unhealthy, for the log.
+        public var problem: String?
+    }
+
+    /// Registers, then polls and reports every `interval` until cancelled.
+    public func run() async {
+        var registered = false
+        var drainRequested = false
+        while !Task.isCancelled {
+            do {
+                if !registered {
+                    try await store.register(registration, now: Self.now())
+                    registered = true
+                    logger.notice("registered with the fleet", metadata: ["instance": "\(registration.id)", "kind": "\(kind.rawValue)"])
+                }
+                let observation = await observe()
+                if observation.healthy {
+                    let answer = try await store.heartbeat(
+                        node: registration.id, report: observation.report, rooms: [], leaseTTL: 0, now: Self.now())
+                    if answer.drain, !drainRequested {
+                        try await drain()
+                        drainRequested = true
+                    }
+                } else {
+                    logger.warning(
+                        "unhealthy: not reporting, so the autoscaler replaces this instance",
+                        metadata: ["problem": "\(observation.problem ?? "")"])
+                }
+            } catch {
+                logger.error("agent pass failed", metadata: ["error": "\(error)"])
+            }
+            do { try await Task.sleep(for: interval) } catch { break }
+        }
+    }
+
+    /// One poll of the server's API.
+    public func observe() async -> Observation {
+        switch kind {
+        case .jvb:
+            guard let (healthStatus, _) = try? await request("GET", api, "/about/health"), healthStatus == 200 else {
+                return Observation(healthy: false, report: NodeReport(), problem: "/about/health did not answer 200")
+            }
+            guard let (status, body) = try? await request("GET", api, "/colibri/stats"), status == 200,
+                let report = Self.bridgeReport(body)
+            else {
+                return Observation(healthy: false, report: NodeReport(), problem: "/colibri/stats did not answer its JSON")
+            }
+            return Observation(healthy: true, report: report)
+        case .jibri:
+            guard let (status, body) = try? await request("GET", api, "/jibri/api/v1.0/health"), status == 200,
+                let health = Self.recorderHealth(body)
+            else {
+                return Observation(healthy: false, report: NodeReport(), problem: "/jibri/api/v1.0/health did not answer its JSON")
+            }
+            return health
+        }
+    }
+
+    /// JVB's `/colibri/stats`: `endpoints` (or the older `participants`), `conferences`, `stress_level` (as the
+    /// load: 0 idle, 1 full), `bit_rate_upload` in kbit/s, and `graceful_shutdown`, `shutting_down` or `drain`
+    /// as draining. Numbers may come as strings (old bridges).
+    public static func bridgeReport(_ body: Data) -> NodeReport? {
+        guard let stats = try? JSONSerialization.jsonObject(with: body) as? [String: Any] else { return nil }
+        func number(_ key: String) -> Double? {
+            switch stats[key] {
+            case let value as NSNumber: value.doubleValue
+            case let value as String: Double(value)
+            default: nil
+            }
+        }
+        func flag(_ key: String) -> Bool {
+            switch stats[key] {
+            case let value as Bool: value
+            case let value as String: value == "true"
+            default: false
+            }
+        }
+        let participants = Int(number("endpoints") ?? number("participants") ?? 0)
+        let draining = flag("graceful_shutdown") || flag("shutting_down") || flag("drain")
+        return NodeReport(
+            state: draining ? .draining : .serving, connections: participants, rooms: Int(number("conferences") ?? 0),
+            participants: participants, cpu: number("stress_level") ?? 0,
+            bytesOutPerSecond: (number("bit_rate_upload") ?? 0) * 1000 / 8)
+    }
+
+    /// Jibri's `/jibri/api/v1.0/health`: `{"status": {"busyStatus": "IDLE|BUSY|EXPIRED", "health":
+    /// {"healthStatus": "HEALTHY|UNHEALTHY"}}}` (or the older `{"busy": bool}`). A busy recorder counts one
+    /// participant and one room; `EXPIRED` (it must restart before it can record again) is unhealthy.
+    public static func recorderHealth(_ body: Data) -> Observation? {
+        guard let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any] else { return nil }
+        let busy: Bool
+        var problem: String?
+        if let status = object["status"] as? [String: Any], let busyStatus = status["busyStatus"] as? String {
+            let health = (status["health"] as? [String: Any])?["healthStatus"] as? String
+            busy = busyStatus == "BUSY"
+            if busyStatus == "EXPIRED" { problem = "busyStatus EXPIRED" }
+            if health != "HEALTHY" { problem = "healthStatus \(health ?? "missing")" }
+        } else if let flag = object["busy"] as? Bool {
+            busy = flag
+        } else {
+            return nil
+        }
+        let load = busy ? 1 : 0
+        return Observation(
+            healthy: problem == nil, report: NodeReport(connections: 0, rooms: load, participants: load, cpu: Double(load)),
+            problem: problem)
+    }
+
+    /// The autoscaler chose this instance for scale-in: a bridge shuts down gracefully (it takes no new
+    /// conferences and exits when its last one ends); a recorder finishes its recording, then exits.
+    func drain() async throws {
+        let (status, body): (Int, Data)
+        switch kind {
+        case .jvb:
+            (status, body) = try await request("POST", api, "/colibri/shutdown", json: #"{"graceful-shutdown": true}"#)
+        case .jibri:
+            (status, body) = try await request("POST", internalAPI ?? api, "/jibri/api/internal/v1.0/gracefulShutdown")
+        }
+        guard status == 200 else {
+            throw ProviderError("graceful shutdown answered \(status): \(String(decoding: body.prefix(200), as: UTF8.self))")
+        }
+        logger.notice("draining: graceful shutdown requested", metadata: ["instance": "\(registration.id)"])
+    }
+
+    private func request(_ method: String, _ base: URL, _ path: String, json: String? = nil) async throws -> (Int, Data) {
+        var request = URLRequest(url: base.appendingPathComponent(path))
+        request.httpMethod = method
+        request.timeoutInterval = 5
+        if let json {
+            request.httpBody = Data(json.utf8)
+            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        }
+        let (data, response) = try await URLSession.shared.data(for: request)
+        return ((response as? HTTPURLResponse)?.statusCode ?? 0, data)
+    }
+
+    static func now() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+}

@@ -1,0 +1,66 @@
+import ArgumentParser
+import Foundation
+import Logging
+import PlazaFleet
+import PlazaPostgres
+import PlazaStore
+import UnixSignals
+
+/// `plaza agent`: the sidecar beside a Jitsi Videobridge or a Jibri recorder.
+struct AgentCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "agent",
+        abstract: "Register a media bridge or recorder with the fleet, report its load and health, carry out its drain.",
+        discussion: """
+            --kind jvb polls the bridge's private REST interface (/colibri/stats, /about/health; enable it with \
+            videobridge.rest.shutdown.enabled for the drain); --kind jibri polls /jibri/api/v1.0/health on Jibri's \
+            HTTP API and drains through its internal API. The shapes covered are in docs/autoscaling.md. The \
+            instance id defaults to PLAZA_INSTANCE_ID, which the autoscaler's providers set.
+            """
+    )
+
+    @Option(help: "jvb or jibri.") var kind: String
+    @Option(help: "The fleet's store, postgres://… (env PLAZA_STORE).") var store: String?
+    @Option(name: .customLong("instance-id"), help: "The instance's id in its pool (env PLAZA_INSTANCE_ID).") var instanceID: String?
+    @Option(help: "The server's local API (default http://127.0.0.1:8080 for jvb, http://127.0.0.1:2222 for jibri).") var api: String?
+    @Option(name: .customLong("internal-api"), help: "Jibri's internal API, for graceful shutdown (default http://127.0.0.1:3333).") var internalAPI: String?
+    @Option(name: .customLong("public-url"), help: "Where clients reach this bridge (its shard's URL); for a recorder, any name.") var publicURL: String?
+    @Option(help: "Region (env PLAZA_CLUSTER_REGION; default 'default').") var region: String?
+    @Option(help: "Participants this bridge is sized for; 1 for a recorder (default 500 / 1).") var capacity: Int?
+    @Option(help: "Seconds between polls (default 5).") var interval: Double = 5
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.") var logLevel: String = "info"
+
+    func run() async throws {
+        guard let kind = MediaAgent.Kind(rawValue: kind) else { throw ValidationError("--kind is jvb or jibri") }
+        let environment = ProcessInfo.processInfo.environment
+        guard let storeURL = store ?? environment["PLAZA_STORE"] else { throw ValidationError("--store is needed: postgres://…") }
+        guard let id = instanceID ?? environment["PLAZA_INSTANCE_ID"] else {
+            throw ValidationError("--instance-id is needed (or PLAZA_INSTANCE_ID)")
+        }
+        guard interval > 0 else { throw ValidationError("--interval must be > 0") }
+        let apiText = api ?? (kind == .jvb ? "http://127.0.0.1:8080" : "http://127.0.0.1:2222")
+        guard let apiURL = URL(string: apiText) else { throw ValidationError("--api is not a URL") }
+        let internalURL = kind == .jibri ? URL(string: internalAPI ?? "http://127.0.0.1:3333") : nil
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+            return handler
+        }
+        let logger = Logger(label: "plaza.agent")
+        let registry = try await PostgresStore.open(url: storeURL, logger: logger)
+        let agent = MediaAgent(
+            kind: kind, api: apiURL, internalAPI: internalURL,
+            registration: NodeRegistration(
+                id: id, url: publicURL ?? apiText, region: region ?? environment["PLAZA_CLUSTER_REGION"] ?? "default",
+                capacity: capacity ?? (kind == .jvb ? 500 : 1)),
+            store: registry, interval: .milliseconds(Int64(interval * 1000)), logger: logger)
+        let task = Task { await agent.run() }
+        for await signal in await UnixSignalsSequence(trapping: .sigterm, .sigint) {
+            logger.notice("stopping", metadata: ["signal": "\(signal)"])
+            break
+        }
+        task.cancel()
+        await task.value
+        try await registry.close()
+    }
+}
