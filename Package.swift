@@ -76,6 +76,7 @@ let package = Package(
             name: "PlazaFleet",
             dependencies: [
                 "PlazaAutoscaling", "PlazaStore", "PlazaPlacement", "PlazaWebSocketClient",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

@@ -10,11 +10,23 @@ public protocol InstanceProvider: Sendable {
     func terminate(_ id: String) async throws
     /// The instances the provider runs for this pool (running or starting).
     func list() async throws -> [ProviderInstance]
-    /// Protects an instance from the provider's own scale-in (a cloud group may choose victims itself).
+    /// Protects an instance from the provider's own scale-in, so that a cloud group never picks a victim
+    /// itself: called with `true` when an instance starts serving. Plaza alone chooses what scales in, and
+    /// drains it first.
     func protect(_ id: String, _ protected: Bool) async throws
     /// Called every period while an instance drains, so a provider that terminates on a timer (a lifecycle hook)
     /// extends it.
     func draining(_ id: String) async throws
+    /// Whether the provider names its instances itself (an auto scaling group's instance ids): the autoscaler
+    /// then records a placeholder per launch and gives it the id of the next new instance the provider lists.
+    var choosesIDs: Bool { get }
+    /// The pool's statistics of this period (`Sum(idle)` and so on), for a provider that publishes them.
+    func publish(_ statistics: [String: Double]) async throws
+}
+
+extension InstanceProvider {
+    public var choosesIDs: Bool { false }
+    public func publish(_ statistics: [String: Double]) async throws {}
 }
 
 /// What the autoscaler asks for: an id it chose (and recorded before asking), and the pool it is for.
@@ -23,12 +35,16 @@ public struct LaunchRequest: Sendable, Equatable {
     public var pool: String
     public var region: String
     public var kind: PoolKind
+    /// Instances the pool has once this one runs: what a provider that counts rather than names (an auto
+    /// scaling group's desired capacity) sets, so that asking twice launches nothing twice.
+    public var capacity: Int
 
-    public init(id: String, pool: String, region: String, kind: PoolKind) {
+    public init(id: String, pool: String, region: String, kind: PoolKind, capacity: Int) {
         self.id = id
         self.pool = pool
         self.region = region
         self.kind = kind
+        self.capacity = capacity
     }
 }
 
@@ -47,6 +63,7 @@ public struct ProviderError: Error, Sendable, CustomStringConvertible {
 public enum ProviderSettings: Codable, Sendable, Equatable {
     case local(LocalProviderSettings)
     case command(CommandProviderSettings)
+    case aws(AWSProviderSettings)
 
     enum CodingKeys: String, CodingKey { case type }
 
@@ -55,9 +72,10 @@ public enum ProviderSettings: Codable, Sendable, Equatable {
         switch type {
         case "local": self = .local(try LocalProviderSettings(from: decoder))
         case "command": self = .command(try CommandProviderSettings(from: decoder))
+        case "aws": self = .aws(try AWSProviderSettings(from: decoder))
         default:
             throw DecodingError.dataCorrupted(
-                .init(codingPath: decoder.codingPath, debugDescription: "unknown provider type '\(type)' (local, command)"))
+                .init(codingPath: decoder.codingPath, debugDescription: "unknown provider type '\(type)' (local, command, aws)"))
         }
     }
 
@@ -69,6 +87,9 @@ public enum ProviderSettings: Codable, Sendable, Equatable {
             try settings.encode(to: encoder)
         case .command(let settings):
             try container.encode("command", forKey: .type)
+            try settings.encode(to: encoder)
+        case .aws(let settings):
+            try container.encode("aws", forKey: .type)
             try settings.encode(to: encoder)
         }
     }
@@ -85,6 +106,10 @@ public enum ProviderSettings: Codable, Sendable, Equatable {
                 throw PoolFileError("\(at): the command provider needs a non-empty '\(name)' command")
             }
             guard settings.timeout > 0 else { throw PoolFileError("\(at): provider.timeout must be > 0") }
+        case .aws(let settings):
+            guard !settings.autoScalingGroup.isEmpty, !settings.region.isEmpty else {
+                throw PoolFileError("\(at): the aws provider needs 'autoScalingGroup' and 'region'")
+            }
         }
     }
 }

@@ -42,6 +42,8 @@ public struct PoolController: Sendable {
         let nodes = Dictionary(try await store.nodes().map { ($0.registration.id, $0) }) { first, _ in first }
         var desired = try await store.pools().first { $0.name == pool.name }?.desired ?? pool.desired
 
+        if provider.choosesIDs { try await adopt(&instances, listed: listed, now: now) }
+
         // What the provider runs against what the store says.
         var replaced: [FleetInstance] = []
         for index in instances.indices {
@@ -53,6 +55,8 @@ public struct PoolController: Sendable {
                     instance.state = .serving
                     instance.stateSince = now
                     try await store.save(instance)
+                    try await stillLeading()
+                    try await provider.protect(instance.id, true)
                     logger.info("instance registered", metadata: ["pool": "\(pool.name)", "instance": "\(instance.id)"])
                 } else if now - instance.launchedAt > milliseconds(pool.health.registrationGrace) {
                     try await record(
@@ -61,7 +65,7 @@ public struct PoolController: Sendable {
                     try await terminate(&instance, now: now, cause: "health", reason: "never registered")
                 } else if !listed.contains(instance.id) {
                     // Recorded but not running: the launch failed, or a leader crashed between recording and launching.
-                    try await launch(instance, now: now, retry: true)
+                    try await launch(instance, now: now, capacity: instances.filter(\.state.isCapacity).count, retry: true)
                 }
             case .serving:
                 if !listed.contains(instance.id) {
@@ -105,6 +109,9 @@ public struct PoolController: Sendable {
             guard let node = nodes[instance.id], now - node.reportedAt <= milliseconds(pool.health.reportTTL) else { continue }
             for (name, value) in Self.metrics(of: node) { metrics[name, default: []].append(value) }
         }
+        var sums: [String: Double] = [:]
+        for (name, values) in metrics { sums["Sum(\(name))"] = values.reduce(0, +) }
+        try await provider.publish(sums)
         var cause = "operator"
         if let decision = evaluator.evaluate(PoolPeriod(now: Double(now) / 1000, capacity: desired, metrics: metrics)) {
             try await stillLeading()
@@ -121,11 +128,11 @@ public struct PoolController: Sendable {
 
         // Converge.
         if capacity.count < desired {
-            for _ in capacity.count..<desired {
+            for count in (capacity.count + 1)...desired {
                 let instance = FleetInstance(id: newInstanceID(), pool: pool.name, state: .launching, launchedAt: now, stateSince: now)
                 try await stillLeading()
                 try await store.save(instance)  // before the launch: a successor re-issues it, never a second one
-                try await launch(instance, now: now, retry: false)
+                try await launch(instance, now: now, capacity: count, retry: false)
             }
         } else if capacity.count > desired {
             let victims = scaleInOrder(capacity, nodes: nodes).prefix(capacity.count - desired)
@@ -222,9 +229,9 @@ public struct PoolController: Sendable {
         try await provider.draining(instance.id)
     }
 
-    private func launch(_ instance: FleetInstance, now: Int64, retry: Bool) async throws {
+    private func launch(_ instance: FleetInstance, now: Int64, capacity: Int, retry: Bool) async throws {
         try await stillLeading()
-        let request = LaunchRequest(id: instance.id, pool: pool.name, region: pool.region, kind: pool.kind)
+        let request = LaunchRequest(id: instance.id, pool: pool.name, region: pool.region, kind: pool.kind, capacity: capacity)
         do {
             try await provider.launch(request)
             try await record(
@@ -253,6 +260,21 @@ public struct PoolController: Sendable {
         overdue.remove(instance.id)
         try await record(now, "terminate", instance: instance.id, cause: cause, reason: reason)
         logger.notice("instance terminated", metadata: ["pool": "\(pool.name)", "instance": "\(instance.id)", "reason": "\(reason)"])
+    }
+
+    /// For a provider that names its instances: each new instance it lists takes the place of the oldest
+    /// launch placeholder, keeping the placeholder's launch time (its registration grace runs from the launch).
+    private func adopt(_ instances: inout [FleetInstance], listed: Set<String>, now: Int64) async throws {
+        let known = Set(instances.map(\.id))
+        var newcomers = listed.subtracting(known).sorted()
+        for index in instances.indices where instances[index].state == .launching && !listed.contains(instances[index].id) {
+            guard !newcomers.isEmpty else { break }
+            let id = newcomers.removeFirst()
+            try await store.rename(instance: instances[index].id, to: id)
+            try await record(
+                now, "launch", instance: id, cause: "provider", reason: "the provider named the launch \(instances[index].id) \(id)")
+            instances[index].id = id
+        }
     }
 
     /// Instances the provider runs that this pool never launched: reported once, terminated after the

@@ -4,12 +4,24 @@ public import Foundation
 public enum Providers {
     /// `stateDirectory` holds the local provider's pid files and logs (a folder per pool); `store` is the URL
     /// the local provider hands room servers as `{store}`.
-    public static func make(for pool: PoolConfiguration, stateDirectory: URL, store: String) -> any InstanceProvider {
+    public static func make(for pool: PoolConfiguration, stateDirectory: URL, store: String) throws -> any InstanceProvider {
         switch pool.provider {
         case .local(let settings):
             LocalProvider(settings: settings, kind: pool.kind, directory: stateDirectory.appendingPathComponent(pool.name), store: store)
         case .command(let settings):
             CommandProvider(settings: settings, pool: pool.name, region: pool.region, kind: pool.kind)
+        case .aws(let settings):
+            try AWSProvider(
+                settings: settings,
+                credentials: SignatureV4.Credentials.fromEnvironment().orThrow(
+                    ProviderError("the aws provider of pool '\(pool.name)' needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")))
         }
+    }
+}
+
+extension Optional {
+    func orThrow(_ error: @autoclosure () -> any Error) throws -> Wrapped {
+        guard let self else { throw error() }
+        return self
     }
 }

@@ -81,6 +81,12 @@ extension PostgresStore: FleetStore {
         }
     }
 
+    public func rename(instance: String, to id: String) async throws {
+        _ = try await guarded {
+            try await client.query("UPDATE fleet_instances SET id = \(id) WHERE id = \(instance)", logger: logger)
+        }
+    }
+
     public func instances(pool: String?, includeTerminated: Bool) async throws -> [FleetInstance] {
         try await guarded {
             var instances: [FleetInstance] = []

@@ -130,6 +130,9 @@ public protocol FleetStore: Sendable {
     /// Adds an instance or replaces its row.
     func save(_ instance: FleetInstance) async throws
 
+    /// Gives a recorded instance the id its provider chose for it (a placeholder becomes an EC2 instance id).
+    func rename(instance: String, to id: String) async throws
+
     /// The instances of `pool` (of every pool when nil), terminated ones only when `includeTerminated`.
     func instances(pool: String?, includeTerminated: Bool) async throws -> [FleetInstance]
 

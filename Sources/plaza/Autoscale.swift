@@ -66,7 +66,7 @@ struct AutoscalerCommand: AsyncParsableCommand {
         let autoscaler = Autoscaler(
             pools: file.pools, store: registry, holder: holder, leaseTTL: .milliseconds(Int64(ttl * 1000)), logger: logger
         ) { pool in
-            Providers.make(for: pool, stateDirectory: stateDirectory, store: storeURL)
+            try Providers.make(for: pool, stateDirectory: stateDirectory, store: storeURL)
         }
         logger.notice("autoscaler started", metadata: ["holder": "\(holder)", "pools": "\(file.pools.map(\.name).joined(separator: ","))"])
         let task = Task { await autoscaler.run() }

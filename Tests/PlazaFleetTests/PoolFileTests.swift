@@ -60,7 +60,7 @@ struct PoolFileTests {
         (#"{"pools": [{"name": "p", "kind": "jvb", "min": 1, "max": 3, "provider": {"type": "local"}}]}"#,
          "pool 'p': a local provider for a jvb pool needs 'arguments' (what to run)"),
         (#"{"pools": [{"name": "p", "kind": "room-server", "min": 1, "max": 3, "provider": {"type": "ec3"}}]}"#,
-         "pools[0].provider: unknown provider type 'ec3' (local, command)"),
+         "pools[0].provider: unknown provider type 'ec3' (local, command, aws)"),
         (pool(#", "policies": [{"type": "step", "name": "s", "adjustment": 1, "alarm": {"metric": "load", "comparison": "GreaterThanThreshold", "threshold": 1, "period": 30, "evaluationPeriods": 2}}]"#),
          "pool 'p': policy 's' has an alarm period of 30.0 s; it must be the pool's period (60.0 s)"),
         (pool(#", "drain": {"deadline": 0}"#), "pool 'p': drain.deadline must be > 0"),
