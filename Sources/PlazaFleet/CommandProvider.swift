@@ -9,7 +9,7 @@ public struct CommandProviderSettings: Codable, Sendable, Equatable {
     public var terminate: [String]
     /// Prints the pool's instances as JSON, `[{"id": "…"}, …]`.
     public var list: [String]
-    /// Optional: sets `PLAZA_INSTANCE_ID`'s protection from the cloud's own scale-in to `PLAZA_PROTECTED`.
+    /// Optional: protects `PLAZA_INSTANCE_ID` from the cloud's own scale-in (`PLAZA_PROTECTED=true`), run as it starts serving.
     public var protect: [String]?
     /// Optional: run every period while `PLAZA_INSTANCE_ID` drains (to extend a termination timer).
     public var draining: [String]?
