@@ -21,18 +21,22 @@ public struct MediaAgent: Sendable {
     public let api: URL
     /// Jibri's internal API (`http://127.0.0.1:3333`), where graceful shutdown is.
     public let internalAPI: URL?
+    /// For a recorder: the meeting's base URL Jibri joins to record a room (`callUrlInfo.baseUrl`; the room
+    /// name is the `callName`).
+    public let callBaseURL: String?
     public let registration: NodeRegistration
     let store: any PlacementStore
     public let interval: Duration
     let logger: Logger
 
     public init(
-        kind: Kind, api: URL, internalAPI: URL?, registration: NodeRegistration, store: any PlacementStore,
-        interval: Duration, logger: Logger
+        kind: Kind, api: URL, internalAPI: URL?, callBaseURL: String? = nil, registration: NodeRegistration,
+        store: any PlacementStore, interval: Duration, logger: Logger
     ) {
         self.kind = kind
         self.api = api
         self.internalAPI = internalAPI
+        self.callBaseURL = callBaseURL
         self.registration = registration
         self.store = store
         self.interval = interval
@@ -51,6 +55,7 @@ public struct MediaAgent: Sendable {
     public func run() async {
         var registered = false
         var drainRequested = false
+        var recording: String?
         while !Task.isCancelled {
             do {
                 if !registered {
@@ -65,6 +70,10 @@ public struct MediaAgent: Sendable {
                     if answer.drain, !drainRequested {
                         try await drain()
                         drainRequested = true
+                    }
+                    if kind == .jibri, answer.recording != recording {
+                        try await record(answer.recording, replacing: recording)
+                        recording = answer.recording
                     }
                 } else {
                     logger.warning(
@@ -165,6 +174,23 @@ public struct MediaAgent: Sendable {
             throw ProviderError("graceful shutdown answered \(status): \(String(decoding: body.prefix(200), as: UTF8.self))")
         }
         logger.notice("draining: graceful shutdown requested", metadata: ["instance": "\(registration.id)"])
+    }
+
+    /// Starts Jibri on the room assigned to this recorder, or stops it when the recording was stopped.
+    func record(_ room: String?, replacing previous: String?) async throws {
+        if previous != nil {
+            let (status, _) = try await request("POST", api, "/jibri/api/v1.0/stopService")
+            guard status == 200 else { throw ProviderError("stopService answered \(status)") }
+            logger.notice("recording stopped", metadata: ["room": "\(previous ?? "")"])
+        }
+        guard let room else { return }
+        let call: [String: Any] = [
+            "callParams": ["callUrlInfo": ["baseUrl": callBaseURL ?? "", "callName": room]], "sinkType": "file",
+        ]
+        let body = String(decoding: try JSONSerialization.data(withJSONObject: call, options: [.sortedKeys]), as: UTF8.self)
+        let (status, _) = try await request("POST", api, "/jibri/api/v1.0/startService", json: body)
+        guard status == 200 else { throw ProviderError("startService answered \(status)") }
+        logger.notice("recording", metadata: ["room": "\(room)"])
     }
 
     private func request(_ method: String, _ base: URL, _ path: String, json: String? = nil) async throws -> (Int, Data) {

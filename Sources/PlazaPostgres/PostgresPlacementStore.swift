@@ -14,10 +14,10 @@ extension PostgresStore: PlacementStore {
         _ = try await guarded {
             try await client.query(
                 """
-                INSERT INTO nodes (id, url, region, capacity, state, reported_at, registered_at)
-                VALUES (\(node.id), \(node.url), \(node.region), \(node.capacity), 'serving', \(now), \(now))
+                INSERT INTO nodes (id, url, region, capacity, state, reported_at, registered_at, kind)
+                VALUES (\(node.id), \(node.url), \(node.region), \(node.capacity), 'serving', \(now), \(now), \(node.kind))
                 ON CONFLICT (id) DO UPDATE SET url = EXCLUDED.url, region = EXCLUDED.region,
-                    capacity = EXCLUDED.capacity, reported_at = EXCLUDED.reported_at
+                    capacity = EXCLUDED.capacity, reported_at = EXCLUDED.reported_at, kind = EXCLUDED.kind
                 """, logger: logger)
         }
     }
@@ -28,13 +28,14 @@ extension PostgresStore: PlacementStore {
         try await guarded {
             var kept = Set<String>()
             var drain = false
-            for try await (room, drainRequested) in try await client.execute(
+            var recording: String?
+            for try await (room, drainRequested, assigned) in try await client.execute(
                 Heartbeat(node: node, report: report, rooms: rooms.map(\.rawValue), leaseUntil: now + leaseTTL, now: now),
                 logger: logger)
             {
-                if let room { kept.insert(room) } else { drain = drainRequested }
+                if let room { kept.insert(room) } else { (drain, recording) = (drainRequested, assigned) }
             }
-            return HeartbeatAnswer(lost: rooms.filter { !kept.contains($0.rawValue) }, drain: drain)
+            return HeartbeatAnswer(lost: rooms.filter { !kept.contains($0.rawValue) }, drain: drain, recording: recording)
         }
     }
 
@@ -44,15 +45,15 @@ extension PostgresStore: PlacementStore {
             let rows = try await client.query(
                 """
                 SELECT id, url, region, capacity, state, connections, rooms, participants, cpu, bytes_out_per_second,
-                    reported_at
+                    reported_at, kind
                 FROM nodes ORDER BY id
                 """, logger: logger)
-            for try await (id, url, region, capacity, state, connections, rooms, participants, cpu, bytesOut, reportedAt)
-                in rows.decode((String, String, String, Int, String, Int, Int, Int, Double, Double, Int64).self)
+            for try await (id, url, region, capacity, state, connections, rooms, participants, cpu, bytesOut, reportedAt, kind)
+                in rows.decode((String, String, String, Int, String, Int, Int, Int, Double, Double, Int64, String).self)
             {
                 result.append(
                     NodeRecord(
-                        registration: NodeRegistration(id: id, url: url, region: region, capacity: capacity),
+                        registration: NodeRegistration(id: id, url: url, region: region, capacity: capacity, kind: kind),
                         report: NodeReport(
                             state: NodeState(rawValue: state) ?? .draining, connections: connections, rooms: rooms,
                             participants: participants, cpu: cpu, bytesOutPerSecond: bytesOut),
@@ -139,7 +140,8 @@ extension PostgresStore: PlacementStore {
         if let fresh = candidates.withLock({ $0.nodes(at: now) }) { return fresh }
         var nodes: [CandidateNodes.Node] = []
         let rows = try await client.query(
-            "SELECT id, region FROM nodes WHERE reported_at >= \(live) AND state = 'serving'", logger: logger)
+            "SELECT id, region FROM nodes WHERE reported_at >= \(live) AND state = 'serving' AND kind = 'room-server'",
+            logger: logger)
         for try await (id, region) in rows.decode((String, String).self) { nodes.append(.init(id: id, region: region)) }
         candidates.withLock { $0 = CandidateNodes(readAt: now, list: nodes) }
         return nodes
@@ -243,20 +245,27 @@ struct CandidateNodes: Sendable {
 // PostgreSQL parses and plans them once rather than on every call.
 
 /// A node's report and the renewal of its rooms' leases, in one statement (one round trip, one snapshot).
-/// A node the autoscaler asked to drain stays `draining` whatever it reports. Rows: each room whose lease was
-/// renewed (with false), then one row without a room carrying whether the node is asked to drain.
+/// A node the autoscaler asked to drain stays `draining` whatever it reports, and a recorder with a recording
+/// assigned stays busy (for the availability policy) before its Jibri says so; the bridges of its rooms keep
+/// their conferences at least as long as the rooms' leases. Rows: each room whose lease was renewed, then one
+/// row without a room carrying whether the node is asked to drain and the room it is to record (a recorder).
 private struct Heartbeat: PostgresPreparedStatement {
-    typealias Row = (String?, Bool)
+    typealias Row = (String?, Bool, String?)
     static let sql = """
         WITH reported AS (
             UPDATE nodes SET state = CASE WHEN drain_requested THEN 'draining' ELSE $2 END, connections = $3,
-                rooms = $4, participants = $5, cpu = $6, bytes_out_per_second = $7, reported_at = $8
+                rooms = CASE WHEN EXISTS (SELECT 1 FROM recordings r WHERE r.recorder = $1) THEN GREATEST($4, 1) ELSE $4 END,
+                participants = CASE WHEN EXISTS (SELECT 1 FROM recordings r WHERE r.recorder = $1) THEN GREATEST($5, 1) ELSE $5 END,
+                cpu = $6, bytes_out_per_second = $7, reported_at = $8
             WHERE id = $1
             RETURNING drain_requested
         ), renewed AS (
             UPDATE placements SET lease_until = $9 WHERE node = $1 AND room = ANY($10) RETURNING room
+        ), bridged AS (
+            UPDATE bridge_placements SET lease_until = GREATEST(lease_until, $9) WHERE room = ANY($10)
         )
-        SELECT room, false FROM renewed UNION ALL SELECT NULL, drain_requested FROM reported
+        SELECT room, false, NULL::TEXT FROM renewed
+        UNION ALL SELECT NULL, drain_requested, (SELECT room FROM recordings WHERE recorder = $1) FROM reported
         """
     var node: String
     var report: NodeReport
@@ -366,7 +375,7 @@ private enum NodeLoads {
 
     struct Live: PostgresPreparedStatement {
         typealias Row = NodeLoads.Row
-        static let sql = NodeLoads.columns + " WHERE n.reported_at >= $1"
+        static let sql = NodeLoads.columns + " WHERE n.reported_at >= $1 AND n.kind = 'room-server'"
         static let bindingDataTypes: [PostgresDataType] = [.int8, .int8]
         var live: Int64
         var placedSince: Int64?

@@ -64,6 +64,23 @@ public final class PostgresStore: PlazaStore {
         ],
         [
             "ALTER TABLE nodes ADD COLUMN drain_requested BOOLEAN NOT NULL DEFAULT false",
+            "ALTER TABLE nodes ADD COLUMN kind TEXT NOT NULL DEFAULT 'room-server'",
+            """
+            CREATE TABLE bridge_placements (
+                room TEXT PRIMARY KEY,
+                bridge TEXT NOT NULL,
+                lease_until BIGINT NOT NULL,
+                placed_at BIGINT NOT NULL
+            )
+            """,
+            "CREATE INDEX bridge_placements_bridge ON bridge_placements (bridge, placed_at)",
+            """
+            CREATE TABLE recordings (
+                room TEXT PRIMARY KEY,
+                recorder TEXT NOT NULL UNIQUE,
+                started_at BIGINT NOT NULL
+            )
+            """,
             """
             CREATE TABLE fleet_leases (
                 name TEXT PRIMARY KEY,

@@ -56,6 +56,10 @@ public struct ErrorCode: Hashable, Sendable, CustomStringConvertible {
     public static let storeUnavailable = ErrorCode("store_unavailable")
     /// The room lives on another node (or moved there): join again to learn where.
     public static let moved = ErrorCode("moved")
+    /// Every recorder is busy (or none is registered): try again after the `Retry-After` seconds.
+    public static let recordersBusy = ErrorCode("recorders_busy")
+    /// The room's conference needs a media bridge and none can take it now: try again after `Retry-After`.
+    public static let bridgesUnavailable = ErrorCode("bridges_unavailable")
     /// Anything else; the server logged it.
     public static let `internal` = ErrorCode("internal")
 }

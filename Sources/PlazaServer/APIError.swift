@@ -7,15 +7,20 @@ public struct APIError: Error, HTTPResponseError, Sendable {
     public var status: HTTPResponse.Status
     public var code: ErrorCode
     public var message: String
+    /// Seconds the caller should wait before trying again (`Retry-After`), for an answer that says "busy".
+    public var retryAfter: Int?
 
-    public init(_ status: HTTPResponse.Status, _ code: ErrorCode, _ message: String) {
+    public init(_ status: HTTPResponse.Status, _ code: ErrorCode, _ message: String, retryAfter: Int? = nil) {
         self.status = status
         self.code = code
         self.message = message
+        self.retryAfter = retryAfter
     }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
-        Self.render(status: status, code: code, message: message)
+        var response = Self.render(status: status, code: code, message: message)
+        if let retryAfter { response.headers[.retryAfter] = String(retryAfter) }
+        return response
     }
 
     static func render(status: HTTPResponse.Status, code: ErrorCode, message: String) -> Response {

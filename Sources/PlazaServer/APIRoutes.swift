@@ -35,6 +35,7 @@ struct APIRoutes {
         api.get("rooms/:room/messages") { request, context in try await messages(request, context) }
         api.get("rooms/:room/url") { request, context in try await roomURL(request, context) }
         FleetRoutes(node: node).register(on: api)
+        RecordingRoutes(node: node).register(on: api)
     }
 
     // MARK: join
@@ -44,6 +45,8 @@ struct APIRoutes {
         var name: String?
         /// A directory prefers nodes of this region for a new room.
         var region: String?
+        /// Asks for the room's conference to run on a media bridge (it outgrew peer-to-peer).
+        var bridge: Bool?
     }
 
     private func join(_ request: Request, _ context: PlazaRequestContext) async throws -> Response {
@@ -74,6 +77,7 @@ struct APIRoutes {
             throw APIError(.badRequest, .invalidName, "names are 1–64 characters without control characters")
         }
         let home = try await home(of: room, for: grant.participant, region: body.region, request)
+        let bridge = try await bridge(for: room, asked: body.bridge == true, region: body.region)
         let expiresAt = min(Date().addingTimeInterval(node.configuration.auth.tokenTTL), grant.expiresAt)
         let token = try await node.authority.issue(
             participant: grant.participant, name: name, room: room, role: grant.role, expiresAt: expiresAt)
@@ -99,9 +103,42 @@ struct APIRoutes {
         w.string(home.node)
         w.raw(",\"iceServers\":")
         w.value(.array(node.iceServers))
+        if let bridge {
+            w.raw(",\"bridge\":{\"id\":")
+            w.string(bridge.bridge)
+            w.raw(",\"url\":")
+            w.string(bridge.url)
+            w.raw("}")
+        }
         w.raw("}")
         node.metrics.joinLatency.record(.now - started)  // HTTP join only; hello has its own histogram
         return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: w.bytes)))
+    }
+
+    /// On a directory, the media bridge of a room whose conference needs one (by `media.bridgeRooms`, or
+    /// because the join asks): placed like a room, on the less loaded of two live serving bridges.
+    private func bridge(for room: RoomName, asked: Bool, region: String?) async throws -> BridgePlacement? {
+        let media = node.configuration.media
+        guard asked || media.needsBridge(room.rawValue) else { return nil }
+        guard let directory = node.directory else {
+            throw APIError(.badRequest, .invalidRequest, "media bridges are placed by a directory of a fleet")
+        }
+        var random = SystemRandomNumberGenerator()
+        let placement: BridgePlacement?
+        do {
+            placement = try await directory.media.placeConference(
+                room, kind: media.bridgeKind, region: region, policy: directory.policy,
+                participantCap: media.bridgeParticipantCap, leaseTTL: Int64(media.bridgeLeaseTTL * 1000),
+                now: wallClockMilliseconds(), using: &random)
+        } catch {
+            throw APIError(.serviceUnavailable, .storeUnavailable, "placement is unavailable")
+        }
+        guard let placement else {
+            throw APIError(
+                .serviceUnavailable, .bridgesUnavailable, "no media bridge can take this conference now",
+                retryAfter: media.recordingRetryAfter)
+        }
+        return placement
     }
 
     /// Where a room's clients connect: its node's base URL and WebSocket URL.

@@ -34,13 +34,16 @@ public struct DirectoryRole: Sendable {
     public let prometheus: PrometheusLoadSource?
     /// The autoscaler's state, for the fleet API.
     public let fleet: any FleetStore
+    /// Media bridges and recorders: conferences and recordings.
+    public let media: any MediaStore
 
     init(
-        placements: any PlacementStore, fleet: any FleetStore, policy: PlacementPolicy, leaseTTL: Duration,
-        prometheus: PrometheusLoadSource?
+        placements: any PlacementStore, fleet: any FleetStore, media: any MediaStore, policy: PlacementPolicy,
+        leaseTTL: Duration, prometheus: PrometheusLoadSource?
     ) {
         self.placements = placements
         self.fleet = fleet
+        self.media = media
         self.policy = policy
         self.leaseTTL = leaseTTL
         self.prometheus = prometheus

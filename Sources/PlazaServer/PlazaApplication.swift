@@ -149,7 +149,7 @@ public enum Directory {
         let (space, store, authority) = try await FleetProcess.open(configuration: configuration, logger: logger)
         let cluster = configuration.cluster
         let role = DirectoryRole(
-            placements: store, fleet: store,
+            placements: store, fleet: store, media: store,
             policy: PlacementPolicy(
                 heartbeatTTL: Int64(cluster.heartbeatTTL * 1000), participantsPerNewRoom: cluster.participantsPerNewRoom),
             leaseTTL: .milliseconds(Int64(cluster.leaseTTL * 1000)),

@@ -153,6 +153,29 @@ public struct PlazaConfiguration: Sendable {
         public init() {}
     }
 
+    /// Media bridges and recorders of a fleet (registered by `plaza agent`), as a directory uses them.
+    public struct Media: Sendable {
+        /// `media.bridgeRooms`: room-name prefixes (comma-separated; `*` for every room) whose conference runs on
+        /// a media bridge; a join can also ask for one (`"bridge": true`). Default: none.
+        public var bridgeRooms: [String] = []
+        /// `media.bridgeKind`: which registered bridges conferences go to (`jvb` or `janus`). Default `jvb`.
+        public var bridgeKind = "jvb"
+        /// `media.bridgeParticipantCap`: most participants placement puts on one bridge (0: the capacity its agent
+        /// registered). Default 0.
+        public var bridgeParticipantCap = 0
+        /// `media.bridgeLeaseTTL`: seconds a conference stays on its bridge after its last join (longer while its
+        /// room lives). Default 3600.
+        public var bridgeLeaseTTL: Double = 3_600
+        /// `media.recordingRetryAfter`: seconds a `recorders_busy` answer tells the caller to wait. Default 30.
+        public var recordingRetryAfter = 30
+        public init() {}
+
+        /// Whether `room`'s conference runs on a bridge by configuration.
+        public func needsBridge(_ room: String) -> Bool {
+            bridgeRooms.contains { $0 == "*" || room.hasPrefix($0) }
+        }
+    }
+
     public struct Rooms: Sendable {
         /// `rooms.idleUnload`: seconds an empty room stays loaded before its memory is freed. Default 30.
         public var idleUnload: Double = 30
@@ -180,6 +203,7 @@ public struct PlazaConfiguration: Sendable {
     /// A `cluster.loadSource` that names no source, kept for `validate` to report.
     var invalidLoadSource: String?
     public var rooms = Rooms()
+    public var media = Media()
 
     public init() {}
 
@@ -255,6 +279,12 @@ public struct PlazaConfiguration: Sendable {
         c.cluster.prometheusCPUQuery = config.string(forKey: "cluster.prometheusCPUQuery", default: c.cluster.prometheusCPUQuery)
 
         c.rooms.idleUnload = config.double(forKey: "rooms.idleUnload", default: c.rooms.idleUnload)
+        c.media.bridgeRooms = config.string(forKey: "media.bridgeRooms", default: "")
+            .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        c.media.bridgeKind = config.string(forKey: "media.bridgeKind", default: c.media.bridgeKind)
+        c.media.bridgeParticipantCap = config.int(forKey: "media.bridgeParticipantCap", default: c.media.bridgeParticipantCap)
+        c.media.bridgeLeaseTTL = config.double(forKey: "media.bridgeLeaseTTL", default: c.media.bridgeLeaseTTL)
+        c.media.recordingRetryAfter = config.int(forKey: "media.recordingRetryAfter", default: c.media.recordingRetryAfter)
         self = c
     }
 
@@ -277,6 +307,10 @@ public struct PlazaConfiguration: Sendable {
         try require(limits.outboundQueueBytes >= 4096, "limits.outboundQueueBytes", "must be ≥ 4096")
         try require(limits.requestBodyBytes >= 1024, "limits.requestBodyBytes", "must be ≥ 1024")
         try require(limits.fleetActivitiesPage >= 1, "limits.fleetActivitiesPage", "must be ≥ 1")
+        try require(["jvb", "janus"].contains(media.bridgeKind), "media.bridgeKind", "must be jvb or janus")
+        try require(media.bridgeParticipantCap >= 0, "media.bridgeParticipantCap", "must be ≥ 0")
+        try require(media.bridgeLeaseTTL > 0, "media.bridgeLeaseTTL", "must be > 0")
+        try require(media.recordingRetryAfter >= 1, "media.recordingRetryAfter", "must be ≥ 1")
         try require(limits.roomsPerNode >= 1, "limits.roomsPerNode", "must be ≥ 1")
         try require(limits.room.participantsPerRoom >= 1, "limits.participantsPerRoom", "must be ≥ 1")
         try require(limits.room.connectionsPerParticipant >= 1, "limits.connectionsPerParticipant", "must be ≥ 1")

@@ -9,12 +9,16 @@ public struct NodeRegistration: Sendable, Equatable {
     public var region: String
     /// Participants the node is sized for.
     public var capacity: Int
+    /// What it is: `room-server` (rooms are placed on it), or a media server an agent registered (`jvb`,
+    /// `janus`: conferences are placed on it; `jibri`: recordings are).
+    public var kind: String
 
-    public init(id: String, url: String, region: String, capacity: Int) {
+    public init(id: String, url: String, region: String, capacity: Int, kind: String = "room-server") {
         self.id = id
         self.url = url
         self.region = region
         self.capacity = capacity
+        self.kind = kind
     }
 }
 
@@ -47,10 +51,13 @@ public struct HeartbeatAnswer: Sendable, Equatable {
     public var lost: [RoomName]
     /// The autoscaler chose this node for scale-in: it must take no new rooms.
     public var drain: Bool
+    /// For a recorder: the room it is to record, if one is assigned to it.
+    public var recording: String?
 
-    public init(lost: [RoomName] = [], drain: Bool = false) {
+    public init(lost: [RoomName] = [], drain: Bool = false, recording: String? = nil) {
         self.lost = lost
         self.drain = drain
+        self.recording = recording
     }
 }
 

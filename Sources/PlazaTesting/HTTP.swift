@@ -10,6 +10,8 @@ public struct HTTPResult: Sendable {
     public var json: JSONValue
     public var text: String
     public var contentType: String?
+    /// `Retry-After`, on a "busy" answer.
+    public var retryAfter: String?
 }
 
 /// The tests' HTTP client: one request at a time, to any base URL (a server, a directory, a proxy).
@@ -29,7 +31,7 @@ public enum HTTP {
         let http = response as? HTTPURLResponse
         return HTTPResult(
             status: http?.statusCode ?? 0, json: JSONValue.parse(data) ?? .null, text: String(decoding: data, as: UTF8.self),
-            contentType: http?.value(forHTTPHeaderField: "Content-Type"))
+            contentType: http?.value(forHTTPHeaderField: "Content-Type"), retryAfter: http?.value(forHTTPHeaderField: "Retry-After"))
     }
 
     /// `POST /api/v1/join` at `base` for `room` as `name`.

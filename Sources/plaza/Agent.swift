@@ -24,6 +24,7 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(name: .customLong("instance-id"), help: "The instance's id in its pool (env PLAZA_INSTANCE_ID).") var instanceID: String?
     @Option(help: "The server's local API (default http://127.0.0.1:8080 for jvb, http://127.0.0.1:2222 for jibri).") var api: String?
     @Option(name: .customLong("internal-api"), help: "Jibri's internal API, for graceful shutdown (default http://127.0.0.1:3333).") var internalAPI: String?
+    @Option(name: .customLong("call-base-url"), help: "For a recorder: the meeting base URL Jibri joins (callUrlInfo.baseUrl; the room is the callName).") var callBaseURL: String?
     @Option(name: .customLong("public-url"), help: "Where clients reach this bridge (its shard's URL); for a recorder, any name.") var publicURL: String?
     @Option(help: "Region (env PLAZA_CLUSTER_REGION; default 'default').") var region: String?
     @Option(help: "Participants this bridge is sized for; 1 for a recorder (default 500 / 1).") var capacity: Int?
@@ -49,10 +50,10 @@ struct AgentCommand: AsyncParsableCommand {
         let logger = Logger(label: "plaza.agent")
         let registry = try await PostgresStore.open(url: storeURL, logger: logger)
         let agent = MediaAgent(
-            kind: kind, api: apiURL, internalAPI: internalURL,
+            kind: kind, api: apiURL, internalAPI: internalURL, callBaseURL: callBaseURL,
             registration: NodeRegistration(
                 id: id, url: publicURL ?? apiText, region: region ?? environment["PLAZA_CLUSTER_REGION"] ?? "default",
-                capacity: capacity ?? (kind == .jvb ? 500 : 1)),
+                capacity: capacity ?? (kind == .jvb ? 500 : 1), kind: kind.rawValue),
             store: registry, interval: .milliseconds(Int64(interval * 1000)), logger: logger)
         let task = Task { await agent.run() }
         for await signal in await UnixSignalsSequence(trapping: .sigterm, .sigint) {

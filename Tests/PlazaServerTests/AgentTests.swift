@@ -3,6 +3,7 @@ import Hummingbird
 import Logging
 import Synchronization
 import Testing
+import PlazaBench
 import PlazaFleet
 import PlazaPostgres
 import PlazaStore
@@ -69,6 +70,8 @@ import PlazaWebSocketClient
         try Fake { router, fake in
             router.get("/jibri/api/v1.0/health") { _, _ in fake.answer(status: 200) }
             router.post("/jibri/api/internal/v1.0/gracefulShutdown") { request, _ in await fake.record(request) }
+            router.post("/jibri/api/v1.0/startService") { request, _ in await fake.record(request) }
+            router.post("/jibri/api/v1.0/stopService") { request, _ in await fake.record(request) }
         }
     }
 
@@ -112,7 +115,7 @@ import PlazaWebSocketClient
 
         #expect(try await eventually { try await Self.node(store, "bridges-abc")?.report.participants == 42 }, "\(agent.log)")
         let record = try #require(try await Self.node(store, "bridges-abc"))
-        #expect(record.registration == NodeRegistration(id: "bridges-abc", url: "wss://bridge-1.example.org", region: "eu", capacity: 200))
+        #expect(record.registration == NodeRegistration(id: "bridges-abc", url: "wss://bridge-1.example.org", region: "eu", capacity: 200, kind: "jvb"))
         #expect(record.report.rooms == 3 && record.report.cpu == 0.35 && record.report.bytesOutPerSecond == 1_000_000)
         #expect(record.report.state == .serving)
 
@@ -176,6 +179,95 @@ import PlazaWebSocketClient
         try await store.requestDrain(node: "recorders-1")
         #expect(try await eventually { fake.posts.count == 1 }, "\(agent.log)")
         #expect(fake.posts.first?.hasPrefix("/jibri/api/internal/v1.0/gracefulShutdown") == true)
+        try await store.close()
+    }
+
+    @Test func conferencesGoToTheLessLoadedBridgeAndRecordingsToAnIdleRecorder() async throws {
+        let url = try PostgresServer.shared().createDatabase()
+        let store = try await PostgresStore.open(url: url, logger: Logger(label: "test"))
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("plaza-media-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let environment = FleetProcessTests.fastTimings.merging([
+            "PLAZA_AUTH_SECRET": TestServer.fleetSecret, "PLAZA_AUTH_ADMIN_TOKEN": "media-admin", "PLAZA_MEDIA_BRIDGE_ROOMS": "conf-",
+            "PLAZA_MEDIA_RECORDING_RETRY_AFTER": "7",
+        ]) { $1 }
+        let executable = try PlazaExecutable.path()
+        let directory = try await BenchServer.start(executable: executable, arguments: ["directory", "--store", url], environment: environment)
+        defer { directory.stop() }
+        let nodePort = try LoopbackPort.free()
+        let node = try await BenchServer.start(
+            executable: executable,
+            arguments: ["node", "--store", url, "--node-id", "rooms-1", "--public-url", "http://127.0.0.1:\(nodePort)"],
+            port: nodePort, environment: environment)
+        defer { node.stop() }
+
+        // Two bridges: a busy one and a quiet one, each with its agent.
+        var agents: [PlazaProcess] = []
+        defer { for agent in agents { agent.stop() } }
+        var fakes: [Fake] = []
+        defer { for fake in fakes { fake.stop() } }
+        for (id, endpoints, stress) in [("bridge-busy", 300, 0.7), ("bridge-quiet", 20, 0.1)] {
+            let fake = try Self.bridge()
+            fake.set { $0.body = Self.stats(endpoints: endpoints, conferences: 3, stress: stress, upload: 1_000) }
+            fakes.append(fake)
+            agents.append(try PlazaProcess(
+                arguments: [
+                    "agent", "--kind", "jvb", "--store", url, "--api", fake.url, "--instance-id", id,
+                    "--public-url", "wss://\(id).example.org", "--capacity", "500", "--interval", "0.2",
+                ],
+                environment: environment, directory: folder))
+        }
+        let recorder = try Self.recorder()
+        fakes.append(recorder)
+        recorder.set { $0.body = Self.health(busy: "IDLE", health: "HEALTHY") }
+        agents.append(try PlazaProcess(
+            arguments: [
+                "agent", "--kind", "jibri", "--store", url, "--api", recorder.url, "--internal-api", recorder.url,
+                "--instance-id", "recorder-1", "--call-base-url", "https://meet.example.org", "--interval", "0.2",
+            ],
+            environment: environment, directory: folder))
+        #expect(try await eventually { try await store.nodes().filter { $0.reportedAt > 0 }.count == 4 })
+
+        // A conference room goes to the quiet bridge, and stays there; rooms themselves go to the room server.
+        let first = try await HTTP.join(directory.baseURL, "conf-1", name: "Ann")
+        #expect(first.status == 200, "\(first.text)")
+        #expect(first.json.string("node") == "rooms-1")
+        #expect(first.json["bridge"]?.string("id") == "bridge-quiet")
+        #expect(first.json["bridge"]?.string("url") == "wss://bridge-quiet.example.org")
+        let again = try await HTTP.join(directory.baseURL, "conf-1", name: "Bob")
+        #expect(again.json["bridge"]?.string("id") == "bridge-quiet")
+        #expect(try await HTTP.join(directory.baseURL, "lobby", name: "Cy").json["bridge"] == nil, "peer-to-peer room")
+        let asked = try await HTTP.request(
+            "POST", directory.baseURL + "/api/v1/join", body: #"{"room":"grown","name":"Di","bridge":true}"#)
+        #expect(asked.json["bridge"]?.string("id") == "bridge-quiet")
+
+        // Never a new conference on a draining bridge; its conferences stay.
+        try await store.requestDrain(node: "bridge-quiet")
+        #expect(try await HTTP.join(directory.baseURL, "conf-2", name: "Ed").json["bridge"]?.string("id") == "bridge-busy")
+        #expect(try await HTTP.join(directory.baseURL, "conf-1", name: "Flo").json["bridge"]?.string("id") == "bridge-quiet")
+
+        // Recordings: an idle recorder is assigned and told to record; a second one finds every recorder busy.
+        let recordings = directory.baseURL + "/api/v1/rooms/lobby/recordings"
+        #expect(try await HTTP.request("POST", recordings).status == 401)
+        let member = try #require(first.json.string("token"))
+        #expect(try await HTTP.request("POST", directory.baseURL + "/api/v1/rooms/conf-1/recordings", bearer: member).status == 403)
+        let started = try await HTTP.request("POST", recordings, bearer: "media-admin")
+        #expect(started.status == 201 && started.json.string("recorder") == "recorder-1", "\(started.text)")
+        #expect(try await eventually { recorder.posts.contains { $0.hasPrefix("/jibri/api/v1.0/startService") } })
+        let start = try #require(recorder.posts.first { $0.hasPrefix("/jibri/api/v1.0/startService") })
+        #expect(start.contains(#""callName":"lobby""#) && start.contains(#""baseUrl":"https:\/\/meet.example.org""#) && start.contains(#""sinkType":"file""#), "\(start)")
+        #expect(try await store.nodes().first { $0.registration.id == "recorder-1" }?.report.participants == 1, "busy for the availability policy")
+        let busy = try await HTTP.request("POST", directory.baseURL + "/api/v1/rooms/conf-1/recordings", bearer: "media-admin")
+        #expect(busy.status == 503 && busy.json["error"]?.string("code") == "recorders_busy" && busy.retryAfter == "7", "\(busy.text)")
+        #expect(try await HTTP.request("POST", recordings, bearer: "media-admin").status == 200, "already recording: the same recording")
+
+        let stopped = try await HTTP.request("DELETE", recordings, bearer: "media-admin")
+        #expect(stopped.status == 200 && stopped.json.string("recorder") == "recorder-1")
+        #expect(try await eventually { recorder.posts.contains { $0.hasPrefix("/jibri/api/v1.0/stopService") } })
+        #expect(try await HTTP.request("DELETE", recordings, bearer: "media-admin").status == 404)
+        #expect(try await eventually {
+            try await HTTP.request("POST", directory.baseURL + "/api/v1/rooms/conf-1/recordings", bearer: "media-admin").status == 201
+        })
         try await store.close()
     }
 }

@@ -1,0 +1,139 @@
+public import PlazaCore
+public import PlazaStore
+public import PlazaPlacement
+import PostgresNIO
+
+/// Conferences on bridges and recordings on recorders (tables `bridge_placements` and `recordings`). Like room
+/// placement, each ends in one conditional write PostgreSQL serializes on its row: two directories placing one
+/// conference agree on one bridge; two recordings never get one recorder (its column is unique).
+extension PostgresStore: MediaStore {
+    public func placeConference(
+        _ room: RoomName, kind: String, region: String?, policy: PlacementPolicy, participantCap: Int, leaseTTL: Int64,
+        now: Int64, using random: inout some RandomNumberGenerator
+    ) async throws -> BridgePlacement? {
+        let live = now - policy.heartbeatTTL
+        let leaseUntil = now + leaseTTL
+        for _ in 0..<5 {
+            let existing = try await guarded {
+                let rows = try await client.query(
+                    """
+                    UPDATE bridge_placements p SET lease_until = GREATEST(p.lease_until, \(leaseUntil)) FROM nodes n
+                    WHERE p.room = \(room.rawValue) AND n.id = p.bridge AND p.lease_until > \(now) AND n.reported_at >= \(live)
+                    RETURNING p.bridge, n.url, p.lease_until
+                    """, logger: logger)
+                for try await (bridge, url, until) in rows.decode((String, String, Int64).self) {
+                    return Optional(BridgePlacement(room: room, bridge: bridge, url: url, leaseUntil: until))
+                }
+                return nil
+            }
+            if let existing { return existing }
+            var loads: [NodeLoad] = []
+            var urls: [String: String] = [:]
+            try await guarded {
+                let rows = try await client.query(
+                    """
+                    SELECT n.id, n.url, n.region, n.state, n.capacity, n.participants, n.rooms, n.cpu, n.reported_at,
+                        (SELECT COUNT(*) FROM bridge_placements q WHERE q.bridge = n.id AND q.placed_at > n.reported_at)
+                    FROM nodes n WHERE n.kind = \(kind) AND n.reported_at >= \(live)
+                    """, logger: logger)
+                for try await (id, url, nodeRegion, state, capacity, participants, rooms, cpu, reportedAt, placed)
+                    in rows.decode((String, String, String, String, Int, Int, Int, Double, Int64, Int64).self)
+                {
+                    guard let state = NodeState(rawValue: state) else { continue }
+                    urls[id] = url
+                    loads.append(
+                        NodeLoad(
+                            id: id, region: nodeRegion, state: state,
+                            capacity: participantCap > 0 ? min(capacity, participantCap) : capacity, participants: participants,
+                            rooms: rooms, cpu: cpu, reportedAt: reportedAt, placedSinceReport: Int(placed)))
+                }
+            }
+            guard let chosen = Placement.choose(from: loads, region: region, now: now, policy: policy, using: &random) else {
+                return nil
+            }
+            let placed = try await guarded {
+                let rows = try await client.query(
+                    """
+                    INSERT INTO bridge_placements (room, bridge, lease_until, placed_at)
+                    VALUES (\(room.rawValue), \(chosen.id), \(leaseUntil), \(now))
+                    ON CONFLICT (room) DO UPDATE SET bridge = EXCLUDED.bridge, lease_until = EXCLUDED.lease_until,
+                        placed_at = EXCLUDED.placed_at
+                    WHERE bridge_placements.lease_until <= \(now)
+                        OR NOT EXISTS (SELECT 1 FROM nodes n WHERE n.id = bridge_placements.bridge AND n.reported_at >= \(live))
+                    RETURNING bridge
+                    """, logger: logger)
+                for try await _ in rows.decode(String.self) { return true }
+                return false
+            }
+            if placed { return BridgePlacement(room: room, bridge: chosen.id, url: urls[chosen.id] ?? "", leaseUntil: leaseUntil) }
+        }
+        throw StoreError(.unavailable, "placing the conference of \(room) did not settle")
+    }
+
+    public func startRecording(_ room: RoomName, heartbeatTTL: Int64, now: Int64) async throws -> (recording: Recording, started: Bool)? {
+        for _ in 0..<5 {
+            if let current = try await recording(of: room) { return (current, false) }
+            let assigned: String? = try await guarded {
+                let rows = try await client.query(
+                    """
+                    WITH chosen AS (
+                        SELECT n.id FROM nodes n
+                        WHERE n.kind = 'jibri' AND n.state = 'serving' AND n.reported_at >= \(now - heartbeatTTL)
+                            AND n.participants = 0 AND NOT EXISTS (SELECT 1 FROM recordings r WHERE r.recorder = n.id)
+                        ORDER BY random() LIMIT 1
+                    ), assigned AS (
+                        INSERT INTO recordings (room, recorder, started_at) SELECT \(room.rawValue), id, \(now) FROM chosen
+                        ON CONFLICT DO NOTHING RETURNING recorder
+                    ), busy AS (
+                        UPDATE nodes SET participants = 1, rooms = 1 WHERE id IN (SELECT recorder FROM assigned)
+                    )
+                    SELECT recorder FROM assigned
+                    """, logger: logger)
+                for try await recorder in rows.decode(String.self) { return recorder }
+                return nil
+            }
+            if let assigned { return (Recording(room: room, recorder: assigned, startedAt: now), true) }
+            // Nothing assigned: no recorder was free, or a racing request took the room or the recorder.
+            if try await recording(of: room) == nil, try await freeRecorders(heartbeatTTL: heartbeatTTL, now: now) == 0 { return nil }
+        }
+        return nil
+    }
+
+    public func stopRecording(_ room: RoomName) async throws -> Recording? {
+        try await guarded {
+            let rows = try await client.query(
+                """
+                WITH stopped AS (DELETE FROM recordings WHERE room = \(room.rawValue) RETURNING recorder, started_at),
+                freed AS (UPDATE nodes SET participants = 0, rooms = 0 WHERE id IN (SELECT recorder FROM stopped))
+                SELECT recorder, started_at FROM stopped
+                """, logger: logger)
+            for try await (recorder, startedAt) in rows.decode((String, Int64).self) {
+                return Recording(room: room, recorder: recorder, startedAt: startedAt)
+            }
+            return nil
+        }
+    }
+
+    private func recording(of room: RoomName) async throws -> Recording? {
+        try await guarded {
+            let rows = try await client.query("SELECT recorder, started_at FROM recordings WHERE room = \(room.rawValue)", logger: logger)
+            for try await (recorder, startedAt) in rows.decode((String, Int64).self) {
+                return Recording(room: room, recorder: recorder, startedAt: startedAt)
+            }
+            return nil
+        }
+    }
+
+    private func freeRecorders(heartbeatTTL: Int64, now: Int64) async throws -> Int {
+        try await guarded {
+            let rows = try await client.query(
+                """
+                SELECT COUNT(*) FROM nodes n WHERE n.kind = 'jibri' AND n.state = 'serving'
+                    AND n.reported_at >= \(now - heartbeatTTL) AND n.participants = 0
+                    AND NOT EXISTS (SELECT 1 FROM recordings r WHERE r.recorder = n.id)
+                """, logger: logger)
+            for try await count in rows.decode(Int.self) { return count }
+            return 0
+        }
+    }
+}

@@ -1,0 +1,76 @@
+import Hummingbird
+import PlazaCore
+import PlazaStore
+import PlazaProtocol
+import PlazaAuth
+import Foundation
+
+/// Recordings on a directory: `POST /api/v1/rooms/{room}/recordings` gives the room an idle, healthy recorder
+/// (its agent starts Jibri on its next poll), `DELETE` stops it and frees the recorder. A moderator of the room
+/// (its room token) or the admin may start and stop one.
+struct RecordingRoutes {
+    let node: PlazaNode
+
+    func register(on api: RouterGroup<PlazaRequestContext>) {
+        api.post("rooms/:room/recordings") { request, context in try await start(request, context) }
+        api.delete("rooms/:room/recordings") { request, context in try await stop(request, context) }
+    }
+
+    private func authorize(_ request: Request, _ context: PlazaRequestContext) async throws -> (RoomName, any MediaStore, Int64) {
+        guard let parameter = context.parameters.get("room"), let room = RoomName(parameter) else {
+            throw APIError(.badRequest, .invalidRoom, "invalid room name")
+        }
+        guard let token = APIRoutes.bearer(request) else {
+            throw APIError.unauthorized("send a moderator's room token or the admin token as 'Authorization: Bearer <token>'")
+        }
+        if !constantTimeEquals(token, node.adminToken) {
+            let grant: Grant
+            do { grant = try await node.authority.verifyOwn(token) } catch {
+                throw error.kind == .expired ? APIError(.unauthorized, .tokenExpired, error.message) : APIError.unauthorized(error.message)
+            }
+            guard grant.allows(room), grant.role == .moderator else {
+                throw APIError(.forbidden, .forbidden, "only a moderator of the room records it")
+            }
+        }
+        guard let directory = node.directory else {
+            throw APIError(.notFound, .notFound, "recordings are assigned by a directory of a fleet")
+        }
+        return (room, directory.media, Int64(node.configuration.cluster.heartbeatTTL * 1000))
+    }
+
+    private func start(_ request: Request, _ context: PlazaRequestContext) async throws -> Response {
+        let (room, media, heartbeatTTL) = try await authorize(request, context)
+        let outcome: (recording: Recording, started: Bool)?
+        do { outcome = try await media.startRecording(room, heartbeatTTL: heartbeatTTL, now: wallClockMilliseconds()) } catch {
+            throw APIError(.serviceUnavailable, .storeUnavailable, "the store is unreachable")
+        }
+        guard let outcome else {
+            throw APIError(
+                .serviceUnavailable, .recordersBusy, "every recorder is busy; try again later",
+                retryAfter: node.configuration.media.recordingRetryAfter)
+        }
+        return try Self.json(outcome.recording, status: outcome.started ? .created : .ok)
+    }
+
+    private func stop(_ request: Request, _ context: PlazaRequestContext) async throws -> Response {
+        let (room, media, _) = try await authorize(request, context)
+        let stopped: Recording?
+        do { stopped = try await media.stopRecording(room) } catch {
+            throw APIError(.serviceUnavailable, .storeUnavailable, "the store is unreachable")
+        }
+        guard let stopped else { throw APIError(.notFound, .notFound, "the room is not being recorded") }
+        return try Self.json(stopped, status: .ok)
+    }
+
+    static func json(_ recording: Recording, status: HTTPResponse.Status) throws -> Response {
+        var w = JSONWriter(capacity: 128)
+        w.raw("{\"room\":")
+        w.string(recording.room.rawValue)
+        w.raw(",\"recorder\":")
+        w.string(recording.recorder)
+        w.raw(",\"startedAt\":")
+        w.int(recording.startedAt)
+        w.raw("}")
+        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: w.bytes)))
+    }
+}
