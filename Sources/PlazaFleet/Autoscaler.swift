@@ -32,13 +32,15 @@ public struct Autoscaler: Sendable {
     public func run() async {
         let tick = Duration.milliseconds(Int64(min(1, (pools.map(\.period).min() ?? 1) / 2) * 1000))
         var term: Int64?
+        var announced = false
         var controllers: [String: PoolController] = [:]
         var due: [String: Int64] = [:]
         while !Task.isCancelled {
             let now = Self.now()
             do {
                 let current = try await store.lead(holder: holder, ttl: leaseTTL.milliseconds, now: now)
-                if current != term {
+                if current != term || !announced {
+                    announced = true
                     term = current
                     controllers = [:]
                     if let current {

@@ -1,4 +1,7 @@
 public import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The `plaza` executable the multi-process tests run: `PLAZA_BIN`, or the one built next to the test
 /// bundle (`swift build --product plaza` before `swift test`, as `scripts/test` does).
@@ -42,6 +45,13 @@ public final class PlazaProcess: Sendable {
     public var log: String { (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? "" }
 
     public func stop() { PlazaTesting.stop(process) }
+
+    /// A crash: SIGKILL, then wait for the exit.
+    public func kill() {
+        guard process.isRunning else { return }
+        Glibc.kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
 
     /// Runs `plaza arguments…` to its end; returns its exit status and output.
     public static func run(_ arguments: [String], environment: [String: String] = [:], directory: URL) async throws -> (status: Int32, output: String) {

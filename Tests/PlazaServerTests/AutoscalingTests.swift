@@ -15,8 +15,9 @@ import PlazaTesting
 @Suite(.serialized) struct AutoscalingTests {
     static let adminToken = "fleet-admin-token-for-tests"
 
-    static func poolFile(directory: URL) throws -> String {
-        let pools = """
+    /// The drill's pool; `policies: false` leaves the desired capacity to the operator.
+    static func poolFile(directory: URL, policies: Bool = true) throws -> String {
+        var pools = """
             {"pools": [{
               "name": "rooms", "kind": "room-server", "region": "default", "min": 1, "max": 2, "desired": 1,
               "period": 1, "warmup": 1,
@@ -33,6 +34,10 @@ import PlazaTesting
               "health": {"unhealthyThreshold": 5, "registrationGrace": 60, "reportTTL": 5}
             }]}
             """
+        if !policies {
+            let start = pools.range(of: #""policies": ["#)!.lowerBound, end = pools.range(of: #""drain""#)!.lowerBound
+            pools.replaceSubrange(start..<end, with: #""policies": [], "#)
+        }
         let path = directory.appendingPathComponent("pools.json").path
         try Data(pools.utf8).write(to: URL(fileURLWithPath: path))
         return path
@@ -165,5 +170,52 @@ import PlazaTesting
         #expect(lines.contains { $0.contains(" terminate ") && $0.contains(first) && $0.contains("drained: empty") })
         let status = try await PlazaProcess.run(["fleet", "status"] + cli, directory: folder)
         #expect(status.output.contains("rooms") && status.output.contains(second) && status.output.contains("serving"), "\(status.output)")
+    }
+
+    @Test func aStandbyTakesOverWhenTheLeaderIsKilledAndLaunchesNothingTwice() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("plaza-standby-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let store = try PostgresServer.shared().createDatabase()
+        let environment = FleetProcessTests.fastTimings.merging([
+            "PLAZA_AUTH_SECRET": TestServer.fleetSecret, "PLAZA_AUTH_ADMIN_TOKEN": Self.adminToken,
+        ]) { $1 }
+        let directory = try await BenchServer.start(
+            executable: try PlazaExecutable.path(), arguments: ["directory", "--store", store], environment: environment)
+        defer { directory.stop() }
+        let pools = try Self.poolFile(directory: folder, policies: false)
+        func autoscaler(_ id: String) throws -> PlazaProcess {
+            try PlazaProcess(
+                arguments: [
+                    "autoscaler", "--store", store, "--pools", pools, "--state-dir", folder.appendingPathComponent("fleet").path,
+                    "--id", id, "--lease-ttl", "2",
+                ],
+                environment: environment, directory: folder)
+        }
+        let leader = try autoscaler("first")
+        defer { leader.stop() }
+        #expect(try await eventually(timeout: 30) { try await Self.instances(directory).map(\.state) == ["serving"] }, "\(leader.log)")
+        let standby = try autoscaler("second")
+        defer {
+            standby.stop()
+            Self.stopInstances(folder.appendingPathComponent("fleet/rooms"))
+        }
+        try await Task.sleep(for: .seconds(2))
+        #expect(standby.log.contains("standing by"), "\(standby.log)")
+
+        // The leader dies; within the lease the standby leads, adopts the running server and launches nothing.
+        leader.kill()
+        #expect(try await eventually(timeout: 15) { standby.log.contains("leading the fleet's autoscaling") }, "\(standby.log)")
+        try await Task.sleep(for: .seconds(3))
+        let instances = try await Self.instances(directory)
+        #expect(instances.map(\.state) == ["serving"], "no second launch")
+        let launches = try await HTTP.request("GET", directory.baseURL + "/api/v1/fleet/activities", bearer: Self.adminToken)
+        #expect(launches.json.array("activities").filter { $0.string("action") == "launch" }.count == 1)
+
+        // And it acts: the operator asks for two.
+        let set = try await HTTP.request(
+            "PUT", directory.baseURL + "/api/v1/fleet/pools/rooms/desired", body: #"{"desired":2}"#, bearer: Self.adminToken)
+        #expect(set.status == 200)
+        #expect(try await eventually(timeout: 30) { try await Self.instances(directory).filter { $0.state == "serving" }.count == 2 }, "\(standby.log)")
     }
 }
