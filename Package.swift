@@ -75,7 +75,7 @@ let package = Package(
         .target(
             name: "PlazaFleet",
             dependencies: [
-                "PlazaAutoscaling", "PlazaStore", "PlazaPlacement", "PlazaWebSocketClient",
+                "PlazaCore", "PlazaAutoscaling", "PlazaStore", "PlazaPlacement", "PlazaWebSocketClient",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -76,3 +76,10 @@ extension String {
         return String(slice)
     }
 }
+
+/// `length` random characters from an alphabet without look-alikes (no l, o, 0, 1): guest ids, instance ids.
+public func randomID(length: Int) -> String {
+    let alphabet = Array("abcdefghijkmnpqrstuvwxyz23456789")
+    var generator = SystemRandomNumberGenerator()
+    return String((0..<length).map { _ in alphabet[Int(generator.next() % UInt64(alphabet.count))] })
+}

@@ -36,17 +36,20 @@ public struct Autoscaler: Sendable {
         var controllers: [String: PoolController] = [:]
         var due: [String: Int64] = [:]
         while !Task.isCancelled {
-            let now = Self.now()
+            let now = wallClockMilliseconds()
             do {
                 let current = try await store.lead(holder: holder, ttl: leaseTTL.milliseconds, now: now)
                 if current != term || !announced {
                     announced = true
-                    term = current
+                    term = nil
                     controllers = [:]
                     if let current {
-                        logger.notice("leading the fleet's autoscaling", metadata: ["holder": "\(holder)", "term": "\(current)"])
+                        // Leading only once the pools are declared and their providers built: a failure here is
+                        // tried again next tick rather than holding the lease without acting.
                         controllers = try await start(term: current)
+                        term = current
                         due = Dictionary(uniqueKeysWithValues: pools.map { ($0.name, now) })
+                        logger.notice("leading the fleet's autoscaling", metadata: ["holder": "\(holder)", "term": "\(current)"])
                     } else {
                         logger.notice("standing by: another autoscaler leads", metadata: ["holder": "\(holder)"])
                     }
@@ -54,7 +57,7 @@ public struct Autoscaler: Sendable {
                 for pool in pools where term != nil && (due[pool.name] ?? 0) <= now {
                     due[pool.name] = now + Int64(pool.period * 1000)
                     do {
-                        try await controllers[pool.name]?.reconcile(now: Self.now())
+                        try await controllers[pool.name]?.reconcile(now: wallClockMilliseconds())
                     } catch is LeadershipLost {
                         logger.warning("lost the lease during a pass", metadata: ["pool": "\(pool.name)"])
                         term = nil
@@ -82,13 +85,12 @@ public struct Autoscaler: Sendable {
             controllers[pool.name] = PoolController(
                 pool: pool, provider: try providers(pool), store: store, logger: logger,
                 stillLeading: {
-                    guard try await store.lead(holder: holder, ttl: ttl, now: Self.now()) == term else { throw LeadershipLost() }
+                    guard try await store.lead(holder: holder, ttl: ttl, now: wallClockMilliseconds()) == term else { throw LeadershipLost() }
                 })
         }
         return controllers
     }
 
-    static func now() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
 }
 
 /// The lease went to another autoscaler (this one was paused or cut off past its TTL): stop acting at once.

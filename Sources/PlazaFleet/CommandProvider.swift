@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A pool's `command` provider settings: the operator's scripts, for clouds Plaza does not speak natively.
 /// The contract is in docs/autoscaling.md.
@@ -130,13 +133,21 @@ enum ScriptRun {
         process.standardOutput = try FileHandle(forWritingTo: outURL)
         process.standardError = try FileHandle(forWritingTo: errURL)
         do { try process.run() } catch { throw ProviderError("cannot run \(argv[0]): \(error.localizedDescription)") }
+        /// A script past its time, or whose caller gave up, is killed and reaped: none is left running.
+        func kill() {
+            Glibc.kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
         let deadline = ContinuousClock.now + .milliseconds(Int64(timeout * 1000))
         while process.isRunning {
             if ContinuousClock.now > deadline {
-                process.terminate()
+                kill()
                 throw ProviderError("\(argv[0]) did not finish within \(timeout) s")
             }
-            try await Task.sleep(for: .milliseconds(20))
+            do { try await Task.sleep(for: .milliseconds(20)) } catch {
+                kill()
+                throw error
+            }
         }
         return Result(
             status: process.terminationStatus, standardOutput: (try? Data(contentsOf: outURL)) ?? Data(),

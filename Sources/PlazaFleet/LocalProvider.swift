@@ -70,6 +70,13 @@ public struct LocalProvider: InstanceProvider {
 
     public func launch(_ request: LaunchRequest) async throws {
         if let running = readPidFile(request.id), isRunning(running) { return }
+        // Spawned but its pid file never written (the autoscaler died in between): adopt it.
+        if let pid = Self.process(withInstanceID: request.id), let started = Self.startTime(of: pid) {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            let file = PidFile(id: request.id, pid: pid, port: 0, startTime: started)
+            try JSONEncoder().encode(file).write(to: pidFileURL(request.id), options: .atomic)
+            return
+        }
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let port = try LoopbackPort.free()
         let values = ["id": request.id, "pool": request.pool, "region": request.region, "port": String(port), "store": store]
@@ -114,9 +121,6 @@ public struct LocalProvider: InstanceProvider {
     /// A local process waits for its drain without a timer of its own.
     public func draining(_ id: String) async throws {}
 
-    /// The port an instance listens on, from its pid file.
-    public func port(of id: String) -> Int? { readPidFile(id)?.port }
-
     private func pidFileURL(_ id: String) -> URL { directory.appendingPathComponent("\(id).json") }
 
     private func readPidFile(_ id: String) -> PidFile? {
@@ -130,6 +134,20 @@ public struct LocalProvider: InstanceProvider {
         _ = waitpid(file.pid, &status, WNOHANG)
         guard let started = Self.startTime(of: file.pid) else { return false }
         return file.startTime == 0 || started == file.startTime
+    }
+
+    /// A live process of this user whose environment names the instance (`PLAZA_INSTANCE_ID`, which every
+    /// instance gets).
+    static func process(withInstanceID id: String) -> Int32? {
+        let marker = Data("PLAZA_INSTANCE_ID=\(id)\0".utf8)
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard let pid = Int32(entry), pid != getpid(),
+                let environment = FileManager.default.contents(atPath: "/proc/\(entry)/environ"),
+                environment.range(of: marker) != nil, startTime(of: pid) != nil
+            else { continue }
+            return pid
+        }
+        return nil
     }
 
     /// The start time of a live, non-zombie process, from `/proc/<pid>/stat`.

@@ -1,4 +1,5 @@
 public import PlazaStore
+import PlazaCore
 public import Logging
 import PlazaPlacement
 public import Foundation
@@ -25,13 +26,13 @@ public struct MediaAgent: Sendable {
     /// name is the `callName`).
     public let callBaseURL: String?
     public let registration: NodeRegistration
-    let store: any PlacementStore
+    let store: any PlacementStore & MediaStore
     public let interval: Duration
     let logger: Logger
 
     public init(
         kind: Kind, api: URL, internalAPI: URL?, callBaseURL: String? = nil, registration: NodeRegistration,
-        store: any PlacementStore, interval: Duration, logger: Logger
+        store: any PlacementStore & MediaStore, interval: Duration, logger: Logger
     ) {
         self.kind = kind
         self.api = api
@@ -47,6 +48,8 @@ public struct MediaAgent: Sendable {
     public struct Observation: Sendable, Equatable {
         public var healthy: Bool
         public var report: NodeReport
+        /// A recorder at work (Jibri `BUSY`).
+        public var busy: Bool { report.participants > 0 }
         /// Why it is unhealthy, for the log.
         public var problem: String?
     }
@@ -56,17 +59,20 @@ public struct MediaAgent: Sendable {
         var registered = false
         var drainRequested = false
         var recording: String?
+        /// Whether Jibri has been busy since this recording was assigned: when it goes idle after that, the
+        /// recording ended on its own (the meeting ended) and the recorder is given back.
+        var recordingSeen = false
         while !Task.isCancelled {
             do {
                 if !registered {
-                    try await store.register(registration, now: Self.now())
+                    try await store.register(registration, now: wallClockMilliseconds())
                     registered = true
                     logger.notice("registered with the fleet", metadata: ["instance": "\(registration.id)", "kind": "\(kind.rawValue)"])
                 }
                 let observation = await observe()
                 if observation.healthy {
                     let answer = try await store.heartbeat(
-                        node: registration.id, report: observation.report, rooms: [], leaseTTL: 0, now: Self.now())
+                        node: registration.id, report: observation.report, rooms: [], leaseTTL: 0, now: wallClockMilliseconds())
                     if answer.drain, !drainRequested {
                         try await drain()
                         drainRequested = true
@@ -74,6 +80,15 @@ public struct MediaAgent: Sendable {
                     if kind == .jibri, answer.recording != recording {
                         try await record(answer.recording, replacing: recording)
                         recording = answer.recording
+                        recordingSeen = false
+                    } else if kind == .jibri, let room = recording, let assigned = RoomName(room) {
+                        let busy = observation.busy
+                        if busy { recordingSeen = true }
+                        if recordingSeen, !busy {
+                            _ = try await store.stopRecording(assigned)
+                            logger.notice("recording ended on its own; recorder free", metadata: ["room": "\(room)"])
+                            recording = nil
+                        }
                     }
                 } else {
                     logger.warning(
@@ -205,5 +220,4 @@ public struct MediaAgent: Sendable {
         return ((response as? HTTPURLResponse)?.statusCode ?? 0, data)
     }
 
-    static func now() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
 }

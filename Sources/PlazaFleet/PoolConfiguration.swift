@@ -141,6 +141,17 @@ public struct PoolConfiguration: Codable, Sendable, Equatable {
         var policyNames = Set<String>()
         for policy in policies {
             guard policyNames.insert(policy.name).inserted else { throw PoolFileError("\(at): policy '\(policy.name)' is declared twice") }
+            let metric: String
+            switch policy {
+            case .step(let step): metric = step.alarm.metric
+            case .targetTracking(let tracking): metric = tracking.metric
+            case .availability(let availability): metric = availability.metric
+            }
+            guard PoolController.metricNames.contains(metric) else {
+                throw PoolFileError(
+                    "\(at): policy '\(policy.name)' reads '\(metric)', which no instance reports "
+                        + "(\(PoolController.metricNames.sorted().joined(separator: ", ")))")
+            }
             if case .step(let step) = policy, step.alarm.period != period {
                 throw PoolFileError(
                     "\(at): policy '\(step.name)' has an alarm period of \(step.alarm.period) s; it must be the pool's period (\(period) s)")

@@ -2,6 +2,7 @@ public import PlazaStore
 import PlazaAutoscaling
 public import Logging
 import PlazaPlacement
+import PlazaCore
 import Foundation
 
 /// The store a reconcile pass works on: the autoscaler's own state and the registry instances report to.
@@ -52,11 +53,11 @@ public struct PoolController: Sendable {
             switch instance.state {
             case .launching:
                 if let node, node.reportedAt >= instance.launchedAt {
+                    let (provider, id) = (self.provider, instance.id)
+                    try await leased { try await provider.protect(id, true) }  // first: a failure retries it
                     instance.state = .serving
                     instance.stateSince = now
                     try await store.save(instance)
-                    try await stillLeading()
-                    try await provider.protect(instance.id, true)
                     logger.info("instance registered", metadata: ["pool": "\(pool.name)", "instance": "\(instance.id)"])
                 } else if now - instance.launchedAt > milliseconds(pool.health.registrationGrace) {
                     try await record(
@@ -65,13 +66,14 @@ public struct PoolController: Sendable {
                     try await terminate(&instance, now: now, cause: "health", reason: "never registered")
                 } else if !listed.contains(instance.id) {
                     // Recorded but not running: the launch failed, or a leader crashed between recording and launching.
-                    try await launch(instance, now: now, capacity: instances.filter(\.state.isCapacity).count, retry: true)
+                    try await launch(instance, now: now, capacity: Self.running(instances), retry: true)
                 }
             case .serving:
                 if !listed.contains(instance.id) {
                     instance.state = .terminated
                     instance.stateSince = now
                     try await store.save(instance)
+                    try await store.forget(node: instance.id)
                     try await record(now, "terminate", instance: instance.id, cause: "provider", reason: "the provider no longer runs it")
                 } else if let node, now - node.reportedAt <= milliseconds(pool.health.reportTTL) {
                     if instance.healthFailures > 0 {
@@ -111,7 +113,10 @@ public struct PoolController: Sendable {
         }
         var sums: [String: Double] = [:]
         for (name, values) in metrics { sums["Sum(\(name))"] = values.reduce(0, +) }
-        try await provider.publish(sums)
+        let (provider, statistics) = (self.provider, sums)
+        do { try await leased { try await provider.publish(statistics) } } catch {
+            logger.warning("publishing the pool's statistics failed", metadata: ["pool": "\(pool.name)", "error": "\(error)"])
+        }
         var cause = "operator"
         if let decision = evaluator.evaluate(PoolPeriod(now: Double(now) / 1000, capacity: desired, metrics: metrics)) {
             try await stillLeading()
@@ -128,7 +133,8 @@ public struct PoolController: Sendable {
 
         // Converge.
         if capacity.count < desired {
-            for count in (capacity.count + 1)...desired {
+            let running = Self.running(instances)
+            for count in (running + 1)...(running + desired - capacity.count) {
                 let instance = FleetInstance(id: newInstanceID(), pool: pool.name, state: .launching, launchedAt: now, stateSince: now)
                 try await stillLeading()
                 try await store.save(instance)  // before the launch: a successor re-issues it, never a second one
@@ -139,10 +145,11 @@ public struct PoolController: Sendable {
             for var instance in victims {
                 try await stillLeading()
                 let participants = nodes[instance.id]?.report.participants ?? 0
+                // The registry refuses a recorder that was just given a recording: it stays.
+                if nodes[instance.id] != nil, try await !store.requestDrain(node: instance.id) { continue }
                 instance.state = .draining
                 instance.stateSince = now
                 try await store.save(instance)
-                if nodes[instance.id] != nil { try await store.requestDrain(node: instance.id) }
                 try await record(
                     now, "drain", instance: instance.id, from: capacity.count, to: desired, cause: cause,
                     reason: "scale-in: least loaded (\(participants) participants); no new rooms, its rooms keep running",
@@ -158,6 +165,9 @@ public struct PoolController: Sendable {
         }
     }
 
+    /// The metrics `metrics(of:)` gives, which policies may read.
+    public static let metricNames: Set<String> = ["participants", "rooms", "connections", "cpu", "bytesOut", "load", "idle"]
+
     /// The figures an instance's report gives the policies. `idle` is 1 for an instance with nobody on it (a
     /// recorder without a job), else 0.
     static func metrics(of node: NodeRecord) -> [String: Double] {
@@ -169,6 +179,33 @@ public struct PoolController: Sendable {
             "load": max(report.cpu, Double(report.participants) / capacity),
             "idle": report.participants == 0 && report.rooms == 0 ? 1 : 0,
         ]
+    }
+
+    /// Instances the provider still runs for the pool (all but terminated ones): what a provider that counts
+    /// its instances (an auto scaling group's desired capacity) must keep.
+    static func running(_ instances: [FleetInstance]) -> Int {
+        instances.filter { $0.state != .terminated }.count
+    }
+
+    /// Runs a provider call while renewing the lease every second, so a slow call (a script, a process that takes
+    /// its time to stop) does not outlast it; stops the call when the lease is lost.
+    private func leased<T: Sendable>(_ call: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await stillLeading()
+        let renew = stillLeading
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await call() }
+            group.addTask {
+                while true {
+                    try await Task.sleep(for: .seconds(1))
+                    try await renew()
+                }
+            }
+            defer { group.cancelAll() }
+            while let result = try await group.next() {
+                if let result { return result }
+            }
+            throw CancellationError()
+        }
     }
 
     /// Scale-in candidates, first to go first: never a protected instance, never a busy recorder; instances
@@ -199,6 +236,10 @@ public struct PoolController: Sendable {
             return
         }
         let quiet = now - node.reportedAt > milliseconds(pool.health.reportTTL)
+        if node.report.state != .draining {
+            // Marked draining in the store but not in the registry (a crash between the two): ask again.
+            _ = try await store.requestDrain(node: instance.id)
+        }
         let confirmed = node.reportedAt > instance.stateSince && node.report.state == .draining
         if quiet || (confirmed && node.report.participants == 0 && node.report.connections == 0) {
             try await terminate(
@@ -225,15 +266,15 @@ public struct PoolController: Sendable {
                 }
             }
         }
-        try await stillLeading()
-        try await provider.draining(instance.id)
+        let (provider, id) = (self.provider, instance.id)
+        try await leased { try await provider.draining(id) }
     }
 
     private func launch(_ instance: FleetInstance, now: Int64, capacity: Int, retry: Bool) async throws {
-        try await stillLeading()
         let request = LaunchRequest(id: instance.id, pool: pool.name, region: pool.region, kind: pool.kind, capacity: capacity)
         do {
-            try await provider.launch(request)
+            let provider = self.provider
+            try await leased { try await provider.launch(request) }
             try await record(
                 now, "launch", instance: instance.id, cause: retry ? "recovery" : "desired",
                 reason: retry ? "recorded as launching but not running: launch re-issued" : "capacity below desired")
@@ -249,7 +290,10 @@ public struct PoolController: Sendable {
         instance.stateSince = now
         try await store.save(instance)
         do {
-            try await provider.terminate(instance.id)
+            let (provider, id) = (self.provider, instance.id)
+            try await leased { try await provider.terminate(id) }
+        } catch let lost as LeadershipLost {
+            throw lost
         } catch {
             try await record(now, "terminate", instance: instance.id, cause: cause, reason: reason, result: "failed: \(error)")
             logger.error("terminate failed", metadata: ["pool": "\(pool.name)", "instance": "\(instance.id)", "error": "\(error)"])
@@ -257,6 +301,7 @@ public struct PoolController: Sendable {
         }
         instance.state = .terminated
         try await store.save(instance)
+        try await store.forget(node: instance.id)
         overdue.remove(instance.id)
         try await record(now, "terminate", instance: instance.id, cause: cause, reason: reason)
         logger.notice("instance terminated", metadata: ["pool": "\(pool.name)", "instance": "\(instance.id)", "reason": "\(reason)"])
@@ -307,11 +352,7 @@ public struct PoolController: Sendable {
                 values: values, result: result))
     }
 
-    private func newInstanceID() -> String {
-        let alphabet = Array("abcdefghijkmnpqrstuvwxyz23456789")
-        var generator = SystemRandomNumberGenerator()
-        return pool.name + "-" + String((0..<8).map { _ in alphabet[Int(generator.next() % UInt64(alphabet.count))] })
-    }
+    private func newInstanceID() -> String { pool.name + "-" + randomID(length: 8) }
 }
 
 private func milliseconds(_ seconds: Double) -> Int64 { Int64(seconds * 1000) }

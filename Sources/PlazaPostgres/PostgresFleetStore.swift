@@ -155,11 +155,23 @@ extension PostgresStore: FleetStore {
         }
     }
 
-    public func requestDrain(node: String) async throws {
-        _ = try await guarded {
-            try await client.query(
-                "UPDATE nodes SET drain_requested = true, state = 'draining' WHERE id = \(node)", logger: logger)
+    public func forget(node: String) async throws {
+        _ = try await guarded { try await client.query("DELETE FROM nodes WHERE id = \(node)", logger: logger) }
+    }
+
+    @discardableResult
+    public func requestDrain(node: String) async throws -> Bool {
+        let drained = try await guarded {
+            let rows = try await client.query(
+                """
+                UPDATE nodes SET drain_requested = true, state = 'draining'
+                WHERE id = \(node) AND NOT EXISTS (SELECT 1 FROM recordings r WHERE r.recorder = \(node))
+                RETURNING 1
+                """, logger: logger)
+            for try await _ in rows.decode(Int.self) { return true }
+            return false
         }
         candidates.withLock { $0 = CandidateNodes() }
+        return drained
     }
 }

@@ -71,16 +71,22 @@ extension PostgresStore: MediaStore {
     }
 
     public func startRecording(_ room: RoomName, heartbeatTTL: Int64, now: Int64) async throws -> (recording: Recording, started: Bool)? {
+        // A recording whose recorder stopped reporting (it died, or was replaced) ends here.
+        _ = try await guarded {
+            try await client.query(
+                """
+                DELETE FROM recordings r WHERE NOT EXISTS (
+                    SELECT 1 FROM nodes n WHERE n.id = r.recorder AND n.reported_at >= \(now - heartbeatTTL))
+                """, logger: logger)
+        }
         for _ in 0..<5 {
             if let current = try await recording(of: room) { return (current, false) }
             let assigned: String? = try await guarded {
                 let rows = try await client.query(
                     """
                     WITH chosen AS (
-                        SELECT n.id FROM nodes n
-                        WHERE n.kind = 'jibri' AND n.state = 'serving' AND n.reported_at >= \(now - heartbeatTTL)
-                            AND n.participants = 0 AND NOT EXISTS (SELECT 1 FROM recordings r WHERE r.recorder = n.id)
-                        ORDER BY random() LIMIT 1
+                        SELECT n.id FROM nodes n WHERE \(unescaped: Self.freeRecorder(now - heartbeatTTL))
+                        ORDER BY random() LIMIT 1 FOR UPDATE SKIP LOCKED
                     ), assigned AS (
                         INSERT INTO recordings (room, recorder, started_at) SELECT \(room.rawValue), id, \(now) FROM chosen
                         ON CONFLICT DO NOTHING RETURNING recorder
@@ -114,6 +120,15 @@ extension PostgresStore: MediaStore {
         }
     }
 
+    /// A recorder that may take a recording: reporting since `live` (an integer, so safe to inline), serving,
+    /// not asked to drain, idle, and not assigned one already.
+    static func freeRecorder(_ live: Int64) -> String {
+        """
+        n.kind = 'jibri' AND n.state = 'serving' AND NOT n.drain_requested AND n.reported_at >= \(live)
+            AND n.participants = 0 AND NOT EXISTS (SELECT 1 FROM recordings r WHERE r.recorder = n.id)
+        """
+    }
+
     private func recording(of room: RoomName) async throws -> Recording? {
         try await guarded {
             let rows = try await client.query("SELECT recorder, started_at FROM recordings WHERE room = \(room.rawValue)", logger: logger)
@@ -128,9 +143,7 @@ extension PostgresStore: MediaStore {
         try await guarded {
             let rows = try await client.query(
                 """
-                SELECT COUNT(*) FROM nodes n WHERE n.kind = 'jibri' AND n.state = 'serving'
-                    AND n.reported_at >= \(now - heartbeatTTL) AND n.participants = 0
-                    AND NOT EXISTS (SELECT 1 FROM recordings r WHERE r.recorder = n.id)
+                SELECT COUNT(*) FROM nodes n WHERE \(unescaped: Self.freeRecorder(now - heartbeatTTL))
                 """, logger: logger)
             for try await count in rows.decode(Int.self) { return count }
             return 0

@@ -262,7 +262,7 @@ private struct Heartbeat: PostgresPreparedStatement {
         ), renewed AS (
             UPDATE placements SET lease_until = $9 WHERE node = $1 AND room = ANY($10) RETURNING room
         ), bridged AS (
-            UPDATE bridge_placements SET lease_until = GREATEST(lease_until, $9) WHERE room = ANY($10)
+            UPDATE bridge_placements SET lease_until = GREATEST(lease_until, $9) WHERE room IN (SELECT room FROM renewed)
         )
         SELECT room, false, NULL::TEXT FROM renewed
         UNION ALL SELECT NULL, drain_requested, (SELECT room FROM recordings WHERE recorder = $1) FROM reported

@@ -37,6 +37,13 @@ public struct APIError: Error, HTTPResponseError, Sendable {
     static func unauthorized(_ message: String) -> APIError { APIError(.unauthorized, .unauthorized, message) }
 }
 
+/// Runs a store call for a request: any failure of the store is `503 store_unavailable`.
+func storeCall<T>(_ body: () async throws -> T) async throws -> T {
+    do { return try await body() } catch {
+        throw APIError(.serviceUnavailable, .storeUnavailable, "the store is unreachable")
+    }
+}
+
 /// Gives every error, including the router's own 404 and 405, the documented JSON shape.
 struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {

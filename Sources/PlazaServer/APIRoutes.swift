@@ -69,7 +69,7 @@ struct APIRoutes {
             }
             guard grant.allows(room) else { throw APIError(.forbidden, .forbidden, "the token does not grant this room") }
         } else if node.configuration.auth.guests {
-            grant = Grant(participant: ParticipantID("g-" + Self.randomID()), name: nil, room: room, role: .member, expiresAt: .distantFuture)
+            grant = Grant(participant: ParticipantID("g-" + randomID(length: 12)), name: nil, room: room, role: .member, expiresAt: .distantFuture)
         } else {
             throw APIError.unauthorized("this server admits no guests: send 'Authorization: Bearer <token>'")
         }
@@ -119,19 +119,14 @@ struct APIRoutes {
     /// because the join asks): placed like a room, on the less loaded of two live serving bridges.
     private func bridge(for room: RoomName, asked: Bool, region: String?) async throws -> BridgePlacement? {
         let media = node.configuration.media
-        guard asked || media.needsBridge(room.rawValue) else { return nil }
-        guard let directory = node.directory else {
-            throw APIError(.badRequest, .invalidRequest, "media bridges are placed by a directory of a fleet")
-        }
+        // Bridges are a fleet's: a single server (`plaza serve`, a node asked directly) leaves media peer-to-peer.
+        guard asked || media.needsBridge(room.rawValue), let directory = node.directory else { return nil }
         var random = SystemRandomNumberGenerator()
-        let placement: BridgePlacement?
-        do {
-            placement = try await directory.media.placeConference(
+        let placement = try await storeCall {
+            try await directory.media.placeConference(
                 room, kind: media.bridgeKind, region: region, policy: directory.policy,
                 participantCap: media.bridgeParticipantCap, leaseTTL: Int64(media.bridgeLeaseTTL * 1000),
                 now: wallClockMilliseconds(), using: &random)
-        } catch {
-            throw APIError(.serviceUnavailable, .storeUnavailable, "placement is unavailable")
         }
         guard let placement else {
             throw APIError(
@@ -328,11 +323,5 @@ struct APIRoutes {
         } catch {
             throw APIError(.badRequest, .invalidRequest, "the body is not the expected JSON object")
         }
-    }
-
-    static func randomID() -> String {
-        let alphabet = Array("abcdefghijkmnpqrstuvwxyz23456789")
-        var generator = SystemRandomNumberGenerator()
-        return String((0..<12).map { _ in alphabet[Int(generator.next() % UInt64(alphabet.count))] })
     }
 }

@@ -58,8 +58,6 @@ struct Fence: Sendable {
     let epoch: Int64
 }
 
-/// Milliseconds since the Unix epoch, the time unit of the placement store.
-func wallClockMilliseconds() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
 
 extension Duration {
     var milliseconds: Int64 { components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000 }

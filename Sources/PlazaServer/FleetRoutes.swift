@@ -140,14 +140,10 @@ struct FleetRoutes {
                     pool: instance.pool, at: wallClockMilliseconds(), action: "protect", instance: id, cause: "operator",
                     reason: body.protected ? "protected from scale-in" : "no longer protected from scale-in"))
         }
-        return try Self.json(["instance": id, "protected": body.protected ? "true" : "false"])
+        struct Answer: Encodable { var instance: String; var `protected`: Bool }
+        return try Self.json(Answer(instance: id, protected: body.protected))
     }
 
-    private func storeCall<T>(_ body: () async throws -> T) async throws -> T {
-        do { return try await body() } catch {
-            throw APIError(.serviceUnavailable, .storeUnavailable, "the store is unreachable")
-        }
-    }
 
     static func json(_ value: some Encodable) throws -> Response {
         let encoder = JSONEncoder()

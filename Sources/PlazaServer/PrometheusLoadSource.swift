@@ -1,5 +1,6 @@
 public import ServiceLifecycle
 public import PlazaPlacement
+import PlazaStore
 import Logging
 import Synchronization
 import Foundation

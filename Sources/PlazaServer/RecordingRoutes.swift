@@ -40,10 +40,7 @@ struct RecordingRoutes {
 
     private func start(_ request: Request, _ context: PlazaRequestContext) async throws -> Response {
         let (room, media, heartbeatTTL) = try await authorize(request, context)
-        let outcome: (recording: Recording, started: Bool)?
-        do { outcome = try await media.startRecording(room, heartbeatTTL: heartbeatTTL, now: wallClockMilliseconds()) } catch {
-            throw APIError(.serviceUnavailable, .storeUnavailable, "the store is unreachable")
-        }
+        let outcome = try await storeCall { try await media.startRecording(room, heartbeatTTL: heartbeatTTL, now: wallClockMilliseconds()) }
         guard let outcome else {
             throw APIError(
                 .serviceUnavailable, .recordersBusy, "every recorder is busy; try again later",
@@ -54,10 +51,7 @@ struct RecordingRoutes {
 
     private func stop(_ request: Request, _ context: PlazaRequestContext) async throws -> Response {
         let (room, media, _) = try await authorize(request, context)
-        let stopped: Recording?
-        do { stopped = try await media.stopRecording(room) } catch {
-            throw APIError(.serviceUnavailable, .storeUnavailable, "the store is unreachable")
-        }
+        let stopped = try await storeCall { try await media.stopRecording(room) }
         guard let stopped else { throw APIError(.notFound, .notFound, "the room is not being recorded") }
         return try Self.json(stopped, status: .ok)
     }

@@ -146,6 +146,11 @@ public protocol FleetStore: Sendable {
     /// The latest activities, newest first, of `pool` (of every pool when nil).
     func activities(pool: String?, limit: Int) async throws -> [ScalingActivity]
 
+    /// Removes a terminated instance from the registry (its rooms, if any are left, are placed afresh).
+    func forget(node: String) async throws
+
     /// Marks a registered node draining: placement skips it from now on, and its next heartbeat tells it so.
-    func requestDrain(node: String) async throws
+    /// False when the node has a recording assigned (a recorder busy since its last report): it stays.
+    @discardableResult
+    func requestDrain(node: String) async throws -> Bool
 }

@@ -1,5 +1,6 @@
 public import PlazaCore
 public import PlazaPlacement
+import Foundation
 
 /// What a node tells the registry when it starts: where clients reach it and how much it can take.
 public struct NodeRegistration: Sendable, Equatable {
@@ -44,6 +45,9 @@ public struct NodeReport: Sendable, Equatable {
         self.bytesOutPerSecond = bytesOutPerSecond
     }
 }
+
+/// Milliseconds since the Unix epoch: the time unit of the fleet's store.
+public func wallClockMilliseconds() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
 
 /// What the registry answers a heartbeat.
 public struct HeartbeatAnswer: Sendable, Equatable {

@@ -4,7 +4,6 @@ import Logging
 import PlazaFleet
 import PlazaPostgres
 import PlazaStore
-import UnixSignals
 
 /// `plaza agent`: the sidecar beside a Jitsi Videobridge or a Jibri recorder.
 struct AgentCommand: AsyncParsableCommand {
@@ -55,13 +54,7 @@ struct AgentCommand: AsyncParsableCommand {
                 id: id, url: publicURL ?? apiText, region: region ?? environment["PLAZA_CLUSTER_REGION"] ?? "default",
                 capacity: capacity ?? (kind == .jvb ? 500 : 1), kind: kind.rawValue),
             store: registry, interval: .milliseconds(Int64(interval * 1000)), logger: logger)
-        let task = Task { await agent.run() }
-        for await signal in await UnixSignalsSequence(trapping: .sigterm, .sigint) {
-            logger.notice("stopping", metadata: ["signal": "\(signal)"])
-            break
-        }
-        task.cancel()
-        await task.value
+        await runUntilSignal(logger: logger) { await agent.run() }
         try await registry.close()
     }
 }

@@ -5,7 +5,6 @@ import Logging
 import PlazaFleet
 import PlazaPostgres
 import ServiceLifecycle
-import UnixSignals
 
 /// `plaza autoscaler`: the fleet's reconcile loop, leader-elected over the shared store.
 struct AutoscalerCommand: AsyncParsableCommand {
@@ -69,13 +68,7 @@ struct AutoscalerCommand: AsyncParsableCommand {
             try Providers.make(for: pool, stateDirectory: stateDirectory, store: storeURL)
         }
         logger.notice("autoscaler started", metadata: ["holder": "\(holder)", "pools": "\(file.pools.map(\.name).joined(separator: ","))"])
-        let task = Task { await autoscaler.run() }
-        for await signal in await UnixSignalsSequence(trapping: .sigterm, .sigint) {
-            logger.notice("stopping", metadata: ["signal": "\(signal)"])
-            break
-        }
-        task.cancel()
-        await task.value
+        await runUntilSignal(logger: logger) { await autoscaler.run() }
         try await registry.close()
     }
 }

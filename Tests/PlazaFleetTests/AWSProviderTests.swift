@@ -40,7 +40,7 @@ import PlazaTesting
         let store = try await PostgresStore.open(url: try PostgresServer.shared().createDatabase(), logger: Logger(label: "test"))
         _ = try await store.declare(FleetPool(name: "bridges", kind: "jvb", region: "eu", min: 0, max: 5, desired: 2))
         var controller = PoolController(pool: pool, provider: provider, store: store, logger: Logger(label: "test")) {}
-        let t0 = Int64(Date().timeIntervalSince1970 * 1000)
+        let t0 = wallClockMilliseconds()
 
         // Two launches: the group's desired capacity goes to 2, twice asked launches nothing twice.
         try await controller.reconcile(now: t0)

@@ -1,6 +1,5 @@
 import Foundation
 import Logging
-import Synchronization
 import Testing
 import PlazaAutoscaling
 import PlazaFleet
@@ -100,10 +99,11 @@ import PlazaTesting
 
     @Test func aCrashInTheMiddleOfAScaleOutLaunchesNothingTwice() async throws {
         let harness = try await Harness.start(Self.roomServers(desired: 3))
-        // The first leader records its first launch and makes it, records the second, and dies before launching it.
-        let calls = Atomic(0)
+        // The first leader records its first launch and makes it, records the second, and dies before launching it
+        // (its next check of the lease, with two launches recorded, is where it stops).
+        let store = harness.store
         var first = harness.controller {
-            if calls.add(1, ordering: .relaxed).newValue == 4 { throw LeadershipLost() }
+            if try await store.instances(pool: "rooms", includeTerminated: false).count == 2 { throw LeadershipLost() }
         }
         await #expect(throws: LeadershipLost.self) { try await first.reconcile(now: self.t0) }
         #expect(harness.running.count == 1)
@@ -191,6 +191,7 @@ import PlazaTesting
         #expect(!harness.running.contains(light) && harness.running.count == 2)
         let terminate = try #require(try await harness.activities().last { $0.action == "terminate" })
         #expect(terminate.instance == light && terminate.reason.hasPrefix("drained: empty"))
+        #expect(try await !harness.store.nodes().contains { $0.registration.id == light }, "gone from the registry too")
         try await harness.stop()
     }
 

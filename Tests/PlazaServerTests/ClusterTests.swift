@@ -55,7 +55,7 @@ import PlazaProtocol
 
         // node-a is cut off: its lease runs out and node-b takes the room up (as the store sees time pass).
         let placements = b.node.membership!.placements
-        let stolen = try await placements.claim(room, node: "node-b", leaseTTL: 60_000, now: Int64(Date().timeIntervalSince1970 * 1000) + 3_600_000)
+        let stolen = try await placements.claim(room, node: "node-b", leaseTTL: 60_000, now: wallClockMilliseconds() + 3_600_000)
         #expect(stolen == 2)
         // node-a cannot write any more: the message is not acknowledged, and Ann is sent to the new home — by the
         // write meeting the fence, well before node-a's next heartbeat (5 s) would notice.
@@ -84,7 +84,7 @@ import PlazaProtocol
         let (ann, _) = try await a.enter("quiet", name: "Ann")
         let placements = b.node.membership!.placements
         _ = try await placements.claim(
-            RoomName("quiet")!, node: "node-b", leaseTTL: 60_000, now: Int64(Date().timeIntervalSince1970 * 1000) + 3_600_000)
+            RoomName("quiet")!, node: "node-b", leaseTTL: 60_000, now: wallClockMilliseconds() + 3_600_000)
         // No chat needed: node-a's next heartbeat learns the room is gone.
         #expect(try await ann.closeCode() == 4003)
         let nodes = try await placements.nodes()

@@ -14,7 +14,7 @@ import PlazaTesting
     @Test func theFleetAPIShowsAndSteersThePools() async throws {
         let url = try PostgresServer.shared().createDatabase()
         let store = try await PostgresStore.open(url: url, logger: Logger(label: "test"))
-        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let now = wallClockMilliseconds()
         _ = try await store.declare(FleetPool(name: "rooms", kind: "room-server", region: "eu", min: 1, max: 4, desired: 2))
         try await store.save(FleetInstance(id: "rooms-a", pool: "rooms", state: .serving, launchedAt: now - 5_000, stateSince: now - 4_000))
         try await store.save(FleetInstance(id: "rooms-b", pool: "rooms", state: .launching, launchedAt: now, stateSince: now))

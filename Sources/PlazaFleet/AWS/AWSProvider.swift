@@ -112,14 +112,26 @@ public struct AWSProvider: InstanceProvider {
             _ = try await autoScaling.call(
                 "TerminateInstanceInAutoScalingGroup", [("InstanceId", id), ("ShouldDecrementDesiredCapacity", "true")])
         }
-        if let hook = settings.lifecycleHook {
-            _ = try await autoScaling.call(
-                "CompleteLifecycleAction",
-                [
-                    ("AutoScalingGroupName", settings.autoScalingGroup), ("LifecycleHookName", hook), ("InstanceId", id),
-                    ("LifecycleActionResult", "CONTINUE"),
-                ])
+        guard let hook = settings.lifecycleHook else { return }
+        // The instance reaches the hook's wait state a moment after the termination starts; until then there is
+        // nothing to complete, and the autoscaler calls again next period (the instance stays `terminating`).
+        for _ in 0..<20 {
+            switch try await group().instances.first(where: { $0.id == id })?.lifecycleState {
+            case "Terminating:Wait":
+                _ = try await autoScaling.call(
+                    "CompleteLifecycleAction",
+                    [
+                        ("AutoScalingGroupName", settings.autoScalingGroup), ("LifecycleHookName", hook), ("InstanceId", id),
+                        ("LifecycleActionResult", "CONTINUE"),
+                    ])
+                return
+            case nil, "Terminating:Proceed", "Terminated":
+                return
+            default:
+                try await Task.sleep(for: .milliseconds(500))
+            }
         }
+        throw ProviderError("\(id) has not reached the lifecycle hook's wait state yet")
     }
 
     /// Running and starting instances: not those on their way out.
