@@ -40,7 +40,10 @@ struct FleetCommand: AsyncParsableCommand {
                 request.httpBody = try JSONSerialization.data(withJSONObject: body)
                 request.setValue("application/json", forHTTPHeaderField: "Content-Type")
             }
-            let (data, response) = try await URLSession.shared.data(for: request)
+            let data: Data, response: URLResponse
+            do { (data, response) = try await URLSession.shared.data(for: request) } catch {
+                throw FleetError(description: "cannot reach the directory at \(base): \(error.localizedDescription)")
+            }
             let status = (response as? HTTPURLResponse)?.statusCode ?? 0
             guard status == 200 else {
                 let error = (try? JSONSerialization.jsonObject(with: data) as? [String: Any])?["error"] as? [String: Any]
