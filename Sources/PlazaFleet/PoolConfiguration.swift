@@ -26,6 +26,7 @@ public struct PoolFile: Codable, Sendable, Equatable {
         } catch {
             throw PoolFileError("the pool file is not valid JSON: \(error)")
         }
+        if let unknown = unknownKey(in: data, decoded: file) { throw PoolFileError("\(unknown.path): unknown key '\(unknown.key)'") }
         var names = Set<String>()
         for pool in file.pools {
             guard names.insert(pool.name).inserted else { throw PoolFileError("pool '\(pool.name)' is declared twice") }
@@ -33,6 +34,32 @@ public struct PoolFile: Codable, Sendable, Equatable {
         }
         return file
     }
+}
+
+/// The first key of the file that decoding ignored (a misspelt optional key would otherwise silently take its
+/// default): every key must reappear where the decoded file, encoded again, has it. `adjustment` is the one
+/// shorthand that encodes as something else (`steps`).
+func unknownKey(in data: Data, decoded: PoolFile) -> (path: String, key: String)? {
+    guard let input = try? JSONSerialization.jsonObject(with: data),
+        let known = try? JSONSerialization.jsonObject(with: JSONEncoder().encode(decoded))
+    else { return nil }
+    func walk(_ input: Any, _ known: Any, _ path: String) -> (String, String)? {
+        if let object = input as? [String: Any], let knownObject = known as? [String: Any] {
+            for key in object.keys.sorted() {
+                guard let value = knownObject[key] else {
+                    if key == "adjustment", knownObject["steps"] != nil { continue }
+                    return (path.isEmpty ? "the pool file" : path, key)
+                }
+                if let found = walk(object[key]!, value, path.isEmpty ? key : "\(path).\(key)") { return found }
+            }
+        } else if let array = input as? [Any], let knownArray = known as? [Any] {
+            for (index, element) in array.enumerated() where index < knownArray.count {
+                if let found = walk(element, knownArray[index], "\(path)[\(index)]") { return found }
+            }
+        }
+        return nil
+    }
+    return walk(input, known, "")
 }
 
 public struct PoolFileError: Error, Sendable, Equatable, CustomStringConvertible {

@@ -65,16 +65,25 @@ struct LoadSampler {
         lastTime = .now
     }
 
+    /// The last figures, repeated while too little time has passed to measure new ones.
+    private var last = (cpu: 0.0, bytesOutPerSecond: 0.0)
+
+    /// Figures over at least `minimumInterval` seconds: a node's first report comes right after its start, and
+    /// a few busy milliseconds of start-up measured alone read as a saturated CPU (the node would look full).
+    static let minimumInterval = 0.5
+
     mutating func sample() -> (cpu: Double, bytesOutPerSecond: Double) {
         let now = ContinuousClock.now
         let ticks = Self.cpuTicks()
         let bytes = metrics.outboundBytesTotal.load(ordering: .relaxed)
-        let elapsed = max(Double((now - lastTime).milliseconds) / 1000, 0.001)
+        let elapsed = Double((now - lastTime).milliseconds) / 1000
+        guard elapsed >= Self.minimumInterval else { return last }
         let cores = Double(max(ProcessInfo.processInfo.activeProcessorCount, 1))
         let cpu = min(1, max(0, (ticks - lastTicks) / 100 / elapsed / cores))
         let rate = Double(bytes - lastBytes) / elapsed
         (lastTicks, lastBytes, lastTime) = (ticks, bytes, now)
-        return (cpu, rate)
+        last = (cpu, rate)
+        return last
     }
 
     /// User plus system CPU time of this process, in clock ticks (1/100 s), from `/proc/self/stat`.

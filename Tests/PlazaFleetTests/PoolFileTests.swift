@@ -64,6 +64,12 @@ struct PoolFileTests {
         (pool(#", "policies": [{"type": "step", "name": "s", "adjustment": 1, "alarm": {"metric": "load", "comparison": "GreaterThanThreshold", "threshold": 1, "period": 30, "evaluationPeriods": 2}}]"#),
          "pool 'p': policy 's' has an alarm period of 30.0 s; it must be the pool's period (60.0 s)"),
         (pool(#", "drain": {"deadline": 0}"#), "pool 'p': drain.deadline must be > 0"),
+        (pool(#", "drain": {"deadlin": 60}"#), "pools[0].drain: unknown key 'deadlin'"),
+        (pool(#", "desird": 2"#), "pools[0]: unknown key 'desird'"),
+        (pool(#", "policies": [{"type": "step", "name": "s", "adjustment": 1, "alarm": {"metric": "load", "comparison": "GreaterThanThreshold", "threshold": 1, "period": 60, "evaluationPeriods": 2, "treatMissing": "ignore"}}]"#),
+         "pools[0].policies[0].alarm: unknown key 'treatMissing'"),
+        (pool(#", "policies": [{"type": "step", "name": "s", "adjustment": 1, "alarm": {"metric": "stress", "comparison": "GreaterThanThreshold", "threshold": 1, "period": 60, "evaluationPeriods": 2}}]"#),
+         "pool 'p': policy 's' reads 'stress', which no instance reports (bytesOut, connections, cpu, idle, load, participants, rooms)"),
         (#"{"pools": [{"name": "p", "kind": "room-server", "min": 1, "max": 3, "provider": {"type": "local"}}, {"name": "p", "kind": "room-server", "min": 1, "max": 3, "provider": {"type": "local"}}]}"#,
          "pool 'p' is declared twice"),
     ])
