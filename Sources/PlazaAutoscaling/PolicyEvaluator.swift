@@ -34,10 +34,28 @@ public struct PolicyEvaluator: Sendable {
     public let policies: [ScalingPolicy]
     public let minimum: Int
     public let maximum: Int
-    public private(set) var alarmStates: [String: AlarmState] = [:]
-    private var datapoints: [String: [Double?]] = [:]
-    private var lastChange: [String: Double] = [:]
-    private var recommendations: [String: [(at: Double, desired: Int)]] = [:]
+    /// Everything the policies remember between periods. A successor autoscaler restores it from the store, so
+    /// its alarms do not need their N datapoints again after a takeover.
+    public var memory = Memory()
+
+    public struct Memory: Codable, Sendable, Equatable {
+        public var alarmStates: [String: AlarmState] = [:]
+        /// Per step policy, its alarm's last datapoints (nil: missing), oldest first.
+        public var datapoints: [String: [Double?]] = [:]
+        /// Per policy, when it last changed the capacity (seconds).
+        public var lastChange: [String: Double] = [:]
+        /// Per target-tracking policy, the recommendations of its stabilization window.
+        public var recommendations: [String: [Recommendation]] = [:]
+
+        public struct Recommendation: Codable, Sendable, Equatable {
+            public var at: Double
+            public var desired: Int
+        }
+
+        public init() {}
+    }
+
+    public var alarmStates: [String: AlarmState] { memory.alarmStates }
 
     public init(policies: [ScalingPolicy], minimum: Int, maximum: Int) {
         precondition(minimum >= 0 && maximum >= minimum, "needs 0 ≤ minimum ≤ maximum")
@@ -67,7 +85,7 @@ public struct PolicyEvaluator: Sendable {
                 reason: "capacity \(current) is outside \(minimum)…\(maximum)", values: [:])
         }
         guard let decision, decision.to != current else { return nil }
-        lastChange[decision.policy] = period.now
+        memory.lastChange[decision.policy] = period.now
         return decision
     }
 
@@ -77,14 +95,14 @@ public struct PolicyEvaluator: Sendable {
         case .step(let step):
             let alarm = step.alarm
             let value = alarm.statistic.of(period.metrics[alarm.metric] ?? [])
-            var history = datapoints[step.name, default: []]
+            var history = memory.datapoints[step.name, default: []]
             history.append(value)
             history = Array(history.suffix(alarm.evaluationPeriods))
-            datapoints[step.name] = history
-            let state = alarm.evaluate(history, previous: alarmStates[step.name] ?? .insufficientData)
-            alarmStates[step.name] = state
+            memory.datapoints[step.name] = history
+            let state = alarm.evaluate(history, previous: memory.alarmStates[step.name] ?? .insufficientData)
+            memory.alarmStates[step.name] = state
             guard state == .alarm else { return nil }
-            if let last = lastChange[step.name], period.now - last < step.cooldown { return nil }
+            if let last = memory.lastChange[step.name], period.now - last < step.cooldown { return nil }
             // A breaching "missing" datapoint has no value: the step is chosen at the threshold itself.
             guard let to = step.proposal(value: value ?? alarm.threshold, current: current) else { return nil }
             let breaching = history.filter { $0.map { alarm.comparison.breaches($0, alarm.threshold) } ?? false }.count
@@ -97,9 +115,9 @@ public struct PolicyEvaluator: Sendable {
         case .targetTracking(let tracking):
             guard let value = PoolStatistic.average.of(period.metrics[tracking.metric] ?? []), current > 0 else { return nil }
             let recommended = tracking.recommendation(value: value, current: current) ?? current
-            var window = recommendations[tracking.name, default: []].filter { period.now - $0.at < tracking.scaleDownStabilization }
-            window.append((period.now, recommended))
-            recommendations[tracking.name] = window
+            var window = memory.recommendations[tracking.name, default: []].filter { period.now - $0.at < tracking.scaleDownStabilization }
+            window.append(Memory.Recommendation(at: period.now, desired: recommended))
+            memory.recommendations[tracking.name] = window
             // Scale out at once; scale in only as far as every recommendation of the window allows.
             let to = recommended > current ? recommended : window.map(\.desired).max()!
             guard to != current else { return nil }

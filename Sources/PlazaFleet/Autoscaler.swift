@@ -4,8 +4,8 @@ import Foundation
 
 /// `plaza autoscaler`: while it holds the lease in the store, one reconcile pass per pool per period. Any number
 /// may run; one leads, the others stand by and take over when its lease runs out (or at once when it resigns on
-/// a clean shutdown). A new leader starts its policies' memory afresh (alarms need their N datapoints again) and
-/// picks up the instances, launches and drains in progress from the store.
+/// a clean shutdown). A new leader picks up from the store the policies' memory, and the instances, launches and
+/// drains in progress.
 public struct Autoscaler: Sendable {
     public let pools: [PoolConfiguration]
     let store: any FleetRegistry

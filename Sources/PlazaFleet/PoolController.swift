@@ -23,6 +23,8 @@ public struct PoolController: Sendable {
     private var strangers: [String: Int64] = [:]
     /// Draining instances past their deadline already reported (`atDeadline: wait`).
     private var overdue: Set<String> = []
+    /// Whether the policies' memory was read from the store (once, on this leader's first pass).
+    private var restored = false
 
     public init(
         pool: PoolConfiguration, provider: any InstanceProvider, store: any FleetRegistry, logger: Logger,
@@ -118,8 +120,19 @@ public struct PoolController: Sendable {
             logger.warning("publishing the pool's statistics failed", metadata: ["pool": "\(pool.name)", "error": "\(error)"])
         }
         var cause = "operator"
-        if let decision = evaluator.evaluate(PoolPeriod(now: Double(now) / 1000, capacity: desired, metrics: metrics)) {
-            try await stillLeading()
+        if !restored {
+            // A previous leader's alarm history, cooldowns and recommendations carry on here.
+            if let saved = try await store.policyMemory(pool: pool.name),
+                let memory = try? JSONDecoder().decode(PolicyEvaluator.Memory.self, from: Data(saved.utf8))
+            {
+                evaluator.memory = memory
+            }
+            restored = true
+        }
+        let decision = evaluator.evaluate(PoolPeriod(now: Double(now) / 1000, capacity: desired, metrics: metrics))
+        try await stillLeading()
+        try await store.savePolicyMemory(pool: pool.name, String(decoding: try JSONEncoder().encode(evaluator.memory), as: UTF8.self))
+        if let decision {
             _ = try await store.setDesired(pool: pool.name, desired: decision.to)
             try await record(
                 now, "desired", from: decision.from, to: decision.to, cause: decision.policy, reason: decision.reason,

@@ -58,6 +58,20 @@ extension PostgresStore: FleetStore {
         }
     }
 
+    public func policyMemory(pool: String) async throws -> String? {
+        try await guarded {
+            let rows = try await client.query("SELECT policy_memory FROM fleet_pools WHERE name = \(pool)", logger: logger)
+            for try await memory in rows.decode(String?.self) { return memory }
+            return nil
+        }
+    }
+
+    public func savePolicyMemory(pool: String, _ memory: String) async throws {
+        _ = try await guarded {
+            try await client.query("UPDATE fleet_pools SET policy_memory = \(memory) WHERE name = \(pool)", logger: logger)
+        }
+    }
+
     public func setDesired(pool: String, desired: Int) async throws -> Bool {
         try await guarded {
             let rows = try await client.query(

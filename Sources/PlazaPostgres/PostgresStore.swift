@@ -96,7 +96,8 @@ public final class PostgresStore: PlazaStore {
                 region TEXT NOT NULL,
                 min_size INTEGER NOT NULL,
                 max_size INTEGER NOT NULL,
-                desired INTEGER NOT NULL
+                desired INTEGER NOT NULL,
+                policy_memory TEXT
             )
             """,
             """

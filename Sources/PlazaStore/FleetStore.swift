@@ -124,6 +124,11 @@ public protocol FleetStore: Sendable {
 
     func pools() async throws -> [FleetPool]
 
+    /// The pool's policy memory as the leader last saved it (JSON), so a successor picks up its alarms' history.
+    func policyMemory(pool: String) async throws -> String?
+
+    func savePolicyMemory(pool: String, _ memory: String) async throws
+
     /// Sets a pool's desired capacity. False when no such pool is declared.
     func setDesired(pool: String, desired: Int) async throws -> Bool
 

@@ -258,4 +258,30 @@ import PlazaTesting
         #expect(unregistered == ["stray", launched])
         try await harness.stop()
     }
+
+    @Test func aSuccessorCarriesOnItsPredecessorsAlarmHistory() async throws {
+        // Average participants ≥ 5 for three periods: one more.
+        let busy = ScalingPolicy.step(
+            StepScaling(
+                name: "busy",
+                alarm: Alarm(metric: "participants", statistic: .average, comparison: .greaterThanOrEqualToThreshold, threshold: 5, period: 1, evaluationPeriods: 3),
+                steps: [StepAdjustment(adjustment: 1)], cooldown: 60))
+        let harness = try await Harness.start(Self.roomServers(min: 1, desired: 1, policies: [busy]))
+        var leader = harness.controller()
+        try await leader.reconcile(now: t0)
+        let id = try #require(try await harness.instances().first?.id)
+        for (index, now) in [t0 + 1_000, t0 + 2_000].enumerated() {
+            _ = try await harness.report(id, participants: 10, at: now - 500)
+            try await leader.reconcile(now: now)
+            #expect(try await harness.activities().filter { $0.action == "desired" }.isEmpty, "period \(index + 1) of 3")
+        }
+        // The leader is gone; its successor's first period is the alarm's third breaching one.
+        var successor = harness.controller()
+        _ = try await harness.report(id, participants: 10, at: t0 + 2_500)
+        try await successor.reconcile(now: t0 + 3_000)
+        let decision = try #require(try await harness.activities().first { $0.action == "desired" })
+        #expect(decision.from == 1 && decision.to == 2 && decision.cause == "busy" && decision.at == t0 + 3_000)
+        #expect(decision.reason.contains("in 3 of the last 3 periods"), "\(decision.reason)")
+        try await harness.stop()
+    }
 }
