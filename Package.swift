@@ -78,6 +78,7 @@ let package = Package(
                 "PlazaCore", "PlazaAutoscaling", "PlazaStore", "PlazaPlacement", "PlazaWebSocketClient",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -4,7 +4,8 @@ import Foundation
 public struct PoolPeriod: Sendable {
     /// Seconds on any clock that only moves forward.
     public var now: Double
-    /// Instances that count as capacity: launching, warming up and serving ones (not draining ones).
+    /// The pool's desired capacity, which the policies adjust (as EC2 Auto Scaling's policies adjust a group's
+    /// desired capacity); the reconcile loop then converges the instances to it.
     public var capacity: Int
     /// Per metric, the latest value of each instance past its warm-up (instances still warming up count as
     /// capacity but not here).
@@ -54,8 +55,6 @@ public struct PolicyEvaluator: Sendable {
 
         public init() {}
     }
-
-    public var alarmStates: [String: AlarmState] { memory.alarmStates }
 
     public init(policies: [ScalingPolicy], minimum: Int, maximum: Int) {
         precondition(minimum >= 0 && maximum >= minimum, "needs 0 ≤ minimum ≤ maximum")

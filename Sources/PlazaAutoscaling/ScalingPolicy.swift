@@ -107,6 +107,10 @@ public struct StepScaling: Codable, Sendable, Equatable {
             adjustmentType: try c.decodeIfPresent(AdjustmentType.self, forKey: .adjustmentType) ?? .changeInCapacity,
             steps: steps, cooldown: try c.decodeIfPresent(Double.self, forKey: .cooldown) ?? 300,
             minAdjustmentMagnitude: try c.decodeIfPresent(Int.self, forKey: .minAdjustmentMagnitude) ?? 1)
+        guard cooldown >= 0, minAdjustmentMagnitude >= 1 else {
+            throw DecodingError.dataCorruptedError(
+                forKey: .cooldown, in: c, debugDescription: "needs cooldown ≥ 0 and minAdjustmentMagnitude ≥ 1")
+        }
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -162,8 +166,9 @@ public struct TargetTracking: Codable, Sendable, Equatable {
             target: try c.decode(Double.self, forKey: .target),
             tolerance: try c.decodeIfPresent(Double.self, forKey: .tolerance) ?? 0.1,
             scaleDownStabilization: try c.decodeIfPresent(Double.self, forKey: .scaleDownStabilization) ?? 300)
-        guard target > 0, tolerance >= 0 else {
-            throw DecodingError.dataCorruptedError(forKey: .target, in: c, debugDescription: "needs target > 0 and tolerance ≥ 0")
+        guard target > 0, tolerance >= 0, scaleDownStabilization >= 0 else {
+            throw DecodingError.dataCorruptedError(
+                forKey: .target, in: c, debugDescription: "needs target > 0, tolerance ≥ 0 and scaleDownStabilization ≥ 0")
         }
     }
 

@@ -1,4 +1,5 @@
 public import Logging
+public import ServiceLifecycle
 import PlazaStore
 import Foundation
 
@@ -6,7 +7,7 @@ import Foundation
 /// may run; one leads, the others stand by and take over when its lease runs out (or at once when it resigns on
 /// a clean shutdown). A new leader picks up from the store the policies' memory, and the instances, launches and
 /// drains in progress.
-public struct Autoscaler: Sendable {
+public struct Autoscaler: Service {
     public let pools: [PoolConfiguration]
     let store: any FleetRegistry
     let providers: @Sendable (PoolConfiguration) throws -> any InstanceProvider
@@ -28,9 +29,13 @@ public struct Autoscaler: Sendable {
         self.providers = providers
     }
 
-    /// Runs until cancelled, then resigns the lease.
+    /// Runs until the service group shuts down (SIGTERM), then resigns the lease.
     public func run() async {
-        let tick = Duration.milliseconds(Int64(min(1, (pools.map(\.period).min() ?? 1) / 2) * 1000))
+        await cancelWhenGracefulShutdown { await reconcileUntilCancelled() }
+    }
+
+    private func reconcileUntilCancelled() async {
+        let tick = Duration.seconds(min(1, (pools.map(\.period).min() ?? 1) / 2))
         var term: Int64?
         var announced = false
         var controllers: [String: PoolController] = [:]
@@ -82,7 +87,7 @@ public struct Autoscaler: Sendable {
         for pool in pools {
             _ = try await store.declare(
                 FleetPool(name: pool.name, kind: pool.kind.rawValue, region: pool.region, min: pool.min, max: pool.max, desired: pool.desired))
-            controllers[pool.name] = PoolController(
+            controllers[pool.name] = try await PoolController.resuming(
                 pool: pool, provider: try providers(pool), store: store, logger: logger,
                 stillLeading: {
                     guard try await store.lead(holder: holder, ttl: ttl, now: wallClockMilliseconds()) == term else { throw LeadershipLost() }
@@ -96,8 +101,4 @@ public struct Autoscaler: Sendable {
 /// The lease went to another autoscaler (this one was paused or cut off past its TTL): stop acting at once.
 public struct LeadershipLost: Error {
     public init() {}
-}
-
-extension Duration {
-    var milliseconds: Int64 { components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000 }
 }

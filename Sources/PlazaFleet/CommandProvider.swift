@@ -12,7 +12,7 @@ public struct CommandProviderSettings: Codable, Sendable, Equatable {
     public var terminate: [String]
     /// Prints the pool's instances as JSON, `[{"id": "…"}, …]`.
     public var list: [String]
-    /// Optional: protects `PLAZA_INSTANCE_ID` from the cloud's own scale-in (`PLAZA_PROTECTED=true`), run as it starts serving.
+    /// Optional: protects `PLAZA_INSTANCE_ID` from the cloud's own scale-in, run as it starts serving.
     public var protect: [String]?
     /// Optional: run every period while `PLAZA_INSTANCE_ID` drains (to extend a termination timer).
     public var draining: [String]?
@@ -52,15 +52,11 @@ public struct CommandProviderSettings: Codable, Sendable, Equatable {
 /// its arguments; a non-zero exit fails the call with the script's standard error.
 public struct CommandProvider: InstanceProvider {
     let settings: CommandProviderSettings
-    let pool: String
-    let region: String
-    let kind: PoolKind
+    let pool: PoolConfiguration
 
-    public init(settings: CommandProviderSettings, pool: String, region: String, kind: PoolKind) {
+    public init(settings: CommandProviderSettings, pool: PoolConfiguration) {
         self.settings = settings
         self.pool = pool
-        self.region = region
-        self.kind = kind
     }
 
     public func launch(_ request: LaunchRequest) async throws {
@@ -80,9 +76,9 @@ public struct CommandProvider: InstanceProvider {
         }
     }
 
-    public func protect(_ id: String, _ protected: Bool) async throws {
+    public func protect(_ id: String) async throws {
         guard let command = settings.protect else { return }
-        _ = try await run(command, "protect", instance: id, extra: ["PLAZA_PROTECTED": String(protected)])
+        _ = try await run(command, "protect", instance: id)
     }
 
     public func draining(_ id: String) async throws {
@@ -91,15 +87,14 @@ public struct CommandProvider: InstanceProvider {
     }
 
     /// Runs one script to its end (or its timeout) and returns its standard output.
-    private func run(_ argv: [String], _ name: String, instance: String?, extra: [String: String] = [:]) async throws -> Data {
-        var values = ["pool": pool, "region": region]
+    private func run(_ argv: [String], _ name: String, instance: String?) async throws -> Data {
+        var values = ["pool": pool.name, "region": pool.region]
         values["id"] = instance
         var environment = ProcessInfo.processInfo.environment.merging(settings.environment) { $1 }
-        environment["PLAZA_POOL"] = pool
-        environment["PLAZA_POOL_KIND"] = kind.rawValue
-        environment["PLAZA_REGION"] = region
+        environment["PLAZA_POOL"] = pool.name
+        environment["PLAZA_POOL_KIND"] = pool.kind.rawValue
+        environment["PLAZA_REGION"] = pool.region
         environment["PLAZA_INSTANCE_ID"] = instance
-        environment.merge(extra) { $1 }
         let result = try await ScriptRun.run(argv.map { substitute($0, values) }, environment: environment, timeout: settings.timeout)
         guard result.status == 0 else {
             let message = String(decoding: result.standardError.suffix(500), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
@@ -138,7 +133,7 @@ enum ScriptRun {
             Glibc.kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
         }
-        let deadline = ContinuousClock.now + .milliseconds(Int64(timeout * 1000))
+        let deadline = ContinuousClock.now + .seconds(timeout)
         while process.isRunning {
             if ContinuousClock.now > deadline {
                 kill()

@@ -11,9 +11,8 @@ public protocol InstanceProvider: Sendable {
     /// The instances the provider runs for this pool (running or starting).
     func list() async throws -> [ProviderInstance]
     /// Protects an instance from the provider's own scale-in, so that a cloud group never picks a victim
-    /// itself: called with `true` when an instance starts serving. Plaza alone chooses what scales in, and
-    /// drains it first.
-    func protect(_ id: String, _ protected: Bool) async throws
+    /// itself: called when an instance starts serving. Plaza alone chooses what scales in, and drains it first.
+    func protect(_ id: String) async throws
     /// Called every period while an instance drains, so a provider that terminates on a timer (a lifecycle hook)
     /// extends it.
     func draining(_ id: String) async throws
@@ -29,21 +28,15 @@ extension InstanceProvider {
     public func publish(_ statistics: [String: Double]) async throws {}
 }
 
-/// What the autoscaler asks for: an id it chose (and recorded before asking), and the pool it is for.
+/// What the autoscaler asks for: an id it chose (and recorded before asking). The provider knows its pool.
 public struct LaunchRequest: Sendable, Equatable {
     public var id: String
-    public var pool: String
-    public var region: String
-    public var kind: PoolKind
     /// Instances the pool has once this one runs: what a provider that counts rather than names (an auto
     /// scaling group's desired capacity) sets, so that asking twice launches nothing twice.
     public var capacity: Int
 
-    public init(id: String, pool: String, region: String, kind: PoolKind, capacity: Int) {
+    public init(id: String, capacity: Int) {
         self.id = id
-        self.pool = pool
-        self.region = region
-        self.kind = kind
         self.capacity = capacity
     }
 }

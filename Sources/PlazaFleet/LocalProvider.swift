@@ -48,14 +48,14 @@ public struct LocalProviderSettings: Codable, Sendable, Equatable {
 /// right after the spawn and names the process's start time too, so a recycled pid is never taken for it.
 public struct LocalProvider: InstanceProvider {
     let settings: LocalProviderSettings
-    let kind: PoolKind
+    let pool: PoolConfiguration
     /// Where pid files and logs go: one directory per pool.
     let directory: URL
     let store: String
 
-    public init(settings: LocalProviderSettings, kind: PoolKind, directory: URL, store: String) {
+    public init(settings: LocalProviderSettings, pool: PoolConfiguration, directory: URL, store: String) {
         self.settings = settings
-        self.kind = kind
+        self.pool = pool
         self.directory = directory
         self.store = store
     }
@@ -63,41 +63,45 @@ public struct LocalProvider: InstanceProvider {
     struct PidFile: Codable {
         var id: String
         var pid: Int32
-        var port: Int
         /// Field 22 of `/proc/<pid>/stat`: the process's start time in clock ticks since boot.
         var startTime: UInt64
     }
 
     public func launch(_ request: LaunchRequest) async throws {
         if let running = readPidFile(request.id), isRunning(running) { return }
-        // Spawned but its pid file never written (the autoscaler died in between): adopt it.
-        if let pid = Self.process(withInstanceID: request.id), let started = Self.startTime(of: pid) {
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            let file = PidFile(id: request.id, pid: pid, port: 0, startTime: started)
-            try JSONEncoder().encode(file).write(to: pidFileURL(request.id), options: .atomic)
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        // A launch marker without a pid file: the autoscaler died between the spawn and the pid file. Adopt the
+        // process if it runs (only then is /proc searched).
+        let marker = directory.appendingPathComponent("\(request.id).launching")
+        if FileManager.default.fileExists(atPath: marker.path), let pid = Self.process(withInstanceID: request.id),
+            let started = Self.startTime(of: pid)
+        {
+            try JSONEncoder().encode(PidFile(id: request.id, pid: pid, startTime: started)).write(to: pidFileURL(request.id), options: .atomic)
+            try? FileManager.default.removeItem(at: marker)
             return
         }
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        _ = FileManager.default.createFile(atPath: marker.path, contents: nil)
         let port = try LoopbackPort.free()
-        let values = ["id": request.id, "pool": request.pool, "region": request.region, "port": String(port), "store": store]
-        let template = settings.arguments ?? (kind == .roomServer ? LocalProviderSettings.roomServerArguments : [])
+        let values = ["id": request.id, "pool": pool.name, "region": pool.region, "port": String(port), "store": store]
+        let template = settings.arguments ?? (pool.kind == .roomServer ? LocalProviderSettings.roomServerArguments : [])
         let arguments = template.map { substitute($0, values) }
         let executable = try settings.executable ?? Self.ownExecutable()
         var environment = ProcessInfo.processInfo.environment
         for (key, value) in settings.environment { environment[key] = substitute(value, values) }
         environment["PLAZA_INSTANCE_ID"] = request.id
-        environment["PLAZA_POOL"] = request.pool
+        environment["PLAZA_POOL"] = pool.name
         let log = directory.appendingPathComponent("\(request.id).log").path
         let pid = try Self.spawn(executable, arguments, environment: environment, log: log)
-        let file = PidFile(id: request.id, pid: pid, port: port, startTime: Self.startTime(of: pid) ?? 0)
+        let file = PidFile(id: request.id, pid: pid, startTime: Self.startTime(of: pid) ?? 0)
         try JSONEncoder().encode(file).write(to: pidFileURL(request.id), options: .atomic)
+        try? FileManager.default.removeItem(at: marker)
     }
 
     public func terminate(_ id: String) async throws {
         defer { try? FileManager.default.removeItem(at: pidFileURL(id)) }
         guard let file = readPidFile(id), isRunning(file) else { return }
         kill(file.pid, SIGTERM)
-        let deadline = ContinuousClock.now + .milliseconds(Int64(settings.stopTimeout * 1000))
+        let deadline = ContinuousClock.now + .seconds(settings.stopTimeout)
         while isRunning(file), ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(100))
         }
@@ -115,8 +119,8 @@ public struct LocalProvider: InstanceProvider {
         }
     }
 
-    /// Processes have no protection of their own: the autoscaler's flag is all there is.
-    public func protect(_ id: String, _ protected: Bool) async throws {}
+    /// Nothing but the autoscaler stops these processes.
+    public func protect(_ id: String) async throws {}
 
     /// A local process waits for its drain without a timer of its own.
     public func draining(_ id: String) async throws {}

@@ -1,6 +1,7 @@
 public import PlazaStore
 import PlazaCore
 public import Logging
+public import ServiceLifecycle
 import PlazaPlacement
 public import Foundation
 #if canImport(FoundationNetworking)
@@ -11,8 +12,8 @@ import FoundationNetworking
 /// registry (so the autoscaler and placement see it like a room server), polls the server's local API, reports
 /// its load, and carries out the drain the autoscaler asks for. While the server is unhealthy the agent does not
 /// report, so the autoscaler's health check fails and the instance is replaced, not repaired.
-public struct MediaAgent: Sendable {
-    public enum Kind: String, Sendable, CaseIterable {
+public struct MediaAgent: Service {
+    public enum Kind: String, Sendable {
         case jvb, jibri
     }
 
@@ -54,8 +55,12 @@ public struct MediaAgent: Sendable {
         public var problem: String?
     }
 
-    /// Registers, then polls and reports every `interval` until cancelled.
+    /// Registers, then polls and reports every `interval` until the service group shuts down (SIGTERM).
     public func run() async {
+        await cancelWhenGracefulShutdown { await pollUntilCancelled() }
+    }
+
+    private func pollUntilCancelled() async {
         var registered = false
         var drainRequested = false
         var recording: String?

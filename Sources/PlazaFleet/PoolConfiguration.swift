@@ -81,7 +81,7 @@ public struct PoolFileError: Error, Sendable, Equatable, CustomStringConvertible
 }
 
 /// What a pool's instances are: decides where their load figures come from and how one is drained.
-public enum PoolKind: String, Codable, Sendable, CaseIterable {
+public enum PoolKind: String, Codable, Sendable {
     /// `plaza node` processes: drained through the registry (no new rooms; rooms keep running).
     case roomServer = "room-server"
     /// Jitsi Videobridges, each with a `plaza agent --kind jvb` beside it.
@@ -174,10 +174,10 @@ public struct PoolConfiguration: Codable, Sendable, Equatable {
             case .targetTracking(let tracking): metric = tracking.metric
             case .availability(let availability): metric = availability.metric
             }
-            guard PoolController.metricNames.contains(metric) else {
+            guard InstanceMetric(rawValue: metric) != nil else {
                 throw PoolFileError(
                     "\(at): policy '\(policy.name)' reads '\(metric)', which no instance reports "
-                        + "(\(PoolController.metricNames.sorted().joined(separator: ", ")))")
+                        + "(\(InstanceMetric.allCases.map(\.rawValue).sorted().joined(separator: ", ")))")
             }
             if case .step(let step) = policy, step.alarm.period != period {
                 throw PoolFileError(

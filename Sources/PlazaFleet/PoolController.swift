@@ -1,5 +1,5 @@
 public import PlazaStore
-import PlazaAutoscaling
+public import PlazaAutoscaling
 public import Logging
 import PlazaPlacement
 import PlazaCore
@@ -23,12 +23,12 @@ public struct PoolController: Sendable {
     private var strangers: [String: Int64] = [:]
     /// Draining instances past their deadline already reported (`atDeadline: wait`).
     private var overdue: Set<String> = []
-    /// Whether the policies' memory was read from the store (once, on this leader's first pass).
-    private var restored = false
 
+    /// `memory` is the policies' memory a previous leader saved (`FleetStore.policyMemory`): its alarm history,
+    /// cooldowns and recommendations carry on here.
     public init(
         pool: PoolConfiguration, provider: any InstanceProvider, store: any FleetRegistry, logger: Logger,
-        stillLeading: @escaping @Sendable () async throws -> Void
+        memory: PolicyEvaluator.Memory = .init(), stillLeading: @escaping @Sendable () async throws -> Void
     ) {
         self.pool = pool
         self.provider = provider
@@ -36,6 +36,18 @@ public struct PoolController: Sendable {
         self.logger = logger
         self.stillLeading = stillLeading
         self.evaluator = PolicyEvaluator(policies: pool.policies, minimum: pool.min, maximum: pool.max)
+        evaluator.memory = memory
+    }
+
+    /// A controller for a new leader: the policies' memory its predecessor saved carries on.
+    public static func resuming(
+        pool: PoolConfiguration, provider: any InstanceProvider, store: any FleetRegistry, logger: Logger,
+        stillLeading: @escaping @Sendable () async throws -> Void
+    ) async throws -> PoolController {
+        let memory = try await store.policyMemory(pool: pool.name)
+            .flatMap { try? JSONDecoder().decode(PolicyEvaluator.Memory.self, from: Data($0.utf8)) }
+        return PoolController(
+            pool: pool, provider: provider, store: store, logger: logger, memory: memory ?? .init(), stillLeading: stillLeading)
     }
 
     /// One pass at `now` (milliseconds since the Unix epoch).
@@ -56,7 +68,7 @@ public struct PoolController: Sendable {
             case .launching:
                 if let node, node.reportedAt >= instance.launchedAt {
                     let (provider, id) = (self.provider, instance.id)
-                    try await leased { try await provider.protect(id, true) }  // first: a failure retries it
+                    try await leased { try await provider.protect(id) }  // first: a failure retries it
                     instance.state = .serving
                     instance.stateSince = now
                     try await store.save(instance)
@@ -111,24 +123,15 @@ public struct PoolController: Sendable {
         var metrics: [String: [Double]] = [:]
         for instance in warmedUp {
             guard let node = nodes[instance.id], now - node.reportedAt <= milliseconds(pool.health.reportTTL) else { continue }
-            for (name, value) in Self.metrics(of: node) { metrics[name, default: []].append(value) }
+            for metric in InstanceMetric.allCases { metrics[metric.rawValue, default: []].append(metric.value(of: node)) }
         }
         var sums: [String: Double] = [:]
         for (name, values) in metrics { sums["Sum(\(name))"] = values.reduce(0, +) }
         let (provider, statistics) = (self.provider, sums)
-        do { try await leased { try await provider.publish(statistics) } } catch {
+        do { try await leased { try await provider.publish(statistics) } } catch let lost as LeadershipLost { throw lost } catch {
             logger.warning("publishing the pool's statistics failed", metadata: ["pool": "\(pool.name)", "error": "\(error)"])
         }
         var cause = "operator"
-        if !restored {
-            // A previous leader's alarm history, cooldowns and recommendations carry on here.
-            if let saved = try await store.policyMemory(pool: pool.name),
-                let memory = try? JSONDecoder().decode(PolicyEvaluator.Memory.self, from: Data(saved.utf8))
-            {
-                evaluator.memory = memory
-            }
-            restored = true
-        }
         let decision = evaluator.evaluate(PoolPeriod(now: Double(now) / 1000, capacity: desired, metrics: metrics))
         try await stillLeading()
         try await store.savePolicyMemory(pool: pool.name, String(decoding: try JSONEncoder().encode(evaluator.memory), as: UTF8.self))
@@ -178,21 +181,6 @@ public struct PoolController: Sendable {
         }
     }
 
-    /// The metrics `metrics(of:)` gives, which policies may read.
-    public static let metricNames: Set<String> = ["participants", "rooms", "connections", "cpu", "bytesOut", "load", "idle"]
-
-    /// The figures an instance's report gives the policies. `idle` is 1 for an instance with nobody on it (a
-    /// recorder without a job), else 0.
-    static func metrics(of node: NodeRecord) -> [String: Double] {
-        let report = node.report
-        let capacity = Double(max(node.registration.capacity, 1))
-        return [
-            "participants": Double(report.participants), "rooms": Double(report.rooms),
-            "connections": Double(report.connections), "cpu": report.cpu, "bytesOut": report.bytesOutPerSecond,
-            "load": max(report.cpu, Double(report.participants) / capacity),
-            "idle": report.participants == 0 && report.rooms == 0 ? 1 : 0,
-        ]
-    }
 
     /// Instances the provider still runs for the pool (all but terminated ones): what a provider that counts
     /// its instances (an auto scaling group's desired capacity) must keep.
@@ -231,13 +219,14 @@ public struct PoolController: Sendable {
             }
             return true
         }.sorted { a, b in
-            let (la, lb) = (nodes[a.id].map(Self.load) ?? -1, nodes[b.id].map(Self.load) ?? -1)
-            return la != lb ? la < lb : a.launchedAt > b.launchedAt
+            // Fewest participants first (fewest to move), then the lowest load; unregistered ones before all.
+            func order(_ instance: FleetInstance) -> (Int, Double) {
+                guard let node = nodes[instance.id] else { return (-1, -1) }
+                return (node.report.participants, InstanceMetric.load.value(of: node))
+            }
+            let (oa, ob) = (order(a), order(b))
+            return oa != ob ? oa < ob : a.launchedAt > b.launchedAt
         }
-    }
-
-    static func load(_ node: NodeRecord) -> Double {
-        Double(node.report.participants) + max(node.report.cpu, Double(node.report.participants) / Double(max(node.registration.capacity, 1)))
     }
 
     /// A draining instance: terminated once empty (or gone quiet: its rooms have moved), or at the deadline
@@ -284,13 +273,15 @@ public struct PoolController: Sendable {
     }
 
     private func launch(_ instance: FleetInstance, now: Int64, capacity: Int, retry: Bool) async throws {
-        let request = LaunchRequest(id: instance.id, pool: pool.name, region: pool.region, kind: pool.kind, capacity: capacity)
+        let request = LaunchRequest(id: instance.id, capacity: capacity)
         do {
             let provider = self.provider
             try await leased { try await provider.launch(request) }
             try await record(
                 now, "launch", instance: instance.id, cause: retry ? "recovery" : "desired",
                 reason: retry ? "recorded as launching but not running: launch re-issued" : "capacity below desired")
+        } catch let lost as LeadershipLost {
+            throw lost
         } catch {
             try await record(now, "launch", instance: instance.id, cause: "desired", reason: "launch failed", result: "failed: \(error)")
             logger.error("launch failed", metadata: ["pool": "\(pool.name)", "instance": "\(instance.id)", "error": "\(error)"])
@@ -370,3 +361,29 @@ public struct PoolController: Sendable {
 
 private func milliseconds(_ seconds: Double) -> Int64 { Int64(seconds * 1000) }
 private func seconds(_ milliseconds: Int64) -> String { String(format: "%.0f", Double(milliseconds) / 1000) }
+
+/// The figures an instance's report gives the policies, by the name a policy's `metric` uses.
+public enum InstanceMetric: String, CaseIterable, Sendable {
+    case participants, rooms, connections, cpu, bytesOut, load, idle
+
+    public func value(of node: NodeRecord) -> Double {
+        let report = node.report
+        switch self {
+        case .participants: return Double(report.participants)
+        case .rooms: return Double(report.rooms)
+        case .connections: return Double(report.connections)
+        case .cpu: return report.cpu
+        case .bytesOut: return report.bytesOutPerSecond
+        case .load:
+            // What placement sees of the instance, less the correction for rooms placed since its report.
+            return Placement.correctedLoad(
+                NodeLoad(
+                    id: node.registration.id, capacity: node.registration.capacity, participants: report.participants,
+                    cpu: report.cpu, reportedAt: node.reportedAt),
+                policy: PlacementPolicy(participantsPerNewRoom: 0))
+        case .idle:
+            // 1 for an instance with nobody on it (a recorder without a job).
+            return report.participants == 0 && report.rooms == 0 ? 1 : 0
+        }
+    }
+}

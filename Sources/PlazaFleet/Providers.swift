@@ -7,9 +7,9 @@ public enum Providers {
     public static func make(for pool: PoolConfiguration, stateDirectory: URL, store: String) throws -> any InstanceProvider {
         switch pool.provider {
         case .local(let settings):
-            LocalProvider(settings: settings, kind: pool.kind, directory: stateDirectory.appendingPathComponent(pool.name), store: store)
+            LocalProvider(settings: settings, pool: pool, directory: stateDirectory.appendingPathComponent(pool.name), store: store)
         case .command(let settings):
-            CommandProvider(settings: settings, pool: pool.name, region: pool.region, kind: pool.kind)
+            CommandProvider(settings: settings, pool: pool)
         case .aws(let settings):
             try AWSProvider(
                 settings: settings,

@@ -122,12 +122,15 @@ extension PostgresStore: FleetStore {
         }
     }
 
-    public func setProtected(instance: String, _ protected: Bool) async throws -> Bool {
+    public func setProtected(instance: String, _ protected: Bool) async throws -> String? {
         try await guarded {
             let rows = try await client.query(
-                "UPDATE fleet_instances SET protected = \(protected) WHERE id = \(instance) RETURNING 1", logger: logger)
-            for try await _ in rows.decode(Int.self) { return true }
-            return false
+                """
+                UPDATE fleet_instances SET protected = \(protected) WHERE id = \(instance) AND state <> 'terminated'
+                RETURNING pool
+                """, logger: logger)
+            for try await pool in rows.decode(String.self) { return pool }
+            return nil
         }
     }
 

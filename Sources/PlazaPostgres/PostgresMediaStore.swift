@@ -90,8 +90,6 @@ extension PostgresStore: MediaStore {
                     ), assigned AS (
                         INSERT INTO recordings (room, recorder, started_at) SELECT \(room.rawValue), id, \(now) FROM chosen
                         ON CONFLICT DO NOTHING RETURNING recorder
-                    ), busy AS (
-                        UPDATE nodes SET participants = 1, rooms = 1 WHERE id IN (SELECT recorder FROM assigned)
                     )
                     SELECT recorder FROM assigned
                     """, logger: logger)
@@ -109,9 +107,7 @@ extension PostgresStore: MediaStore {
         try await guarded {
             let rows = try await client.query(
                 """
-                WITH stopped AS (DELETE FROM recordings WHERE room = \(room.rawValue) RETURNING recorder, started_at),
-                freed AS (UPDATE nodes SET participants = 0, rooms = 0 WHERE id IN (SELECT recorder FROM stopped))
-                SELECT recorder, started_at FROM stopped
+                DELETE FROM recordings WHERE room = \(room.rawValue) RETURNING recorder, started_at
                 """, logger: logger)
             for try await (recorder, startedAt) in rows.decode((String, Int64).self) {
                 return Recording(room: room, recorder: recorder, startedAt: startedAt)

@@ -44,9 +44,12 @@ extension PostgresStore: PlacementStore {
             var result: [NodeRecord] = []
             let rows = try await client.query(
                 """
-                SELECT id, url, region, capacity, state, connections, rooms, participants, cpu, bytes_out_per_second,
-                    reported_at, kind
-                FROM nodes ORDER BY id
+                SELECT id, url, region, capacity, state, connections,
+                    GREATEST(rooms, a.assigned), GREATEST(participants, a.assigned),
+                    cpu, bytes_out_per_second, reported_at, kind
+                FROM nodes n
+                CROSS JOIN LATERAL (SELECT COUNT(*)::INTEGER AS assigned FROM recordings r WHERE r.recorder = n.id) a
+                ORDER BY id
                 """, logger: logger)
             for try await (id, url, region, capacity, state, connections, rooms, participants, cpu, bytesOut, reportedAt, kind)
                 in rows.decode((String, String, String, Int, String, Int, Int, Int, Double, Double, Int64, String).self)
@@ -245,27 +248,26 @@ struct CandidateNodes: Sendable {
 // PostgreSQL parses and plans them once rather than on every call.
 
 /// A node's report and the renewal of its rooms' leases, in one statement (one round trip, one snapshot).
-/// A node the autoscaler asked to drain stays `draining` whatever it reports, and a recorder with a recording
-/// assigned stays busy (for the availability policy) before its Jibri says so; the bridges of its rooms keep
+/// A node the autoscaler asked to drain stays `draining` whatever it reports; the bridges of its rooms keep
 /// their conferences at least as long as the rooms' leases. Rows: each room whose lease was renewed, then one
 /// row without a room carrying whether the node is asked to drain and the room it is to record (a recorder).
 private struct Heartbeat: PostgresPreparedStatement {
     typealias Row = (String?, Bool, String?)
     static let sql = """
-        WITH reported AS (
+        WITH assigned AS (
+            SELECT room FROM recordings WHERE recorder = $1
+        ), reported AS (
             UPDATE nodes SET state = CASE WHEN drain_requested THEN 'draining' ELSE $2 END, connections = $3,
-                rooms = CASE WHEN EXISTS (SELECT 1 FROM recordings r WHERE r.recorder = $1) THEN GREATEST($4, 1) ELSE $4 END,
-                participants = CASE WHEN EXISTS (SELECT 1 FROM recordings r WHERE r.recorder = $1) THEN GREATEST($5, 1) ELSE $5 END,
-                cpu = $6, bytes_out_per_second = $7, reported_at = $8
+                rooms = $4, participants = $5, cpu = $6, bytes_out_per_second = $7, reported_at = $8
             WHERE id = $1
             RETURNING drain_requested
         ), renewed AS (
             UPDATE placements SET lease_until = $9 WHERE node = $1 AND room = ANY($10) RETURNING room
         ), bridged AS (
-            UPDATE bridge_placements SET lease_until = GREATEST(lease_until, $9) WHERE room IN (SELECT room FROM renewed)
+            UPDATE bridge_placements SET lease_until = $9 WHERE room IN (SELECT room FROM renewed) AND lease_until < $9
         )
         SELECT room, false, NULL::TEXT FROM renewed
-        UNION ALL SELECT NULL, drain_requested, (SELECT room FROM recordings WHERE recorder = $1) FROM reported
+        UNION ALL SELECT NULL, drain_requested, (SELECT room FROM assigned) FROM reported
         """
     var node: String
     var report: NodeReport

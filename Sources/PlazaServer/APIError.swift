@@ -38,6 +38,7 @@ public struct APIError: Error, HTTPResponseError, Sendable {
 }
 
 /// Runs a store call for a request: any failure of the store is `503 store_unavailable`.
+@discardableResult
 func storeCall<T>(_ body: () async throws -> T) async throws -> T {
     do { return try await body() } catch {
         throw APIError(.serviceUnavailable, .storeUnavailable, "the store is unreachable")

@@ -15,9 +15,7 @@ struct APIRoutes {
             guard await node.isReady() else { throw APIError(.serviceUnavailable, .draining, "this node is draining") }
             if node.directory != nil {
                 // A directory without its store can neither place rooms nor serve history.
-                do { try await node.store.ping() } catch {
-                    throw APIError(.serviceUnavailable, .storeUnavailable, "the store is unreachable")
-                }
+                try await storeCall { try await node.store.ping() }
             }
             return Self.json(#"{"status":"ready"}"#)
         }
@@ -131,7 +129,7 @@ struct APIRoutes {
         guard let placement else {
             throw APIError(
                 .serviceUnavailable, .bridgesUnavailable, "no media bridge can take this conference now",
-                retryAfter: media.recordingRetryAfter)
+                retryAfter: media.retryAfter)
         }
         return placement
     }
@@ -300,6 +298,14 @@ struct APIRoutes {
 
     static func json(_ text: String, status: HTTPResponse.Status = .ok) -> Response {
         Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    /// An answer of the operator APIs (fleet, recordings), where Foundation's encoder is fast enough.
+    static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return Response(
+            status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
     }
 
     static func bearer(_ request: Request) -> String? {

@@ -58,7 +58,3 @@ struct Fence: Sendable {
     let epoch: Int64
 }
 
-
-extension Duration {
-    var milliseconds: Int64 { components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000 }
-}

@@ -16,35 +16,6 @@ struct FleetRoutes {
         api.put("fleet/instances/:instance/protection") { request, context in try await protect(request, context) }
     }
 
-    /// The fleet's state as `GET /api/v1/fleet` shows it.
-    struct Status: Codable {
-        struct Pool: Codable {
-            var name, kind, region: String
-            var min, max, desired: Int
-            /// Launching and serving instances.
-            var capacity: Int
-            var instances: [Instance]
-        }
-
-        struct Instance: Codable {
-            var id, state: String
-            var protected: Bool
-            var launchedAt, stateSince: Int64
-            var healthFailures: Int
-            /// The instance's registration and last report; absent before it registers.
-            var node: Node?
-        }
-
-        struct Node: Codable {
-            var url, state: String
-            var participants, rooms, connections, capacity: Int
-            var cpu, bytesOutPerSecond: Double
-            var reportedAt: Int64
-        }
-
-        var pools: [Pool]
-    }
-
     private func fleet(_ request: Request) throws -> any FleetStore {
         try APIRoutes(node: node).requireAdmin(request)
         guard let fleet = node.directory?.fleet else {
@@ -60,19 +31,19 @@ struct FleetRoutes {
              try await node.directory!.placements.nodes())
         }
         let registered = Dictionary(nodes.map { ($0.registration.id, $0) }) { first, _ in first }
-        let status = Status(
+        let status = FleetStatus(
             pools: pools.map { pool in
                 let members = instances.filter { $0.pool == pool.name }
-                return Status.Pool(
+                return FleetStatus.Pool(
                     name: pool.name, kind: pool.kind, region: pool.region, min: pool.min, max: pool.max, desired: pool.desired,
                     capacity: members.filter(\.state.isCapacity).count,
                     instances: members.map { instance in
-                        Status.Instance(
+                        FleetStatus.Instance(
                             id: instance.id, state: instance.state.rawValue, protected: instance.protected,
                             launchedAt: instance.launchedAt, stateSince: instance.stateSince,
                             healthFailures: instance.healthFailures,
                             node: registered[instance.id].map { record in
-                                Status.Node(
+                                FleetStatus.Node(
                                     url: record.registration.url, state: record.report.state.rawValue,
                                     participants: record.report.participants, rooms: record.report.rooms,
                                     connections: record.report.connections, capacity: record.registration.capacity,
@@ -81,14 +52,14 @@ struct FleetRoutes {
                             })
                     })
             })
-        return try Self.json(status)
+        return try APIRoutes.json(status)
     }
 
     private func activities(_ request: Request) async throws -> Response {
         let fleet = try fleet(request)
         let query = request.uri.queryParameters
         let maximum = node.configuration.limits.fleetActivitiesPage
-        var limit = 50
+        var limit = min(50, maximum)
         if let raw = query.get("limit") {
             guard let value = Int(raw), (1...maximum).contains(value) else {
                 throw APIError(.badRequest, .invalidRequest, "'limit' must be 1…\(maximum)")
@@ -97,7 +68,7 @@ struct FleetRoutes {
         }
         let pool = query.get("pool")
         let activities = try await storeCall { try await fleet.activities(pool: pool, limit: limit) }
-        return try Self.json(["activities": activities])
+        return try APIRoutes.json(["activities": activities])
     }
 
     private func setDesired(_ request: Request, _ context: PlazaRequestContext) async throws -> Response {
@@ -114,14 +85,16 @@ struct FleetRoutes {
         }
         let previous = pool.desired
         pool.desired = body.desired
+        guard try await storeCall({ try await fleet.setDesired(pool: name, desired: body.desired) }) else {
+            throw APIError(.notFound, .notFound, "no pool named '\(name)'")
+        }
         try await storeCall {
-            _ = try await fleet.setDesired(pool: name, desired: body.desired)
             try await fleet.record(
                 ScalingActivity(
                     pool: name, at: wallClockMilliseconds(), action: "desired", from: previous, to: body.desired,
                     cause: "operator", reason: "set through the fleet API"))
         }
-        return try Self.json(pool)
+        return try APIRoutes.json(pool)
     }
 
     private func protect(_ request: Request, _ context: PlazaRequestContext) async throws -> Response {
@@ -129,26 +102,45 @@ struct FleetRoutes {
         struct Body: Codable { var `protected`: Bool }
         let body: Body = try await APIRoutes(node: node).decode(request)
         let id = context.parameters.get("instance") ?? ""
-        let instances = try await storeCall { try await fleet.instances(pool: nil, includeTerminated: false) }
-        guard let instance = instances.first(where: { $0.id == id }) else {
+        guard let pool = try await storeCall({ try await fleet.setProtected(instance: id, body.protected) }) else {
             throw APIError(.notFound, .notFound, "no live instance named '\(id)'")
         }
         try await storeCall {
-            _ = try await fleet.setProtected(instance: id, body.protected)
             try await fleet.record(
                 ScalingActivity(
-                    pool: instance.pool, at: wallClockMilliseconds(), action: "protect", instance: id, cause: "operator",
+                    pool: pool, at: wallClockMilliseconds(), action: "protect", instance: id, cause: "operator",
                     reason: body.protected ? "protected from scale-in" : "no longer protected from scale-in"))
         }
         struct Answer: Encodable { var instance: String; var `protected`: Bool }
-        return try Self.json(Answer(instance: id, protected: body.protected))
+        return try APIRoutes.json(Answer(instance: id, protected: body.protected))
+    }
+}
+
+/// The fleet's state as `GET /api/v1/fleet` shows it (and `plaza fleet status` reads it).
+public struct FleetStatus: Codable, Sendable {
+    public struct Pool: Codable, Sendable {
+        public var name, kind, region: String
+        public var min, max, desired: Int
+        /// Launching and serving instances.
+        public var capacity: Int
+        public var instances: [Instance]
     }
 
-
-    static func json(_ value: some Encodable) throws -> Response {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        return Response(
-            status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
+    public struct Instance: Codable, Sendable {
+        public var id, state: String
+        public var protected: Bool
+        public var launchedAt, stateSince: Int64
+        public var healthFailures: Int
+        /// The instance's registration and last report; absent before it registers.
+        public var node: Node?
     }
+
+    public struct Node: Codable, Sendable {
+        public var url, state: String
+        public var participants, rooms, connections, capacity: Int
+        public var cpu, bytesOutPerSecond: Double
+        public var reportedAt: Int64
+    }
+
+    public var pools: [Pool]
 }

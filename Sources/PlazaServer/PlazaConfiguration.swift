@@ -166,8 +166,9 @@ public struct PlazaConfiguration: Sendable {
         /// `media.bridgeLeaseTTL`: seconds a conference stays on its bridge after its last join (longer while its
         /// room lives). Default 3600.
         public var bridgeLeaseTTL: Double = 3_600
-        /// `media.recordingRetryAfter`: seconds a `recorders_busy` answer tells the caller to wait. Default 30.
-        public var recordingRetryAfter = 30
+        /// `media.retryAfter`: seconds a `recorders_busy` or `bridges_unavailable` answer tells the caller to wait.
+        /// Default 30.
+        public var retryAfter = 30
         public init() {}
 
         /// Whether `room`'s conference runs on a bridge by configuration.
@@ -284,7 +285,7 @@ public struct PlazaConfiguration: Sendable {
         c.media.bridgeKind = config.string(forKey: "media.bridgeKind", default: c.media.bridgeKind)
         c.media.bridgeParticipantCap = config.int(forKey: "media.bridgeParticipantCap", default: c.media.bridgeParticipantCap)
         c.media.bridgeLeaseTTL = config.double(forKey: "media.bridgeLeaseTTL", default: c.media.bridgeLeaseTTL)
-        c.media.recordingRetryAfter = config.int(forKey: "media.recordingRetryAfter", default: c.media.recordingRetryAfter)
+        c.media.retryAfter = config.int(forKey: "media.retryAfter", default: c.media.retryAfter)
         self = c
     }
 
@@ -310,7 +311,7 @@ public struct PlazaConfiguration: Sendable {
         try require(["jvb", "janus"].contains(media.bridgeKind), "media.bridgeKind", "must be jvb or janus")
         try require(media.bridgeParticipantCap >= 0, "media.bridgeParticipantCap", "must be ≥ 0")
         try require(media.bridgeLeaseTTL > 0, "media.bridgeLeaseTTL", "must be > 0")
-        try require(media.recordingRetryAfter >= 1, "media.recordingRetryAfter", "must be ≥ 1")
+        try require(media.retryAfter >= 1, "media.retryAfter", "must be ≥ 1")
         try require(limits.roomsPerNode >= 1, "limits.roomsPerNode", "must be ≥ 1")
         try require(limits.room.participantsPerRoom >= 1, "limits.participantsPerRoom", "must be ≥ 1")
         try require(limits.room.connectionsPerParticipant >= 1, "limits.connectionsPerParticipant", "must be ≥ 1")

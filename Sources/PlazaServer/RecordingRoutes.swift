@@ -44,7 +44,7 @@ struct RecordingRoutes {
         guard let outcome else {
             throw APIError(
                 .serviceUnavailable, .recordersBusy, "every recorder is busy; try again later",
-                retryAfter: node.configuration.media.recordingRetryAfter)
+                retryAfter: node.configuration.media.retryAfter)
         }
         return try Self.json(outcome.recording, status: outcome.started ? .created : .ok)
     }
@@ -56,15 +56,14 @@ struct RecordingRoutes {
         return try Self.json(stopped, status: .ok)
     }
 
+    /// `{"room", "recorder", "startedAt"}`.
+    struct Answer: Encodable {
+        var room, recorder: String
+        var startedAt: Int64
+    }
+
     static func json(_ recording: Recording, status: HTTPResponse.Status) throws -> Response {
-        var w = JSONWriter(capacity: 128)
-        w.raw("{\"room\":")
-        w.string(recording.room.rawValue)
-        w.raw(",\"recorder\":")
-        w.string(recording.recorder)
-        w.raw(",\"startedAt\":")
-        w.int(recording.startedAt)
-        w.raw("}")
-        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: w.bytes)))
+        try APIRoutes.json(
+            Answer(room: recording.room.rawValue, recorder: recording.recorder, startedAt: recording.startedAt), status: status)
     }
 }

@@ -3,7 +3,7 @@
 /// and so that directories can answer `GET /api/v1/fleet` without asking the autoscaler.
 
 /// Where an instance is in its life.
-public enum InstanceState: String, Sendable, Codable, CaseIterable {
+public enum InstanceState: String, Sendable, Codable {
     /// Recorded before the provider is asked to launch it (so a successor never launches it twice), then
     /// launched; not registered yet.
     case launching
@@ -141,8 +141,8 @@ public protocol FleetStore: Sendable {
     /// The instances of `pool` (of every pool when nil), terminated ones only when `includeTerminated`.
     func instances(pool: String?, includeTerminated: Bool) async throws -> [FleetInstance]
 
-    /// Sets an instance's protection from scale-in. False when no such instance is known.
-    func setProtected(instance: String, _ protected: Bool) async throws -> Bool
+    /// Sets a live instance's protection from scale-in; returns its pool, nil when no live instance has that id.
+    func setProtected(instance: String, _ protected: Bool) async throws -> String?
 
     /// Records an activity; returns it with its id.
     @discardableResult

@@ -49,6 +49,11 @@ public struct NodeReport: Sendable, Equatable {
 /// Milliseconds since the Unix epoch: the time unit of the fleet's store.
 public func wallClockMilliseconds() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
 
+extension Duration {
+    /// The duration in whole milliseconds, the store's unit for TTLs.
+    public var milliseconds: Int64 { components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000 }
+}
+
 /// What the registry answers a heartbeat.
 public struct HeartbeatAnswer: Sendable, Equatable {
     /// Rooms the node reported that live elsewhere now.
@@ -127,7 +132,8 @@ public protocol PlacementStore: Sendable {
     /// stop serving them) and whether the fleet asked it to drain (its reported state then stays `draining`).
     func heartbeat(node: String, report: NodeReport, rooms: [RoomName], leaseTTL: Int64, now: Int64) async throws -> HeartbeatAnswer
 
-    /// Every registered node, alive or not.
+    /// Every registered node, alive or not. A recorder with a recording assigned counts as busy (one room,
+    /// one participant) even before its Jibri reports so.
     func nodes() async throws -> [NodeRecord]
 
     /// The room's home: its live placement if it has one (the lease runs and the node reports within the

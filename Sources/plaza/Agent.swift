@@ -4,6 +4,7 @@ import Logging
 import PlazaFleet
 import PlazaPostgres
 import PlazaStore
+import ServiceLifecycle
 
 /// `plaza agent`: the sidecar beside a Jitsi Videobridge or a Jibri recorder.
 struct AgentCommand: AsyncParsableCommand {
@@ -19,42 +20,47 @@ struct AgentCommand: AsyncParsableCommand {
     )
 
     @Option(help: "jvb or jibri.") var kind: String
-    @Option(help: "The fleet's store, postgres://… (env PLAZA_STORE).") var store: String?
-    @Option(name: .customLong("instance-id"), help: "The instance's id in its pool (env PLAZA_INSTANCE_ID).") var instanceID: String?
+    @Option(help: "The fleet's store, postgres://… (key store).") var store: String?
+    @Option(name: .customLong("instance-id"), help: "The instance's id in its pool (key instanceID, PLAZA_INSTANCE_ID).") var instanceID: String?
     @Option(help: "The server's local API (default http://127.0.0.1:8080 for jvb, http://127.0.0.1:2222 for jibri).") var api: String?
     @Option(name: .customLong("internal-api"), help: "Jibri's internal API, for graceful shutdown (default http://127.0.0.1:3333).") var internalAPI: String?
     @Option(name: .customLong("call-base-url"), help: "For a recorder: the meeting base URL Jibri joins (callUrlInfo.baseUrl; the room is the callName).") var callBaseURL: String?
     @Option(name: .customLong("public-url"), help: "Where clients reach this bridge (its shard's URL); for a recorder, any name.") var publicURL: String?
-    @Option(help: "Region (env PLAZA_CLUSTER_REGION; default 'default').") var region: String?
-    @Option(help: "Participants this bridge is sized for; 1 for a recorder (default 500 / 1).") var capacity: Int?
+    @Option(help: "Region (key cluster.region; default 'default').") var region: String?
+    @Option(help: "Participants this bridge is sized for (key cluster.capacity; default 500, and 1 for a recorder).") var capacity: Int?
     @Option(help: "Seconds between polls (default 5).") var interval: Double = 5
-    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.") var logLevel: String = "info"
+    @OptionGroup var process: ProcessOptions
 
     func run() async throws {
         guard let kind = MediaAgent.Kind(rawValue: kind) else { throw ValidationError("--kind is jvb or jibri") }
-        let environment = ProcessInfo.processInfo.environment
-        guard let storeURL = store ?? environment["PLAZA_STORE"] else { throw ValidationError("--store is needed: postgres://…") }
-        guard let id = instanceID ?? environment["PLAZA_INSTANCE_ID"] else {
+        let reader = try await process.reader([
+            "store": store.map { .string($0) }, "instanceID": instanceID.map { .string($0) },
+            "cluster.region": region.map { .string($0) }, "cluster.capacity": capacity.map { .int($0) },
+        ])
+        guard let storeURL = reader.string(forKey: "store") else { throw ValidationError("--store is needed: postgres://…") }
+        guard let id = reader.string(forKey: "instanceID") else {
             throw ValidationError("--instance-id is needed (or PLAZA_INSTANCE_ID)")
         }
         guard interval > 0 else { throw ValidationError("--interval must be > 0") }
         let apiText = api ?? (kind == .jvb ? "http://127.0.0.1:8080" : "http://127.0.0.1:2222")
         guard let apiURL = URL(string: apiText) else { throw ValidationError("--api is not a URL") }
-        let internalURL = kind == .jibri ? URL(string: internalAPI ?? "http://127.0.0.1:3333") : nil
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = Logger.Level(rawValue: logLevel) ?? .info
-            return handler
+        var internalURL: URL?
+        if kind == .jibri {
+            guard let url = URL(string: internalAPI ?? "http://127.0.0.1:3333") else { throw ValidationError("--internal-api is not a URL") }
+            internalURL = url
         }
+        bootstrapLogging(level: reader.string(forKey: "log.level", default: "info"))
         let logger = Logger(label: "plaza.agent")
         let registry = try await PostgresStore.open(url: storeURL, logger: logger)
         let agent = MediaAgent(
             kind: kind, api: apiURL, internalAPI: internalURL, callBaseURL: callBaseURL,
             registration: NodeRegistration(
-                id: id, url: publicURL ?? apiText, region: region ?? environment["PLAZA_CLUSTER_REGION"] ?? "default",
-                capacity: capacity ?? (kind == .jvb ? 500 : 1), kind: kind.rawValue),
-            store: registry, interval: .milliseconds(Int64(interval * 1000)), logger: logger)
-        await runUntilSignal(logger: logger) { await agent.run() }
+                id: id, url: publicURL ?? apiText, region: reader.string(forKey: "cluster.region", default: "default"),
+                capacity: kind == .jibri ? 1 : reader.int(forKey: "cluster.capacity", default: 500), kind: kind.rawValue),
+            store: registry, interval: .seconds(interval), logger: logger)
+        try await ServiceGroup(
+            configuration: .init(services: [agent], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        ).run()
         try await registry.close()
     }
 }

@@ -1,5 +1,4 @@
 import ArgumentParser
-import Configuration
 import Foundation
 import Logging
 import PlazaFleet
@@ -33,42 +32,34 @@ struct AutoscalerCommand: AsyncParsableCommand {
     @Option(name: .customLong("state-dir"), help: "Where the local provider keeps pid files and logs (key autoscaler.stateDirectory; default ./plaza-data/fleet).")
     var stateDirectory: String?
 
-    @Option(help: "A JSON configuration file.")
-    var config: String?
-
-    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (key log.level).")
-    var logLevel: String?
+    @OptionGroup var process: ProcessOptions
 
     func run() async throws {
-        let reader = try await ConfigurationLoader.reader(
-            flags: [
-                "store": store.map { .string($0) }, "autoscaler.pools": pools.map { .string($0) },
-                "autoscaler.id": id.map { .string($0) }, "autoscaler.leaseTTL": leaseTTL.map { .double($0) },
-                "autoscaler.stateDirectory": stateDirectory.map { .string($0) }, "log.level": logLevel.map { .string($0) },
-            ], file: config)
+        let reader = try await process.reader([
+            "store": store.map { .string($0) }, "autoscaler.pools": pools.map { .string($0) },
+            "autoscaler.id": id.map { .string($0) }, "autoscaler.leaseTTL": leaseTTL.map { .double($0) },
+            "autoscaler.stateDirectory": stateDirectory.map { .string($0) },
+        ])
         guard let storeURL = reader.string(forKey: "store") else { throw ValidationError("--store is needed: postgres://…") }
         guard let poolPath = reader.string(forKey: "autoscaler.pools") else { throw ValidationError("--pools is needed: the pool file") }
         let ttl = reader.double(forKey: "autoscaler.leaseTTL", default: 15)
         guard ttl > 0 else { throw ValidationError("autoscaler.leaseTTL must be > 0") }
         let file: PoolFile
         do { file = try PoolFile.load(path: poolPath) } catch { throw ValidationError(error.description) }
-        let level = Logger.Level(rawValue: reader.string(forKey: "log.level", default: "info")) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        bootstrapLogging(level: reader.string(forKey: "log.level", default: "info"))
         let logger = Logger(label: "plaza.autoscaler")
         let stateDirectory = URL(fileURLWithPath: reader.string(forKey: "autoscaler.stateDirectory", default: "./plaza-data/fleet"))
         let holder = reader.string(forKey: "autoscaler.id", default: "\(ProcessInfo.processInfo.hostName)-\(getpid())")
         let registry = try await PostgresStore.open(url: storeURL, logger: logger)
         let autoscaler = Autoscaler(
-            pools: file.pools, store: registry, holder: holder, leaseTTL: .milliseconds(Int64(ttl * 1000)), logger: logger
+            pools: file.pools, store: registry, holder: holder, leaseTTL: .seconds(ttl), logger: logger
         ) { pool in
             try Providers.make(for: pool, stateDirectory: stateDirectory, store: storeURL)
         }
         logger.notice("autoscaler started", metadata: ["holder": "\(holder)", "pools": "\(file.pools.map(\.name).joined(separator: ","))"])
-        await runUntilSignal(logger: logger) { await autoscaler.run() }
+        try await ServiceGroup(
+            configuration: .init(services: [autoscaler], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        ).run()
         try await registry.close()
     }
 }

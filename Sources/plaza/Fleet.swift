@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import PlazaServer
+import PlazaStore
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -98,7 +100,7 @@ struct FleetCommand: AsyncParsableCommand {
             if let pool { path += "&pool=\(pool.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) ?? pool)" }
             let data = try await connection.call("GET", path)
             if connection.json { return print(String(decoding: data, as: UTF8.self)) }
-            let activities = try JSONDecoder().decode([String: [FleetActivity]].self, from: data)["activities"] ?? []
+            let activities = try JSONDecoder().decode([String: [ScalingActivity]].self, from: data)["activities"] ?? []
             var rows = [["TIME", "POOL", "ACTION", "INSTANCE", "FROM→TO", "CAUSE", "RESULT", "REASON"]]
             for activity in activities {
                 let change = activity.from.map { from in "\(from)→\(activity.to.map(String.init) ?? "?")" } ?? "-"
@@ -137,37 +139,6 @@ struct FleetCommand: AsyncParsableCommand {
     }
 }
 
-/// The fleet API's answers, as far as the tables need them.
-struct FleetStatus: Decodable {
-    struct Pool: Decodable {
-        var name, kind, region: String
-        var min, max, desired, capacity: Int
-        var instances: [Instance]
-    }
-
-    struct Instance: Decodable {
-        var id, state: String
-        var protected: Bool
-        var stateSince: Int64
-        var node: Node?
-    }
-
-    struct Node: Decodable {
-        var url: String
-        var participants, rooms, capacity: Int
-        var cpu: Double
-    }
-
-    var pools: [Pool]
-}
-
-struct FleetActivity: Decodable {
-    var pool, action, cause, reason, result: String
-    var at: Int64
-    var instance: String?
-    var from, to: Int?
-}
-
 /// Left-aligned columns, two spaces apart.
 enum Table {
     static func render(_ rows: [[String]]) -> String {
@@ -181,8 +152,8 @@ enum Table {
 
     /// Local time of a Unix-epoch millisecond timestamp.
     static func time(_ milliseconds: Int64) -> String {
-        let formatter = DateFormatter()
-        formatter.dateFormat = "yyyy-MM-dd HH:mm:ss"
-        return formatter.string(from: Date(timeIntervalSince1970: Double(milliseconds) / 1000))
+        Date(timeIntervalSince1970: Double(milliseconds) / 1000).formatted(
+            .verbatim("\(year: .defaultDigits)-\(month: .twoDigits)-\(day: .twoDigits) \(hour: .twoDigits(clock: .twentyFourHour, hourCycle: .zeroBased)):\(minute: .twoDigits):\(second: .twoDigits)",
+                      timeZone: .current, calendar: Calendar(identifier: .gregorian)))
     }
 }

@@ -29,6 +29,20 @@ struct Serve: AsyncParsableCommand {
     }
 }
 
+/// The options every role takes: the configuration file and the log level.
+struct ProcessOptions: ParsableArguments {
+    @Option(help: "A JSON configuration file.")
+    var config: String?
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (key log.level).")
+    var logLevel: String?
+
+    /// The configuration: these flags and the role's own `flags`, then the environment, then the file.
+    func reader(_ flags: [String: ConfigContent?]) async throws -> ConfigReader {
+        try await ConfigurationLoader.reader(flags: flags.merging(["log.level": logLevel.map { .string($0) }]) { $1 }, file: config)
+    }
+}
+
 /// The options every server role takes; each names its configuration key.
 struct ServerOptions: ParsableArguments {
     @Option(help: "Address to listen on (key server.host; default 127.0.0.1).")
@@ -37,22 +51,25 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "Port to listen on; 0 picks a free port (key server.port; default 8080).")
     var port: Int?
 
-    @Option(help: "A JSON configuration file.")
-    var config: String?
-
     @Option(help: "A map file for the space, see docs/maps.md (key space.map; default: the built-in map).")
     var map: String?
 
-    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (key log.level).")
-    var logLevel: String?
+    @OptionGroup var process: ProcessOptions
 
-    /// The configuration: these flags and the role's own `flags`, then the environment, then the file.
     func reader(_ flags: [String: ConfigContent?]) async throws -> ConfigReader {
         let common: [String: ConfigContent?] = [
-            "server.host": host.map { .string($0) }, "server.port": port.map { .int($0) },
-            "log.level": logLevel.map { .string($0) }, "space.map": map.map { .string($0) },
+            "server.host": host.map { .string($0) }, "server.port": port.map { .int($0) }, "space.map": map.map { .string($0) },
         ]
-        return try await ConfigurationLoader.reader(flags: common.merging(flags) { $1 }, file: config)
+        return try await process.reader(common.merging(flags) { $1 })
+    }
+}
+
+/// Logs to standard error at `level` (`log.level`; info when it names no level).
+func bootstrapLogging(level: String) {
+    LoggingSystem.bootstrap { label in
+        var handler = StreamLogHandler.standardError(label: label)
+        handler.logLevel = Logger.Level(rawValue: level) ?? .info
+        return handler
     }
 }
 
@@ -68,11 +85,7 @@ enum NodeRunner {
         } catch {
             throw ValidationError(error.description)
         }
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = Logger.Level(rawValue: configuration.logLevel) ?? .info
-            return handler
-        }
+        bootstrapLogging(level: configuration.logLevel)
         let logger = Logger(label: "plaza")
         let node = try await open(configuration, logger)
         let group = PlazaApplication.serviceGroup(node: node) { channel in

@@ -70,7 +70,7 @@ struct PolicyTests {
         #expect(decisions.first?.from == 2 && decisions.first?.to == 3)
         #expect(decisions.first?.policy == "bridges-out")
         #expect(decisions.first?.values["Average(bytesOut)"] == 800_000_000)
-        #expect(evaluator.alarmStates["bridges-out"] == .alarm)
+        #expect(evaluator.memory.alarmStates["bridges-out"] == .alarm)
     }
 
     @Test func bridgesScaleInWhenQuietButNeverBelowTwo() {

@@ -33,7 +33,7 @@ import PlazaTesting
             let pool = pool(settings)
             let harness = Harness(
                 store: store, cloud: cloud, pool: pool,
-                provider: CommandProvider(settings: settings, pool: pool.name, region: pool.region, kind: pool.kind))
+                provider: CommandProvider(settings: settings, pool: pool))
             _ = try await store.declare(
                 FleetPool(name: pool.name, kind: pool.kind.rawValue, region: pool.region, min: pool.min, max: pool.max, desired: pool.desired))
             return harness
@@ -82,6 +82,18 @@ import PlazaTesting
                 provider: .command(settings), policies: policies, drain: drain,
                 health: HealthCheck(unhealthyThreshold: 2, registrationGrace: 60, reportTTL: 15))
         }
+    }
+
+    /// A step rule on the pool's average participants, over periods of a second, with a minute's cooldown.
+    static func participantsRule(
+        _ name: String, _ comparison: Comparison, _ threshold: Double, periods: Int, adjustment: Int
+    ) -> ScalingPolicy {
+        .step(StepScaling(
+            name: name,
+            alarm: Alarm(
+                metric: "participants", statistic: .average, comparison: comparison, threshold: threshold, period: 1,
+                evaluationPeriods: periods),
+            steps: [StepAdjustment(adjustment: adjustment)], cooldown: 60))
     }
 
     @Test func theLeaseHasOneHolderAndPassesOnWhenItRunsOutOrIsGivenUp() async throws {
@@ -154,17 +166,13 @@ import PlazaTesting
 
     @Test func scaleInDrainsTheLeastLoadedUnprotectedInstanceAndTerminatesItOnceEmpty() async throws {
         // Average participants ≤ 2 for one period: one fewer.
-        let scaleIn = ScalingPolicy.step(
-            StepScaling(
-                name: "quiet",
-                alarm: Alarm(metric: "participants", statistic: .average, comparison: .lessThanOrEqualToThreshold, threshold: 2, period: 1, evaluationPeriods: 1),
-                steps: [StepAdjustment(adjustment: -1)], cooldown: 60))
+        let scaleIn = Self.participantsRule("quiet", .lessThanOrEqualToThreshold, 2, periods: 1, adjustment: -1)
         let harness = try await Harness.start(Self.roomServers(min: 1, desired: 3, policies: [scaleIn]))
         var controller = harness.controller()
         try await controller.reconcile(now: t0)
         let ids = try await harness.instances().map(\.id)
         let (busy, light, empty) = (ids[0], ids[1], ids[2])
-        #expect(try await harness.store.setProtected(instance: empty, true))
+        #expect(try await harness.store.setProtected(instance: empty, true) == "rooms")
         _ = try await harness.report(busy, participants: 5, at: t0 + 500)
         _ = try await harness.report(light, participants: 1, at: t0 + 500)
         _ = try await harness.report(empty, participants: 0, at: t0 + 500)
@@ -261,11 +269,7 @@ import PlazaTesting
 
     @Test func aSuccessorCarriesOnItsPredecessorsAlarmHistory() async throws {
         // Average participants ≥ 5 for three periods: one more.
-        let busy = ScalingPolicy.step(
-            StepScaling(
-                name: "busy",
-                alarm: Alarm(metric: "participants", statistic: .average, comparison: .greaterThanOrEqualToThreshold, threshold: 5, period: 1, evaluationPeriods: 3),
-                steps: [StepAdjustment(adjustment: 1)], cooldown: 60))
+        let busy = Self.participantsRule("busy", .greaterThanOrEqualToThreshold, 5, periods: 3, adjustment: 1)
         let harness = try await Harness.start(Self.roomServers(min: 1, desired: 1, policies: [busy]))
         var leader = harness.controller()
         try await leader.reconcile(now: t0)
@@ -276,7 +280,8 @@ import PlazaTesting
             #expect(try await harness.activities().filter { $0.action == "desired" }.isEmpty, "period \(index + 1) of 3")
         }
         // The leader is gone; its successor's first period is the alarm's third breaching one.
-        var successor = harness.controller()
+        var successor = try await PoolController.resuming(
+            pool: harness.pool, provider: harness.provider, store: harness.store, logger: Logger(label: "test")) {}
         _ = try await harness.report(id, participants: 10, at: t0 + 2_500)
         try await successor.reconcile(now: t0 + 3_000)
         let decision = try #require(try await harness.activities().first { $0.action == "desired" })

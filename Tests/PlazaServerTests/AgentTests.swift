@@ -97,14 +97,29 @@ import PlazaWebSocketClient
         try await store.nodes().first { $0.registration.id == id }
     }
 
-    @Test func aBridgeAgentReportsStatsStopsReportingWhileUnhealthyAndShutsTheBridgeDownGracefully() async throws {
-        let fake = try Self.bridge()
-        defer { fake.stop() }
-        fake.set { $0.body = Self.stats(endpoints: 42, conferences: 3, stress: 0.35, upload: 8_000) }
+    /// A fresh database and a folder for the processes' logs.
+    static func workspace() async throws -> (url: String, store: PostgresStore, folder: URL) {
         let url = try PostgresServer.shared().createDatabase()
         let store = try await PostgresStore.open(url: url, logger: Logger(label: "test"))
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("plaza-agent-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        return (url, store, folder)
+    }
+
+    /// The instance's reports stop: once the report in flight has landed, none comes for a second (five polls).
+    static func expectSilent(_ store: PostgresStore, _ id: String, _ comment: Comment? = nil) async throws {
+        try await Task.sleep(for: .milliseconds(500))
+        let silentSince = try #require(try await node(store, id)).reportedAt
+        try await Task.sleep(for: .seconds(1))
+        #expect(try await node(store, id)?.reportedAt == silentSince, comment)
+    }
+
+    @Test func aBridgeAgentReportsStatsStopsReportingWhileUnhealthyAndShutsTheBridgeDownGracefully() async throws {
+        let fake = try Self.bridge()
+        defer { fake.stop() }
+        fake.set { $0.body = Self.stats(endpoints: 42, conferences: 3, stress: 0.35, upload: 8_000) }
+        let (url, store, folder) = try await Self.workspace()
+        defer { try? FileManager.default.removeItem(at: folder) }
         let agent = try PlazaProcess(
             arguments: [
                 "agent", "--kind", "jvb", "--store", url, "--api", fake.url, "--public-url", "wss://bridge-1.example.org",
@@ -121,10 +136,8 @@ import PlazaWebSocketClient
 
         // Unhealthy: no more reports.
         fake.set { $0.healthStatus = 500 }
-        try await Task.sleep(for: .milliseconds(500))
+        try await Self.expectSilent(store, "bridges-abc")
         let silentSince = try #require(try await Self.node(store, "bridges-abc")).reportedAt
-        try await Task.sleep(for: .seconds(1))
-        #expect(try await Self.node(store, "bridges-abc")?.reportedAt == silentSince)
         fake.set { $0.healthStatus = 200 }
         #expect(try await eventually { try await Self.node(store, "bridges-abc")?.reportedAt != silentSince })
 
@@ -147,10 +160,8 @@ import PlazaWebSocketClient
         let fake = try Self.recorder()
         defer { fake.stop() }
         fake.set { $0.body = Self.health(busy: "BUSY", health: "HEALTHY") }
-        let url = try PostgresServer.shared().createDatabase()
-        let store = try await PostgresStore.open(url: url, logger: Logger(label: "test"))
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("plaza-agent-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let (url, store, folder) = try await Self.workspace()
+        defer { try? FileManager.default.removeItem(at: folder) }
         let agent = try PlazaProcess(
             arguments: [
                 "agent", "--kind", "jibri", "--store", url, "--api", fake.url, "--internal-api", fake.url,
@@ -165,10 +176,7 @@ import PlazaWebSocketClient
 
         for unhealthy in [Self.health(busy: "IDLE", health: "UNHEALTHY"), Self.health(busy: "EXPIRED", health: "HEALTHY")] {
             fake.set { $0.body = unhealthy }
-            try await Task.sleep(for: .milliseconds(500))
-            let silentSince = try #require(try await Self.node(store, "recorders-1")).reportedAt
-            try await Task.sleep(for: .seconds(1))
-            #expect(try await Self.node(store, "recorders-1")?.reportedAt == silentSince, "\(unhealthy) is not reported")
+            try await Self.expectSilent(store, "recorders-1", "\(unhealthy) is not reported")
         }
 
         // The older shape still reads.
@@ -183,13 +191,11 @@ import PlazaWebSocketClient
     }
 
     @Test func conferencesGoToTheLessLoadedBridgeAndRecordingsToAnIdleRecorder() async throws {
-        let url = try PostgresServer.shared().createDatabase()
-        let store = try await PostgresStore.open(url: url, logger: Logger(label: "test"))
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("plaza-media-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let (url, store, folder) = try await Self.workspace()
+        defer { try? FileManager.default.removeItem(at: folder) }
         let environment = FleetProcessTests.fastTimings.merging([
             "PLAZA_AUTH_SECRET": TestServer.fleetSecret, "PLAZA_AUTH_ADMIN_TOKEN": "media-admin", "PLAZA_MEDIA_BRIDGE_ROOMS": "conf-",
-            "PLAZA_MEDIA_RECORDING_RETRY_AFTER": "7",
+            "PLAZA_MEDIA_RETRY_AFTER": "7",
         ]) { $1 }
         let executable = try PlazaExecutable.path()
         let directory = try await BenchServer.start(executable: executable, arguments: ["directory", "--store", url], environment: environment)
@@ -245,6 +251,9 @@ import PlazaWebSocketClient
         try await store.requestDrain(node: "bridge-quiet")
         #expect(try await HTTP.join(directory.baseURL, "conf-2", name: "Ed").json["bridge"]?.string("id") == "bridge-busy")
         #expect(try await HTTP.join(directory.baseURL, "conf-1", name: "Flo").json["bridge"]?.string("id") == "bridge-quiet")
+        try await store.requestDrain(node: "bridge-busy")
+        let none = try await HTTP.join(directory.baseURL, "conf-3", name: "Gus")
+        #expect(none.status == 503 && none.json["error"]?.string("code") == "bridges_unavailable" && none.retryAfter == "7", "\(none.text)")
 
         // Recordings: an idle recorder is assigned and told to record; a second one finds every recorder busy.
         let recordings = directory.baseURL + "/api/v1/rooms/lobby/recordings"

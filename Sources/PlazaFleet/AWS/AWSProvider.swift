@@ -141,12 +141,12 @@ public struct AWSProvider: InstanceProvider {
         }.map { ProviderInstance(id: $0.id) }
     }
 
-    public func protect(_ id: String, _ protected: Bool) async throws {
+    public func protect(_ id: String) async throws {
         _ = try await autoScaling.call(
             "SetInstanceProtection",
             [
                 ("AutoScalingGroupName", settings.autoScalingGroup), ("InstanceIds.member.1", id),
-                ("ProtectedFromScaleIn", String(protected)),
+                ("ProtectedFromScaleIn", "true"),
             ])
     }
 

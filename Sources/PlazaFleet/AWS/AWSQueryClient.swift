@@ -26,7 +26,7 @@ public struct AWSQueryClient: Sendable {
         let form = ([("Action", action), ("Version", version)] + parameters)
             .map { "\(SignatureV4.encode($0.0))=\(SignatureV4.encode($0.1))" }.joined(separator: "&")
         let body = Data(form.utf8)
-        let (amzDate, _) = SignatureV4.timestamps(Date())
+        let amzDate = SignatureV4.amzDate(Date())
         var host = endpoint.host ?? ""
         if let port = endpoint.port { host += ":\(port)" }
         var headers = [

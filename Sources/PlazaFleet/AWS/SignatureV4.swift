@@ -1,4 +1,7 @@
 import Crypto
+#if canImport(Glibc)
+import Glibc
+#endif
 public import Foundation
 
 /// AWS Signature Version 4: signs a request with an access key for one region and service. Verified against
@@ -55,14 +58,13 @@ public struct SignatureV4: Sendable {
         self.service = service
     }
 
-    /// `20150830T123600Z` and `20150830` for `date`.
-    public static func timestamps(_ date: Date) -> (amzDate: String, day: String) {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
-        let amzDate = formatter.string(from: date)
-        return (amzDate, String(amzDate.prefix(8)))
+    /// `20150830T123600Z` for `date`: the `X-Amz-Date` header (its first 8 characters are the scope's day).
+    public static func amzDate(_ date: Date) -> String {
+        var seconds = time_t(date.timeIntervalSince1970)
+        var utc = tm()
+        gmtime_r(&seconds, &utc)
+        return String(
+            format: "%04d%02d%02dT%02d%02d%02dZ", utc.tm_year + 1900, utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec)
     }
 
     /// The canonical request of `request`: method, path, query, headers, signed header names, body hash.
