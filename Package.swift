@@ -145,7 +145,7 @@ let package = Package(
         .target(
             name: "PlazaTesting",
             dependencies: [
-                "PlazaServer", "PlazaCore", "PlazaProtocol", "PlazaWebSocketClient",
+                "PlazaServer", "PlazaCore", "PlazaProtocol", "PlazaWebSocketClient", "PlazaStore", "PlazaPostgres",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

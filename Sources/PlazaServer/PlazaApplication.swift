@@ -6,7 +6,7 @@ public import Logging
 public import UnixSignals
 public import NIOCore
 import PlazaCore
-import PlazaStore
+public import PlazaStore
 import PlazaPostgres
 import PlazaPlacement
 import PlazaAuth
@@ -165,13 +165,15 @@ public enum Directory {
 enum FleetProcess {
     static func open(
         configuration: PlazaConfiguration, logger: Logger
-    ) async throws -> (SpaceDescription, PostgresStore, TokenAuthority) {
-        guard let url = configuration.store else { throw ConfigurationError(key: "store", message: "is needed: postgres://…") }
+    ) async throws -> (SpaceDescription, any SharedStore, TokenAuthority) {
+        guard let location = configuration.store else {
+            throw ConfigurationError(key: "store", message: "is needed: postgres://… (or sqlite:<path> on one machine)")
+        }
         guard let secret = configuration.auth.secret else {
             throw ConfigurationError(key: "auth.secret", message: "is needed: every node and directory of a fleet shares it")
         }
         let space = try SpaceDescription.load(configuration)
-        let store = try await PostgresStore.open(url: url, logger: logger)
+        let store = try await SharedStores.open(location, logger: logger)
         let authority = try await TokenAuthority(secret: secret, external: try EmbeddedNode.externalKeys(configuration.auth))
         return (space, store, authority)
     }
@@ -180,5 +182,19 @@ enum FleetProcess {
     /// generated token in, so its admin API stays closed until the key is set.
     static func adminToken(_ configuration: PlazaConfiguration) -> String {
         configuration.auth.adminToken ?? UUID().uuidString + UUID().uuidString
+    }
+}
+
+/// The shared store a `store` setting names.
+public enum SharedStores {
+    /// `postgres://user:password@host:5432/database` for a fleet of machines; `sqlite:<path>` for the processes
+    /// of one machine sharing one database file (what `plaza serve --pools` hands the room servers it launches).
+    public static func open(_ location: String, logger: Logger) async throws -> any SharedStore {
+        if location.hasPrefix("sqlite:") {
+            let path = String(location.dropFirst("sqlite:".count))
+            guard !path.isEmpty else { throw StoreError(.unavailable, "a SQLite store looks like sqlite:/path/to/plaza.sqlite") }
+            return try await SQLiteStore.open(path: path, logger: logger)
+        }
+        return try await PostgresStore.open(url: location, logger: logger)
     }
 }

@@ -198,8 +198,9 @@ public struct PlazaConfiguration: Sendable {
     public var space = Space()
     public var web = Web()
     public var cluster = Cluster()
-    /// `store`: the shared store of a fleet, `postgres://user:password@host:5432/database`. `plaza serve`
-    /// ignores it (it embeds SQLite under `dataDir`); `plaza node` and `plaza directory` need it.
+    /// `store`: the shared store of a fleet, `postgres://user:password@host:5432/database`, or
+    /// `sqlite:<path>` for the processes of one machine. `plaza serve` ignores it (it embeds SQLite under
+    /// `dataDir`); `plaza node`, `plaza directory`, `plaza autoscaler` and `plaza agent` need it.
     public var store: String?
     /// A `cluster.loadSource` that names no source, kept for `validate` to report.
     var invalidLoadSource: String?

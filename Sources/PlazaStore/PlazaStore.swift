@@ -58,3 +58,7 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
 
     public var description: String { "\(kind): \(message)" }
 }
+
+/// Everything a fleet shares: chat, the registry and placements, media, and the autoscaler's state. Both
+/// engines provide all of it: PostgreSQL for a fleet of machines, SQLite for the fleet of one machine.
+public typealias SharedStore = PlazaStore & PlacementStore & FleetStore & MediaStore

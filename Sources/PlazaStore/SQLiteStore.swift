@@ -8,9 +8,16 @@ import Foundation
 ///
 /// A single connection serves reads and writes; SQLite serializes them anyway, and one writer keeps commits
 /// in offset order. Several messages go in one multi-row `INSERT`, which is one transaction and one fsync.
+/// Every call runs alone on the connection (`exclusive`), so a transaction never takes in another call's
+/// statements. Several processes of one machine may open the same file (`plaza serve --pools` and the room
+/// servers it launches): decisions that read then write take SQLite's write lock first (`BEGIN IMMEDIATE`),
+/// which serializes them across processes as PostgreSQL's row locks do across machines.
 public actor SQLiteStore: PlazaStore {
-    private let connection: SQLiteConnection
-    private let logger: Logger
+    let connection: SQLiteConnection
+    let logger: Logger
+    /// Whether a call is using the connection, and the calls waiting for it, first come first served.
+    private var inUse = false
+    private var waiting: [CheckedContinuation<Void, Never>] = []
 
     /// The versioned schema. Append new steps; never edit one that has shipped.
     static let migrations: [[String]] = [
@@ -28,7 +35,101 @@ public actor SQLiteStore: PlazaStore {
             ) WITHOUT ROWID
             """,
             "CREATE UNIQUE INDEX chat_messages_client_id ON chat_messages (room, sender, client_id)",
-        ]
+        ],
+        // The registry, placements, media and the autoscaler's state, as in PostgreSQL's migrations 2 and 3.
+        [
+            """
+            CREATE TABLE nodes (
+                id TEXT PRIMARY KEY,
+                url TEXT NOT NULL,
+                region TEXT NOT NULL,
+                capacity INTEGER NOT NULL,
+                state TEXT NOT NULL,
+                connections INTEGER NOT NULL DEFAULT 0,
+                rooms INTEGER NOT NULL DEFAULT 0,
+                participants INTEGER NOT NULL DEFAULT 0,
+                cpu REAL NOT NULL DEFAULT 0,
+                bytes_out_per_second REAL NOT NULL DEFAULT 0,
+                reported_at INTEGER NOT NULL,
+                registered_at INTEGER NOT NULL,
+                drain_requested INTEGER NOT NULL DEFAULT 0,
+                kind TEXT NOT NULL DEFAULT 'room-server'
+            ) WITHOUT ROWID
+            """,
+            """
+            CREATE TABLE placements (
+                room TEXT PRIMARY KEY,
+                node TEXT NOT NULL,
+                epoch INTEGER NOT NULL,
+                lease_until INTEGER NOT NULL,
+                placed_at INTEGER NOT NULL
+            ) WITHOUT ROWID
+            """,
+            "CREATE INDEX placements_node ON placements (node, placed_at)",
+            """
+            CREATE TABLE bridge_placements (
+                room TEXT PRIMARY KEY,
+                bridge TEXT NOT NULL,
+                lease_until INTEGER NOT NULL,
+                placed_at INTEGER NOT NULL
+            ) WITHOUT ROWID
+            """,
+            "CREATE INDEX bridge_placements_bridge ON bridge_placements (bridge, placed_at)",
+            """
+            CREATE TABLE recordings (
+                room TEXT PRIMARY KEY,
+                recorder TEXT NOT NULL UNIQUE,
+                started_at INTEGER NOT NULL
+            ) WITHOUT ROWID
+            """,
+            """
+            CREATE TABLE fleet_leases (
+                name TEXT PRIMARY KEY,
+                holder TEXT NOT NULL,
+                term INTEGER NOT NULL,
+                until INTEGER NOT NULL
+            ) WITHOUT ROWID
+            """,
+            """
+            CREATE TABLE fleet_pools (
+                name TEXT PRIMARY KEY,
+                kind TEXT NOT NULL,
+                region TEXT NOT NULL,
+                min_size INTEGER NOT NULL,
+                max_size INTEGER NOT NULL,
+                desired INTEGER NOT NULL,
+                policy_memory TEXT
+            ) WITHOUT ROWID
+            """,
+            """
+            CREATE TABLE fleet_instances (
+                id TEXT PRIMARY KEY,
+                pool TEXT NOT NULL,
+                state TEXT NOT NULL,
+                protected INTEGER NOT NULL DEFAULT 0,
+                launched_at INTEGER NOT NULL,
+                state_since INTEGER NOT NULL,
+                health_failures INTEGER NOT NULL DEFAULT 0
+            ) WITHOUT ROWID
+            """,
+            "CREATE INDEX fleet_instances_pool ON fleet_instances (pool, state)",
+            """
+            CREATE TABLE fleet_activities (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                pool TEXT NOT NULL,
+                at INTEGER NOT NULL,
+                action TEXT NOT NULL,
+                instance TEXT,
+                from_capacity INTEGER,
+                to_capacity INTEGER,
+                cause TEXT NOT NULL,
+                reason TEXT NOT NULL,
+                figures TEXT NOT NULL,
+                result TEXT NOT NULL
+            )
+            """,
+            "CREATE INDEX fleet_activities_pool ON fleet_activities (pool, id)",
+        ],
     ]
 
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
@@ -114,77 +215,80 @@ public actor SQLiteStore: PlazaStore {
 
     public func append(_ messages: [ChatMessage]) async throws {
         guard !messages.isEmpty else { return }
-        let transactional = messages.count > Self.rowsPerStatement
-        if transactional { try await run("BEGIN IMMEDIATE") }
-        do {
-            var start = 0
-            while start < messages.count {
-                let chunk = messages[start..<min(start + Self.rowsPerStatement, messages.count)]
-                var sql = "INSERT INTO chat_messages (room, seq, client_id, sender, sender_name, body, ts) VALUES "
-                var binds: [SQLiteData] = []
-                binds.reserveCapacity(chunk.count * 7)
-                for (i, m) in chunk.enumerated() {
-                    sql += i == 0 ? "(?,?,?,?,?,?,?)" : ",(?,?,?,?,?,?,?)"
-                    binds += [
-                        .text(m.room.rawValue), .integer(Int(m.offset)), .text(m.clientID), .text(m.sender.rawValue),
-                        .text(m.senderName), .text(m.text), .integer(Int(m.timestamp)),
-                    ]
-                }
-                try await run(sql, binds)
-                start += chunk.count
+        try await exclusive {
+            if messages.count > Self.rowsPerStatement {
+                try await transaction { try await insert(messages) }
+            } else {
+                try await insert(messages)
             }
-            if transactional { try await run("COMMIT") }
-        } catch {
-            if transactional { try? await run("ROLLBACK") }
-            throw error
+        }
+    }
+
+    /// Inserts the messages, `rowsPerStatement` to a statement; the caller holds the connection.
+    func insert(_ messages: [ChatMessage]) async throws {
+        var start = 0
+        while start < messages.count {
+            let chunk = messages[start..<min(start + Self.rowsPerStatement, messages.count)]
+            var sql = "INSERT INTO chat_messages (room, seq, client_id, sender, sender_name, body, ts) VALUES "
+            var binds: [SQLiteData] = []
+            binds.reserveCapacity(chunk.count * 7)
+            for (i, m) in chunk.enumerated() {
+                sql += i == 0 ? "(?,?,?,?,?,?,?)" : ",(?,?,?,?,?,?,?)"
+                binds += [
+                    .text(m.room.rawValue), .integer(Int(m.offset)), .text(m.clientID), .text(m.sender.rawValue),
+                    .text(m.senderName), .text(m.text), .integer(Int(m.timestamp)),
+                ]
+            }
+            try await run(sql, binds)
+            start += chunk.count
         }
     }
 
     public func messages(in room: RoomName, after offset: Int64, limit: Int) async throws -> [ChatMessage] {
-        let rows = try await query(
+        let rows = try await exclusive { try await query(
             "SELECT * FROM chat_messages WHERE room = ? AND seq > ? ORDER BY seq LIMIT ?",
             [.text(room.rawValue), .integer(Int(offset)), .integer(max(0, limit))]
-        )
+        ) }
         return rows.compactMap(Self.message)
     }
 
     public func messages(in room: RoomName, before offset: Int64, limit: Int) async throws -> [ChatMessage] {
-        let rows = try await query(
+        let rows = try await exclusive { try await query(
             "SELECT * FROM chat_messages WHERE room = ? AND seq < ? ORDER BY seq DESC LIMIT ?",
             [.text(room.rawValue), .integer(Int(offset)), .integer(max(0, limit))]
-        )
+        ) }
         return rows.compactMap(Self.message).reversed()
     }
 
     public func offset(in room: RoomName, sender: ParticipantID, clientID: String) async throws -> Int64? {
-        let rows = try await query(
+        let rows = try await exclusive { try await query(
             "SELECT seq FROM chat_messages WHERE room = ? AND sender = ? AND client_id = ?",
             [.text(room.rawValue), .text(sender.rawValue), .text(clientID)]
-        )
+        ) }
         return rows.first?.column("seq")?.integer.map(Int64.init)
     }
 
     public func latestMessages(in room: RoomName, limit: Int) async throws -> [ChatMessage] {
-        let rows = try await query(
+        let rows = try await exclusive { try await query(
             "SELECT * FROM chat_messages WHERE room = ? ORDER BY seq DESC LIMIT ?",
             [.text(room.rawValue), .integer(max(0, limit))]
-        )
+        ) }
         return rows.compactMap(Self.message).reversed()
     }
 
     public func lastOffset(in room: RoomName) async throws -> Int64 {
-        let rows = try await query(
+        let rows = try await exclusive { try await query(
             "SELECT COALESCE(MAX(seq), 0) AS last FROM chat_messages WHERE room = ?", [.text(room.rawValue)]
-        )
+        ) }
         return Int64(rows.first?.column("last")?.integer ?? 0)
     }
 
     public func ping() async throws {
-        _ = try await query("SELECT 1", [])
+        try await exclusive { try await run("SELECT 1") }
     }
 
     public func close() async throws {
-        try await connection.close()
+        try await exclusive { try await connection.close() }
     }
 
     private static func message(_ row: SQLiteRow) -> ChatMessage? {
@@ -199,11 +303,38 @@ public actor SQLiteStore: PlazaStore {
         )
     }
 
-    private func run(_ sql: String, _ binds: [SQLiteData] = []) async throws {
+    /// Runs `body` with the connection to itself: calls wait their turn, first come first served.
+    func exclusive<T>(_ body: () async throws -> T) async throws -> T {
+        if inUse {
+            await withCheckedContinuation { waiting.append($0) }
+        } else {
+            inUse = true
+        }
+        // Hands the connection straight to the next caller, so a newcomer cannot overtake it.
+        defer { if waiting.isEmpty { inUse = false } else { waiting.removeFirst().resume() } }
+        return try await body()
+    }
+
+    /// Runs `body` in a write transaction (the file's write lock taken at the start, waiting up to the busy
+    /// timeout for another process's), committed when it returns and rolled back when it throws. The caller
+    /// holds the connection.
+    func transaction<T>(_ body: () async throws -> T) async throws -> T {
+        try await run("BEGIN IMMEDIATE")
+        do {
+            let result = try await body()
+            try await run("COMMIT")
+            return result
+        } catch {
+            try? await run("ROLLBACK")
+            throw error
+        }
+    }
+
+    func run(_ sql: String, _ binds: [SQLiteData] = []) async throws {
         _ = try await query(sql, binds)
     }
 
-    private func query(_ sql: String, _ binds: [SQLiteData]) async throws -> [SQLiteRow] {
+    func query(_ sql: String, _ binds: [SQLiteData]) async throws -> [SQLiteRow] {
         do {
             return try await connection.query(sql, binds)
         } catch let error as SQLiteError where error.reason == .constraint || error.reason == .constraintUniqueFailed

@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import PlazaFleet
-import PlazaPostgres
+import PlazaServer
 import PlazaStore
 import ServiceLifecycle
 
@@ -20,7 +20,7 @@ struct AgentCommand: AsyncParsableCommand {
     )
 
     @Option(help: "jvb or jibri.") var kind: String
-    @Option(help: "The fleet's store, postgres://… (key store).") var store: String?
+    @Option(help: "The fleet's store, postgres://… or sqlite:<path> (key store).") var store: String?
     @Option(name: .customLong("instance-id"), help: "The instance's id in its pool (key instanceID, PLAZA_INSTANCE_ID).") var instanceID: String?
     @Option(help: "The server's local API (default http://127.0.0.1:8080 for jvb, http://127.0.0.1:2222 for jibri).") var api: String?
     @Option(name: .customLong("internal-api"), help: "Jibri's internal API, for graceful shutdown (default http://127.0.0.1:3333).") var internalAPI: String?
@@ -37,7 +37,7 @@ struct AgentCommand: AsyncParsableCommand {
             "store": store.map { .string($0) }, "instanceID": instanceID.map { .string($0) },
             "cluster.region": region.map { .string($0) }, "cluster.capacity": capacity.map { .int($0) },
         ])
-        guard let storeURL = reader.string(forKey: "store") else { throw ValidationError("--store is needed: postgres://…") }
+        guard let storeURL = reader.string(forKey: "store") else { throw ValidationError("--store is needed: postgres://… (or sqlite:<path> on one machine)") }
         guard let id = reader.string(forKey: "instanceID") else {
             throw ValidationError("--instance-id is needed (or PLAZA_INSTANCE_ID)")
         }
@@ -51,7 +51,7 @@ struct AgentCommand: AsyncParsableCommand {
         }
         bootstrapLogging(level: reader.string(forKey: "log.level", default: "info"))
         let logger = Logger(label: "plaza.agent")
-        let registry = try await PostgresStore.open(url: storeURL, logger: logger)
+        let registry = try await SharedStores.open(storeURL, logger: logger)
         let agent = MediaAgent(
             kind: kind, api: apiURL, internalAPI: internalURL, callBaseURL: callBaseURL,
             registration: NodeRegistration(

@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import PlazaFleet
-import PlazaPostgres
+import PlazaServer
 import ServiceLifecycle
 
 /// `plaza autoscaler`: the fleet's reconcile loop, leader-elected over the shared store.
@@ -17,7 +17,7 @@ struct AutoscalerCommand: AsyncParsableCommand {
             """
     )
 
-    @Option(help: "The shared store, postgres://user:password@host:5432/database (key store).")
+    @Option(help: "The shared store, postgres://user:password@host:5432/database, or sqlite:<path> for the processes of one machine (key store).")
     var store: String?
 
     @Option(help: "The pool file (key autoscaler.pools).")
@@ -40,7 +40,7 @@ struct AutoscalerCommand: AsyncParsableCommand {
             "autoscaler.id": id.map { .string($0) }, "autoscaler.leaseTTL": leaseTTL.map { .double($0) },
             "autoscaler.stateDirectory": stateDirectory.map { .string($0) },
         ])
-        guard let storeURL = reader.string(forKey: "store") else { throw ValidationError("--store is needed: postgres://…") }
+        guard let storeURL = reader.string(forKey: "store") else { throw ValidationError("--store is needed: postgres://… (or sqlite:<path> on one machine)") }
         guard let poolPath = reader.string(forKey: "autoscaler.pools") else { throw ValidationError("--pools is needed: the pool file") }
         let ttl = reader.double(forKey: "autoscaler.leaseTTL", default: 15)
         guard ttl > 0 else { throw ValidationError("autoscaler.leaseTTL must be > 0") }
@@ -50,7 +50,7 @@ struct AutoscalerCommand: AsyncParsableCommand {
         let logger = Logger(label: "plaza.autoscaler")
         let stateDirectory = URL(fileURLWithPath: reader.string(forKey: "autoscaler.stateDirectory", default: "./plaza-data/fleet"))
         let holder = reader.string(forKey: "autoscaler.id", default: "\(ProcessInfo.processInfo.hostName)-\(getpid())")
-        let registry = try await PostgresStore.open(url: storeURL, logger: logger)
+        let registry = try await SharedStores.open(storeURL, logger: logger)
         let autoscaler = Autoscaler(
             pools: file.pools, store: registry, holder: holder, leaseTTL: .seconds(ttl), logger: logger
         ) { pool in

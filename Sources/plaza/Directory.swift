@@ -13,7 +13,7 @@ struct DirectoryCommand: AsyncParsableCommand {
             """
     )
 
-    @Option(help: "The shared store, postgres://user:password@host:5432/database (key store).")
+    @Option(help: "The shared store, postgres://user:password@host:5432/database, or sqlite:<path> for the processes of one machine (key store).")
     var store: String?
 
     @Option(name: .customLong("load-source"), help: "heartbeat or prometheus: where node load for placement comes from (key cluster.loadSource).")

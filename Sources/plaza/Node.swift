@@ -13,7 +13,7 @@ struct Node: AsyncParsableCommand {
             """
     )
 
-    @Option(help: "The shared store, postgres://user:password@host:5432/database (key store).")
+    @Option(help: "The shared store, postgres://user:password@host:5432/database, or sqlite:<path> for the processes of one machine (key store).")
     var store: String?
 
     @Option(name: .customLong("node-id"), help: "This node's unique name in the fleet (key cluster.nodeID).")

@@ -4,11 +4,10 @@ import Testing
 import PlazaAutoscaling
 import PlazaFleet
 import PlazaPlacement
-import PlazaPostgres
 import PlazaStore
 import PlazaTesting
 
-/// The reconcile pass on a real PostgreSQL store, with the `command` provider running shell scripts that keep
+/// The reconcile pass on each engine of the store (a real PostgreSQL server, SQLite), with the `command` provider running shell scripts that keep
 /// a folder of "cloud" instances (one file each, and a log of every launch). Time is the pass's `now`, so
 /// health checks, warm-up and drain deadlines run without waiting.
 @Suite struct ReconcileTests {
@@ -16,13 +15,13 @@ import PlazaTesting
 
     /// A pool on a fresh database, with its scripted cloud.
     struct Harness {
-        let store: PostgresStore
+        let store: any SharedStore
         let cloud: URL
         var pool: PoolConfiguration
         let provider: CommandProvider
 
-        static func start(_ pool: (CommandProviderSettings) -> PoolConfiguration) async throws -> Harness {
-            let store = try await PostgresStore.open(url: try PostgresServer.shared().createDatabase(), logger: Logger(label: "test"))
+        static func start(_ engine: StoreEngine, _ pool: (CommandProviderSettings) -> PoolConfiguration) async throws -> Harness {
+            let store = try await engine.openNew()
             let cloud = FileManager.default.temporaryDirectory.appendingPathComponent("plaza-cloud-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: cloud.appendingPathComponent("instances"), withIntermediateDirectories: true)
             let settings = CommandProviderSettings(
@@ -96,8 +95,9 @@ import PlazaTesting
             steps: [StepAdjustment(adjustment: adjustment)], cooldown: 60))
     }
 
-    @Test func theLeaseHasOneHolderAndPassesOnWhenItRunsOutOrIsGivenUp() async throws {
-        let store = try await PostgresStore.open(url: try PostgresServer.shared().createDatabase(), logger: Logger(label: "test"))
+    @Test(arguments: StoreEngine.allCases)
+    func theLeaseHasOneHolderAndPassesOnWhenItRunsOutOrIsGivenUp(engine: StoreEngine) async throws {
+        let store = try await engine.openNew()
         #expect(try await store.lead(holder: "a", ttl: 10_000, now: t0) == 1)
         #expect(try await store.lead(holder: "b", ttl: 10_000, now: t0 + 1_000) == nil)
         #expect(try await store.lead(holder: "a", ttl: 10_000, now: t0 + 9_000) == 1)
@@ -109,8 +109,9 @@ import PlazaTesting
         try await store.close()
     }
 
-    @Test func aCrashInTheMiddleOfAScaleOutLaunchesNothingTwice() async throws {
-        let harness = try await Harness.start(Self.roomServers(desired: 3))
+    @Test(arguments: StoreEngine.allCases)
+    func aCrashInTheMiddleOfAScaleOutLaunchesNothingTwice(engine: StoreEngine) async throws {
+        let harness = try await Harness.start(engine, Self.roomServers(desired: 3))
         // The first leader records its first launch and makes it, records the second, and dies before launching it
         // (its next check of the lease, with two launches recorded, is where it stops).
         let store = harness.store
@@ -139,8 +140,9 @@ import PlazaTesting
         try await harness.stop()
     }
 
-    @Test func registeredInstancesServeAndAnUnhealthyOneIsReplacedLaunchFirst() async throws {
-        let harness = try await Harness.start(Self.roomServers(desired: 2))
+    @Test(arguments: StoreEngine.allCases)
+    func registeredInstancesServeAndAnUnhealthyOneIsReplacedLaunchFirst(engine: StoreEngine) async throws {
+        let harness = try await Harness.start(engine, Self.roomServers(desired: 2))
         var controller = harness.controller()
         try await controller.reconcile(now: t0)
         let ids = try await harness.instances().map(\.id)
@@ -164,10 +166,11 @@ import PlazaTesting
         try await harness.stop()
     }
 
-    @Test func scaleInDrainsTheLeastLoadedUnprotectedInstanceAndTerminatesItOnceEmpty() async throws {
+    @Test(arguments: StoreEngine.allCases)
+    func scaleInDrainsTheLeastLoadedUnprotectedInstanceAndTerminatesItOnceEmpty(engine: StoreEngine) async throws {
         // Average participants ≤ 2 for one period: one fewer.
         let scaleIn = Self.participantsRule("quiet", .lessThanOrEqualToThreshold, 2, periods: 1, adjustment: -1)
-        let harness = try await Harness.start(Self.roomServers(min: 1, desired: 3, policies: [scaleIn]))
+        let harness = try await Harness.start(engine, Self.roomServers(min: 1, desired: 3, policies: [scaleIn]))
         var controller = harness.controller()
         try await controller.reconcile(now: t0)
         let ids = try await harness.instances().map(\.id)
@@ -203,9 +206,9 @@ import PlazaTesting
         try await harness.stop()
     }
 
-    @Test(arguments: [DrainRule.AtDeadline.terminate, .wait])
-    func theDrainDeadlineDoesWhatThePoolSays(atDeadline: DrainRule.AtDeadline) async throws {
-        let harness = try await Harness.start(Self.roomServers(desired: 1, drain: DrainRule(deadline: 60, atDeadline: atDeadline)))
+    @Test(arguments: StoreEngine.allCases, [DrainRule.AtDeadline.terminate, .wait])
+    func theDrainDeadlineDoesWhatThePoolSays(engine: StoreEngine, atDeadline: DrainRule.AtDeadline) async throws {
+        let harness = try await Harness.start(engine, Self.roomServers(desired: 1, drain: DrainRule(deadline: 60, atDeadline: atDeadline)))
         var controller = harness.controller()
         try await controller.reconcile(now: t0)
         let id = try #require(try await harness.instances().first?.id)
@@ -231,8 +234,9 @@ import PlazaTesting
         try await harness.stop()
     }
 
-    @Test func busyRecordersAreNeverScaledIn() async throws {
-        let harness = try await Harness.start(Self.roomServers(desired: 2, kind: .jibri))
+    @Test(arguments: StoreEngine.allCases)
+    func busyRecordersAreNeverScaledIn(engine: StoreEngine) async throws {
+        let harness = try await Harness.start(engine, Self.roomServers(desired: 2, kind: .jibri))
         var controller = harness.controller()
         try await controller.reconcile(now: t0)
         let ids = try await harness.instances().map(\.id)
@@ -248,8 +252,9 @@ import PlazaTesting
         try await harness.stop()
     }
 
-    @Test func strangersAndInstancesThatNeverRegisterAreReportedThenTerminated() async throws {
-        let harness = try await Harness.start(Self.roomServers(desired: 1))
+    @Test(arguments: StoreEngine.allCases)
+    func strangersAndInstancesThatNeverRegisterAreReportedThenTerminated(engine: StoreEngine) async throws {
+        let harness = try await Harness.start(engine, Self.roomServers(desired: 1))
         _ = FileManager.default.createFile(atPath: harness.cloud.appendingPathComponent("instances/stray").path, contents: nil)
         var controller = harness.controller()
         try await controller.reconcile(now: t0)
@@ -267,10 +272,11 @@ import PlazaTesting
         try await harness.stop()
     }
 
-    @Test func aSuccessorCarriesOnItsPredecessorsAlarmHistory() async throws {
+    @Test(arguments: StoreEngine.allCases)
+    func aSuccessorCarriesOnItsPredecessorsAlarmHistory(engine: StoreEngine) async throws {
         // Average participants ≥ 5 for three periods: one more.
         let busy = Self.participantsRule("busy", .greaterThanOrEqualToThreshold, 5, periods: 3, adjustment: 1)
-        let harness = try await Harness.start(Self.roomServers(min: 1, desired: 1, policies: [busy]))
+        let harness = try await Harness.start(engine, Self.roomServers(min: 1, desired: 1, policies: [busy]))
         var leader = harness.controller()
         try await leader.reconcile(now: t0)
         let id = try #require(try await harness.instances().first?.id)

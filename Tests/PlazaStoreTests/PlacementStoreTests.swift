@@ -7,25 +7,27 @@ import PlazaPlacement
 import PlazaPostgres
 import PlazaTesting
 
-/// The node registry and placements against a real PostgreSQL server.
+/// The node registry and placements, on both engines: a real PostgreSQL server, and SQLite files that several
+/// store instances open at once as the processes of one machine do.
 @Suite struct PlacementStoreTests {
     let policy = PlacementPolicy(heartbeatTTL: 10_000, participantsPerNewRoom: 2)
     let lease: Int64 = 10_000
     let t0: Int64 = 1_700_000_000_000
 
-    func store(_ url: String? = nil) async throws -> (PostgresStore, String) {
-        let url = try url ?? PostgresServer.shared().createDatabase()
-        return (try await PostgresStore.open(url: url, logger: Logger(label: "test")), url)
+    func store(_ engine: StoreEngine, _ location: String? = nil) async throws -> (any SharedStore, String) {
+        let location = try location ?? engine.newLocation()
+        return (try await engine.open(location), location)
     }
 
-    func register(_ store: PostgresStore, _ ids: [String], region: String = "eu", capacity: Int = 100) async throws {
+    func register(_ store: any SharedStore, _ ids: [String], region: String = "eu", capacity: Int = 100) async throws {
         for id in ids {
             try await store.register(NodeRegistration(id: id, url: "http://\(id).test", region: region, capacity: capacity), now: t0)
         }
     }
 
-    @Test func nodesRegisterAndReport() async throws {
-        let (store, _) = try await store()
+    @Test(arguments: StoreEngine.allCases)
+    func nodesRegisterAndReport(engine: StoreEngine) async throws {
+        let (store, _) = try await store(engine)
         try await register(store, ["n1", "n2"])
         _ = try await store.heartbeat(
             node: "n1", report: NodeReport(state: .draining, connections: 5, rooms: 2, participants: 4, cpu: 0.5, bytesOutPerSecond: 1e6),
@@ -37,8 +39,9 @@ import PlazaTesting
         try await store.close()
     }
 
-    @Test func aPlacedRoomSticksToItsNode() async throws {
-        let (store, _) = try await store()
+    @Test(arguments: StoreEngine.allCases)
+    func aPlacedRoomSticksToItsNode(engine: StoreEngine) async throws {
+        let (store, _) = try await store(engine)
         try await register(store, ["n1", "n2", "n3"])
         var random = SystemRandomNumberGenerator()
         let room = RoomName("party")!
@@ -53,8 +56,9 @@ import PlazaTesting
         try await store.close()
     }
 
-    @Test func placementAvoidsDeadDrainingAndLoadedNodes() async throws {
-        let (store, _) = try await store()
+    @Test(arguments: StoreEngine.allCases)
+    func placementAvoidsDeadDrainingAndLoadedNodes(engine: StoreEngine) async throws {
+        let (store, _) = try await store(engine)
         try await register(store, ["dead", "draining", "busy", "quiet"])
         let now = t0 + 20_000
         for (id, report) in [
@@ -76,9 +80,10 @@ import PlazaTesting
         try await store.close()
     }
 
-    @Test func racingDirectoriesAgreeOnOneHome() async throws {
-        let (first, url) = try await store()
-        let (second, _) = try await store(url)
+    @Test(arguments: StoreEngine.allCases)
+    func racingDirectoriesAgreeOnOneHome(engine: StoreEngine) async throws {
+        let (first, url) = try await store(engine)
+        let (second, _) = try await store(engine, url)
         try await register(first, (1...10).map { "n\($0)" })
         let t0 = self.t0, policy = self.policy, lease = self.lease
         for round in 0..<5 {
@@ -100,8 +105,9 @@ import PlazaTesting
         try await second.close()
     }
 
-    @Test func aLostLeaseMovesTheRoomAndFencesTheOldHome() async throws {
-        let (store, _) = try await store()
+    @Test(arguments: StoreEngine.allCases)
+    func aLostLeaseMovesTheRoomAndFencesTheOldHome(engine: StoreEngine) async throws {
+        let (store, _) = try await store(engine)
         try await register(store, ["a", "b"])
         let room = RoomName("moving")!
         // Node a takes the room up (as a client connected to it) and writes.
@@ -127,8 +133,9 @@ import PlazaTesting
         try await store.close()
     }
 
-    @Test func ofNodesClaimingAFreeRoomAtOnceOneGetsIt() async throws {
-        let (store, _) = try await store()
+    @Test(arguments: StoreEngine.allCases)
+    func ofNodesClaimingAFreeRoomAtOnceOneGetsIt(engine: StoreEngine) async throws {
+        let (store, _) = try await store(engine)
         let ids = (1...8).map { "n\($0)" }
         try await register(store, ids)
         let room = RoomName("contested")!
@@ -149,8 +156,9 @@ import PlazaTesting
         try await store.close()
     }
 
-    @Test func aDeadHomesRoomsArePlacedAgainAndAReleasedRoomIsFree() async throws {
-        let (store, _) = try await store()
+    @Test(arguments: StoreEngine.allCases)
+    func aDeadHomesRoomsArePlacedAgainAndAReleasedRoomIsFree(engine: StoreEngine) async throws {
+        let (store, _) = try await store(engine)
         try await register(store, ["a", "b"])
         var random = SystemRandomNumberGenerator()
         let room = RoomName("orphan")!

@@ -3,35 +3,9 @@ import Foundation
 import Logging
 import PlazaCore
 import PlazaStore
-import PlazaPostgres
 import PlazaTesting
 
-/// The store contract. Every engine runs this same suite: SQLite in a temporary folder, PostgreSQL in a fresh
-/// database of a real server started for the test process.
-enum StoreEngine: String, CaseIterable, Sendable {
-    case sqlite
-    case postgres
-
-    /// A new, empty place for a store: a folder for SQLite, a database URL for PostgreSQL.
-    func newLocation() throws -> String {
-        switch self {
-        case .sqlite:
-            let path = FileManager.default.temporaryDirectory.appendingPathComponent("plaza-store-\(UUID().uuidString)").path
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-            return path
-        case .postgres:
-            return try PostgresServer.shared().createDatabase()
-        }
-    }
-
-    func open(_ location: String) async throws -> any PlazaStore {
-        switch self {
-        case .sqlite: try await SQLiteStore.open(path: location + "/plaza.sqlite", logger: Logger(label: "test"))
-        case .postgres: try await PostgresStore.open(url: location, logger: Logger(label: "test"))
-        }
-    }
-}
-
+/// The store contract. Every engine runs this same suite (`StoreEngine`).
 private let room = RoomName("lobby")!
 private func message(_ offset: Int64, id: String? = nil, sender: String = "p1", in room: RoomName = room) -> ChatMessage {
     ChatMessage(room: room, offset: offset, clientID: id ?? "m\(offset)", sender: ParticipantID(sender), senderName: "P", text: "text \(offset)", timestamp: 1000 + offset)

@@ -1,0 +1,34 @@
+public import PlazaStore
+import PlazaPostgres
+import Logging
+import Foundation
+
+/// The engines of the shared store, for suites that run on each: SQLite files in a temporary folder (the fleet of
+/// one machine) and fresh databases of a real PostgreSQL server started for the test process.
+public enum StoreEngine: String, CaseIterable, Sendable {
+    case sqlite
+    case postgres
+
+    /// A new, empty place for a store: a folder for SQLite, a database URL for PostgreSQL.
+    public func newLocation() throws -> String {
+        switch self {
+        case .sqlite:
+            let path = FileManager.default.temporaryDirectory.appendingPathComponent("plaza-store-\(UUID().uuidString)").path
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+            return path
+        case .postgres:
+            return try PostgresServer.shared().createDatabase()
+        }
+    }
+
+    /// Opens the store at `location`; several stores opened at one location share their data.
+    public func open(_ location: String) async throws -> any SharedStore {
+        switch self {
+        case .sqlite: try await SQLiteStore.open(path: location + "/plaza.sqlite", logger: Logger(label: "test"))
+        case .postgres: try await PostgresStore.open(url: location, logger: Logger(label: "test"))
+        }
+    }
+
+    /// A new, empty store.
+    public func openNew() async throws -> any SharedStore { try await open(newLocation()) }
+}
