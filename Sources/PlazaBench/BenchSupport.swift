@@ -143,7 +143,7 @@ public final class BenchServer: Sendable {
     }
 
     /// Starts `executable arguments… --port port` (a free port when nil) in a new temporary folder, which is
-    /// also its `--data-dir` for `serve`, and waits until `/healthz` answers.
+    /// also its `--data-dir` for `serve` unless the arguments name one, and waits until `/healthz` answers.
     public static func start(
         executable: String, arguments: [String], port: Int? = nil, environment: [String: String]
     ) async throws -> BenchServer {
@@ -156,7 +156,7 @@ public final class BenchServer: Sendable {
         process.executableURL = URL(fileURLWithPath: executable)
         process.currentDirectoryURL = URL(fileURLWithPath: directory)
         var arguments = arguments + ["--port", String(port)]
-        if arguments.first == "serve" { arguments += ["--data-dir", directory + "/data"] }
+        if arguments.first == "serve" && !arguments.contains("--data-dir") { arguments += ["--data-dir", directory + "/data"] }
         if !arguments.contains("--log-level") { arguments += ["--log-level", "warning"] }
         process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
@@ -184,9 +184,9 @@ public final class BenchServer: Sendable {
 
     public var baseURL: String { "http://127.0.0.1:\(port)" }
 
-    /// Graceful stop: SIGTERM, then wait for the exit; the temporary folder goes too.
+    /// Graceful stop: SIGTERM, then wait for the exit; the temporary folder goes too. Stopping twice is harmless.
     public func stop() {
-        kill(pid, SIGTERM)
+        if process.isRunning { kill(pid, SIGTERM) }
         process.waitUntilExit()
         try? FileManager.default.removeItem(atPath: directory)
     }

@@ -15,26 +15,44 @@ public struct Autoscaler: Service {
     public let holder: String
     /// How long the lease lasts unrenewed (`autoscaler.leaseTTL`): how long a standby waits for a dead leader.
     let leaseTTL: Duration
+    /// Whether a leader shutting down terminates every instance first (`plaza serve --pools`, whose room servers
+    /// stop with it) rather than leaving them running for a successor to adopt (`plaza autoscaler`).
+    let terminatesInstancesOnShutdown: Bool
     let logger: Logger
 
     public init(
-        pools: [PoolConfiguration], store: any FleetRegistry, holder: String, leaseTTL: Duration, logger: Logger,
+        pools: [PoolConfiguration], store: any FleetRegistry, holder: String, leaseTTL: Duration,
+        terminatesInstancesOnShutdown: Bool = false, logger: Logger,
         providers: @escaping @Sendable (PoolConfiguration) throws -> any InstanceProvider
     ) {
         self.pools = pools
         self.store = store
         self.holder = holder
         self.leaseTTL = leaseTTL
+        self.terminatesInstancesOnShutdown = terminatesInstancesOnShutdown
         self.logger = logger
         self.providers = providers
     }
 
-    /// Runs until the service group shuts down (SIGTERM), then resigns the lease.
+    /// Runs until the service group shuts down (SIGTERM), then resigns the lease (after terminating the
+    /// instances, when it leads and `terminatesInstancesOnShutdown`). The termination runs outside the
+    /// cancelled reconcile loop, so waiting for the instances to stop is not cut short.
     public func run() async {
-        await cancelWhenGracefulShutdown { await reconcileUntilCancelled() }
+        guard var controllers = await cancelWhenGracefulShutdown({ await reconcileUntilCancelled() }) else { return }
+        if terminatesInstancesOnShutdown {
+            for name in controllers.keys.sorted() {
+                do {
+                    try await controllers[name]?.terminateAll(now: wallClockMilliseconds(), reason: "the autoscaler stopped")
+                } catch {
+                    logger.error("stopping the pool's instances failed", metadata: ["pool": "\(name)", "error": "\(error)"])
+                }
+            }
+        }
+        try? await store.resign(holder: holder)
     }
 
-    private func reconcileUntilCancelled() async {
+    /// The reconcile loop, until cancelled. Answers the pools' controllers when it still leads.
+    private func reconcileUntilCancelled() async -> [String: PoolController]? {
         let tick = Duration.seconds(min(1, (pools.map(\.period).min() ?? 1) / 2))
         var term: Int64?
         var announced = false
@@ -77,7 +95,7 @@ public struct Autoscaler: Service {
             }
             do { try await Task.sleep(for: tick) } catch { break }
         }
-        if term != nil { try? await store.resign(holder: holder) }
+        return term == nil ? nil : controllers
     }
 
     /// Declares the pools in the store and builds their controllers.

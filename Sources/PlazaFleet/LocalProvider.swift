@@ -52,12 +52,17 @@ public struct LocalProvider: InstanceProvider {
     /// Where pid files and logs go: one directory per pool.
     let directory: URL
     let store: String
+    /// Added to this process's environment for every instance, before the pool's own `environment`.
+    let environment: [String: String]
 
-    public init(settings: LocalProviderSettings, pool: PoolConfiguration, directory: URL, store: String) {
+    public init(
+        settings: LocalProviderSettings, pool: PoolConfiguration, directory: URL, store: String, environment: [String: String] = [:]
+    ) {
         self.settings = settings
         self.pool = pool
         self.directory = directory
         self.store = store
+        self.environment = environment
     }
 
     struct PidFile: Codable {
@@ -86,7 +91,7 @@ public struct LocalProvider: InstanceProvider {
         let template = settings.arguments ?? (pool.kind == .roomServer ? LocalProviderSettings.roomServerArguments : [])
         let arguments = template.map { substitute($0, values) }
         let executable = try settings.executable ?? Self.ownExecutable()
-        var environment = ProcessInfo.processInfo.environment
+        var environment = ProcessInfo.processInfo.environment.merging(self.environment) { $1 }
         for (key, value) in settings.environment { environment[key] = substitute(value, values) }
         environment["PLAZA_INSTANCE_ID"] = request.id
         environment["PLAZA_POOL"] = pool.name

@@ -145,7 +145,7 @@ public struct PoolConfiguration: Codable, Sendable, Equatable {
             max: try c.decode(Int.self, forKey: .max), desired: try c.decodeIfPresent(Int.self, forKey: .desired),
             period: try c.decodeIfPresent(Double.self, forKey: .period) ?? 60,
             warmup: try c.decodeIfPresent(Double.self, forKey: .warmup) ?? 0,
-            provider: try c.decode(ProviderSettings.self, forKey: .provider),
+            provider: try c.decodeIfPresent(ProviderSettings.self, forKey: .provider) ?? .local(LocalProviderSettings()),
             policies: try c.decodeIfPresent([ScalingPolicy].self, forKey: .policies) ?? [],
             drain: try c.decodeIfPresent(DrainRule.self, forKey: .drain) ?? DrainRule(),
             health: try c.decodeIfPresent(HealthCheck.self, forKey: .health) ?? HealthCheck())

@@ -311,6 +311,13 @@ public struct PoolController: Sendable {
         logger.notice("instance terminated", metadata: ["pool": "\(pool.name)", "instance": "\(instance.id)", "reason": "\(reason)"])
     }
 
+    /// Terminates every instance of the pool: `plaza serve --pools` stopping, whose room servers are its own.
+    public mutating func terminateAll(now: Int64, reason: String) async throws {
+        for var instance in try await store.instances(pool: pool.name, includeTerminated: false) {
+            try await terminate(&instance, now: now, cause: "shutdown", reason: reason)
+        }
+    }
+
     /// For a provider that names its instances: each new instance it lists takes the place of the oldest
     /// launch placeholder, keeping the placeholder's launch time (its registration grace runs from the launch).
     private func adopt(_ instances: inout [FleetInstance], listed: Set<String>, now: Int64) async throws {

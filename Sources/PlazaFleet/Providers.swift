@@ -3,11 +3,16 @@ public import Foundation
 /// The provider a pool's settings name.
 public enum Providers {
     /// `stateDirectory` holds the local provider's pid files and logs (a folder per pool); `store` is the URL
-    /// the local provider hands room servers as `{store}`.
-    public static func make(for pool: PoolConfiguration, stateDirectory: URL, store: String) throws -> any InstanceProvider {
+    /// the local provider hands room servers as `{store}`, and `environment` what it adds to this process's
+    /// environment for them (before the pool's own `environment`).
+    public static func make(
+        for pool: PoolConfiguration, stateDirectory: URL, store: String, environment: [String: String] = [:]
+    ) throws -> any InstanceProvider {
         switch pool.provider {
         case .local(let settings):
-            LocalProvider(settings: settings, pool: pool, directory: stateDirectory.appendingPathComponent(pool.name), store: store)
+            LocalProvider(
+                settings: settings, pool: pool, directory: stateDirectory.appendingPathComponent(pool.name), store: store,
+                environment: environment)
         case .command(let settings):
             CommandProvider(settings: settings, pool: pool)
         case .aws(let settings):

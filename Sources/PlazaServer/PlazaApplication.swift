@@ -62,14 +62,15 @@ public enum PlazaApplication {
         )
     }
 
-    /// A service group running `node`'s HTTP server and background services; on graceful shutdown the
-    /// connections are closed (1001, after flushing) before the server stops.
+    /// A service group running `node`'s HTTP server, its background services and `others` (the autoscaler of
+    /// `plaza serve --pools`); on graceful shutdown the connections are closed (1001, after flushing) before the
+    /// server stops.
     public static func serviceGroup(
-        node: PlazaNode, signals: [UnixSignal] = [.sigterm, .sigint],
+        node: PlazaNode, others: [any Service] = [], signals: [UnixSignal] = [.sigterm, .sigint],
         onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
     ) -> ServiceGroup {
         let app = make(node: node, onServerRunning: onServerRunning)
-        var services: [any Service] = [app]
+        var services: [any Service] = [app] + others
         if node.directory == nil { services.append(NodeService(node: node)) }
         if let membership = node.membership { services.append(HeartbeatService(node: node, membership: membership)) }
         if let prometheus = node.directory?.prometheus { services.append(prometheus) }
@@ -82,15 +83,34 @@ public enum PlazaApplication {
 public enum EmbeddedNode {
     /// Opens (creating if needed) `dataDir`, its SQLite store and its generated secrets, and builds the node.
     public static func open(configuration: PlazaConfiguration, logger: Logger) async throws -> PlazaNode {
-        let directory = URL(fileURLWithPath: configuration.dataDirectory, isDirectory: true)
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let space = try SpaceDescription.load(configuration)
-        let store = try await SQLiteStore.open(path: directory.appendingPathComponent("plaza.sqlite").path, logger: logger)
-        let secret = try configuration.auth.secret ?? loadOrCreateSecret(directory.appendingPathComponent("secret"))
-        let adminToken = try configuration.auth.adminToken ?? loadOrCreateSecret(directory.appendingPathComponent("admin-token"))
-        let authority = try await TokenAuthority(secret: secret, external: try externalKeys(configuration.auth))
+        let data = try await DataDirectory.open(configuration: configuration, logger: logger)
         return PlazaNode(
-            configuration: configuration, space: space, store: store, authority: authority, adminToken: adminToken, logger: logger)
+            configuration: configuration, space: data.space, store: data.store, authority: data.authority,
+            adminToken: data.adminToken, logger: logger)
+    }
+
+    /// What `dataDir` holds: the SQLite store, the token secret and the admin token (each generated the first
+    /// time, unless configured), with the map and token authority built from them.
+    struct DataDirectory {
+        var space: SpaceDescription
+        var store: SQLiteStore
+        var storePath: String
+        var secret: String
+        var adminToken: String
+        var authority: TokenAuthority
+
+        static func open(configuration: PlazaConfiguration, logger: Logger) async throws -> DataDirectory {
+            let directory = URL(fileURLWithPath: configuration.dataDirectory, isDirectory: true).standardizedFileURL
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            let space = try SpaceDescription.load(configuration)
+            let storePath = directory.appendingPathComponent("plaza.sqlite").path
+            let store = try await SQLiteStore.open(path: storePath, logger: logger)
+            let secret = try configuration.auth.secret ?? loadOrCreateSecret(directory.appendingPathComponent("secret"))
+            let adminToken = try configuration.auth.adminToken ?? loadOrCreateSecret(directory.appendingPathComponent("admin-token"))
+            let authority = try await TokenAuthority(secret: secret, external: try externalKeys(configuration.auth))
+            return DataDirectory(
+                space: space, store: store, storePath: storePath, secret: secret, adminToken: adminToken, authority: authority)
+        }
     }
 
     static func externalKeys(_ auth: PlazaConfiguration.Auth) throws -> TokenAuthority.ExternalKeys {
@@ -147,17 +167,52 @@ public enum ClusterNode {
 public enum Directory {
     public static func open(configuration: PlazaConfiguration, logger: Logger) async throws -> PlazaNode {
         let (space, store, authority) = try await FleetProcess.open(configuration: configuration, logger: logger)
+        return PlazaNode(
+            configuration: configuration, space: space, store: store, authority: authority,
+            adminToken: FleetProcess.adminToken(configuration),
+            directory: DirectoryRole(configuration: configuration, store: store, logger: logger), logger: logger)
+    }
+}
+
+extension DirectoryRole {
+    /// A directory over `store` with the `cluster` settings.
+    init(configuration: PlazaConfiguration, store: any SharedStore, logger: Logger) {
         let cluster = configuration.cluster
-        let role = DirectoryRole(
+        self.init(
             placements: store, fleet: store, media: store,
             policy: PlacementPolicy(
                 heartbeatTTL: Int64(cluster.heartbeatTTL * 1000), participantsPerNewRoom: cluster.participantsPerNewRoom),
             leaseTTL: .milliseconds(Int64(cluster.leaseTTL * 1000)),
             prometheus: cluster.loadSource == .prometheus
                 ? cluster.prometheusURL.map { PrometheusLoadSource(cluster: cluster, baseURL: $0, logger: logger) } : nil)
-        return PlazaNode(
-            configuration: configuration, space: space, store: store, authority: authority,
-            adminToken: FleetProcess.adminToken(configuration), directory: role, logger: logger)
+    }
+}
+
+/// `plaza serve --pools`: the embedded store and secrets of `plaza serve`, with this process as the directory of
+/// the room servers its autoscaler launches on this machine. They open the same SQLite file, which is the
+/// registry, the placements and the chat history of this fleet of one machine.
+public struct EmbeddedFleet: Sendable {
+    /// This process: a directory (join places each room on a room server) over the embedded store.
+    public let node: PlazaNode
+    public let store: any SharedStore
+    /// `sqlite:<absolute path>`: the room servers' `--store`.
+    public let storeLocation: String
+    /// What a room server needs of this process's settings, as `PLAZA_*` variables: the token secret (joins
+    /// answered here are verified there), and the configuration file, map and log level when they are set.
+    public let instanceEnvironment: [String: String]
+
+    /// `configFile` is the `--config` file, handed on to the room servers.
+    public static func open(configuration: PlazaConfiguration, configFile: String?, logger: Logger) async throws -> EmbeddedFleet {
+        let data = try await EmbeddedNode.DataDirectory.open(configuration: configuration, logger: logger)
+        func absolute(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.path }
+        var environment = ["PLAZA_AUTH_SECRET": data.secret, "PLAZA_LOG_LEVEL": configuration.logLevel]
+        environment["PLAZA_CONFIG"] = configFile.map(absolute)
+        environment["PLAZA_SPACE_MAP"] = configuration.space.map.map(absolute)
+        let node = PlazaNode(
+            configuration: configuration, space: data.space, store: data.store, authority: data.authority,
+            adminToken: data.adminToken, directory: DirectoryRole(configuration: configuration, store: data.store, logger: logger),
+            logger: logger)
+        return EmbeddedFleet(node: node, store: data.store, storeLocation: "sqlite:" + data.storePath, instanceEnvironment: environment)
     }
 }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Configuration
 import Foundation
 import Logging
 import PlazaFleet
@@ -42,8 +43,7 @@ struct AutoscalerCommand: AsyncParsableCommand {
         ])
         guard let storeURL = reader.string(forKey: "store") else { throw ValidationError("--store is needed: postgres://… (or sqlite:<path> on one machine)") }
         guard let poolPath = reader.string(forKey: "autoscaler.pools") else { throw ValidationError("--pools is needed: the pool file") }
-        let ttl = reader.double(forKey: "autoscaler.leaseTTL", default: 15)
-        guard ttl > 0 else { throw ValidationError("autoscaler.leaseTTL must be > 0") }
+        let ttl = try Self.leaseTTL(reader)
         let file: PoolFile
         do { file = try PoolFile.load(path: poolPath) } catch { throw ValidationError(error.description) }
         bootstrapLogging(level: reader.string(forKey: "log.level", default: "info"))
@@ -61,5 +61,12 @@ struct AutoscalerCommand: AsyncParsableCommand {
             configuration: .init(services: [autoscaler], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         ).run()
         try await registry.close()
+    }
+
+    /// `autoscaler.leaseTTL`, in seconds.
+    static func leaseTTL(_ reader: ConfigReader) throws -> Double {
+        let ttl = reader.double(forKey: "autoscaler.leaseTTL", default: 15)
+        guard ttl > 0 else { throw ValidationError("autoscaler.leaseTTL must be > 0") }
+        return ttl
     }
 }

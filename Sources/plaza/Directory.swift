@@ -30,7 +30,7 @@ struct DirectoryCommand: AsyncParsableCommand {
             "cluster.prometheusURL": prometheusURL.map { .string($0) },
         ])
         try await NodeRunner.run(reader: reader) { configuration, logger in
-            try await Directory.open(configuration: configuration, logger: logger)
+            (try await Directory.open(configuration: configuration, logger: logger), [])
         }
     }
 }

@@ -37,7 +37,7 @@ struct Node: AsyncParsableCommand {
             "cluster.capacity": capacity.map { .int($0) },
         ])
         try await NodeRunner.run(reader: reader) { configuration, logger in
-            try await ClusterNode.open(configuration: configuration, logger: logger)
+            (try await ClusterNode.open(configuration: configuration, logger: logger), [])
         }
     }
 }

@@ -1,7 +1,9 @@
 import ArgumentParser
 import Configuration
 import Logging
+import PlazaFleet
 import PlazaServer
+import ServiceLifecycle
 import Foundation
 import SystemPackage
 
@@ -21,10 +23,37 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("data-dir"), help: "Directory of the SQLite store and generated secrets (key dataDir; default ./plaza-data).")
     var dataDir: String?
 
+    @Option(help: """
+        A pool file (docs/autoscaling.md, deploy/autoscaling/local.json): this process becomes the directory of \
+        room servers its autoscaler launches on this machine, all on the embedded store (key autoscaler.pools).
+        """)
+    var pools: String?
+
     func run() async throws {
-        let reader = try await server.reader(["dataDir": dataDir.map { .string($0) }])
+        let reader = try await server.reader([
+            "dataDir": dataDir.map { .string($0) }, "autoscaler.pools": pools.map { .string($0) },
+        ])
+        guard let poolPath = reader.string(forKey: "autoscaler.pools") else {
+            try await NodeRunner.run(reader: reader) { configuration, logger in
+                (try await EmbeddedNode.open(configuration: configuration, logger: logger), [])
+            }
+            return
+        }
+        let file: PoolFile
+        do { file = try PoolFile.load(path: poolPath) } catch { throw ValidationError(error.description) }
+        let ttl = try AutoscalerCommand.leaseTTL(reader)
+        let configFile = server.process.config
         try await NodeRunner.run(reader: reader) { configuration, logger in
-            try await EmbeddedNode.open(configuration: configuration, logger: logger)
+            let fleet = try await EmbeddedFleet.open(configuration: configuration, configFile: configFile, logger: logger)
+            let stateDirectory = URL(fileURLWithPath: configuration.dataDirectory).appendingPathComponent("fleet")
+            let autoscaler = Autoscaler(
+                pools: file.pools, store: fleet.store, holder: "serve-\(ProcessInfo.processInfo.hostName)-\(getpid())",
+                leaseTTL: .seconds(ttl), terminatesInstancesOnShutdown: true, logger: logger
+            ) { pool in
+                try Providers.make(
+                    for: pool, stateDirectory: stateDirectory, store: fleet.storeLocation, environment: fleet.instanceEnvironment)
+            }
+            return (fleet.node, [autoscaler])
         }
     }
 }
@@ -76,8 +105,9 @@ func bootstrapLogging(level: String) {
 /// Runs a node until SIGTERM/SIGINT: configuration checked, logging set up, then the HTTP server and the
 /// node's services.
 enum NodeRunner {
+    /// `open` builds the node and any services that run beside it.
     static func run(
-        reader: ConfigReader, open: (PlazaConfiguration, Logger) async throws -> PlazaNode
+        reader: ConfigReader, open: (PlazaConfiguration, Logger) async throws -> (PlazaNode, [any Service])
     ) async throws {
         let configuration = PlazaConfiguration(reader: reader)
         do {
@@ -87,8 +117,8 @@ enum NodeRunner {
         }
         bootstrapLogging(level: configuration.logLevel)
         let logger = Logger(label: "plaza")
-        let node = try await open(configuration, logger)
-        let group = PlazaApplication.serviceGroup(node: node) { channel in
+        let (node, others) = try await open(configuration, logger)
+        let group = PlazaApplication.serviceGroup(node: node, others: others) { channel in
             let port = channel.localAddress?.port ?? configuration.server.port
             let host = configuration.server.host == "0.0.0.0" ? "localhost" : configuration.server.host
             logger.notice(

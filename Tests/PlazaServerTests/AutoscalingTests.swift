@@ -8,7 +8,8 @@ import PlazaProtocol
 import PlazaTesting
 
 /// The autoscaler end to end: real `plaza autoscaler`, `plaza directory`, `plaza node` (launched by the local
-/// provider) and `plaza bench load` processes on one PostgreSQL database. Load fills the first room server
+/// provider) and `plaza bench load` processes on one PostgreSQL database, and the same drill on one
+/// `plaza serve --pools` whose room servers share its SQLite file. Load fills the first room server
 /// until the scale-out policy fires; a second is launched and new rooms land on it; the load stops; the
 /// least-loaded server is drained — its meeting carries on until it ends — and then stopped. No participant is
 /// disconnected by the scale-in, and every step is in `plaza fleet activities`.
@@ -66,27 +67,58 @@ import PlazaTesting
         return (client, try #require(answer.json.string("node")))
     }
 
-    /// A fresh database and a `plaza directory` on it, with a folder for the autoscalers and their instances.
+    /// Where the drill runs: a fleet of processes on PostgreSQL, or `plaza serve --pools` on its embedded SQLite.
+    enum Deployment: String, CaseIterable, Sendable {
+        /// `plaza directory` and `plaza autoscaler` on a fresh PostgreSQL database.
+        case fleet
+        /// One `plaza serve --pools`: directory and autoscaler in one process, room servers on its SQLite file.
+        case serve
+    }
+
+    /// The join and fleet API (a directory, or `plaza serve --pools`) and the autoscaler, with a folder for the
+    /// pool file and the local provider's instances (`fleet/`).
     struct Drill {
         let folder: URL
+        let pools: String
         let store: String
         let environment: [String: String]
         let directory: BenchServer
+        /// The autoscaler when it is a process of its own.
+        var autoscaler: PlazaProcess?
 
-        static func start() async throws -> Drill {
+        static func start(_ deployment: Deployment, policies: Bool = true, startsAutoscaler: Bool = true) async throws -> Drill {
             let folder = FileManager.default.temporaryDirectory.appendingPathComponent("plaza-autoscaling-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-            let store = try PostgresServer.shared().createDatabase()
+            let pools = try AutoscalingTests.poolFile(directory: folder, policies: policies)
             let environment = FleetProcessTests.fastTimings.merging([
                 "PLAZA_AUTH_SECRET": TestServer.fleetSecret, "PLAZA_AUTH_ADMIN_TOKEN": AutoscalingTests.adminToken,
             ]) { $1 }
-            let directory = try await BenchServer.start(
-                executable: try PlazaExecutable.path(), arguments: ["directory", "--store", store], environment: environment)
-            return Drill(folder: folder, store: store, environment: environment, directory: directory)
+            switch deployment {
+            case .fleet:
+                let store = try PostgresServer.shared().createDatabase()
+                let directory = try await BenchServer.start(
+                    executable: try PlazaExecutable.path(), arguments: ["directory", "--store", store], environment: environment)
+                var drill = Drill(
+                    folder: folder, pools: pools, store: store, environment: environment, directory: directory, autoscaler: nil)
+                if startsAutoscaler { drill.autoscaler = try drill.startAutoscaler("test-autoscaler", pools: pools) }
+                return drill
+            case .serve:
+                let serve = try await BenchServer.start(
+                    executable: try PlazaExecutable.path(),
+                    arguments: ["serve", "--pools", pools, "--data-dir", folder.path, "--log-level", "info"], environment: environment)
+                return Drill(
+                    folder: folder, pools: pools, store: "sqlite:" + folder.appendingPathComponent("plaza.sqlite").path,
+                    environment: environment, directory: serve, autoscaler: nil)
+            }
+        }
+
+        /// What the autoscaler logged.
+        var log: String {
+            autoscaler?.log ?? ((try? String(contentsOfFile: directory.logFile, encoding: .utf8)) ?? "")
         }
 
         /// A `plaza autoscaler` on the drill's store, its local instances under `fleet/`.
-        func autoscaler(_ id: String, pools: String, leaseTTL: Double = 15) throws -> PlazaProcess {
+        func startAutoscaler(_ id: String, pools: String, leaseTTL: Double = 15) throws -> PlazaProcess {
             try PlazaProcess(
                 arguments: [
                     "autoscaler", "--store", store, "--pools", pools, "--state-dir", folder.appendingPathComponent("fleet").path,
@@ -95,19 +127,35 @@ import PlazaTesting
                 environment: environment, directory: folder)
         }
 
-        /// Stops the directory and the room servers the local provider left running (an autoscaler that stops
-        /// leaves its instances), and removes the folder.
-        func stop() {
-            directory.stop()
+        /// The pids of the room servers the local provider runs, by instance id.
+        var roomServerPids: [String: Int32] {
             let instances = folder.appendingPathComponent("fleet/rooms")
+            var pids: [String: Int32] = [:]
             for name in (try? FileManager.default.contentsOfDirectory(atPath: instances.path)) ?? [] where name.hasSuffix(".json") {
                 guard let data = try? Data(contentsOf: instances.appendingPathComponent(name)),
                     let pid = (try? JSONSerialization.jsonObject(with: data) as? [String: Any])?["pid"] as? Int
                 else { continue }
-                kill(Int32(pid), SIGTERM)
+                pids[String(name.dropLast(".json".count))] = Int32(pid)
             }
+            return pids
+        }
+
+        /// Stops the autoscaler, the directory and the room servers the local provider left running (an autoscaler
+        /// that stops leaves its instances), and removes the folder.
+        func stop() {
+            autoscaler?.stop()
+            directory.stop()
+            for pid in roomServerPids.values { kill(pid, SIGTERM) }
             try? FileManager.default.removeItem(at: folder)
         }
+    }
+
+    /// Whether process `pid` is gone (or a zombie nobody reaped).
+    static func isGone(_ pid: Int32) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let end = stat.lastIndex(of: ")")
+        else { return true }
+        return stat[stat.index(end, offsetBy: 2)] == "Z"
     }
 
     /// A chat message from `from` reaches `to`: both are still connected and in their room.
@@ -117,17 +165,16 @@ import PlazaTesting
         while received.string("id") != id { received = try await to.next("chat", timeout: 10) }
     }
 
-    @Test func loadScalesTheFleetOutAndItsEndDrainsAndStopsAServerWithoutDroppingAnyone() async throws {
-        let drill = try await Drill.start()
+    @Test(arguments: Deployment.allCases)
+    func loadScalesTheFleetOutAndItsEndDrainsAndStopsAServerWithoutDroppingAnyone(deployment: Deployment) async throws {
+        let drill = try await Drill.start(deployment)
         defer { drill.stop() }
         let (folder, directory) = (drill.folder, drill.directory)
-        let autoscaler = try drill.autoscaler("test-autoscaler", pools: try Self.poolFile(directory: folder))
-        defer { autoscaler.stop() }
         var clients: [TestClient] = []
         defer { for client in clients { client.close() } }
 
         // The pool starts at its desired capacity: one room server.
-        #expect(try await eventually(timeout: 30) { try await Self.instances(directory).map(\.state) == ["serving"] }, "\(autoscaler.log)")
+        #expect(try await eventually(timeout: 30) { try await Self.instances(directory).map(\.state) == ["serving"] }, "\(drill.log)")
         let first = try #require(try await Self.instances(directory).first?.id)
 
         // A meeting, and load from plaza bench: 32 participants on the only server.
@@ -141,7 +188,7 @@ import PlazaTesting
         defer { load.stop() }
 
         // Average participants ≥ 20 for two periods: a second server is launched and serves.
-        #expect(try await eventually(timeout: 40) { try await Self.instances(directory).filter { $0.state == "serving" }.count == 2 }, "\(autoscaler.log)\n\(load.log)")
+        #expect(try await eventually(timeout: 40) { try await Self.instances(directory).filter { $0.state == "serving" }.count == 2 }, "\(drill.log)\n\(load.log)")
         let second = try #require(try await Self.instances(directory).map(\.id).first { $0 != first })
 
         // New rooms land on the new server; a later meeting starts there.
@@ -156,7 +203,7 @@ import PlazaTesting
         // The load stops: 2 participants on the first server, 3 on the second, an average of 2.5 ≤ 3 for three
         // periods: one server goes, the least loaded — the first, where the meeting still runs.
         load.stop()
-        #expect(try await eventually(timeout: 40) { try await Self.instances(directory).contains { $0.id == first && $0.state == "draining" } }, "\(autoscaler.log)")
+        #expect(try await eventually(timeout: 40) { try await Self.instances(directory).contains { $0.id == first && $0.state == "draining" } }, "\(drill.log)")
         try await Self.stillTalking(ann, bob, "during-drain-1")
         // No new rooms on a draining server; the meeting keeps its home.
         let placed = try await HTTP.join(directory.baseURL, "after-scale-in", name: "Flo")
@@ -171,7 +218,7 @@ import PlazaTesting
         // The meeting ends: the drained server is stopped.
         ann.close()
         bob.close()
-        #expect(try await eventually(timeout: 30) { try await Self.instances(directory).map(\.id) == [second] }, "\(autoscaler.log)")
+        #expect(try await eventually(timeout: 30) { try await Self.instances(directory).map(\.id) == [second] }, "\(drill.log)")
         let pidFile = folder.appendingPathComponent("fleet/rooms/\(first).json").path
         #expect(!FileManager.default.fileExists(atPath: pidFile), "the local provider stopped its process")
         try await Self.stillTalking(late[2], late[0], "after-scale-in")
@@ -189,17 +236,27 @@ import PlazaTesting
         #expect(lines.contains { $0.contains(" terminate ") && $0.contains(first) && $0.contains("drained: empty") })
         let status = try await PlazaProcess.run(["fleet", "status"] + cli, directory: folder)
         #expect(status.output.contains("rooms") && status.output.contains(second) && status.output.contains("serving"), "\(status.output)")
+
+        // `plaza serve --pools` stops its room servers when it stops; `plaza autoscaler` leaves them to a successor.
+        let running = try #require(drill.roomServerPids[second])
+        switch deployment {
+        case .serve:
+            directory.stop()
+            #expect(Self.isGone(running) && drill.roomServerPids.isEmpty, "\(drill.log)")
+        case .fleet:
+            drill.autoscaler?.stop()
+            #expect(!Self.isGone(running))
+        }
     }
 
     @Test func aStandbyTakesOverWhenTheLeaderIsKilledAndLaunchesNothingTwice() async throws {
-        let drill = try await Drill.start()
+        let drill = try await Drill.start(.fleet, policies: false, startsAutoscaler: false)
         defer { drill.stop() }
-        let (folder, directory) = (drill.folder, drill.directory)
-        let pools = try Self.poolFile(directory: folder, policies: false)
-        let leader = try drill.autoscaler("first", pools: pools, leaseTTL: 2)
+        let (directory, pools) = (drill.directory, drill.pools)
+        let leader = try drill.startAutoscaler("first", pools: pools, leaseTTL: 2)
         defer { leader.stop() }
         #expect(try await eventually(timeout: 30) { try await Self.instances(directory).map(\.state) == ["serving"] }, "\(leader.log)")
-        let standby = try drill.autoscaler("second", pools: pools, leaseTTL: 2)
+        let standby = try drill.startAutoscaler("second", pools: pools, leaseTTL: 2)
         defer { standby.stop() }
         #expect(try await eventually { standby.log.contains("standing by") }, "\(standby.log)")
 
