@@ -48,6 +48,18 @@ struct PoolFileTests {
         #expect(Self.run(recorders, periods: 20, capacity: 3, metric: "idle", value: 1).allSatisfy { $0 == 3 })
     }
 
+    @Test func theLaptopSampleIsOneLocalPoolOfRoomServersThatFollowsLoad() throws {
+        let path = URL(fileURLWithPath: Self.samplePath).deletingLastPathComponent().appendingPathComponent("local.json").path
+        let pool = try #require(try PoolFile.load(path: path).pools.first)
+        #expect(pool.kind == .roomServer && pool.min == 1 && pool.max == 4)
+        guard case .local = pool.provider else { Issue.record("the local provider"); return }
+        // Corrected load 0.9 on one server against a target of 0.6: ceil(1 × 0.9 / 0.6) = 2.
+        #expect(Self.run(pool, periods: 1, capacity: 1, metric: "load", value: 0.9) == [2])
+        // A pool that names no provider gets the local one.
+        let bare = try PoolFile.parse(Data(#"{"pools": [{"name": "p", "kind": "room-server", "min": 1, "max": 3}]}"#.utf8))
+        #expect(bare.pools.first?.provider == .local(LocalProviderSettings()))
+    }
+
     static func pool(_ fields: String) -> String {
         """
         {"pools": [{"name": "p", "kind": "room-server", "min": 1, "max": 3, "provider": {"type": "local"}\(fields)}]}
@@ -55,7 +67,7 @@ struct PoolFileTests {
     }
 
     @Test(arguments: [
-        (#"{"pools": [{"name": "p", "kind": "room-server", "min": 1, "max": 3}]}"#, "pools[0]: missing 'provider'"),
+        (#"{"pools": [{"name": "p", "kind": "room-server", "min": 1}]}"#, "pools[0]: missing 'max'"),
         (pool(#", "desired": 5"#), "pool 'p': needs 0 ≤ min ≤ desired ≤ max (min 1, desired 5, max 3)"),
         (#"{"pools": [{"name": "p", "kind": "jvb", "min": 1, "max": 3, "provider": {"type": "local"}}]}"#,
          "pool 'p': a local provider for a jvb pool needs 'arguments' (what to run)"),
