@@ -35,20 +35,22 @@ public struct Autoscaler: Service {
     }
 
     /// Runs until the service group shuts down (SIGTERM), then resigns the lease (after terminating the
-    /// instances, when it leads and `terminatesInstancesOnShutdown`). The termination runs outside the
-    /// cancelled reconcile loop, so waiting for the instances to stop is not cut short.
+    /// instances, when it leads and `terminatesInstancesOnShutdown`). The termination runs in a task of its own,
+    /// outside the cancelled reconcile loop and any cancellation of the group, so waiting for the instances to
+    /// stop is never cut short.
     public func run() async {
-        guard var controllers = await cancelWhenGracefulShutdown({ await reconcileUntilCancelled() }) else { return }
-        if terminatesInstancesOnShutdown {
-            for name in controllers.keys.sorted() {
-                do {
-                    try await controllers[name]?.terminateAll(now: wallClockMilliseconds(), reason: "the autoscaler stopped")
-                } catch {
-                    logger.error("stopping the pool's instances failed", metadata: ["pool": "\(name)", "error": "\(error)"])
+        guard let controllers = await cancelWhenGracefulShutdown({ await reconcileUntilCancelled() }) else { return }
+        let (store, holder, terminates) = (self.store, self.holder, terminatesInstancesOnShutdown)
+        await Task {
+            if terminates {
+                await withTaskGroup(of: Void.self) { group in
+                    for controller in controllers.values {
+                        group.addTask { await controller.terminateAll(now: wallClockMilliseconds(), reason: "the autoscaler stopped") }
+                    }
                 }
             }
-        }
-        try? await store.resign(holder: holder)
+            try? await store.resign(holder: holder)
+        }.value
     }
 
     /// The reconcile loop, until cancelled. Answers the pools' controllers when it still leads.

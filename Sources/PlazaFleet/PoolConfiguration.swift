@@ -10,18 +10,21 @@ public struct PoolFile: Codable, Sendable, Equatable {
         self.pools = pools
     }
 
-    /// Reads and checks a pool file; the error names the pool and field at fault.
-    public static func load(path: String) throws(PoolFileError) -> PoolFile {
+    /// Reads and checks a pool file; the error names the pool and field at fault. A pool that names no
+    /// `provider` gets `defaultProvider` (`plaza serve --pools`: local); without one, every pool must name it.
+    public static func load(path: String, defaultProvider: ProviderSettings? = nil) throws(PoolFileError) -> PoolFile {
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
             throw PoolFileError("cannot read the pool file \(path): \(error.localizedDescription)")
         }
-        return try parse(data)
+        return try parse(data, defaultProvider: defaultProvider)
     }
 
-    public static func parse(_ data: Data) throws(PoolFileError) -> PoolFile {
+    public static func parse(_ data: Data, defaultProvider: ProviderSettings? = nil) throws(PoolFileError) -> PoolFile {
         let file: PoolFile
-        do { file = try JSONDecoder().decode(PoolFile.self, from: data) } catch let error as DecodingError {
+        let decoder = JSONDecoder()
+        if let defaultProvider { decoder.userInfo[PoolConfiguration.defaultProviderKey] = defaultProvider }
+        do { file = try decoder.decode(PoolFile.self, from: data) } catch let error as DecodingError {
             throw PoolFileError(PoolFileError.describe(error))
         } catch {
             throw PoolFileError("the pool file is not valid JSON: \(error)")
@@ -136,16 +139,25 @@ public struct PoolConfiguration: Codable, Sendable, Equatable {
         case name, kind, region, min, max, desired, period, warmup, provider, policies, drain, health
     }
 
+    /// Where `PoolFile.parse` puts the provider of pools that name none.
+    static let defaultProviderKey = CodingUserInfoKey(rawValue: "plaza.defaultProvider")!
+
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let min = try c.decode(Int.self, forKey: .min)
+        let provider: ProviderSettings
+        if let fallback = decoder.userInfo[Self.defaultProviderKey] as? ProviderSettings {
+            provider = try c.decodeIfPresent(ProviderSettings.self, forKey: .provider) ?? fallback
+        } else {
+            provider = try c.decode(ProviderSettings.self, forKey: .provider)
+        }
         self.init(
             name: try c.decode(String.self, forKey: .name), kind: try c.decode(PoolKind.self, forKey: .kind),
             region: try c.decodeIfPresent(String.self, forKey: .region) ?? "default", min: min,
             max: try c.decode(Int.self, forKey: .max), desired: try c.decodeIfPresent(Int.self, forKey: .desired),
             period: try c.decodeIfPresent(Double.self, forKey: .period) ?? 60,
             warmup: try c.decodeIfPresent(Double.self, forKey: .warmup) ?? 0,
-            provider: try c.decodeIfPresent(ProviderSettings.self, forKey: .provider) ?? .local(LocalProviderSettings()),
+            provider: provider,
             policies: try c.decodeIfPresent([ScalingPolicy].self, forKey: .policies) ?? [],
             drain: try c.decodeIfPresent(DrainRule.self, forKey: .drain) ?? DrainRule(),
             health: try c.decodeIfPresent(HealthCheck.self, forKey: .health) ?? HealthCheck())

@@ -311,10 +311,27 @@ public struct PoolController: Sendable {
         logger.notice("instance terminated", metadata: ["pool": "\(pool.name)", "instance": "\(instance.id)", "reason": "\(reason)"])
     }
 
-    /// Terminates every instance of the pool: `plaza serve --pools` stopping, whose room servers are its own.
-    public mutating func terminateAll(now: Int64, reason: String) async throws {
-        for var instance in try await store.instances(pool: pool.name, includeTerminated: false) {
-            try await terminate(&instance, now: now, cause: "shutdown", reason: reason)
+    /// Terminates every instance of the pool at once: `plaza serve --pools` stopping, whose room servers are its
+    /// own. A failure is logged and the others carry on.
+    public func terminateAll(now: Int64, reason: String) async {
+        let instances: [FleetInstance]
+        do {
+            instances = try await store.instances(pool: pool.name, includeTerminated: false)
+        } catch {
+            logger.error("cannot stop the pool's instances", metadata: ["pool": "\(pool.name)", "error": "\(error)"])
+            return
+        }
+        await withTaskGroup(of: Void.self) { group in
+            for instance in instances {
+                group.addTask { [self] in
+                    var (controller, instance) = (self, instance)
+                    do {
+                        try await controller.terminate(&instance, now: now, cause: "shutdown", reason: reason)
+                    } catch {
+                        logger.error("cannot stop an instance", metadata: ["instance": "\(instance.id)", "error": "\(error)"])
+                    }
+                }
+            }
         }
     }
 

@@ -130,3 +130,19 @@ public enum Placement {
         return (pool[first], pool[second])
     }
 }
+
+/// SplitMix64, a seeded generator: a decision replays from its seed (tests), and randomness drawn by a caller
+/// can be used where its generator cannot go (inside the SQLite store's actor, which an `inout` does not enter).
+public struct SplitMix64: RandomNumberGenerator, Sendable {
+    private var state: UInt64
+
+    public init(seed: UInt64) { state = seed }
+
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

@@ -5,9 +5,6 @@ import Foundation
 /// The autoscaler's state in PostgreSQL (tables `fleet_*`, migration 3). The lease is one conditional upsert,
 /// which PostgreSQL serializes on its row: of two autoscalers racing for it, one gets it.
 extension PostgresStore: FleetStore {
-    /// The row of the autoscaler's lease in `fleet_leases`.
-    static let autoscalerLease = "autoscaler"
-
     public func lead(holder: String, ttl: Int64, now: Int64) async throws -> Int64? {
         try await guarded {
             let rows = try await client.query(

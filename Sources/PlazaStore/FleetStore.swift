@@ -159,3 +159,8 @@ public protocol FleetStore: Sendable {
     @discardableResult
     func requestDrain(node: String) async throws -> Bool
 }
+
+extension FleetStore {
+    /// The name of the autoscaler's lease (its row in `fleet_leases`), the same on every engine.
+    public static var autoscalerLease: String { "autoscaler" }
+}

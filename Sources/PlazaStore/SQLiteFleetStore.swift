@@ -4,9 +4,6 @@ import Foundation
 /// The autoscaler's state in SQLite (tables `fleet_*`, migration 2), for `plaza serve --pools` and the
 /// autoscalers of one machine. The lease is one conditional upsert, which SQLite runs under its write lock.
 extension SQLiteStore: FleetStore {
-    /// The row of the autoscaler's lease in `fleet_leases`.
-    static let autoscalerLease = "autoscaler"
-
     public func lead(holder: String, ttl: Int64, now: Int64) async throws -> Int64? {
         let rows = try await exclusive {
             try await query(

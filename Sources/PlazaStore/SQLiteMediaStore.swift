@@ -47,7 +47,7 @@ extension SQLiteStore: MediaStore {
                         return capped
                     }
                 }
-                var random = SeededRandom(seed: seed)
+                var random = SplitMix64(seed: seed)
                 guard let chosen = Placement.choose(from: loads, region: region, now: now, policy: policy, using: &random) else {
                     return nil
                 }
@@ -92,17 +92,18 @@ extension SQLiteStore: MediaStore {
 
     public func stopRecording(_ room: RoomName) async throws -> Recording? {
         try await exclusive {
-            let rows = try await query(
-                "DELETE FROM recordings WHERE room = ? RETURNING recorder, started_at", [.text(room.rawValue)])
-            guard let recorder = rows.first?.column("recorder")?.string else { return nil }
-            return Recording(room: room, recorder: recorder, startedAt: Int64(rows.first?.int("started_at") ?? 0))
+            Self.recording(
+                of: room, try await query("DELETE FROM recordings WHERE room = ? RETURNING recorder, started_at", [.text(room.rawValue)]))
         }
     }
 
     /// The room's recording; the caller holds the connection.
     private func recording(of room: RoomName) async throws -> Recording? {
-        let rows = try await query("SELECT recorder, started_at FROM recordings WHERE room = ?", [.text(room.rawValue)])
-        guard let recorder = rows.first?.column("recorder")?.string else { return nil }
-        return Recording(room: room, recorder: recorder, startedAt: Int64(rows.first?.int("started_at") ?? 0))
+        Self.recording(of: room, try await query("SELECT recorder, started_at FROM recordings WHERE room = ?", [.text(room.rawValue)]))
+    }
+
+    private static func recording(of room: RoomName, _ rows: [SQLiteRow]) -> Recording? {
+        guard let row = rows.first, let recorder = row.column("recorder")?.string else { return nil }
+        return Recording(room: room, recorder: recorder, startedAt: Int64(row.int("started_at")))
     }
 }

@@ -101,18 +101,11 @@ extension SQLiteStore: PlacementStore {
     ) async throws -> PlacementDecision {
         let live = Int(now - policy.heartbeatTTL)
         return try await exclusive {
-            try await transaction {
-                let existing = try await query(
-                    """
-                    SELECT p.node, n.url, p.epoch, p.lease_until FROM placements p JOIN nodes n ON n.id = p.node
-                    WHERE p.room = ? AND p.lease_until > ? AND n.reported_at >= ?
-                    """, [.text(room.rawValue), .integer(Int(now)), .integer(live)])
-                if let row = existing.first, let node = row.column("node")?.string {
-                    return .existing(
-                        RoomPlacement(
-                            room: room, node: node, url: row.column("url")?.string ?? "", epoch: Int64(row.int("epoch")),
-                            leaseUntil: Int64(row.int("lease_until"))))
-                }
+            // A join to a room with a live home only reads; only a placement takes the file's write lock, and
+            // then looks again, since another process may have placed the room since.
+            if let existing = try await livePlacement(of: room, live: live, now: now) { return .existing(existing) }
+            return try await transaction {
+                if let existing = try await livePlacement(of: room, live: live, now: now) { return .existing(existing) }
                 let rows = try await query(
                     """
                     SELECT n.*, (SELECT COUNT(*) FROM placements q WHERE q.node = n.id
@@ -122,7 +115,7 @@ extension SQLiteStore: PlacementStore {
                 let loads = rows.compactMap { row in
                     Self.load(row, placed: "placed").map { external?.applied(to: $0) ?? $0 }
                 }
-                var random = SeededRandom(seed: seed)
+                var random = SplitMix64(seed: seed)
                 guard let chosen = Placement.choose(from: loads, region: region, now: now, policy: policy, using: &random),
                     let url = rows.first(where: { $0.column("id")?.string == chosen.id })?.column("url")?.string
                 else { return .noCapacity }
@@ -139,6 +132,20 @@ extension SQLiteStore: PlacementStore {
                         leaseUntil: now + leaseTTL))
             }
         }
+    }
+
+    /// The room's placement while it is sticky: its lease runs and its node reports. The caller holds the
+    /// connection.
+    private func livePlacement(of room: RoomName, live: Int, now: Int64) async throws -> RoomPlacement? {
+        let rows = try await query(
+            """
+            SELECT p.node, n.url, p.epoch, p.lease_until FROM placements p JOIN nodes n ON n.id = p.node
+            WHERE p.room = ? AND p.lease_until > ? AND n.reported_at >= ?
+            """, [.text(room.rawValue), .integer(Int(now)), .integer(live)])
+        guard let row = rows.first, let node = row.column("node")?.string else { return nil }
+        return RoomPlacement(
+            room: room, node: node, url: row.column("url")?.string ?? "", epoch: Int64(row.int("epoch")),
+            leaseUntil: Int64(row.int("lease_until")))
     }
 
     public func placement(of room: RoomName) async throws -> RoomPlacement? {
@@ -214,20 +221,4 @@ extension SQLiteStore: PlacementStore {
 extension SQLiteRow {
     /// An integer column, 0 when it is absent or NULL.
     func int(_ name: String) -> Int { column(name)?.integer ?? 0 }
-}
-
-/// SplitMix64: randomness drawn outside the store's actor and used inside it, where a caller's generator
-/// (an `inout` parameter) cannot go.
-struct SeededRandom: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 }

@@ -178,7 +178,9 @@ public actor SQLiteStore: PlazaStore {
             do {
                 _ = try await connection.query("PRAGMA journal_mode=WAL", [])
                 break
-            } catch let error as SQLiteError where error.reason == .busy && attempt < 100 {
+            } catch let error as SQLiteError
+                where [.busy, .busyInRecovery, .busyInSnapshot, .busyTimeout].contains(error.reason) && attempt < 100
+            {
                 try await Task.sleep(for: .milliseconds(50))
             } catch {
                 throw StoreError(.unavailable, "cannot switch to WAL: \(error)")

@@ -1,5 +1,5 @@
 public import PlazaStore
-import PlazaPostgres
+import PlazaServer
 import Logging
 import Foundation
 
@@ -21,11 +21,12 @@ public enum StoreEngine: String, CaseIterable, Sendable {
         }
     }
 
-    /// Opens the store at `location`; several stores opened at one location share their data.
+    /// Opens the store at `location`, as the `store` setting names it; several stores opened at one location
+    /// share their data.
     public func open(_ location: String) async throws -> any SharedStore {
         switch self {
-        case .sqlite: try await SQLiteStore.open(path: location + "/plaza.sqlite", logger: Logger(label: "test"))
-        case .postgres: try await PostgresStore.open(url: location, logger: Logger(label: "test"))
+        case .sqlite: try await SharedStores.open("sqlite:" + location + "/plaza.sqlite", logger: Logger(label: "test"))
+        case .postgres: try await SharedStores.open(location, logger: Logger(label: "test"))
         }
     }
 

@@ -24,23 +24,31 @@ struct Serve: AsyncParsableCommand {
     var dataDir: String?
 
     @Option(help: """
-        A pool file (docs/autoscaling.md, deploy/autoscaling/local.json): this process becomes the directory of \
-        room servers its autoscaler launches on this machine, all on the embedded store (key autoscaler.pools).
+        A pool file of local pools (docs/autoscaling.md, deploy/autoscaling/local.json): this process becomes the \
+        directory of room servers its autoscaler launches on this machine, all on the embedded store.
         """)
     var pools: String?
 
     func run() async throws {
-        let reader = try await server.reader([
-            "dataDir": dataDir.map { .string($0) }, "autoscaler.pools": pools.map { .string($0) },
-        ])
-        guard let poolPath = reader.string(forKey: "autoscaler.pools") else {
+        let reader = try await server.reader(["dataDir": dataDir.map { .string($0) }])
+        // Only the flag: a configuration file shared with `plaza autoscaler` must not turn this into a fleet.
+        guard let poolPath = pools else {
             try await NodeRunner.run(reader: reader) { configuration, logger in
                 (try await EmbeddedNode.open(configuration: configuration, logger: logger), [])
             }
             return
         }
         let file: PoolFile
-        do { file = try PoolFile.load(path: poolPath) } catch { throw ValidationError(error.description) }
+        do { file = try PoolFile.load(path: poolPath, defaultProvider: .local(LocalProviderSettings())) } catch {
+            throw ValidationError(error.description)
+        }
+        for pool in file.pools {
+            guard case .local = pool.provider else {
+                throw ValidationError(
+                    "pool '\(pool.name)': plaza serve --pools runs local pools only (they share its SQLite file and stop with it); "
+                        + "run command and aws pools with plaza autoscaler")
+            }
+        }
         let ttl = try AutoscalerCommand.leaseTTL(reader)
         let configFile = server.process.config
         try await NodeRunner.run(reader: reader) { configuration, logger in

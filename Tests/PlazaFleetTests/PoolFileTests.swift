@@ -55,8 +55,10 @@ struct PoolFileTests {
         guard case .local = pool.provider else { Issue.record("the local provider"); return }
         // Corrected load 0.9 on one server against a target of 0.6: ceil(1 × 0.9 / 0.6) = 2.
         #expect(Self.run(pool, periods: 1, capacity: 1, metric: "load", value: 0.9) == [2])
-        // A pool that names no provider gets the local one.
-        let bare = try PoolFile.parse(Data(#"{"pools": [{"name": "p", "kind": "room-server", "min": 1, "max": 3}]}"#.utf8))
+        // For `plaza serve --pools`, a pool that names no provider gets the local one.
+        let bare = try PoolFile.parse(
+            Data(#"{"pools": [{"name": "p", "kind": "room-server", "min": 1, "max": 3}]}"#.utf8),
+            defaultProvider: .local(LocalProviderSettings()))
         #expect(bare.pools.first?.provider == .local(LocalProviderSettings()))
     }
 
@@ -67,7 +69,7 @@ struct PoolFileTests {
     }
 
     @Test(arguments: [
-        (#"{"pools": [{"name": "p", "kind": "room-server", "min": 1}]}"#, "pools[0]: missing 'max'"),
+        (#"{"pools": [{"name": "p", "kind": "room-server", "min": 1, "max": 3}]}"#, "pools[0]: missing 'provider'"),
         (pool(#", "desired": 5"#), "pool 'p': needs 0 ≤ min ≤ desired ≤ max (min 1, desired 5, max 3)"),
         (#"{"pools": [{"name": "p", "kind": "jvb", "min": 1, "max": 3, "provider": {"type": "local"}}]}"#,
          "pool 'p': a local provider for a jvb pool needs 'arguments' (what to run)"),

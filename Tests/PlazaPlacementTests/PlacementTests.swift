@@ -1,24 +1,12 @@
 import Testing
 import PlazaPlacement
 
-/// A seeded generator, so a failing case can be replayed.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 @Suite struct PlacementTests {
     let policy = PlacementPolicy(heartbeatTTL: 15_000, participantsPerNewRoom: 2)
     let now: Int64 = 1_000_000
 
     @Test func onlyLiveServingNodesBelowCapacityAreChosen() {
-        var random = SplitMix64(state: 1)
+        var random = SplitMix64(seed: 1)
         let nodes = [
             NodeLoad(id: "dead", capacity: 100, reportedAt: now - 16_000),
             NodeLoad(id: "draining", state: .draining, capacity: 100, reportedAt: now),
@@ -34,7 +22,7 @@ struct SplitMix64: RandomNumberGenerator {
     }
 
     @Test func thePreferredRegionWinsWhileItHasRoom() {
-        var random = SplitMix64(state: 2)
+        var random = SplitMix64(seed: 2)
         var nodes = [
             NodeLoad(id: "eu-1", region: "eu", capacity: 100, participants: 80, reportedAt: now),
             NodeLoad(id: "us-1", region: "us", capacity: 100, reportedAt: now),
@@ -49,7 +37,7 @@ struct SplitMix64: RandomNumberGenerator {
     }
 
     @Test func theLessLoadedOfTwoCandidatesIsTaken() {
-        var random = SplitMix64(state: 3)
+        var random = SplitMix64(seed: 3)
         let nodes = [
             NodeLoad(id: "busy", capacity: 100, participants: 70, reportedAt: now),
             NodeLoad(id: "quiet", capacity: 100, participants: 10, reportedAt: now),
@@ -64,7 +52,7 @@ struct SplitMix64: RandomNumberGenerator {
     /// The same when every node's CPU reading is its larger load term: the correction must count there too.
     @Test(arguments: [(UInt64(1), 0.0), (2, 0.0), (3, 0.0), (4, 0.0), (5, 0.0), (1, 0.2), (2, 0.2), (3, 0.2), (4, 0.2), (5, 0.2)])
     func aBurstDoesNotHerd(seed: UInt64, cpu: Double) {
-        var random = SplitMix64(state: seed)
+        var random = SplitMix64(seed: seed)
         var nodes = (0..<20).map {
             NodeLoad(id: "n\($0)", capacity: 10_000, participants: 100, cpu: cpu, reportedAt: now - 5_000)
         }

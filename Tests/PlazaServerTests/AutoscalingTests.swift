@@ -49,7 +49,7 @@ import PlazaTesting
         var participants: Int?
     }
 
-    static func instances(_ directory: BenchServer) async throws -> [Instance] {
+    static func instances(_ directory: BenchServer, adminToken: String) async throws -> [Instance] {
         let status = try await HTTP.request("GET", directory.baseURL + "/api/v1/fleet", bearer: adminToken)
         #expect(status.status == 200, "\(status.text)")
         return status.json.array("pools").first?.array("instances").map { instance in
@@ -83,6 +83,7 @@ import PlazaTesting
         let store: String
         let environment: [String: String]
         let directory: BenchServer
+        let adminToken: String
         /// The autoscaler when it is a process of its own.
         var autoscaler: PlazaProcess?
 
@@ -90,27 +91,38 @@ import PlazaTesting
             let folder = FileManager.default.temporaryDirectory.appendingPathComponent("plaza-autoscaling-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
             let pools = try AutoscalingTests.poolFile(directory: folder, policies: policies)
-            let environment = FleetProcessTests.fastTimings.merging([
-                "PLAZA_AUTH_SECRET": TestServer.fleetSecret, "PLAZA_AUTH_ADMIN_TOKEN": AutoscalingTests.adminToken,
-            ]) { $1 }
             switch deployment {
             case .fleet:
+                let environment = FleetProcessTests.fastTimings.merging([
+                    "PLAZA_AUTH_SECRET": TestServer.fleetSecret, "PLAZA_AUTH_ADMIN_TOKEN": AutoscalingTests.adminToken,
+                ]) { $1 }
                 let store = try PostgresServer.shared().createDatabase()
                 let directory = try await BenchServer.start(
                     executable: try PlazaExecutable.path(), arguments: ["directory", "--store", store], environment: environment)
                 var drill = Drill(
-                    folder: folder, pools: pools, store: store, environment: environment, directory: directory, autoscaler: nil)
+                    folder: folder, pools: pools, store: store, environment: environment, directory: directory,
+                    adminToken: AutoscalingTests.adminToken, autoscaler: nil)
                 if startsAutoscaler { drill.autoscaler = try drill.startAutoscaler("test-autoscaler", pools: pools) }
                 return drill
             case .serve:
+                // As on a laptop: the secrets are generated in the data directory, and the settings the room
+                // servers need too (the fast timings of FleetProcessTests) come from the --config file, so both
+                // reach them only through what `plaza serve` hands on.
+                let config = folder.appendingPathComponent("plaza.json")
+                try Data(#"{"cluster": {"heartbeatInterval": 0.5, "heartbeatTTL": 2.5, "leaseTTL": 2.5}}"#.utf8).write(to: config)
                 let serve = try await BenchServer.start(
                     executable: try PlazaExecutable.path(),
-                    arguments: ["serve", "--pools", pools, "--data-dir", folder.path, "--log-level", "info"], environment: environment)
+                    arguments: ["serve", "--pools", pools, "--data-dir", folder.path, "--config", config.path, "--log-level", "info"],
+                    environment: [:])
+                let adminToken = try String(contentsOf: folder.appendingPathComponent("admin-token"), encoding: .utf8)
                 return Drill(
                     folder: folder, pools: pools, store: "sqlite:" + folder.appendingPathComponent("plaza.sqlite").path,
-                    environment: environment, directory: serve, autoscaler: nil)
+                    environment: [:], directory: serve, adminToken: adminToken, autoscaler: nil)
             }
         }
+
+        /// The fleet API's view of the pool's instances.
+        func instances() async throws -> [Instance] { try await AutoscalingTests.instances(directory, adminToken: adminToken) }
 
         /// What the autoscaler logged.
         var log: String {
@@ -174,8 +186,8 @@ import PlazaTesting
         defer { for client in clients { client.close() } }
 
         // The pool starts at its desired capacity: one room server.
-        #expect(try await eventually(timeout: 30) { try await Self.instances(directory).map(\.state) == ["serving"] }, "\(drill.log)")
-        let first = try #require(try await Self.instances(directory).first?.id)
+        #expect(try await eventually(timeout: 30) { try await drill.instances().map(\.state) == ["serving"] }, "\(drill.log)")
+        let first = try #require(try await drill.instances().first?.id)
 
         // A meeting, and load from plaza bench: 32 participants on the only server.
         let (ann, meetingNode) = try await Self.seat(directory, "meeting", "Ann")
@@ -188,8 +200,8 @@ import PlazaTesting
         defer { load.stop() }
 
         // Average participants ≥ 20 for two periods: a second server is launched and serves.
-        #expect(try await eventually(timeout: 40) { try await Self.instances(directory).filter { $0.state == "serving" }.count == 2 }, "\(drill.log)\n\(load.log)")
-        let second = try #require(try await Self.instances(directory).map(\.id).first { $0 != first })
+        #expect(try await eventually(timeout: 40) { try await drill.instances().filter { $0.state == "serving" }.count == 2 }, "\(drill.log)\n\(load.log)")
+        let second = try #require(try await drill.instances().map(\.id).first { $0 != first })
 
         // New rooms land on the new server; a later meeting starts there.
         var late: [TestClient] = []
@@ -203,7 +215,7 @@ import PlazaTesting
         // The load stops: 2 participants on the first server, 3 on the second, an average of 2.5 ≤ 3 for three
         // periods: one server goes, the least loaded — the first, where the meeting still runs.
         load.stop()
-        #expect(try await eventually(timeout: 40) { try await Self.instances(directory).contains { $0.id == first && $0.state == "draining" } }, "\(drill.log)")
+        #expect(try await eventually(timeout: 40) { try await drill.instances().contains { $0.id == first && $0.state == "draining" } }, "\(drill.log)")
         try await Self.stillTalking(ann, bob, "during-drain-1")
         // No new rooms on a draining server; the meeting keeps its home.
         let placed = try await HTTP.join(directory.baseURL, "after-scale-in", name: "Flo")
@@ -211,20 +223,20 @@ import PlazaTesting
         let joinsMeeting = try await HTTP.join(directory.baseURL, "meeting", name: "Gus")
         #expect(joinsMeeting.json.string("node") == first, "a draining server keeps its rooms")
         try await Task.sleep(for: .seconds(3))  // several passes: the draining server is not empty, so it stays
-        #expect(try await Self.instances(directory).first { $0.id == first }?.state == "draining")
+        #expect(try await drill.instances().first { $0.id == first }?.state == "draining")
         try await Self.stillTalking(bob, ann, "during-drain-2")
         try await Self.stillTalking(late[0], late[1], "late-room")
 
         // The meeting ends: the drained server is stopped.
         ann.close()
         bob.close()
-        #expect(try await eventually(timeout: 30) { try await Self.instances(directory).map(\.id) == [second] }, "\(drill.log)")
+        #expect(try await eventually(timeout: 30) { try await drill.instances().map(\.id) == [second] }, "\(drill.log)")
         let pidFile = folder.appendingPathComponent("fleet/rooms/\(first).json").path
         #expect(!FileManager.default.fileExists(atPath: pidFile), "the local provider stopped its process")
         try await Self.stillTalking(late[2], late[0], "after-scale-in")
 
         // All of it is in `plaza fleet activities`.
-        let cli = ["--directory", directory.baseURL, "--admin-token", Self.adminToken]
+        let cli = ["--directory", directory.baseURL, "--admin-token", drill.adminToken]
         let activities = try await PlazaProcess.run(["fleet", "activities"] + cli, directory: folder)
         #expect(activities.status == 0, "\(activities.output)")
         let lines = activities.output.split(separator: "\n").map(String.init)
@@ -249,13 +261,27 @@ import PlazaTesting
         }
     }
 
+    @Test func serveTakesLocalPoolsOnly() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("plaza-serve-pools-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let pools = folder.appendingPathComponent("pools.json")
+        try Data(#"""
+            {"pools": [{"name": "cloud", "kind": "room-server", "min": 1, "max": 2,
+                        "provider": {"type": "command", "launch": ["true"], "terminate": ["true"], "list": ["echo", "[]"]}}]}
+            """#.utf8).write(to: pools)
+        let refused = try await PlazaProcess.run(
+            ["serve", "--pools", pools.path, "--data-dir", folder.path, "--port", "0"], directory: folder)
+        #expect(refused.status != 0 && refused.output.contains("pool 'cloud': plaza serve --pools runs local pools only"), "\(refused.output)")
+    }
+
     @Test func aStandbyTakesOverWhenTheLeaderIsKilledAndLaunchesNothingTwice() async throws {
         let drill = try await Drill.start(.fleet, policies: false, startsAutoscaler: false)
         defer { drill.stop() }
         let (directory, pools) = (drill.directory, drill.pools)
         let leader = try drill.startAutoscaler("first", pools: pools, leaseTTL: 2)
         defer { leader.stop() }
-        #expect(try await eventually(timeout: 30) { try await Self.instances(directory).map(\.state) == ["serving"] }, "\(leader.log)")
+        #expect(try await eventually(timeout: 30) { try await drill.instances().map(\.state) == ["serving"] }, "\(leader.log)")
         let standby = try drill.startAutoscaler("second", pools: pools, leaseTTL: 2)
         defer { standby.stop() }
         #expect(try await eventually { standby.log.contains("standing by") }, "\(standby.log)")
@@ -267,11 +293,11 @@ import PlazaTesting
         // The operator asks for two: the pass that acts on it finds the adopted server and launches one more, so
         // two launches in all — a takeover that launched again would show a third.
         let set = try await HTTP.request(
-            "PUT", directory.baseURL + "/api/v1/fleet/pools/rooms/desired", body: #"{"desired":2}"#, bearer: Self.adminToken)
+            "PUT", directory.baseURL + "/api/v1/fleet/pools/rooms/desired", body: #"{"desired":2}"#, bearer: drill.adminToken)
         #expect(set.status == 200)
-        #expect(try await eventually(timeout: 30) { try await Self.instances(directory).filter { $0.state == "serving" }.count == 2 }, "\(standby.log)")
-        let activities = try await HTTP.request("GET", directory.baseURL + "/api/v1/fleet/activities", bearer: Self.adminToken)
+        #expect(try await eventually(timeout: 30) { try await drill.instances().filter { $0.state == "serving" }.count == 2 }, "\(standby.log)")
+        let activities = try await HTTP.request("GET", directory.baseURL + "/api/v1/fleet/activities", bearer: drill.adminToken)
         #expect(activities.json.array("activities").filter { $0.string("action") == "launch" }.count == 2)
-        #expect(try await Self.instances(directory).count == 2)
+        #expect(try await drill.instances().count == 2)
     }
 }

@@ -117,6 +117,28 @@ import PlazaTesting
     }
 
     @Test(arguments: StoreEngine.allCases)
+    func aRoomsHeartbeatKeepsItsConferenceOnItsBridge(engine: StoreEngine) async throws {
+        let store = try await engine.openNew()
+        try await register(store, "jvb-1", kind: "jvb", at: t0)
+        try await register(store, "rooms-1", kind: "room-server", at: t0)
+        var random = SystemRandomNumberGenerator()
+        let room = RoomName("standup")!
+        let epoch = try #require(try await store.claim(room, node: "rooms-1", leaseTTL: 10_000, now: t0))
+        #expect(epoch == 1)
+        let placed = try #require(
+            try await store.placeConference(
+                room, kind: "jvb", region: nil, policy: policy, participantCap: 0, leaseTTL: 5_000, now: t0, using: &random))
+        #expect(placed.leaseUntil == t0 + 5_000)
+        // The room's node renews its room lease to t0 + 30 s: the conference's lease follows, never shrinks.
+        _ = try await store.heartbeat(node: "rooms-1", report: NodeReport(), rooms: [room], leaseTTL: 10_000, now: t0 + 20_000)
+        _ = try await store.heartbeat(node: "jvb-1", report: NodeReport(), rooms: [], leaseTTL: 10_000, now: t0 + 20_000)
+        let kept = try await store.placeConference(
+            room, kind: "jvb", region: nil, policy: policy, participantCap: 0, leaseTTL: 1_000, now: t0 + 20_001, using: &random)
+        #expect(kept?.bridge == "jvb-1" && kept?.leaseUntil == t0 + 30_000)
+        try await store.close()
+    }
+
+    @Test(arguments: StoreEngine.allCases)
     func recordingsTakeAnIdleRecorderAndGiveItBack(engine: StoreEngine) async throws {
         let store = try await engine.openNew()
         try await register(store, "jibri-1", kind: "jibri", at: t0)

@@ -135,21 +135,28 @@ import PlazaTesting
 
     @Test(arguments: StoreEngine.allCases)
     func ofNodesClaimingAFreeRoomAtOnceOneGetsIt(engine: StoreEngine) async throws {
-        let (store, _) = try await store(engine)
+        // Two stores on one database: the claims race as separate processes' would.
+        let (store, location) = try await store(engine)
+        let (other, _) = try await self.store(engine, location)
         let ids = (1...8).map { "n\($0)" }
         try await register(store, ids)
         let room = RoomName("contested")!
+        let lease = self.lease
         // A free room, and a room whose home's lease ran out: either way exactly one claimant wins.
         var winners: [String] = []
         for now in [t0, t0 + 2 * lease] {
             let claims = try await withThrowingTaskGroup(of: (String, Int64?).self) { group in
-                for id in ids { group.addTask { (id, try await store.claim(room, node: id, leaseTTL: lease, now: now)) } }
+                for (i, id) in ids.enumerated() {
+                    let claimant = i % 2 == 0 ? store : other
+                    group.addTask { (id, try await claimant.claim(room, node: id, leaseTTL: lease, now: now)) }
+                }
                 return try await group.reduce(into: [(String, Int64?)]()) { $0.append($1) }
             }
             let won = claims.filter { $0.1 != nil }
             #expect(won.count == 1, "one claim wins at \(now): \(claims)")
             winners += won.map(\.0)
         }
+        try await other.close()
         // The epoch grows when the room changes hands (the same node winning twice keeps its epoch).
         let placement = try #require(try await store.placement(of: room))
         #expect(placement.node == winners.last && placement.epoch == (winners.first == winners.last ? 1 : 2))
@@ -177,6 +184,29 @@ import PlazaTesting
         _ = try await store.heartbeat(node: "a", report: NodeReport(), rooms: [], leaseTTL: lease, now: later + 1)
         let again = try #require(try await store.place(room, region: nil, policy: policy, leaseTTL: lease, now: later + 1, using: &random).placement)
         #expect(again.epoch == moved.epoch + 1, "epochs never repeat")
+        try await store.close()
+    }
+
+    @Test(arguments: StoreEngine.allCases)
+    func externalLoadsReplaceTheReportsAndCountRoomsPlacedSince(engine: StoreEngine) async throws {
+        let (store, _) = try await store(engine)
+        try await register(store, ["a", "b"])
+        var random = SystemRandomNumberGenerator()
+        // By their reports both are idle; Prometheus says a is full.
+        let external = ExternalLoads(samples: ["a": .init(participants: 100, cpu: 0.2), "b": .init(participants: 10)], since: t0)
+        for i in 0..<5 {
+            let home = try await store.place(
+                RoomName("x\(i)")!, region: nil, policy: policy, external: external, leaseTTL: lease, now: t0 + 1, using: &random)
+            #expect(home.placement?.node == "b")
+        }
+        // Rooms placed since the samples count: b, at 10 + 5 rooms × 2 of 100, is at 0.2, and full at 45 rooms.
+        for i in 5..<50 {
+            _ = try await store.place(
+                RoomName("x\(i)")!, region: nil, policy: policy, external: external, leaseTTL: lease, now: t0 + 1, using: &random)
+        }
+        #expect(
+            try await store.place(RoomName("full")!, region: nil, policy: policy, external: external, leaseTTL: lease, now: t0 + 1, using: &random)
+                == .noCapacity)
         try await store.close()
     }
 
