@@ -10,11 +10,16 @@ public struct PoolPeriod: Sendable {
     /// Per metric, the latest value of each instance past its warm-up (instances still warming up count as
     /// capacity but not here).
     public var metrics: [String: [Double]]
+    /// Capacity without figures yet (instances still to launch, launching, or within their warm-up): what a
+    /// scale-out has already added. Without it, a rule that needs more would ask again every period until they
+    /// report.
+    public var warming: Int
 
-    public init(now: Double, capacity: Int, metrics: [String: [Double]]) {
+    public init(now: Double, capacity: Int, metrics: [String: [Double]], warming: Int = 0) {
         self.now = now
         self.capacity = capacity
         self.metrics = metrics
+        self.warming = warming
     }
 }
 
@@ -112,8 +117,15 @@ public struct PolicyEvaluator: Sendable {
                 values: value.map { ["\(alarm.statistic.rawValue)(\(alarm.metric))": $0] } ?? [:])
 
         case .targetTracking(let tracking):
-            guard let value = PoolStatistic.average.of(period.metrics[tracking.metric] ?? []), current > 0 else { return nil }
-            let recommended = tracking.recommendation(value: value, current: current) ?? current
+            let values = period.metrics[tracking.metric] ?? []
+            guard let value = PoolStatistic.average.of(values), current > 0 else { return nil }
+            var recommended = tracking.recommendation(value: value, current: current) ?? current
+            if recommended > current, period.warming > 0 {
+                // As Kubernetes' HPA does with pods not ready yet: a scale-out counts the warming instances as
+                // idle, and happens only if it is still needed with them taking their share.
+                let shared = values.reduce(0, +) / Double(values.count + period.warming)
+                recommended = max(current, tracking.recommendation(value: shared, current: current) ?? current)
+            }
             var window = memory.recommendations[tracking.name, default: []].filter { period.now - $0.at < tracking.scaleDownStabilization }
             window.append(Memory.Recommendation(at: period.now, desired: recommended))
             memory.recommendations[tracking.name] = window
@@ -128,10 +140,11 @@ public struct PolicyEvaluator: Sendable {
 
         case .availability(let availability):
             let idle = Int(PoolStatistic.sum.of(period.metrics[availability.metric] ?? []) ?? 0)
-            guard let to = availability.proposal(idle: idle, current: current) else { return nil }
+            guard let to = availability.proposal(idle: idle, warming: period.warming, current: current) else { return nil }
             return ScalingDecision(
                 from: current, to: to, policy: availability.name,
-                reason: "\(idle) idle, keeping \(availability.minIdle)…\(availability.maxIdle)",
+                reason: "\(idle) idle" + (period.warming > 0 ? " and \(period.warming) warming up" : "")
+                    + ", keeping \(availability.minIdle)…\(availability.maxIdle)",
                 values: ["Sum(\(availability.metric))": Double(idle)])
         }
     }

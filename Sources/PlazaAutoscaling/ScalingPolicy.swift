@@ -207,8 +207,10 @@ public struct Availability: Codable, Sendable, Equatable {
         }
     }
 
-    func proposal(idle: Int, current: Int) -> Int? {
-        if idle < minIdle { return current + (minIdle - idle) }
+    /// Instances still warming up will be idle: they count towards `minIdle` (so they are not launched again
+    /// every period until they report), not towards `maxIdle` (nothing is drained for them before they serve).
+    func proposal(idle: Int, warming: Int, current: Int) -> Int? {
+        if idle + warming < minIdle { return current + (minIdle - idle - warming) }
         if idle > maxIdle { return current - (idle - maxIdle) }
         return nil
     }

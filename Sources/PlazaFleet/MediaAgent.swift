@@ -14,15 +14,26 @@ import FoundationNetworking
 /// report, so the autoscaler's health check fails and the instance is replaced, not repaired.
 public struct MediaAgent: Service {
     public enum Kind: String, Sendable {
-        case jvb, jibri
+        /// Jitsi Videobridge: load from `/colibri/stats`, drain by graceful shutdown.
+        case jvb
+        /// Jibri: busy or idle, drain by graceful shutdown, records the room it is assigned.
+        case jibri
+        /// Janus: health from `/info`, load (sessions) from the admin API when given; no drain call (placement
+        /// stops sending it conferences, and it is stopped once its sessions are gone).
+        case janus
+        /// Anything else (a `custom` pool): a health URL answering 2xx, whose JSON body may carry the load.
+        case custom
     }
 
     public let kind: Kind
-    /// The server's local API: JVB's private REST interface (`http://127.0.0.1:8080`) or Jibri's HTTP API
-    /// (`http://127.0.0.1:2222`).
+    /// The server's local API: JVB's private REST interface (`http://127.0.0.1:8080`), Jibri's HTTP API
+    /// (`http://127.0.0.1:2222`), Janus's HTTP API (`http://127.0.0.1:8088/janus`), a custom server's health URL.
     public let api: URL
-    /// Jibri's internal API (`http://127.0.0.1:3333`), where graceful shutdown is.
+    /// Jibri's internal API (`http://127.0.0.1:3333`), where graceful shutdown is; Janus's admin API
+    /// (`http://127.0.0.1:7088/admin`), where its sessions are listed.
     public let internalAPI: URL?
+    /// Janus's `admin_secret`.
+    public let adminSecret: String?
     /// For a recorder: the meeting's base URL Jibri joins to record a room (`callUrlInfo.baseUrl`; the room
     /// name is the `callName`).
     public let callBaseURL: String?
@@ -32,12 +43,13 @@ public struct MediaAgent: Service {
     let logger: Logger
 
     public init(
-        kind: Kind, api: URL, internalAPI: URL?, callBaseURL: String? = nil, registration: NodeRegistration,
-        store: any PlacementStore & MediaStore, interval: Duration, logger: Logger
+        kind: Kind, api: URL, internalAPI: URL?, adminSecret: String? = nil, callBaseURL: String? = nil,
+        registration: NodeRegistration, store: any PlacementStore & MediaStore, interval: Duration, logger: Logger
     ) {
         self.kind = kind
         self.api = api
         self.internalAPI = internalAPI
+        self.adminSecret = adminSecret
         self.callBaseURL = callBaseURL
         self.registration = registration
         self.store = store
@@ -127,7 +139,47 @@ public struct MediaAgent: Service {
                 return Observation(healthy: false, report: NodeReport(), problem: "/jibri/api/v1.0/health did not answer its JSON")
             }
             return health
+        case .janus:
+            guard let (status, body) = try? await request("GET", api, "/info"), status == 200,
+                (try? JSONSerialization.jsonObject(with: body) as? [String: Any])?["janus"] as? String == "server_info"
+            else {
+                return Observation(healthy: false, report: NodeReport(), problem: "/info did not answer server_info")
+            }
+            guard let admin = internalAPI else { return Observation(healthy: true, report: NodeReport()) }
+            var call: [String: Any] = ["janus": "list_sessions", "transaction": randomID(length: 12)]
+            call["admin_secret"] = adminSecret
+            let json = String(decoding: (try? JSONSerialization.data(withJSONObject: call)) ?? Data(), as: UTF8.self)
+            guard let (adminStatus, answer) = try? await request("POST", admin, "", json: json), adminStatus == 200,
+                let sessions = Self.janusSessions(answer)
+            else {
+                return Observation(healthy: false, report: NodeReport(), problem: "the admin API did not list the sessions")
+            }
+            return Observation(healthy: true, report: NodeReport(connections: sessions, participants: sessions))
+        case .custom:
+            guard let (status, body) = try? await request("GET", api, ""), (200..<300).contains(status) else {
+                return Observation(healthy: false, report: NodeReport(), problem: "\(api) did not answer 2xx")
+            }
+            return Observation(healthy: true, report: Self.customReport(body))
         }
+    }
+
+    /// Janus's admin `list_sessions` answer: `{"janus": "success", "sessions": [id, …]}`; nil for an error
+    /// (`{"janus": "error", "error": {…}}`, a wrong `admin_secret`).
+    public static func janusSessions(_ body: Data) -> Int? {
+        guard let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any], object["janus"] as? String == "success",
+            let sessions = object["sessions"] as? [Any]
+        else { return nil }
+        return sessions.count
+    }
+
+    /// A custom server's health answer: any body; a JSON object may carry `participants`, `rooms`,
+    /// `connections`, `cpu` (0…1) and `draining` (bool).
+    public static func customReport(_ body: Data) -> NodeReport {
+        guard let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any] else { return NodeReport() }
+        func int(_ key: String) -> Int { (object[key] as? NSNumber)?.intValue ?? 0 }
+        return NodeReport(
+            state: (object["draining"] as? Bool) == true ? .draining : .serving, connections: int("connections"),
+            rooms: int("rooms"), participants: int("participants"), cpu: (object["cpu"] as? NSNumber)?.doubleValue ?? 0)
     }
 
     /// JVB's `/colibri/stats`: `endpoints` (or the older `participants`), `conferences`, `stress_level` (as the
@@ -182,6 +234,8 @@ public struct MediaAgent: Service {
 
     /// The autoscaler chose this instance for scale-in: a bridge shuts down gracefully (it takes no new
     /// conferences and exits when its last one ends); a recorder finishes its recording, then exits.
+    /// Janus and custom servers have no such call: the registry's drain keeps new work away, and the
+    /// autoscaler stops them once they report nobody.
     func drain() async throws {
         let (status, body): (Int, Data)
         switch kind {
@@ -189,6 +243,9 @@ public struct MediaAgent: Service {
             (status, body) = try await request("POST", api, "/colibri/shutdown", json: #"{"graceful-shutdown": true}"#)
         case .jibri:
             (status, body) = try await request("POST", internalAPI ?? api, "/jibri/api/internal/v1.0/gracefulShutdown")
+        case .janus, .custom:
+            logger.notice("draining: no new work comes here; stopped once empty", metadata: ["instance": "\(registration.id)"])
+            return
         }
         guard status == 200 else {
             throw ProviderError("graceful shutdown answered \(status): \(String(decoding: body.prefix(200), as: UTF8.self))")
@@ -214,7 +271,7 @@ public struct MediaAgent: Service {
     }
 
     private func request(_ method: String, _ base: URL, _ path: String, json: String? = nil) async throws -> (Int, Data) {
-        var request = URLRequest(url: base.appendingPathComponent(path))
+        var request = URLRequest(url: path.isEmpty ? base : base.appendingPathComponent(path))
         request.httpMethod = method
         request.timeoutInterval = 5
         if let json {

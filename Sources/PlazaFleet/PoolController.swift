@@ -121,8 +121,10 @@ public struct PoolController: Sendable {
         let capacity = instances.filter { $0.state.isCapacity }
         let warmedUp = capacity.filter { $0.state == .serving && now - $0.launchedAt >= milliseconds(pool.warmup) }
         var metrics: [String: [Double]] = [:]
+        var measured = 0
         for instance in warmedUp {
             guard let node = nodes[instance.id], now - node.reportedAt <= milliseconds(pool.health.reportTTL) else { continue }
+            measured += 1
             for metric in InstanceMetric.allCases { metrics[metric.rawValue, default: []].append(metric.value(of: node)) }
         }
         var sums: [String: Double] = [:]
@@ -132,7 +134,9 @@ public struct PoolController: Sendable {
             logger.warning("publishing the pool's statistics failed", metadata: ["pool": "\(pool.name)", "error": "\(error)"])
         }
         var cause = "operator"
-        let decision = evaluator.evaluate(PoolPeriod(now: Double(now) / 1000, capacity: desired, metrics: metrics))
+        let decision = evaluator.evaluate(
+            // Desired capacity without figures yet: launching, warming up, or not launched until this pass converges.
+            PoolPeriod(now: Double(now) / 1000, capacity: desired, metrics: metrics, warming: max(0, desired - measured)))
         try await stillLeading()
         try await store.savePolicyMemory(pool: pool.name, String(decoding: try JSONEncoder().encode(evaluator.memory), as: UTF8.self))
         if let decision {

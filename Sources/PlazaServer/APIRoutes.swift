@@ -114,11 +114,17 @@ struct APIRoutes {
     }
 
     /// On a directory, the media bridge of a room whose conference needs one (by `media.bridgeRooms`, or
-    /// because the join asks): placed like a room, on the less loaded of two live serving bridges.
+    /// because the join asks): placed like a room, on the less loaded of two live serving bridges. A join that
+    /// does not ask still gets the bridge its room's conference already runs on.
     private func bridge(for room: RoomName, asked: Bool, region: String?) async throws -> BridgePlacement? {
         let media = node.configuration.media
         // Bridges are a fleet's: a single server (`plaza serve`, a node asked directly) leaves media peer-to-peer.
-        guard asked || media.needsBridge(room.rawValue), let directory = node.directory else { return nil }
+        guard let directory = node.directory else { return nil }
+        guard asked || media.needsBridge(room.rawValue) else {
+            return try await storeCall {
+                try await directory.media.conference(of: room, heartbeatTTL: directory.policy.heartbeatTTL, now: wallClockMilliseconds())
+            }
+        }
         var random = SystemRandomNumberGenerator()
         let placement = try await storeCall {
             try await directory.media.placeConference(

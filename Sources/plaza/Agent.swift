@@ -14,46 +14,57 @@ struct AgentCommand: AsyncParsableCommand {
         discussion: """
             --kind jvb polls the bridge's private REST interface (/colibri/stats, /about/health; enable it with \
             videobridge.rest.shutdown.enabled for the drain); --kind jibri polls /jibri/api/v1.0/health on Jibri's \
-            HTTP API and drains through its internal API. The shapes covered are in docs/autoscaling.md. The \
-            instance id defaults to PLAZA_INSTANCE_ID, which the autoscaler's providers set.
+            HTTP API and drains through its internal API; --kind janus polls Janus's /info and, with --internal-api, \
+            its admin API's list_sessions; --kind custom polls --api, a health URL answering 2xx (its JSON body may \
+            carry participants, rooms, connections, cpu, draining). The shapes covered are in docs/autoscaling.md. \
+            The instance id defaults to PLAZA_INSTANCE_ID, which the autoscaler's providers set.
             """
     )
 
-    @Option(help: "jvb or jibri.") var kind: String
+    @Option(help: "jvb, jibri, janus or custom.") var kind: String
     @Option(help: "The fleet's store, postgres://… or sqlite:<path> (key store).") var store: String?
     @Option(name: .customLong("instance-id"), help: "The instance's id in its pool (key instanceID, PLAZA_INSTANCE_ID).") var instanceID: String?
-    @Option(help: "The server's local API (default http://127.0.0.1:8080 for jvb, http://127.0.0.1:2222 for jibri).") var api: String?
-    @Option(name: .customLong("internal-api"), help: "Jibri's internal API, for graceful shutdown (default http://127.0.0.1:3333).") var internalAPI: String?
+    @Option(help: "The server's local API (default http://127.0.0.1:8080 for jvb, http://127.0.0.1:2222 for jibri, http://127.0.0.1:8088/janus for janus; required for custom: its health URL).") var api: String?
+    @Option(name: .customLong("internal-api"), help: "Jibri's internal API, for graceful shutdown (default http://127.0.0.1:3333); Janus's admin API, for its sessions (e.g. http://127.0.0.1:7088/admin; none by default).") var internalAPI: String?
     @Option(name: .customLong("call-base-url"), help: "For a recorder: the meeting base URL Jibri joins (callUrlInfo.baseUrl; the room is the callName).") var callBaseURL: String?
     @Option(name: .customLong("public-url"), help: "Where clients reach this bridge (its shard's URL); for a recorder, any name.") var publicURL: String?
     @Option(help: "Region (key cluster.region; default 'default').") var region: String?
     @Option(help: "Participants this bridge is sized for (key cluster.capacity; default 500, and 1 for a recorder).") var capacity: Int?
+    @Option(name: .customLong("admin-secret"), help: "Janus's admin_secret (key agent.adminSecret, PLAZA_AGENT_ADMIN_SECRET).") var adminSecret: String?
     @Option(help: "Seconds between polls (default 5).") var interval: Double = 5
     @OptionGroup var process: ProcessOptions
 
     func run() async throws {
-        guard let kind = MediaAgent.Kind(rawValue: kind) else { throw ValidationError("--kind is jvb or jibri") }
+        guard let kind = MediaAgent.Kind(rawValue: kind) else { throw ValidationError("--kind is jvb, jibri, janus or custom") }
         let reader = try await process.reader([
             "store": store.map { .string($0) }, "instanceID": instanceID.map { .string($0) },
             "cluster.region": region.map { .string($0) }, "cluster.capacity": capacity.map { .int($0) },
+            "agent.adminSecret": adminSecret.map { .string($0) },
         ])
         guard let storeURL = reader.string(forKey: "store") else { throw ValidationError("--store is needed: postgres://… (or sqlite:<path> on one machine)") }
         guard let id = reader.string(forKey: "instanceID") else {
             throw ValidationError("--instance-id is needed (or PLAZA_INSTANCE_ID)")
         }
         guard interval > 0 else { throw ValidationError("--interval must be > 0") }
-        let apiText = api ?? (kind == .jvb ? "http://127.0.0.1:8080" : "http://127.0.0.1:2222")
+        let defaultAPI: String? = switch kind {
+        case .jvb: "http://127.0.0.1:8080"
+        case .jibri: "http://127.0.0.1:2222"
+        case .janus: "http://127.0.0.1:8088/janus"
+        case .custom: nil
+        }
+        guard let apiText = api ?? defaultAPI else { throw ValidationError("--api is needed for --kind custom: its health URL") }
         guard let apiURL = URL(string: apiText) else { throw ValidationError("--api is not a URL") }
         var internalURL: URL?
-        if kind == .jibri {
-            guard let url = URL(string: internalAPI ?? "http://127.0.0.1:3333") else { throw ValidationError("--internal-api is not a URL") }
+        if let internalText = internalAPI ?? (kind == .jibri ? "http://127.0.0.1:3333" : nil) {
+            guard let url = URL(string: internalText) else { throw ValidationError("--internal-api is not a URL") }
             internalURL = url
         }
         bootstrapLogging(level: reader.string(forKey: "log.level", default: "info"))
         let logger = Logger(label: "plaza.agent")
         let registry = try await SharedStores.open(storeURL, logger: logger)
         let agent = MediaAgent(
-            kind: kind, api: apiURL, internalAPI: internalURL, callBaseURL: callBaseURL,
+            kind: kind, api: apiURL, internalAPI: internalURL, adminSecret: reader.string(forKey: "agent.adminSecret", isSecret: true),
+            callBaseURL: callBaseURL,
             registration: NodeRegistration(
                 id: id, url: publicURL ?? apiText, region: reader.string(forKey: "cluster.region", default: "default"),
                 capacity: kind == .jibri ? 1 : reader.int(forKey: "cluster.capacity", default: 500), kind: kind.rawValue),

@@ -187,6 +187,20 @@ struct PolicyTests {
         #expect(evaluator.evaluate(PoolPeriod(now: 0, capacity: 3, metrics: ["idle": [0, 0, 1]]))?.to == 4)
         #expect(evaluator.evaluate(PoolPeriod(now: 60, capacity: 6, metrics: ["idle": [1, 1, 1, 1, 1, 0]]))?.to == 4)
         #expect(evaluator.evaluate(PoolPeriod(now: 120, capacity: 4, metrics: ["idle": [1, 1, 0, 0]])) == nil)
+        // Two recorders launched for the shortfall are warming up: nothing more until they report.
+        #expect(evaluator.evaluate(PoolPeriod(now: 180, capacity: 5, metrics: ["idle": [0, 0, 0]], warming: 2)) == nil)
+        #expect(evaluator.evaluate(PoolPeriod(now: 240, capacity: 5, metrics: ["idle": [0, 0, 0]], warming: 1))?.to == 6)
+        // Nothing is drained for instances still warming up.
+        #expect(evaluator.evaluate(PoolPeriod(now: 300, capacity: 6, metrics: ["idle": [1, 1, 0, 0]], warming: 2)) == nil)
+    }
+
+    @Test func targetTrackingCountsWarmingInstancesBeforeScalingOutAgain() {
+        let tracking = TargetTracking(name: "load", metric: "load", target: 0.6, tolerance: 0.1, scaleDownStabilization: 300)
+        var evaluator = PolicyEvaluator(policies: [.targetTracking(tracking)], minimum: 1, maximum: 20)
+        // Two at 0.9 and two warming up: with the warming ones taking their share (0.45 each), four are enough.
+        #expect(evaluator.evaluate(PoolPeriod(now: 0, capacity: 4, metrics: ["load": [0.9, 0.9]], warming: 2)) == nil)
+        // Two at 1.8 and two warming: 3.6 shared by four is 0.9 each, ceil(4 × 1.5) = 6.
+        #expect(evaluator.evaluate(PoolPeriod(now: 60, capacity: 4, metrics: ["load": [1.8, 1.8]], warming: 2))?.to == 6)
     }
 
     @Test func theLargestProposalWinsAndLimitsAlwaysHold() {

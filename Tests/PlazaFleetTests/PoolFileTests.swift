@@ -70,6 +70,7 @@ struct PoolFileTests {
 
     @Test(arguments: [
         (#"{"pools": [{"name": "p", "kind": "room-server", "min": 1, "max": 3}]}"#, "pools[0]: missing 'provider'"),
+        (#"{"pools": [{"name": "p", "kind": "room-server", "min": 1, "provider": {"type": "local"}}]}"#, "pools[0]: missing 'max'"),
         (pool(#", "desired": 5"#), "pool 'p': needs 0 ≤ min ≤ desired ≤ max (min 1, desired 5, max 3)"),
         (#"{"pools": [{"name": "p", "kind": "jvb", "min": 1, "max": 3, "provider": {"type": "local"}}]}"#,
          "pool 'p': a local provider for a jvb pool needs 'arguments' (what to run)"),

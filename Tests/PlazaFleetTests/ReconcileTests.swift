@@ -73,11 +73,11 @@ import PlazaTesting
 
     static func roomServers(
         min: Int = 0, max: Int = 5, desired: Int, policies: [ScalingPolicy] = [], drain: DrainRule = DrainRule(),
-        kind: PoolKind = .roomServer
+        kind: PoolKind = .roomServer, warmup: Double = 0
     ) -> (CommandProviderSettings) -> PoolConfiguration {
         { settings in
             PoolConfiguration(
-                name: "rooms", kind: kind, region: "eu", min: min, max: max, desired: desired, period: 1, warmup: 0,
+                name: "rooms", kind: kind, region: "eu", min: min, max: max, desired: desired, period: 1, warmup: warmup,
                 provider: .command(settings), policies: policies, drain: drain,
                 health: HealthCheck(unhealthyThreshold: 2, registrationGrace: 60, reportTTL: 15))
         }
@@ -249,6 +249,31 @@ import PlazaTesting
         _ = try await harness.report(ids[1], participants: 0, at: t0 + 2_500)
         try await controller.reconcile(now: t0 + 3_000)
         #expect(try await harness.instances().first { $0.id == ids[1] }?.state == .draining)
+        try await harness.stop()
+    }
+
+    @Test(arguments: StoreEngine.allCases)
+    func recordersWarmingUpAreNotLaunchedAgainEveryPeriod(engine: StoreEngine) async throws {
+        // The operator's recorder rule with a two-minute warm-up, passes every second.
+        let idle = ScalingPolicy.availability(Availability(name: "idle", minIdle: 2, maxIdle: 3))
+        let harness = try await Harness.start(engine, Self.roomServers(min: 3, max: 10, desired: 3, policies: [idle], kind: .jibri, warmup: 120))
+        var controller = harness.controller()
+        try await controller.reconcile(now: t0)
+        for id in try await harness.instances().map(\.id) { _ = try await harness.report(id, at: t0 + 500) }
+        for second in 1...5 { try await controller.reconcile(now: t0 + Int64(second) * 1_000) }
+        #expect(harness.launches.count == 3, "three warming recorders will be idle: none more")
+        #expect(try await harness.store.pools().first?.desired == 3)
+
+        // Warmed up, two of them busy: one idle, one more recorder.
+        let ids = try await harness.instances().map(\.id)
+        let warm = t0 + 121_000
+        for (index, id) in ids.enumerated() { _ = try await harness.report(id, participants: index < 2 ? 1 : 0, at: warm) }
+        try await controller.reconcile(now: warm + 500)
+        #expect(try await harness.store.pools().first?.desired == 4)
+        // The new one warms up: the pool waits for it rather than launching again.
+        for second in 1...5 { try await controller.reconcile(now: warm + 500 + Int64(second) * 1_000) }
+        #expect(harness.launches.count == 4)
+        #expect(try await harness.store.pools().first?.desired == 4)
         try await harness.stop()
     }
 

@@ -156,6 +156,78 @@ import PlazaWebSocketClient
         try await store.close()
     }
 
+    /// Janus 1.x: `GET /janus/info` on the HTTP API, `POST /admin` `list_sessions` on the admin API.
+    static func janus(secret: String) throws -> Fake {
+        try Fake { router, fake in
+            router.get("/janus/info") { _, _ in
+                Response(
+                    status: .init(code: fake.state.withLock { $0.healthStatus }), headers: [.contentType: "application/json"],
+                    body: .init(byteBuffer: ByteBuffer(string: #"{"janus":"server_info","name":"Janus WebRTC Server","version":1211,"version_string":"1.2.11"}"#)))
+            }
+            router.post("/admin") { request, _ in
+                let body = try await request.body.collect(upTo: 4096)
+                let call = try JSONSerialization.jsonObject(with: Data(String(buffer: body).utf8)) as? [String: Any]
+                let transaction = call?["transaction"] as? String ?? ""
+                let answer = call?["janus"] as? String == "list_sessions" && call?["admin_secret"] as? String == secret
+                    ? #"{"janus":"success","transaction":"\#(transaction)","sessions":\#(fake.state.withLock { $0.body })}"#
+                    : #"{"janus":"error","transaction":"\#(transaction)","error":{"code":403,"reason":"Unauthorized request (wrong or missing secret/token)"}}"#
+                return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: answer)))
+            }
+        }
+    }
+
+    @Test func aJanusAgentCountsSessionsThroughTheAdminAPIAndIsUnhealthyWithoutThem() async throws {
+        let fake = try Self.janus(secret: "janus-admin")
+        defer { fake.stop() }
+        fake.set { $0.body = "[111, 222, 333]" }
+        let (url, store, folder) = try await Self.workspace()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let agent = try PlazaProcess(
+            arguments: [
+                "agent", "--kind", "janus", "--store", url, "--api", fake.url + "/janus", "--internal-api", fake.url + "/admin",
+                "--instance-id", "janus-1", "--public-url", "wss://janus-1.example.org", "--interval", "0.2",
+            ],
+            environment: ["PLAZA_AGENT_ADMIN_SECRET": "janus-admin"], directory: folder)
+        defer { agent.stop() }
+        #expect(try await eventually { try await Self.node(store, "janus-1")?.report.participants == 3 }, "\(agent.log)")
+        #expect(try await Self.node(store, "janus-1")?.registration.kind == "janus")
+        fake.set { $0.body = "[]" }
+        #expect(try await eventually { try await Self.node(store, "janus-1")?.report.participants == 0 })
+        // The HTTP API down: not reported, so the autoscaler replaces it.
+        fake.set { $0.healthStatus = 503 }
+        try await Self.expectSilent(store, "janus-1")
+        // Drained: nothing to call; it keeps reporting, as draining, until the autoscaler stops it.
+        fake.set { $0.healthStatus = 200 }
+        try await store.requestDrain(node: "janus-1")
+        let drainedAt = wallClockMilliseconds()
+        #expect(try await eventually { (try await Self.node(store, "janus-1")?.reportedAt ?? 0) > drainedAt }, "\(agent.log)")
+        #expect(try await Self.node(store, "janus-1")?.report.state == .draining)
+        #expect(agent.log.contains("draining"))
+        try await store.close()
+    }
+
+    @Test func aCustomAgentReportsWhatItsHealthURLSays() async throws {
+        let fake = try Fake { router, fake in
+            router.get("/healthz") { _, _ in fake.answer() }
+        }
+        defer { fake.stop() }
+        fake.set { $0.body = #"{"participants": 7, "rooms": 2, "cpu": 0.25}"# }
+        let (url, store, folder) = try await Self.workspace()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let missing = try await PlazaProcess.run(["agent", "--kind", "custom", "--store", url, "--instance-id", "c-1"], directory: folder)
+        #expect(missing.status != 0 && missing.output.contains("--api is needed for --kind custom"), "\(missing.output)")
+        let agent = try PlazaProcess(
+            arguments: ["agent", "--kind", "custom", "--store", url, "--api", fake.url + "/healthz", "--instance-id", "c-1", "--interval", "0.2"],
+            environment: [:], directory: folder)
+        defer { agent.stop() }
+        #expect(try await eventually { try await Self.node(store, "c-1")?.report.participants == 7 }, "\(agent.log)")
+        let record = try #require(try await Self.node(store, "c-1"))
+        #expect(record.registration.kind == "custom" && record.report.rooms == 2 && record.report.cpu == 0.25)
+        fake.set { $0.healthStatus = 500 }
+        try await Self.expectSilent(store, "c-1", "a failing health URL is not reported")
+        try await store.close()
+    }
+
     @Test func aRecorderAgentReportsBusyAndIdleIsReplacedWhenUnhealthyAndDrainsGracefully() async throws {
         let fake = try Self.recorder()
         defer { fake.stop() }
@@ -246,6 +318,8 @@ import PlazaWebSocketClient
         let asked = try await HTTP.request(
             "POST", directory.baseURL + "/api/v1/join", body: #"{"room":"grown","name":"Di","bridge":true}"#)
         #expect(asked.json["bridge"]?.string("id") == "bridge-quiet")
+        let later = try await HTTP.join(directory.baseURL, "grown", name: "Dan")
+        #expect(later.json["bridge"]?.string("id") == "bridge-quiet", "a later join that does not ask gets the room's bridge")
 
         // Never a new conference on a draining bridge; its conferences stay.
         try await store.requestDrain(node: "bridge-quiet")

@@ -97,6 +97,9 @@ import PlazaTesting
         let again = try await store.placeConference(
             room, kind: "jvb", region: "eu", policy: policy, participantCap: 0, leaseTTL: 60_000, now: t0 + 1_000, using: &random)
         #expect(again?.bridge == first.bridge && again?.leaseUntil == t0 + 61_000, "a draining bridge keeps its conference")
+        #expect(try await store.conference(of: room, heartbeatTTL: 10_000, now: t0 + 1_000) == again)
+        #expect(try await store.conference(of: RoomName("p2p")!, heartbeatTTL: 10_000, now: t0 + 1_000) == nil)
+        #expect(try await store.conference(of: room, heartbeatTTL: 10_000, now: t0 + 10_001) == nil, "its bridge went quiet")
         let other = first.bridge == "jvb-1" ? "jvb-2" : "jvb-1"
         for i in 0..<5 {
             let next = try await store.placeConference(
@@ -129,12 +132,13 @@ import PlazaTesting
             try await store.placeConference(
                 room, kind: "jvb", region: nil, policy: policy, participantCap: 0, leaseTTL: 5_000, now: t0, using: &random))
         #expect(placed.leaseUntil == t0 + 5_000)
-        // The room's node renews its room lease to t0 + 30 s: the conference's lease follows, never shrinks.
-        _ = try await store.heartbeat(node: "rooms-1", report: NodeReport(), rooms: [room], leaseTTL: 10_000, now: t0 + 20_000)
-        _ = try await store.heartbeat(node: "jvb-1", report: NodeReport(), rooms: [], leaseTTL: 10_000, now: t0 + 20_000)
-        let kept = try await store.placeConference(
-            room, kind: "jvb", region: nil, policy: policy, participantCap: 0, leaseTTL: 1_000, now: t0 + 20_001, using: &random)
-        #expect(kept?.bridge == "jvb-1" && kept?.leaseUntil == t0 + 30_000)
+        // Within both leases, the room's node renews its room to t0 + 14 s: the conference's lease follows.
+        _ = try await store.heartbeat(node: "rooms-1", report: NodeReport(), rooms: [room], leaseTTL: 10_000, now: t0 + 4_000)
+        _ = try await store.heartbeat(node: "jvb-1", report: NodeReport(), rooms: [], leaseTTL: 10_000, now: t0 + 4_000)
+        #expect(try await store.conference(of: room, heartbeatTTL: 10_000, now: t0 + 6_000)?.leaseUntil == t0 + 14_000)
+        // A heartbeat that would shorten it leaves it as it is.
+        _ = try await store.heartbeat(node: "rooms-1", report: NodeReport(), rooms: [room], leaseTTL: 1_000, now: t0 + 6_000)
+        #expect(try await store.conference(of: room, heartbeatTTL: 10_000, now: t0 + 6_500)?.leaseUntil == t0 + 14_000)
         try await store.close()
     }
 
