@@ -18,11 +18,14 @@ public struct Autoscaler: Service {
     /// Whether a leader shutting down terminates every instance first (`plaza serve --pools`, whose room servers
     /// stop with it) rather than leaving them running for a successor to adopt (`plaza autoscaler`).
     let terminatesInstancesOnShutdown: Bool
+    /// How long scaling activities, terminated instances and ended conference placements are kept
+    /// (`autoscaler.retention`); the leader deletes older ones once an hour.
+    let retention: Duration
     let logger: Logger
 
     public init(
         pools: [PoolConfiguration], store: any FleetRegistry, holder: String, leaseTTL: Duration,
-        terminatesInstancesOnShutdown: Bool = false, logger: Logger,
+        terminatesInstancesOnShutdown: Bool = false, retention: Duration = .seconds(30 * 86_400), logger: Logger,
         providers: @escaping @Sendable (PoolConfiguration) throws -> any InstanceProvider
     ) {
         self.pools = pools
@@ -30,6 +33,7 @@ public struct Autoscaler: Service {
         self.holder = holder
         self.leaseTTL = leaseTTL
         self.terminatesInstancesOnShutdown = terminatesInstancesOnShutdown
+        self.retention = retention
         self.logger = logger
         self.providers = providers
     }
@@ -60,6 +64,7 @@ public struct Autoscaler: Service {
         var announced = false
         var controllers: [String: PoolController] = [:]
         var due: [String: Int64] = [:]
+        var pruneDue: Int64 = 0
         while !Task.isCancelled {
             let now = wallClockMilliseconds()
             do {
@@ -77,6 +82,15 @@ public struct Autoscaler: Service {
                         logger.notice("leading the fleet's autoscaling", metadata: ["holder": "\(holder)", "term": "\(current)"])
                     } else {
                         logger.notice("standing by: another autoscaler leads", metadata: ["holder": "\(holder)"])
+                    }
+                }
+                if term != nil, pruneDue <= now {
+                    pruneDue = now + 3_600_000
+                    do {
+                        let deleted = try await store.prune(before: now - retention.milliseconds)
+                        if deleted > 0 { logger.info("pruned the fleet's history", metadata: ["rows": "\(deleted)"]) }
+                    } catch {
+                        logger.warning("pruning the fleet's history failed", metadata: ["error": "\(error)"])
                     }
                 }
                 for pool in pools where term != nil && (due[pool.name] ?? 0) <= now {

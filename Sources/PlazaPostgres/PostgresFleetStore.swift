@@ -174,6 +174,21 @@ extension PostgresStore: FleetStore {
     }
 
     @discardableResult
+    public func prune(before: Int64) async throws -> Int {
+        try await guarded {
+            let rows = try await client.query(
+                """
+                WITH a AS (DELETE FROM fleet_activities WHERE at < \(before) RETURNING 1),
+                    i AS (DELETE FROM fleet_instances WHERE state = 'terminated' AND state_since < \(before) RETURNING 1),
+                    b AS (DELETE FROM bridge_placements WHERE lease_until < \(before) RETURNING 1)
+                SELECT (SELECT COUNT(*) FROM a) + (SELECT COUNT(*) FROM i) + (SELECT COUNT(*) FROM b)
+                """, logger: logger)
+            for try await deleted in rows.decode(Int.self) { return deleted }
+            return 0
+        }
+    }
+
+    @discardableResult
     public func requestDrain(node: String) async throws -> Bool {
         let drained = try await guarded {
             let rows = try await client.query(

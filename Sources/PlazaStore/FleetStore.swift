@@ -154,6 +154,12 @@ public protocol FleetStore: Sendable {
     /// Removes a terminated instance from the registry (its rooms, if any are left, are placed afresh).
     func forget(node: String) async throws
 
+    /// Deletes what is older than `before` (milliseconds since the Unix epoch): scaling activities, terminated
+    /// instances and conference placements whose lease ended. Room placements stay: their epochs must never
+    /// repeat. Returns the number of rows deleted.
+    @discardableResult
+    func prune(before: Int64) async throws -> Int
+
     /// Marks a registered node draining: placement skips it from now on, and its next heartbeat tells it so.
     /// False when the node has a recording assigned (a recorder busy since its last report): it stays.
     @discardableResult

@@ -161,6 +161,23 @@ extension SQLiteStore: FleetStore {
     }
 
     @discardableResult
+    public func prune(before: Int64) async throws -> Int {
+        try await exclusive {
+            try await transaction {
+                var deleted = 0
+                for statement in [
+                    "DELETE FROM fleet_activities WHERE at < ? RETURNING 1",
+                    "DELETE FROM fleet_instances WHERE state = 'terminated' AND state_since < ? RETURNING 1",
+                    "DELETE FROM bridge_placements WHERE lease_until < ? RETURNING 1",
+                ] {
+                    deleted += try await query(statement, [.integer(Int(before))]).count
+                }
+                return deleted
+            }
+        }
+    }
+
+    @discardableResult
     public func requestDrain(node: String) async throws -> Bool {
         try await exclusive {
             try await !query(

@@ -44,6 +44,7 @@ struct AutoscalerCommand: AsyncParsableCommand {
         guard let storeURL = reader.string(forKey: "store") else { throw ValidationError("--store is needed: postgres://… (or sqlite:<path> on one machine)") }
         guard let poolPath = reader.string(forKey: "autoscaler.pools") else { throw ValidationError("--pools is needed: the pool file") }
         let ttl = try Self.leaseTTL(reader)
+        let retention = try Self.retention(reader)
         let file: PoolFile
         do { file = try PoolFile.load(path: poolPath) } catch { throw ValidationError(error.description) }
         bootstrapLogging(level: reader.string(forKey: "log.level", default: "info"))
@@ -52,7 +53,7 @@ struct AutoscalerCommand: AsyncParsableCommand {
         let holder = reader.string(forKey: "autoscaler.id", default: "\(ProcessInfo.processInfo.hostName)-\(getpid())")
         let registry = try await SharedStores.open(storeURL, logger: logger)
         let autoscaler = Autoscaler(
-            pools: file.pools, store: registry, holder: holder, leaseTTL: .seconds(ttl), logger: logger
+            pools: file.pools, store: registry, holder: holder, leaseTTL: .seconds(ttl), retention: retention, logger: logger
         ) { pool in
             try Providers.make(for: pool, stateDirectory: stateDirectory, store: storeURL)
         }
@@ -61,6 +62,13 @@ struct AutoscalerCommand: AsyncParsableCommand {
             configuration: .init(services: [autoscaler], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         ).run()
         try await registry.close()
+    }
+
+    /// `autoscaler.retention`: how long the fleet's history is kept.
+    static func retention(_ reader: ConfigReader) throws -> Duration {
+        let seconds = reader.double(forKey: "autoscaler.retention", default: 30 * 86_400)
+        guard seconds > 0 else { throw ValidationError("autoscaler.retention must be > 0 (seconds)") }
+        return .seconds(seconds)
     }
 
     /// `autoscaler.leaseTTL`, in seconds.

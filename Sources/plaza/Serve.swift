@@ -50,13 +50,14 @@ struct Serve: AsyncParsableCommand {
             }
         }
         let ttl = try AutoscalerCommand.leaseTTL(reader)
+        let retention = try AutoscalerCommand.retention(reader)
         let configFile = server.process.config
         try await NodeRunner.run(reader: reader) { configuration, logger in
             let fleet = try await EmbeddedFleet.open(configuration: configuration, configFile: configFile, logger: logger)
             let stateDirectory = URL(fileURLWithPath: configuration.dataDirectory).appendingPathComponent("fleet")
             let autoscaler = Autoscaler(
                 pools: file.pools, store: fleet.store, holder: "serve-\(ProcessInfo.processInfo.hostName)-\(getpid())",
-                leaseTTL: .seconds(ttl), terminatesInstancesOnShutdown: true, logger: logger
+                leaseTTL: .seconds(ttl), terminatesInstancesOnShutdown: true, retention: retention, logger: logger
             ) { pool in
                 try Providers.make(
                     for: pool, stateDirectory: stateDirectory, store: fleet.storeLocation, environment: fleet.instanceEnvironment)

@@ -62,6 +62,28 @@ import PlazaTesting
     }
 
     @Test(arguments: StoreEngine.allCases)
+    func historyOlderThanTheRetentionIsPruned(engine: StoreEngine) async throws {
+        let store = try await engine.openNew()
+        try await store.record(ScalingActivity(pool: "p", at: t0, action: "launch", cause: "min", reason: "old"))
+        try await store.record(ScalingActivity(pool: "p", at: t0 + 10_000, action: "launch", cause: "min", reason: "new"))
+        try await store.save(FleetInstance(id: "gone", pool: "p", state: .terminated, launchedAt: t0, stateSince: t0))
+        try await store.save(FleetInstance(id: "old-but-serving", pool: "p", state: .serving, launchedAt: t0, stateSince: t0))
+        try await register(store, "jvb-1", kind: "jvb", at: t0)
+        var random = SystemRandomNumberGenerator()
+        _ = try await store.placeConference(
+            RoomName("ended")!, kind: "jvb", region: nil, policy: policy, participantCap: 0, leaseTTL: 1_000, now: t0, using: &random)
+        let room = RoomName("kept")!
+        _ = try await store.claim(room, node: "n", leaseTTL: 1_000, now: t0)
+
+        #expect(try await store.prune(before: t0 + 5_000) == 3)
+        #expect(try await store.activities(pool: nil, limit: 10).map(\.reason) == ["new"])
+        #expect(try await store.instances(pool: nil, includeTerminated: true).map(\.id) == ["old-but-serving"])
+        #expect(try await store.placement(of: room)?.epoch == 1, "room placements stay")
+        #expect(try await store.prune(before: t0 + 5_000) == 0)
+        try await store.close()
+    }
+
+    @Test(arguments: StoreEngine.allCases)
     func aDrainedNodeTakesNoNewRoomsAndHearsItInItsHeartbeat(engine: StoreEngine) async throws {
         let store = try await engine.openNew()
         try await register(store, "a", kind: "room-server", at: t0)
