@@ -169,7 +169,10 @@ let package = Package(
         .testTarget(name: "PlazaAutoscalingTests", dependencies: ["PlazaAutoscaling"], swiftSettings: swiftSettings),
         .testTarget(
             name: "PlazaFleetTests",
-            dependencies: ["PlazaFleet", "PlazaAutoscaling", "PlazaStore", "PlazaPostgres", "PlazaTesting"],
+            dependencies: [
+                "PlazaFleet", "PlazaAutoscaling", "PlazaStore", "PlazaPostgres", "PlazaTesting",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
             swiftSettings: swiftSettings),
         .testTarget(name: "PlazaCoreTests", dependencies: ["PlazaCore", "PlazaProtocol"], swiftSettings: swiftSettings),
         .testTarget(
