@@ -182,9 +182,9 @@ public struct MediaAgent: Service {
             rooms: int("rooms"), participants: int("participants"), cpu: (object["cpu"] as? NSNumber)?.doubleValue ?? 0)
     }
 
-    /// JVB's `/colibri/stats`: `endpoints` (or the older `participants`), `conferences`, `stress_level` (as the
-    /// load: 0 idle, 1 full), `bit_rate_upload` in kbit/s, and `graceful_shutdown`, `shutting_down` or `drain`
-    /// as draining. Numbers may come as strings (old bridges).
+    /// JVB's `/colibri/stats`: `endpoints` (or the older `participants`), `conferences`, `largest_conference`,
+    /// `stress_level` (as the load: 0 idle, 1 full), `bit_rate_upload` and `bit_rate_download` in kbit/s, and
+    /// `graceful_shutdown`, `shutting_down` or `drain` as draining. Numbers may come as strings (old bridges).
     public static func bridgeReport(_ body: Data) -> NodeReport? {
         guard let stats = try? JSONSerialization.jsonObject(with: body) as? [String: Any] else { return nil }
         func number(_ key: String) -> Double? {
@@ -206,7 +206,8 @@ public struct MediaAgent: Service {
         return NodeReport(
             state: draining ? .draining : .serving, connections: participants, rooms: Int(number("conferences") ?? 0),
             participants: participants, cpu: number("stress_level") ?? 0,
-            bytesOutPerSecond: (number("bit_rate_upload") ?? 0) * 1000 / 8)
+            bytesOutPerSecond: (number("bit_rate_upload") ?? 0) * 1000 / 8,
+            bytesInPerSecond: (number("bit_rate_download") ?? 0) * 1000 / 8, largestRoom: Int(number("largest_conference") ?? 0))
     }
 
     /// Jibri's `/jibri/api/v1.0/health`: `{"status": {"busyStatus": "IDLE|BUSY|EXPIRED", "health":
@@ -228,7 +229,8 @@ public struct MediaAgent: Service {
         }
         let load = busy ? 1 : 0
         return Observation(
-            healthy: problem == nil, report: NodeReport(connections: 0, rooms: load, participants: load, cpu: Double(load)),
+            healthy: problem == nil,
+            report: NodeReport(connections: 0, rooms: load, participants: load, cpu: Double(load), largestRoom: load),
             problem: problem)
     }
 

@@ -392,7 +392,7 @@ private func seconds(_ milliseconds: Int64) -> String { String(format: "%.0f", D
 
 /// The figures an instance's report gives the policies, by the name a policy's `metric` uses.
 public enum InstanceMetric: String, CaseIterable, Sendable {
-    case participants, rooms, connections, cpu, bytesOut, load, idle
+    case participants, rooms, connections, cpu, bytesOut, bytesIn, largestRoom, load, idle
 
     public func value(of node: NodeRecord) -> Double {
         let report = node.report
@@ -402,6 +402,8 @@ public enum InstanceMetric: String, CaseIterable, Sendable {
         case .connections: return Double(report.connections)
         case .cpu: return report.cpu
         case .bytesOut: return report.bytesOutPerSecond
+        case .bytesIn: return report.bytesInPerSecond
+        case .largestRoom: return Double(report.largestRoom)
         case .load:
             // What placement sees of the instance, less the correction for rooms placed since its report.
             return Placement.correctedLoad(

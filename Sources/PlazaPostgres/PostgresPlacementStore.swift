@@ -46,20 +46,21 @@ extension PostgresStore: PlacementStore {
                 """
                 SELECT id, url, region, capacity, state, connections,
                     GREATEST(rooms, a.assigned), GREATEST(participants, a.assigned),
-                    cpu, bytes_out_per_second, reported_at, kind
+                    cpu, bytes_out_per_second, reported_at, kind, bytes_in_per_second, GREATEST(largest_room, a.assigned)
                 FROM nodes n
                 CROSS JOIN LATERAL (SELECT COUNT(*)::INTEGER AS assigned FROM recordings r WHERE r.recorder = n.id) a
                 ORDER BY id
                 """, logger: logger)
-            for try await (id, url, region, capacity, state, connections, rooms, participants, cpu, bytesOut, reportedAt, kind)
-                in rows.decode((String, String, String, Int, String, Int, Int, Int, Double, Double, Int64, String).self)
+            for try await (id, url, region, capacity, state, connections, rooms, participants, cpu, bytesOut, reportedAt, kind, bytesIn, largest)
+                in rows.decode((String, String, String, Int, String, Int, Int, Int, Double, Double, Int64, String, Double, Int).self)
             {
                 result.append(
                     NodeRecord(
                         registration: NodeRegistration(id: id, url: url, region: region, capacity: capacity, kind: kind),
                         report: NodeReport(
                             state: NodeState(rawValue: state) ?? .draining, connections: connections, rooms: rooms,
-                            participants: participants, cpu: cpu, bytesOutPerSecond: bytesOut),
+                            participants: participants, cpu: cpu, bytesOutPerSecond: bytesOut, bytesInPerSecond: bytesIn,
+                            largestRoom: largest),
                         reportedAt: reportedAt))
             }
             return result
@@ -258,7 +259,8 @@ private struct Heartbeat: PostgresPreparedStatement {
             SELECT room FROM recordings WHERE recorder = $1
         ), reported AS (
             UPDATE nodes SET state = CASE WHEN drain_requested THEN 'draining' ELSE $2 END, connections = $3,
-                rooms = $4, participants = $5, cpu = $6, bytes_out_per_second = $7, reported_at = $8
+                rooms = $4, participants = $5, cpu = $6, bytes_out_per_second = $7, reported_at = $8,
+                bytes_in_per_second = $11, largest_room = $12
             WHERE id = $1
             RETURNING drain_requested
         ), renewed AS (
@@ -276,7 +278,7 @@ private struct Heartbeat: PostgresPreparedStatement {
     var now: Int64
 
     func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 10)
+        var bindings = PostgresBindings(capacity: 12)
         bindings.append(node)
         bindings.append(report.state.rawValue)
         bindings.append(report.connections)
@@ -287,6 +289,8 @@ private struct Heartbeat: PostgresPreparedStatement {
         bindings.append(now)
         bindings.append(leaseUntil)
         bindings.append(rooms)
+        bindings.append(report.bytesInPerSecond)
+        bindings.append(report.largestRoom)
         return bindings
     }
 

@@ -129,6 +129,10 @@ public final class PostgresStore: PlazaStore {
             """,
             "CREATE INDEX fleet_activities_pool ON fleet_activities (pool, id)",
         ],
+        [
+            "ALTER TABLE nodes ADD COLUMN bytes_in_per_second DOUBLE PRECISION NOT NULL DEFAULT 0",
+            "ALTER TABLE nodes ADD COLUMN largest_room INTEGER NOT NULL DEFAULT 0",
+        ],
     ]
 
     /// Any number of processes may migrate at once: the first takes this advisory lock, the others wait and

@@ -48,6 +48,7 @@ struct FleetRoutes {
                                     participants: record.report.participants, rooms: record.report.rooms,
                                     connections: record.report.connections, capacity: record.registration.capacity,
                                     cpu: record.report.cpu, bytesOutPerSecond: record.report.bytesOutPerSecond,
+                                    bytesInPerSecond: record.report.bytesInPerSecond, largestRoom: record.report.largestRoom,
                                     reportedAt: record.reportedAt)
                             })
                     })
@@ -138,7 +139,8 @@ public struct FleetStatus: Codable, Sendable {
     public struct Node: Codable, Sendable {
         public var url, state: String
         public var participants, rooms, connections, capacity: Int
-        public var cpu, bytesOutPerSecond: Double
+        public var cpu, bytesOutPerSecond, bytesInPerSecond: Double
+        public var largestRoom: Int
         public var reportedAt: Int64
     }
 

@@ -25,12 +25,18 @@ struct HeartbeatService: Service {
             while !Task.isCancelled {
                 let rooms = await node.registry.loadedRooms
                 var participants = 0
-                for room in rooms { participants += await room.participantCount }
+                var largest = 0
+                for room in rooms {
+                    let count = await room.participantCount
+                    participants += count
+                    largest = max(largest, count)
+                }
                 let sample = load.sample()
                 cpu.set(sample.cpu)
                 let report = NodeReport(
                     state: await node.isReady() ? .serving : .draining, connections: node.connectionCount,
-                    rooms: rooms.count, participants: participants, cpu: sample.cpu, bytesOutPerSecond: sample.bytesOutPerSecond)
+                    rooms: rooms.count, participants: participants, cpu: sample.cpu, bytesOutPerSecond: sample.bytesOutPerSecond,
+                    largestRoom: largest)
                 do {
                     let answer = try await membership.placements.heartbeat(
                         node: membership.registration.id, report: report, rooms: rooms.map(\.name),

@@ -32,10 +32,14 @@ public struct NodeReport: Sendable, Equatable {
     /// CPU in use, 0…1 of the machine.
     public var cpu: Double
     public var bytesOutPerSecond: Double
+    /// Bytes received per second: a media bridge's (`bit_rate_download`); room servers report 0.
+    public var bytesInPerSecond: Double
+    /// Participants in its largest room or conference.
+    public var largestRoom: Int
 
     public init(
         state: NodeState = .serving, connections: Int = 0, rooms: Int = 0, participants: Int = 0, cpu: Double = 0,
-        bytesOutPerSecond: Double = 0
+        bytesOutPerSecond: Double = 0, bytesInPerSecond: Double = 0, largestRoom: Int = 0
     ) {
         self.state = state
         self.connections = connections
@@ -43,6 +47,8 @@ public struct NodeReport: Sendable, Equatable {
         self.participants = participants
         self.cpu = cpu
         self.bytesOutPerSecond = bytesOutPerSecond
+        self.bytesInPerSecond = bytesInPerSecond
+        self.largestRoom = largestRoom
     }
 }
 

@@ -34,12 +34,13 @@ extension SQLiteStore: PlacementStore {
                 let reported = try await query(
                     """
                     UPDATE nodes SET state = CASE WHEN drain_requested THEN 'draining' ELSE ? END, connections = ?,
-                        rooms = ?, participants = ?, cpu = ?, bytes_out_per_second = ?, reported_at = ?
+                        rooms = ?, participants = ?, cpu = ?, bytes_out_per_second = ?, reported_at = ?,
+                        bytes_in_per_second = ?, largest_room = ?
                     WHERE id = ? RETURNING drain_requested
                     """,
                     [.text(report.state.rawValue), .integer(report.connections), .integer(report.rooms),
                      .integer(report.participants), .float(report.cpu), .float(report.bytesOutPerSecond),
-                     .integer(Int(now)), .text(node)])
+                     .integer(Int(now)), .float(report.bytesInPerSecond), .integer(report.largestRoom), .text(node)])
                 let renewed = try await query(
                     """
                     UPDATE placements SET lease_until = ?
@@ -82,7 +83,9 @@ extension SQLiteStore: PlacementStore {
                     state: NodeState(rawValue: row.column("state")?.string ?? "") ?? .draining,
                     connections: row.int("connections"), rooms: max(row.int("rooms"), assigned),
                     participants: max(row.int("participants"), assigned), cpu: row.column("cpu")?.double ?? 0,
-                    bytesOutPerSecond: row.column("bytes_out_per_second")?.double ?? 0),
+                    bytesOutPerSecond: row.column("bytes_out_per_second")?.double ?? 0,
+                    bytesInPerSecond: row.column("bytes_in_per_second")?.double ?? 0,
+                    largestRoom: max(row.int("largest_room"), assigned)),
                 reportedAt: Int64(row.int("reported_at")))
         }
     }

@@ -130,6 +130,10 @@ public actor SQLiteStore: PlazaStore {
             """,
             "CREATE INDEX fleet_activities_pool ON fleet_activities (pool, id)",
         ],
+        [
+            "ALTER TABLE nodes ADD COLUMN bytes_in_per_second REAL NOT NULL DEFAULT 0",
+            "ALTER TABLE nodes ADD COLUMN largest_room INTEGER NOT NULL DEFAULT 0",
+        ],
     ]
 
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.

@@ -10,7 +10,7 @@ struct AgentParsingTests {
         // Before `endpoints` and `stress_level` (the 2019 example of doc/statistics.md): participants, no stress.
         let older = try #require(MediaAgent.bridgeReport(Data(
             #"{"bit_rate_download":0,"bit_rate_upload":800,"conferences":2,"graceful_shutdown":false,"largest_conference":4,"participants":6,"region":"eu-west-1","threads":59,"videochannels":0}"#.utf8)))
-        #expect(older == NodeReport(state: .serving, connections: 6, rooms: 2, participants: 6, cpu: 0, bytesOutPerSecond: 100_000))
+        #expect(older == NodeReport(state: .serving, connections: 6, rooms: 2, participants: 6, cpu: 0, bytesOutPerSecond: 100_000, largestRoom: 4))
         // The oldest REST API gave numbers as strings.
         let oldest = try #require(MediaAgent.bridgeReport(Data(#"{"bit_rate_upload":"80","conferences":"1","participants":"3","graceful_shutdown":"true"}"#.utf8)))
         #expect(oldest.participants == 3 && oldest.rooms == 1 && oldest.bytesOutPerSecond == 10_000 && oldest.state == .draining)

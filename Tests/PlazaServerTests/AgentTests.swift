@@ -132,6 +132,7 @@ import PlazaWebSocketClient
         let record = try #require(try await Self.node(store, "bridges-abc"))
         #expect(record.registration == NodeRegistration(id: "bridges-abc", url: "wss://bridge-1.example.org", region: "eu", capacity: 200, kind: "jvb"))
         #expect(record.report.rooms == 3 && record.report.cpu == 0.35 && record.report.bytesOutPerSecond == 1_000_000)
+        #expect(record.report.bytesInPerSecond == 150_000 && record.report.largestRoom == 42)
         #expect(record.report.state == .serving)
 
         // Unhealthy: no more reports.
@@ -304,7 +305,12 @@ import PlazaWebSocketClient
                 "--instance-id", "recorder-1", "--call-base-url", "https://meet.example.org", "--interval", "0.2",
             ],
             environment: environment, directory: folder))
-        #expect(try await eventually { try await store.nodes().filter { $0.reportedAt > 0 }.count == 4 })
+        // Registered is not enough: placement must see the bridges' stats (a bridge that has not reported yet looks idle).
+        #expect(try await eventually {
+            let nodes = try await store.nodes()
+            return nodes.count == 4 && nodes.first { $0.registration.id == "bridge-busy" }?.report.participants == 300
+                && nodes.first { $0.registration.id == "bridge-quiet" }?.report.participants == 20
+        })
 
         // A conference room goes to the quiet bridge, and stays there; rooms themselves go to the room server.
         let first = try await HTTP.join(directory.baseURL, "conf-1", name: "Ann")

@@ -30,11 +30,18 @@ import PlazaTesting
         let (store, _) = try await store(engine)
         try await register(store, ["n1", "n2"])
         _ = try await store.heartbeat(
-            node: "n1", report: NodeReport(state: .draining, connections: 5, rooms: 2, participants: 4, cpu: 0.5, bytesOutPerSecond: 1e6),
+            node: "n1",
+            report: NodeReport(
+                state: .draining, connections: 5, rooms: 2, participants: 4, cpu: 0.5, bytesOutPerSecond: 1e6, bytesInPerSecond: 2e5,
+                largestRoom: 3),
             rooms: [], leaseTTL: lease, now: t0 + 1_000)
         let nodes = try await store.nodes()
         #expect(nodes.map(\.registration.id) == ["n1", "n2"])
-        #expect(nodes[0].report == NodeReport(state: .draining, connections: 5, rooms: 2, participants: 4, cpu: 0.5, bytesOutPerSecond: 1e6))
+        #expect(
+            nodes[0].report
+                == NodeReport(
+                    state: .draining, connections: 5, rooms: 2, participants: 4, cpu: 0.5, bytesOutPerSecond: 1e6,
+                    bytesInPerSecond: 2e5, largestRoom: 3))
         #expect(nodes[0].reportedAt == t0 + 1_000 && nodes[1].reportedAt == t0)
         try await store.close()
     }
