@@ -170,7 +170,7 @@ let package = Package(
         .testTarget(
             name: "PlazaFleetTests",
             dependencies: [
-                "PlazaFleet", "PlazaAutoscaling", "PlazaStore", "PlazaPostgres", "PlazaTesting",
+                "PlazaFleet", "PlazaAutoscaling", "PlazaStore", "PlazaPostgres", "PlazaTesting", "PlazaWebSocketClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings),

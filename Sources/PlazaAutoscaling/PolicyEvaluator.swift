@@ -10,9 +10,9 @@ public struct PoolPeriod: Sendable {
     /// Per metric, the latest value of each instance past its warm-up (instances still warming up count as
     /// capacity but not here).
     public var metrics: [String: [Double]]
-    /// Capacity without figures yet (instances still to launch, launching, or within their warm-up): what a
-    /// scale-out has already added. Without it, a rule that needs more would ask again every period until they
-    /// report.
+    /// Capacity without figures yet (instances still to launch, launching, within their warm-up, or not
+    /// reporting), less any of it already at work: what a scale-out has already added. Without it, a rule that
+    /// needs more would ask again every period until they report.
     public var warming: Int
 
     public init(now: Double, capacity: Int, metrics: [String: [Double]], warming: Int = 0) {

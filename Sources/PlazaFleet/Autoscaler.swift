@@ -25,7 +25,7 @@ public struct Autoscaler: Service {
 
     public init(
         pools: [PoolConfiguration], store: any FleetRegistry, holder: String, leaseTTL: Duration,
-        terminatesInstancesOnShutdown: Bool = false, retention: Duration = .seconds(30 * 86_400), logger: Logger,
+        terminatesInstancesOnShutdown: Bool = false, retention: Duration, logger: Logger,
         providers: @escaping @Sendable (PoolConfiguration) throws -> any InstanceProvider
     ) {
         self.pools = pools

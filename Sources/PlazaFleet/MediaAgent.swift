@@ -18,8 +18,8 @@ public struct MediaAgent: Service {
         case jvb
         /// Jibri: busy or idle, drain by graceful shutdown, records the room it is assigned.
         case jibri
-        /// Janus: health from `/info`, load (sessions) from the admin API when given; no drain call (placement
-        /// stops sending it conferences, and it is stopped once its sessions are gone).
+        /// Janus: health from `/info`, load (sessions) from the admin API; no drain call (placement stops sending
+        /// it conferences, and it is stopped once its sessions are gone).
         case janus
         /// Anything else (a `custom` pool): a health URL answering 2xx, whose JSON body may carry the load.
         case custom
@@ -145,7 +145,11 @@ public struct MediaAgent: Service {
             else {
                 return Observation(healthy: false, report: NodeReport(), problem: "/info did not answer server_info")
             }
-            guard let admin = internalAPI else { return Observation(healthy: true, report: NodeReport()) }
+            // Without its sessions a drained Janus would look empty and be stopped under its calls: no admin API,
+            // no report.
+            guard let admin = internalAPI else {
+                return Observation(healthy: false, report: NodeReport(), problem: "no admin API to count sessions on")
+            }
             var call: [String: Any] = ["janus": "list_sessions", "transaction": randomID(length: 12)]
             call["admin_secret"] = adminSecret
             let json = String(decoding: (try? JSONSerialization.data(withJSONObject: call)) ?? Data(), as: UTF8.self)

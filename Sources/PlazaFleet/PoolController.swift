@@ -122,10 +122,16 @@ public struct PoolController: Sendable {
         let warmedUp = capacity.filter { $0.state == .serving && now - $0.launchedAt >= milliseconds(pool.warmup) }
         var metrics: [String: [Double]] = [:]
         var measured = 0
-        for instance in warmedUp {
+        var working = 0
+        let warmedUpIDs = Set(warmedUp.map(\.id))
+        for instance in capacity {
             guard let node = nodes[instance.id], now - node.reportedAt <= milliseconds(pool.health.reportTTL) else { continue }
-            measured += 1
-            for metric in InstanceMetric.allCases { metrics[metric.rawValue, default: []].append(metric.value(of: node)) }
+            if warmedUpIDs.contains(instance.id) {
+                measured += 1
+                for metric in InstanceMetric.allCases { metrics[metric.rawValue, default: []].append(metric.value(of: node)) }
+            } else if InstanceMetric.idle.value(of: node) == 0 {
+                working += 1  // still warming up but already at work (a recorder given a job): not future idle capacity
+            }
         }
         var sums: [String: Double] = [:]
         for (name, values) in metrics { sums["Sum(\(name))"] = values.reduce(0, +) }
@@ -135,8 +141,9 @@ public struct PoolController: Sendable {
         }
         var cause = "operator"
         let decision = evaluator.evaluate(
-            // Desired capacity without figures yet: launching, warming up, or not launched until this pass converges.
-            PoolPeriod(now: Double(now) / 1000, capacity: desired, metrics: metrics, warming: max(0, desired - measured)))
+            // Desired capacity without figures yet (to launch this pass, launching, warming up, or not reporting),
+            // less what already works.
+            PoolPeriod(now: Double(now) / 1000, capacity: desired, metrics: metrics, warming: max(0, desired - measured - working)))
         try await stillLeading()
         try await store.savePolicyMemory(pool: pool.name, String(decoding: try JSONEncoder().encode(evaluator.memory), as: UTF8.self))
         if let decision {

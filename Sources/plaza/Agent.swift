@@ -14,8 +14,8 @@ struct AgentCommand: AsyncParsableCommand {
         discussion: """
             --kind jvb polls the bridge's private REST interface (/colibri/stats, /about/health; enable it with \
             videobridge.rest.shutdown.enabled for the drain); --kind jibri polls /jibri/api/v1.0/health on Jibri's \
-            HTTP API and drains through its internal API; --kind janus polls Janus's /info and, with --internal-api, \
-            its admin API's list_sessions; --kind custom polls --api, a health URL answering 2xx (its JSON body may \
+            HTTP API and drains through its internal API; --kind janus polls Janus's /info and its admin API's \
+            list_sessions; --kind custom polls --api, a health URL answering 2xx (its JSON body may \
             carry participants, rooms, connections, cpu, draining). The shapes covered are in docs/autoscaling.md. \
             The instance id defaults to PLAZA_INSTANCE_ID, which the autoscaler's providers set.
             """
@@ -25,13 +25,13 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(help: "The fleet's store, postgres://… or sqlite:<path> (key store).") var store: String?
     @Option(name: .customLong("instance-id"), help: "The instance's id in its pool (key instanceID, PLAZA_INSTANCE_ID).") var instanceID: String?
     @Option(help: "The server's local API (default http://127.0.0.1:8080 for jvb, http://127.0.0.1:2222 for jibri, http://127.0.0.1:8088/janus for janus; required for custom: its health URL).") var api: String?
-    @Option(name: .customLong("internal-api"), help: "Jibri's internal API, for graceful shutdown (default http://127.0.0.1:3333); Janus's admin API, for its sessions (e.g. http://127.0.0.1:7088/admin; none by default).") var internalAPI: String?
+    @Option(name: .customLong("internal-api"), help: "Jibri's internal API, for graceful shutdown (default http://127.0.0.1:3333); Janus's admin API, for its sessions (default http://127.0.0.1:7088/admin).") var internalAPI: String?
     @Option(name: .customLong("call-base-url"), help: "For a recorder: the meeting base URL Jibri joins (callUrlInfo.baseUrl; the room is the callName).") var callBaseURL: String?
     @Option(name: .customLong("public-url"), help: "Where clients reach this bridge (its shard's URL); for a recorder, any name.") var publicURL: String?
     @Option(help: "Region (key cluster.region; default 'default').") var region: String?
     @Option(help: "Participants this bridge is sized for (key cluster.capacity; default 500, and 1 for a recorder).") var capacity: Int?
     @Option(name: .customLong("admin-secret"), help: "Janus's admin_secret (key agent.adminSecret, PLAZA_AGENT_ADMIN_SECRET).") var adminSecret: String?
-    @Option(help: "Seconds between polls (default 5).") var interval: Double = 5
+    @Option(help: "Seconds between polls (key agent.interval; default 5).") var interval: Double?
     @OptionGroup var process: ProcessOptions
 
     func run() async throws {
@@ -39,13 +39,14 @@ struct AgentCommand: AsyncParsableCommand {
         let reader = try await process.reader([
             "store": store.map { .string($0) }, "instanceID": instanceID.map { .string($0) },
             "cluster.region": region.map { .string($0) }, "cluster.capacity": capacity.map { .int($0) },
-            "agent.adminSecret": adminSecret.map { .string($0) },
+            "agent.adminSecret": adminSecret.map { .string($0) }, "agent.interval": interval.map { .double($0) },
         ])
+        let pollInterval = reader.double(forKey: "agent.interval", default: 5)
         guard let storeURL = reader.string(forKey: "store") else { throw ValidationError("--store is needed: postgres://… (or sqlite:<path> on one machine)") }
         guard let id = reader.string(forKey: "instanceID") else {
             throw ValidationError("--instance-id is needed (or PLAZA_INSTANCE_ID)")
         }
-        guard interval > 0 else { throw ValidationError("--interval must be > 0") }
+        guard pollInterval > 0 else { throw ValidationError("agent.interval must be > 0") }
         let defaultAPI: String? = switch kind {
         case .jvb: "http://127.0.0.1:8080"
         case .jibri: "http://127.0.0.1:2222"
@@ -55,7 +56,12 @@ struct AgentCommand: AsyncParsableCommand {
         guard let apiText = api ?? defaultAPI else { throw ValidationError("--api is needed for --kind custom: its health URL") }
         guard let apiURL = URL(string: apiText) else { throw ValidationError("--api is not a URL") }
         var internalURL: URL?
-        if let internalText = internalAPI ?? (kind == .jibri ? "http://127.0.0.1:3333" : nil) {
+        let defaultInternalAPI: String? = switch kind {
+        case .jibri: "http://127.0.0.1:3333"
+        case .janus: "http://127.0.0.1:7088/admin"
+        case .jvb, .custom: nil
+        }
+        if let internalText = internalAPI ?? defaultInternalAPI {
             guard let url = URL(string: internalText) else { throw ValidationError("--internal-api is not a URL") }
             internalURL = url
         }
@@ -68,7 +74,7 @@ struct AgentCommand: AsyncParsableCommand {
             registration: NodeRegistration(
                 id: id, url: publicURL ?? apiText, region: reader.string(forKey: "cluster.region", default: "default"),
                 capacity: kind == .jibri ? 1 : reader.int(forKey: "cluster.capacity", default: 500), kind: kind.rawValue),
-            store: registry, interval: .seconds(interval), logger: logger)
+            store: registry, interval: .seconds(pollInterval), logger: logger)
         try await ServiceGroup(
             configuration: .init(services: [agent], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         ).run()

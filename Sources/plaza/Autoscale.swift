@@ -67,7 +67,8 @@ struct AutoscalerCommand: AsyncParsableCommand {
     /// `autoscaler.retention`: how long the fleet's history is kept.
     static func retention(_ reader: ConfigReader) throws -> Duration {
         let seconds = reader.double(forKey: "autoscaler.retention", default: 30 * 86_400)
-        guard seconds > 0 else { throw ValidationError("autoscaler.retention must be > 0 (seconds)") }
+        // Shorter, and a terminated instance's record could go while its provider still lists it.
+        guard seconds >= 3_600 else { throw ValidationError("autoscaler.retention must be at least 3600 (seconds)") }
         return .seconds(seconds)
     }
 

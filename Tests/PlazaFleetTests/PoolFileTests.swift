@@ -84,7 +84,7 @@ struct PoolFileTests {
         (pool(#", "policies": [{"type": "step", "name": "s", "adjustment": 1, "alarm": {"metric": "load", "comparison": "GreaterThanThreshold", "threshold": 1, "period": 60, "evaluationPeriods": 2, "treatMissing": "ignore"}}]"#),
          "pools[0].policies[0].alarm: unknown key 'treatMissing'"),
         (pool(#", "policies": [{"type": "step", "name": "s", "adjustment": 1, "alarm": {"metric": "stress", "comparison": "GreaterThanThreshold", "threshold": 1, "period": 60, "evaluationPeriods": 2}}]"#),
-         "pool 'p': policy 's' reads 'stress', which no instance reports (bytesOut, connections, cpu, idle, load, participants, rooms)"),
+         "pool 'p': policy 's' reads 'stress', which no instance reports (bytesIn, bytesOut, connections, cpu, idle, largestRoom, load, participants, rooms)"),
         (#"{"pools": [{"name": "p", "kind": "room-server", "min": 1, "max": 3, "provider": {"type": "local"}}, {"name": "p", "kind": "room-server", "min": 1, "max": 3, "provider": {"type": "local"}}]}"#,
          "pool 'p' is declared twice"),
     ])

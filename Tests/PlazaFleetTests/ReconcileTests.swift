@@ -274,6 +274,11 @@ import PlazaTesting
         for second in 1...5 { try await controller.reconcile(now: warm + 500 + Int64(second) * 1_000) }
         #expect(harness.launches.count == 4)
         #expect(try await harness.store.pools().first?.desired == 4)
+        // It gets a job before it has warmed up: no future idle capacity, so one more comes.
+        let newest = try #require(try await harness.instances().map(\.id).first { !ids.contains($0) })
+        _ = try await harness.report(newest, participants: 1, at: warm + 6_000)
+        try await controller.reconcile(now: warm + 6_500)
+        #expect(try await harness.store.pools().first?.desired == 5)
         try await harness.stop()
     }
 

@@ -204,6 +204,18 @@ import PlazaWebSocketClient
         #expect(try await eventually { (try await Self.node(store, "janus-1")?.reportedAt ?? 0) > drainedAt }, "\(agent.log)")
         #expect(try await Self.node(store, "janus-1")?.report.state == .draining)
         #expect(agent.log.contains("draining"))
+
+        // A wrong admin secret: Janus answers an error, so its sessions are unknown and it is not reported.
+        let refused = try PlazaProcess(
+            arguments: [
+                "agent", "--kind", "janus", "--store", url, "--api", fake.url + "/janus", "--internal-api", fake.url + "/admin",
+                "--instance-id", "janus-2", "--admin-secret", "wrong", "--interval", "0.2",
+            ],
+            environment: [:], directory: folder)
+        defer { refused.stop() }
+        #expect(try await eventually { try await Self.node(store, "janus-2") != nil }, "\(refused.log)")
+        try await Self.expectSilent(store, "janus-2", "registered, never reported")
+        #expect(refused.log.contains("the admin API did not list the sessions"), "\(refused.log)")
         try await store.close()
     }
 

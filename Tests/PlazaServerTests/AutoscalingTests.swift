@@ -292,12 +292,26 @@ import PlazaTesting
 
         // The operator asks for two: the pass that acts on it finds the adopted server and launches one more, so
         // two launches in all — a takeover that launched again would show a third.
-        let set = try await HTTP.request(
-            "PUT", directory.baseURL + "/api/v1/fleet/pools/rooms/desired", body: #"{"desired":2}"#, bearer: drill.adminToken)
-        #expect(set.status == 200)
+        let cli = ["--directory", directory.baseURL, "--admin-token", drill.adminToken]
+        let set = try await PlazaProcess.run(["fleet", "set-desired", "rooms", "2"] + cli, directory: drill.folder)
+        #expect(set.status == 0, "\(set.output)")
         #expect(try await eventually(timeout: 30) { try await drill.instances().filter { $0.state == "serving" }.count == 2 }, "\(standby.log)")
         let activities = try await HTTP.request("GET", directory.baseURL + "/api/v1/fleet/activities", bearer: drill.adminToken)
         #expect(activities.json.array("activities").filter { $0.string("action") == "launch" }.count == 2)
         #expect(try await drill.instances().count == 2)
+
+        // The operator protects the adopted server from scale-in, and lifts it again.
+        let adopted = try #require(try await drill.instances().first?.id)
+        let protect = try await PlazaProcess.run(["fleet", "protect", adopted] + cli, directory: drill.folder)
+        #expect(protect.status == 0, "\(protect.output)")
+        let fleet = try await HTTP.request("GET", directory.baseURL + "/api/v1/fleet", bearer: drill.adminToken)
+        let protected = fleet.json.array("pools").first?.array("instances").first { $0.string("id") == adopted }?["protected"]
+        #expect(protected == .bool(true), "\(fleet.text)")
+        let lift = try await PlazaProcess.run(["fleet", "protect", adopted, "--off"] + cli, directory: drill.folder)
+        #expect(lift.status == 0, "\(lift.output)")
+        let lifted = try await HTTP.request("GET", directory.baseURL + "/api/v1/fleet", bearer: drill.adminToken)
+        #expect(lifted.json.array("pools").first?.array("instances").first { $0.string("id") == adopted }?["protected"] == .bool(false))
+        let unknown = try await PlazaProcess.run(["fleet", "set-desired", "no-such-pool", "1"] + cli, directory: drill.folder)
+        #expect(unknown.status != 0, "\(unknown.output)")
     }
 }

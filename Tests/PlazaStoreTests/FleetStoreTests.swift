@@ -72,6 +72,10 @@ import PlazaTesting
         var random = SystemRandomNumberGenerator()
         _ = try await store.placeConference(
             RoomName("ended")!, kind: "jvb", region: nil, policy: policy, participantCap: 0, leaseTTL: 1_000, now: t0, using: &random)
+        let live = try #require(
+            try await store.placeConference(
+                RoomName("live")!, kind: "jvb", region: nil, policy: policy, participantCap: 0, leaseTTL: 60_000, now: t0,
+                using: &random))
         let room = RoomName("kept")!
         _ = try await store.claim(room, node: "n", leaseTTL: 1_000, now: t0)
 
@@ -79,6 +83,7 @@ import PlazaTesting
         #expect(try await store.activities(pool: nil, limit: 10).map(\.reason) == ["new"])
         #expect(try await store.instances(pool: nil, includeTerminated: true).map(\.id) == ["old-but-serving"])
         #expect(try await store.placement(of: room)?.epoch == 1, "room placements stay")
+        #expect(try await store.conference(of: RoomName("live")!, heartbeatTTL: 10_000, now: t0 + 5_000) == live)
         #expect(try await store.prune(before: t0 + 5_000) == 0)
         try await store.close()
     }
