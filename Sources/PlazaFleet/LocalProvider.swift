@@ -16,15 +16,21 @@ public struct LocalProviderSettings: Codable, Sendable, Equatable {
     public var environment: [String: String]
     /// Seconds between SIGTERM and SIGKILL when an instance is terminated.
     public var stopTimeout: Double
+    /// Logs of stopped instances kept (the newest), so the folder does not grow with every launch.
+    public var keepLogs: Int
 
-    public init(executable: String? = nil, arguments: [String]? = nil, environment: [String: String] = [:], stopTimeout: Double = 30) {
+    public init(
+        executable: String? = nil, arguments: [String]? = nil, environment: [String: String] = [:], stopTimeout: Double = 30,
+        keepLogs: Int = 20
+    ) {
         self.executable = executable
         self.arguments = arguments
         self.environment = environment
         self.stopTimeout = stopTimeout
+        self.keepLogs = keepLogs
     }
 
-    enum CodingKeys: String, CodingKey { case executable, arguments, environment, stopTimeout }
+    enum CodingKeys: String, CodingKey { case executable, arguments, environment, stopTimeout, keepLogs }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -32,7 +38,11 @@ public struct LocalProviderSettings: Codable, Sendable, Equatable {
             executable: try c.decodeIfPresent(String.self, forKey: .executable),
             arguments: try c.decodeIfPresent([String].self, forKey: .arguments),
             environment: try c.decodeIfPresent([String: String].self, forKey: .environment) ?? [:],
-            stopTimeout: try c.decodeIfPresent(Double.self, forKey: .stopTimeout) ?? 30)
+            stopTimeout: try c.decodeIfPresent(Double.self, forKey: .stopTimeout) ?? 30,
+            keepLogs: try c.decodeIfPresent(Int.self, forKey: .keepLogs) ?? 20)
+        guard keepLogs >= 0 else {
+            throw DecodingError.dataCorruptedError(forKey: .keepLogs, in: c, debugDescription: "needs keepLogs ≥ 0")
+        }
     }
 
     static let roomServerArguments = [
@@ -103,7 +113,10 @@ public struct LocalProvider: InstanceProvider {
     }
 
     public func terminate(_ id: String) async throws {
-        defer { try? FileManager.default.removeItem(at: pidFileURL(id)) }
+        defer {
+            try? FileManager.default.removeItem(at: pidFileURL(id))
+            removeOldLogs()
+        }
         guard let file = readPidFile(id), isRunning(file) else { return }
         kill(file.pid, SIGTERM)
         let deadline = ContinuousClock.now + .seconds(settings.stopTimeout)
@@ -131,6 +144,23 @@ public struct LocalProvider: InstanceProvider {
     public func draining(_ id: String) async throws {}
 
     private func pidFileURL(_ id: String) -> URL { directory.appendingPathComponent("\(id).json") }
+
+    /// Deletes the logs of stopped instances (no pid file, no launch marker) beyond the newest `keepLogs`.
+    private func removeOldLogs() {
+        let names = Set((try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? [])
+        let stopped = names.filter { name in
+            guard name.hasSuffix(".log") else { return false }
+            let id = name.dropLast(".log".count)
+            return !names.contains("\(id).json") && !names.contains("\(id).launching")
+        }
+        func modified(_ name: String) -> Date {
+            let attributes = try? FileManager.default.attributesOfItem(atPath: directory.appendingPathComponent(name).path)
+            return attributes?[.modificationDate] as? Date ?? .distantPast
+        }
+        for name in stopped.sorted(by: { modified($0) > modified($1) }).dropFirst(settings.keepLogs) {
+            try? FileManager.default.removeItem(at: directory.appendingPathComponent(name))
+        }
+    }
 
     private func readPidFile(_ id: String) -> PidFile? {
         guard let data = try? Data(contentsOf: pidFileURL(id)) else { return nil }
@@ -197,7 +227,16 @@ public struct LocalProvider: InstanceProvider {
         defer { posix_spawnattr_destroy(&attributes) }
         // POSIX_SPAWN_SETSID (glibc ≥ 2.26): the instance is not in the autoscaler's process group or session,
         // so a Ctrl-C or a crash of the autoscaler leaves it running for the next leader to adopt.
-        posix_spawnattr_setflags(&attributes, Int16(0x80))
+        // POSIX_SPAWN_SETSIGDEF and SETSIGMASK: every signal at its default and none blocked. Dispositions and
+        // the mask survive exec, and a process handling SIGTERM through a signal source ignores or blocks it;
+        // inherited, the instance would ignore the SIGTERM that stops it gracefully and wait for the SIGKILL.
+        var everySignal = sigset_t()
+        sigfillset(&everySignal)
+        posix_spawnattr_setsigdefault(&attributes, &everySignal)
+        var noSignal = sigset_t()
+        sigemptyset(&noSignal)
+        posix_spawnattr_setsigmask(&attributes, &noSignal)
+        posix_spawnattr_setflags(&attributes, Int16(0x80 | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }

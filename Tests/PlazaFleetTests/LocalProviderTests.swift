@@ -1,0 +1,45 @@
+import Foundation
+import Testing
+import PlazaFleet
+import PlazaTesting
+
+/// The `local` provider on its own: real processes in their own sessions, launched once per id, listed while they
+/// run, given their id and the extra environment `plaza serve --pools` hands on, stopped by a SIGTERM they can
+/// handle (whatever this process does with its signals), and only the newest `keepLogs` logs of stopped
+/// instances kept.
+@Suite struct LocalProviderTests {
+    @Test func processesAreLaunchedOnceListedStoppedAndTheirLogsBounded() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("plaza-local-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let settings = LocalProviderSettings(
+            executable: "/bin/sh",
+            arguments: [
+                "-c",
+                #"trap 'echo "stopped by TERM"; kill $!; exit 0' TERM; echo "started $PLAZA_INSTANCE_ID of {pool} with $HANDED_ON"; sleep 60 & wait"#,
+            ],
+            stopTimeout: 30, keepLogs: 1)
+        let pool = PoolConfiguration(name: "workers", kind: .custom, min: 0, max: 3, provider: .local(settings))
+        let provider = LocalProvider(
+            settings: settings, pool: pool, directory: folder, store: "sqlite:/nowhere", environment: ["HANDED_ON": "the secret"])
+
+        for (index, id) in ["w-a", "w-b", "w-c"].enumerated() {
+            try await provider.launch(LaunchRequest(id: id, capacity: index + 1))
+        }
+        try await provider.launch(LaunchRequest(id: "w-a", capacity: 3))  // again, after a crash: nothing new
+        #expect(try await provider.list().map(\.id) == ["w-a", "w-b", "w-c"])
+        let log = folder.appendingPathComponent("w-a.log")
+        #expect(try await eventually { (try? String(contentsOf: log, encoding: .utf8)) == "started w-a of workers with the secret\n" })
+
+        for id in ["w-a", "w-b", "w-c"] {
+            try await provider.terminate(id)
+            try await Task.sleep(for: .milliseconds(20))  // distinct modification times for the logs' order
+        }
+        #expect(try await provider.list().isEmpty)
+        let left = try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted()
+        #expect(left == ["w-c.log"], "the newest stopped instance's log only")
+        // Stopped gracefully: the instance got SIGTERM and could act on it (a shell cannot trap a signal it was
+        // started ignoring, so an inherited disposition would leave only the SIGKILL after stopTimeout).
+        let last = try String(contentsOf: folder.appendingPathComponent("w-c.log"), encoding: .utf8)
+        #expect(last == "started w-c of workers with the secret\nstopped by TERM\n")
+    }
+}
