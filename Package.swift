@@ -133,7 +133,7 @@ let package = Package(
         .target(
             name: "PlazaBench",
             dependencies: [
-                "PlazaWebSocketClient", "PlazaStore", "PlazaPostgres", "PlazaPlacement",
+                "PlazaWebSocketClient", "PlazaStore", "PlazaPlacement", "PlazaServer",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -4,17 +4,17 @@ import NIOPosix
 import Synchronization
 import Logging
 import PlazaStore
-import PlazaPostgres
+import PlazaServer
 import PlazaPlacement
 import PlazaWebSocketClient
 
 /// What `plaza bench placement` measures: `POST /api/v1/join` of new rooms through `plaza directory` processes,
-/// with `nodes` registered nodes in the PostgreSQL registry, every one of them heartbeating like a real node
+/// with `nodes` registered nodes in the registry (PostgreSQL, or a SQLite file for the fleet of one machine), every one of them heartbeating like a real node
 /// (`heartbeatInterval`), so each join is a placement decision against a live registry. Closed loop:
 /// `concurrency` keep-alive connections, each sending its next join when the previous one is answered.
 public struct PlacementBench: Sendable {
     public var settings: BenchSettings
-    /// The fleet's store, `postgres://…`; the bench registers its nodes there.
+    /// The fleet's store, `postgres://…` or `sqlite:<path>`; the bench registers its nodes there.
     public var store: String
     public var nodes = 1_000
     public var directories = 1
@@ -33,7 +33,7 @@ public struct PlacementBench: Sendable {
     public func run(log: @escaping @Sendable (String) -> Void) async throws -> [String: Double] {
         var logger = Logger(label: "bench")
         logger.logLevel = .warning
-        let registry = try await PostgresStore.open(url: store, logger: logger)
+        let registry = try await SharedStores.open(store, logger: logger)
         let run = UUID().uuidString.prefix(8).lowercased()
         log("registering \(nodes) nodes")
         let ids = (0..<nodes).map { "bench-\(run)-\($0)" }

@@ -70,11 +70,11 @@ struct Bench: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Joins of new rooms through plaza directory with N registered, heartbeating nodes: decisions/s and latency.",
             discussion: """
-                Registers the nodes in the given PostgreSQL database (they heartbeat every --heartbeat-interval \
-                seconds for the whole run, as a fleet would), starts `plaza directory` processes on it, and sends \
-                POST /api/v1/join for a new room from --concurrency keep-alive connections, each waiting for its answer.
+                Registers the nodes in the given store (they heartbeat every --heartbeat-interval seconds for the \
+                whole run, as a fleet would), starts `plaza directory` processes on it, and sends POST /api/v1/join \
+                for a new room from --concurrency keep-alive connections, each waiting for its answer.
                 """)
-        @Option(help: "The fleet's store, postgres://… (an empty database is best).") var store: String
+        @Option(help: "The fleet's store, postgres://… or sqlite:<path> (an empty database is best).") var store: String
         @Option(help: "Registered nodes.") var nodes: Int = 1_000
         @Option(help: "Directories (plaza directory processes).") var directories: Int = 1
         @Option(help: "Connections sending joins, each one at a time.") var concurrency: Int = 64
