@@ -227,9 +227,10 @@ public struct LocalProvider: InstanceProvider {
         defer { posix_spawnattr_destroy(&attributes) }
         // POSIX_SPAWN_SETSID (glibc ≥ 2.26): the instance is not in the autoscaler's process group or session,
         // so a Ctrl-C or a crash of the autoscaler leaves it running for the next leader to adopt.
-        // POSIX_SPAWN_SETSIGDEF and SETSIGMASK: every signal at its default and none blocked. Dispositions and
-        // the mask survive exec, and a process handling SIGTERM through a signal source ignores or blocks it;
-        // inherited, the instance would ignore the SIGTERM that stops it gracefully and wait for the SIGKILL.
+        // POSIX_SPAWN_SETSIGDEF and SETSIGMASK: every signal at its default and none blocked. The calling
+        // thread's mask and the process's dispositions survive the spawn and the exec, and the threads of this
+        // process (executors, event loops) may block signals; inherited, the instance would never see the
+        // SIGTERM that stops it gracefully and would wait for the SIGKILL.
         var everySignal = sigset_t()
         sigfillset(&everySignal)
         posix_spawnattr_setsigdefault(&attributes, &everySignal)

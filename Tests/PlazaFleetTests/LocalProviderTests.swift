@@ -37,8 +37,8 @@ import PlazaTesting
         #expect(try await provider.list().isEmpty)
         let left = try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted()
         #expect(left == ["w-c.log"], "the newest stopped instance's log only")
-        // Stopped gracefully: the instance got SIGTERM and could act on it (a shell cannot trap a signal it was
-        // started ignoring, so an inherited disposition would leave only the SIGKILL after stopTimeout).
+        // Stopped gracefully: the instance got SIGTERM and acted on it (spawned with this thread's blocked
+        // signals, it would never see it and only the SIGKILL after stopTimeout would end it).
         let last = try String(contentsOf: folder.appendingPathComponent("w-c.log"), encoding: .utf8)
         #expect(last == "started w-c of workers with the secret\nstopped by TERM\n")
     }
