@@ -113,11 +113,16 @@ public struct LocalProvider: InstanceProvider {
     }
 
     public func terminate(_ id: String) async throws {
-        defer {
+        guard let file = readPidFile(id), isRunning(file) else {
             try? FileManager.default.removeItem(at: pidFileURL(id))
-            removeOldLogs()
+            return removeOldLogs()
         }
-        guard let file = readPidFile(id), isRunning(file) else { return }
+        defer {
+            if !isRunning(file) {
+                try? FileManager.default.removeItem(at: pidFileURL(id))
+                removeOldLogs()
+            }
+        }
         kill(file.pid, SIGTERM)
         let deadline = ContinuousClock.now + .seconds(settings.stopTimeout)
         while isRunning(file), ContinuousClock.now < deadline {
@@ -125,7 +130,11 @@ public struct LocalProvider: InstanceProvider {
         }
         if isRunning(file) {
             kill(file.pid, SIGKILL)
-            while isRunning(file) { try await Task.sleep(for: .milliseconds(20)) }
+            // A process stuck in the kernel (uninterruptible I/O) may outlive even SIGKILL for a while: give up
+            // after another stopTimeout, so the pass goes on, and terminate again next period.
+            let killDeadline = ContinuousClock.now + .seconds(settings.stopTimeout)
+            while isRunning(file), ContinuousClock.now < killDeadline { try await Task.sleep(for: .milliseconds(20)) }
+            if isRunning(file) { throw ProviderError("\(id) (pid \(file.pid)) has not exited \(settings.stopTimeout) s after SIGKILL") }
         }
     }
 

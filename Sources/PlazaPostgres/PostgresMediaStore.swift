@@ -70,20 +70,6 @@ extension PostgresStore: MediaStore {
         throw StoreError(.unavailable, "placing the conference of \(room) did not settle")
     }
 
-    public func conference(of room: RoomName, heartbeatTTL: Int64, now: Int64) async throws -> BridgePlacement? {
-        try await guarded {
-            let rows = try await client.query(
-                """
-                SELECT p.bridge, n.url, p.lease_until FROM bridge_placements p JOIN nodes n ON n.id = p.bridge
-                WHERE p.room = \(room.rawValue) AND p.lease_until > \(now) AND n.reported_at >= \(now - heartbeatTTL)
-                """, logger: logger)
-            for try await (bridge, url, until) in rows.decode((String, String, Int64).self) {
-                return BridgePlacement(room: room, bridge: bridge, url: url, leaseUntil: until)
-            }
-            return nil
-        }
-    }
-
     public func startRecording(_ room: RoomName, heartbeatTTL: Int64, now: Int64) async throws -> (recording: Recording, started: Bool)? {
         // A recording whose recorder stopped reporting (it died, or was replaced) ends here.
         _ = try await guarded {

@@ -81,16 +81,17 @@ extension PostgresStore: PlacementStore {
                 region: region, policy: policy, external: external, live: live, now: now, using: &random)
             else { return .noCapacity }
             let leaseUntil = now + leaseTTL
-            let epoch = try await guarded {
-                for try await epoch in try await client.execute(
+            let placed = try await guarded {
+                for try await (epoch, bridge, bridgeURL, bridgeLease) in try await client.execute(
                     PlaceRoom(room: room.rawValue, node: chosen.id, leaseUntil: leaseUntil, now: now, live: live), logger: logger)
                 {
-                    return Optional(epoch)
+                    return Optional((epoch, Self.conference(room, bridge, bridgeURL, bridgeLease)))
                 }
                 return nil
             }
-            if let epoch {
-                return .placed(RoomPlacement(room: room, node: chosen.id, url: url, epoch: epoch, leaseUntil: leaseUntil))
+            if let (epoch, conference) = placed {
+                return .placed(
+                    RoomPlacement(room: room, node: chosen.id, url: url, epoch: epoch, leaseUntil: leaseUntil, conference: conference))
             }
         }
         throw StoreError(.unavailable, "placing \(room) did not settle")
@@ -100,13 +101,21 @@ extension PostgresStore: PlacementStore {
     /// rooms).
     private func livePlacement(of room: RoomName, live: Int64, now: Int64) async throws -> RoomPlacement? {
         try await guarded {
-            for try await (node, url, epoch, leaseUntil) in try await client.execute(
+            for try await (node, url, epoch, leaseUntil, bridge, bridgeURL, bridgeLease) in try await client.execute(
                 LivePlacement(room: room.rawValue, now: now, live: live), logger: logger)
             {
-                return RoomPlacement(room: room, node: node, url: url, epoch: epoch, leaseUntil: leaseUntil)
+                return RoomPlacement(
+                    room: room, node: node, url: url, epoch: epoch, leaseUntil: leaseUntil,
+                    conference: Self.conference(room, bridge, bridgeURL, bridgeLease))
             }
             return nil
         }
+    }
+
+    /// The live conference the placement statements read alongside (all three columns, or none).
+    private static func conference(_ room: RoomName, _ bridge: String?, _ url: String?, _ leaseUntil: Int64?) -> BridgePlacement? {
+        guard let bridge, let url, let leaseUntil else { return nil }
+        return BridgePlacement(room: room, bridge: bridge, url: url, leaseUntil: leaseUntil)
     }
 
     /// Power-of-two choice. Two random live, serving nodes (of the region, when one is asked for) with their
@@ -297,11 +306,14 @@ private struct Heartbeat: PostgresPreparedStatement {
     func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
 }
 
-/// The room's placement while its lease runs and its node reports. Rows: node, URL, epoch, lease end.
+/// The room's placement while its lease runs and its node reports, with its live conference if it has one.
+/// Rows: node, URL, epoch, lease end, then the conference's bridge, URL and lease end (NULL without one).
 private struct LivePlacement: PostgresPreparedStatement {
-    typealias Row = (String, String, Int64, Int64)
+    typealias Row = (String, String, Int64, Int64, String?, String?, Int64?)
     static let sql = """
-        SELECT p.node, n.url, p.epoch, p.lease_until FROM placements p JOIN nodes n ON n.id = p.node
+        SELECT p.node, n.url, p.epoch, p.lease_until, c.bridge, c.url, c.lease_until
+        FROM placements p JOIN nodes n ON n.id = p.node
+        LEFT JOIN LATERAL (\(liveConference(room: "$1", now: "$2", live: "$3"))) c ON true
         WHERE p.room = $1 AND p.lease_until > $2 AND n.reported_at >= $3
         """
     var room: String
@@ -321,16 +333,21 @@ private struct LivePlacement: PostgresPreparedStatement {
 
 /// Places the room on a node unless it has a live placement: the arbiter between racing directories (the
 /// second upsert waits on the row the first inserted, finds it live and changes nothing). Rows: the new
-/// placement's epoch, none when another placement is live.
+/// placement's epoch with the room's live conference (a room placed afresh may still have one), none when
+/// another placement is live.
 private struct PlaceRoom: PostgresPreparedStatement {
-    typealias Row = Int64
+    typealias Row = (Int64, String?, String?, Int64?)
     static let sql = """
-        INSERT INTO placements (room, node, epoch, lease_until, placed_at) VALUES ($1, $2, 1, $3, $4)
-        ON CONFLICT (room) DO UPDATE SET node = EXCLUDED.node, epoch = placements.epoch + 1,
-            lease_until = EXCLUDED.lease_until, placed_at = EXCLUDED.placed_at
-        WHERE placements.lease_until <= $4
-            OR NOT EXISTS (SELECT 1 FROM nodes n WHERE n.id = placements.node AND n.reported_at >= $5)
-        RETURNING epoch
+        WITH placed AS (
+            INSERT INTO placements (room, node, epoch, lease_until, placed_at) VALUES ($1, $2, 1, $3, $4)
+            ON CONFLICT (room) DO UPDATE SET node = EXCLUDED.node, epoch = placements.epoch + 1,
+                lease_until = EXCLUDED.lease_until, placed_at = EXCLUDED.placed_at
+            WHERE placements.lease_until <= $4
+                OR NOT EXISTS (SELECT 1 FROM nodes n WHERE n.id = placements.node AND n.reported_at >= $5)
+            RETURNING epoch
+        )
+        SELECT placed.epoch, c.bridge, c.url, c.lease_until
+        FROM placed LEFT JOIN LATERAL (\(liveConference(room: "$1", now: "$4", live: "$5"))) c ON true
         """
     var room: String
     var node: String
@@ -348,7 +365,17 @@ private struct PlaceRoom: PostgresPreparedStatement {
         return bindings
     }
 
-    func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Int64.self) }
+    func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
+}
+
+/// The room's conference while its lease runs and its bridge reports, as a subquery of the placement
+/// statements: `room`, `now` and `live` name their parameters (`$1`…), which differ from one statement to the
+/// other.
+private func liveConference(room: String, now: String, live: String) -> String {
+    """
+    SELECT b.bridge, bn.url, b.lease_until FROM bridge_placements b JOIN nodes bn ON bn.id = b.bridge
+    WHERE b.room = \(room) AND b.lease_until > \(now) AND bn.reported_at >= \(live)
+    """
 }
 
 /// Nodes' reports with the rooms placed on each since (since its report, or since `placedSince` when the loads

@@ -75,7 +75,7 @@ struct APIRoutes {
             throw APIError(.badRequest, .invalidName, "names are 1–64 characters without control characters")
         }
         let home = try await home(of: room, for: grant.participant, region: body.region, request)
-        let bridge = try await bridge(for: room, asked: body.bridge == true, region: body.region)
+        let bridge = try await bridge(for: room, asked: body.bridge == true, region: body.region, current: home.conference)
         let expiresAt = min(Date().addingTimeInterval(node.configuration.auth.tokenTTL), grant.expiresAt)
         let token = try await node.authority.issue(
             participant: grant.participant, name: name, room: room, role: grant.role, expiresAt: expiresAt)
@@ -115,16 +115,13 @@ struct APIRoutes {
 
     /// On a directory, the media bridge of a room whose conference needs one (by `media.bridgeRooms`, or
     /// because the join asks): placed like a room, on the less loaded of two live serving bridges. A join that
-    /// does not ask still gets the bridge its room's conference already runs on.
-    private func bridge(for room: RoomName, asked: Bool, region: String?) async throws -> BridgePlacement? {
+    /// does not ask still gets `current`, the bridge its room's conference already runs on (read with the
+    /// room's placement).
+    private func bridge(for room: RoomName, asked: Bool, region: String?, current: BridgePlacement?) async throws -> BridgePlacement? {
         let media = node.configuration.media
         // Bridges are a fleet's: a single server (`plaza serve`, a node asked directly) leaves media peer-to-peer.
         guard let directory = node.directory else { return nil }
-        guard asked || media.needsBridge(room.rawValue) else {
-            return try await storeCall {
-                try await directory.media.conference(of: room, heartbeatTTL: directory.policy.heartbeatTTL, now: wallClockMilliseconds())
-            }
-        }
+        guard asked || media.needsBridge(room.rawValue) else { return current }
         var random = SystemRandomNumberGenerator()
         let placement = try await storeCall {
             try await directory.media.placeConference(
@@ -144,6 +141,8 @@ struct APIRoutes {
     struct Home {
         var node: String
         var url: String
+        /// On a directory, the room's live conference on a media bridge.
+        var conference: BridgePlacement? = nil
         var webSocketURL: String {
             var url = self.url.hasSuffix("/") ? String(self.url.dropLast()) : self.url
             if url.hasPrefix("https://") { url = "wss://" + url.dropFirst(8) }
@@ -169,7 +168,7 @@ struct APIRoutes {
             guard let placement = decision.placement else {
                 throw APIError(.serviceUnavailable, .nodeFull, "no node can take a new room now")
             }
-            return Home(node: placement.node, url: placement.url)
+            return Home(node: placement.node, url: placement.url, conference: placement.conference)
         }
         switch await node.registry.canHost(room) {
         case .failure(.draining): throw APIError(.serviceUnavailable, .draining, "this node is draining")
@@ -214,12 +213,7 @@ struct APIRoutes {
         guard let token = Self.bearer(request) else {
             throw APIError.unauthorized("send the room token from join as 'Authorization: Bearer <token>'")
         }
-        let grant: Grant
-        do {
-            grant = try await node.authority.verifyOwn(token)
-        } catch {
-            throw error.kind == .expired ? APIError(.unauthorized, .tokenExpired, error.message) : APIError.unauthorized(error.message)
-        }
+        let grant = try await ownGrant(token)
         guard grant.allows(room) else { throw APIError(.forbidden, .forbidden, "the token is for another room") }
         let query = request.uri.queryParameters
         let pageLimit = node.configuration.chat.historyPageLimit
@@ -272,8 +266,19 @@ struct APIRoutes {
 
     /// Admin endpoints want `Authorization: Bearer <auth.adminToken>`.
     func requireAdmin(_ request: Request) throws {
-        guard let token = Self.bearer(request), constantTimeEquals(token, node.adminToken) else {
+        guard let token = Self.bearer(request), isAdmin(token) else {
             throw APIError.unauthorized("send the admin token as 'Authorization: Bearer <token>'")
+        }
+    }
+
+    func isAdmin(_ token: String) -> Bool { constantTimeEquals(token, node.adminToken) }
+
+    /// The grant of a room token this node issued; 401 `token_expired` or `unauthorized` when it is not valid.
+    func ownGrant(_ token: String) async throws -> Grant {
+        do {
+            return try await node.authority.verifyOwn(token)
+        } catch {
+            throw error.kind == .expired ? APIError(.unauthorized, .tokenExpired, error.message) : APIError.unauthorized(error.message)
         }
     }
 

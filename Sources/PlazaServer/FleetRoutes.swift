@@ -139,10 +139,8 @@ public struct FleetStatus: Codable, Sendable {
     public struct Node: Codable, Sendable {
         public var url, state: String
         public var participants, rooms, connections, capacity: Int
-        public var cpu, bytesOutPerSecond: Double
-        /// Optional so that a `plaza fleet` of this version reads a directory of the previous one.
-        public var bytesInPerSecond: Double?
-        public var largestRoom: Int?
+        public var cpu, bytesOutPerSecond, bytesInPerSecond: Double
+        public var largestRoom: Int
         public var reportedAt: Int64
     }
 

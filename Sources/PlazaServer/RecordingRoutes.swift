@@ -23,11 +23,9 @@ struct RecordingRoutes {
         guard let token = APIRoutes.bearer(request) else {
             throw APIError.unauthorized("send a moderator's room token or the admin token as 'Authorization: Bearer <token>'")
         }
-        if !constantTimeEquals(token, node.adminToken) {
-            let grant: Grant
-            do { grant = try await node.authority.verifyOwn(token) } catch {
-                throw error.kind == .expired ? APIError(.unauthorized, .tokenExpired, error.message) : APIError.unauthorized(error.message)
-            }
+        let api = APIRoutes(node: node)
+        if !api.isAdmin(token) {
+            let grant = try await api.ownGrant(token)
             guard grant.allows(room), grant.role == .moderator else {
                 throw APIError(.forbidden, .forbidden, "only a moderator of the room records it")
             }
@@ -35,7 +33,7 @@ struct RecordingRoutes {
         guard let directory = node.directory else {
             throw APIError(.notFound, .notFound, "recordings are assigned by a directory of a fleet")
         }
-        return (room, directory.media, Int64(node.configuration.cluster.heartbeatTTL * 1000))
+        return (room, directory.media, directory.policy.heartbeatTTL)
     }
 
     private func start(_ request: Request, _ context: PlazaRequestContext) async throws -> Response {

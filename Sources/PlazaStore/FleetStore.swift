@@ -132,7 +132,8 @@ public protocol FleetStore: Sendable {
     /// Sets a pool's desired capacity. False when no such pool is declared.
     func setDesired(pool: String, desired: Int) async throws -> Bool
 
-    /// Adds an instance or replaces its row.
+    /// Adds an instance or replaces its row, except `protected`, which only `setProtected` changes (a pass
+    /// saving the copy it read must not undo an operator's protection made meanwhile).
     func save(_ instance: FleetInstance) async throws
 
     /// Gives a recorded instance the id its provider chose for it (a placeholder becomes an EC2 instance id).

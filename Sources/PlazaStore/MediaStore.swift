@@ -42,10 +42,6 @@ public protocol MediaStore: Sendable {
         now: Int64, using random: inout some RandomNumberGenerator
     ) async throws -> BridgePlacement?
 
-    /// The room's live conference placement (its lease runs and its bridge reports within `heartbeatTTL`), so
-    /// that every participant of a room whose conference moved to a bridge gets that bridge. Nil when it has none.
-    func conference(of room: RoomName, heartbeatTTL: Int64, now: Int64) async throws -> BridgePlacement?
-
     /// Assigns an idle, healthy recorder (it reported within `heartbeatTTL`, is serving and has nobody on it)
     /// to `room` and marks it busy. Nil when none is free; the room's current recording when it has one.
     func startRecording(_ room: RoomName, heartbeatTTL: Int64, now: Int64) async throws -> (recording: Recording, started: Bool)?

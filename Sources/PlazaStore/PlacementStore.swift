@@ -98,13 +98,17 @@ public struct RoomPlacement: Sendable, Equatable {
     public var url: String
     public var epoch: Int64
     public var leaseUntil: Int64
+    /// The room's live conference on a media bridge, when it has one: read with the placement (by `place`), so
+    /// a join that does not ask for a bridge still gets its room's without another round trip.
+    public var conference: BridgePlacement?
 
-    public init(room: RoomName, node: String, url: String, epoch: Int64, leaseUntil: Int64) {
+    public init(room: RoomName, node: String, url: String, epoch: Int64, leaseUntil: Int64, conference: BridgePlacement? = nil) {
         self.room = room
         self.node = node
         self.url = url
         self.epoch = epoch
         self.leaseUntil = leaseUntil
+        self.conference = conference
     }
 }
 
@@ -142,8 +146,8 @@ public protocol PlacementStore: Sendable {
     /// one participant) even before its Jibri reports so.
     func nodes() async throws -> [NodeRecord]
 
-    /// The room's home: its live placement if it has one (the lease runs and the node reports within the
-    /// heartbeat TTL), otherwise a node chosen by `Placement.choose` among the nodes' loads corrected by the
+    /// The room's home, with its live conference (`RoomPlacement.conference`): its live placement if it has one
+    /// (the lease runs and the node reports within the heartbeat TTL), otherwise a node chosen by `Placement.choose` among the nodes' loads corrected by the
     /// rooms placed on them since their last report, with a new epoch and a lease of `leaseTTL`. Concurrent
     /// calls for one room, from any process, agree on one placement. With `external` loads, those replace the
     /// nodes' reported participants and CPU, and the correction counts the rooms placed since `external.since`.

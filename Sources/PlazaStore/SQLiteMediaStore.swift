@@ -63,19 +63,6 @@ extension SQLiteStore: MediaStore {
         }
     }
 
-    public func conference(of room: RoomName, heartbeatTTL: Int64, now: Int64) async throws -> BridgePlacement? {
-        let rows = try await exclusive {
-            try await query(
-                """
-                SELECT p.bridge, n.url, p.lease_until FROM bridge_placements p JOIN nodes n ON n.id = p.bridge
-                WHERE p.room = ? AND p.lease_until > ? AND n.reported_at >= ?
-                """, [.text(room.rawValue), .integer(Int(now)), .integer(Int(now - heartbeatTTL))])
-        }
-        guard let row = rows.first, let bridge = row.column("bridge")?.string else { return nil }
-        return BridgePlacement(
-            room: room, bridge: bridge, url: row.column("url")?.string ?? "", leaseUntil: Int64(row.int("lease_until")))
-    }
-
     public func startRecording(_ room: RoomName, heartbeatTTL: Int64, now: Int64) async throws -> (recording: Recording, started: Bool)? {
         let live = Int(now - heartbeatTTL)
         return try await exclusive {

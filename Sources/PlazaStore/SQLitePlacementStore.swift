@@ -36,29 +36,32 @@ extension SQLiteStore: PlacementStore {
                     UPDATE nodes SET state = CASE WHEN drain_requested THEN 'draining' ELSE ? END, connections = ?,
                         rooms = ?, participants = ?, cpu = ?, bytes_out_per_second = ?, reported_at = ?,
                         bytes_in_per_second = ?, largest_room = ?
-                    WHERE id = ? RETURNING drain_requested
+                    WHERE id = ? RETURNING drain_requested, (SELECT room FROM recordings WHERE recorder = nodes.id) AS recording
                     """,
                     [.text(report.state.rawValue), .integer(report.connections), .integer(report.rooms),
                      .integer(report.participants), .float(report.cpu), .float(report.bytesOutPerSecond),
                      .integer(Int(now)), .float(report.bytesInPerSecond), .integer(report.largestRoom), .text(node)])
-                let renewed = try await query(
-                    """
-                    UPDATE placements SET lease_until = ?
-                    WHERE node = ? AND room IN (SELECT value FROM json_each(?)) RETURNING room
-                    """, [.integer(leaseUntil), .text(node), .text(roomList)])
-                let kept = Set(renewed.compactMap { $0.column("room")?.string })
-                if !kept.isEmpty {
+                // An agent's beat names no rooms: nothing to renew.
+                var kept = Set<String>()
+                if !rooms.isEmpty {
+                    let renewed = try await query(
+                        """
+                        UPDATE placements SET lease_until = ?
+                        WHERE node = ? AND room IN (SELECT value FROM json_each(?)) RETURNING room
+                        """, [.integer(leaseUntil), .text(node), .text(roomList)])
+                    kept = Set(renewed.compactMap { $0.column("room")?.string })
+                    // The conferences of the renewed rooms (those still this node's) keep up with their leases.
                     try await run(
                         """
-                        UPDATE bridge_placements SET lease_until = ?
-                        WHERE room IN (SELECT value FROM json_each(?)) AND lease_until < ?
-                        """, [.integer(leaseUntil), .text(try Self.jsonArray(Array(kept))), .integer(leaseUntil)])
+                        UPDATE bridge_placements SET lease_until = ?1
+                        WHERE lease_until < ?1 AND room IN (
+                            SELECT room FROM placements WHERE node = ?2 AND room IN (SELECT value FROM json_each(?3)))
+                        """, [.integer(leaseUntil), .text(node), .text(roomList)])
                 }
-                let assigned = try await query("SELECT room FROM recordings WHERE recorder = ?", [.text(node)])
                 return HeartbeatAnswer(
                     lost: rooms.filter { !kept.contains($0.rawValue) },
                     drain: reported.first?.column("drain_requested")?.bool ?? false,
-                    recording: reported.isEmpty ? nil : assigned.first?.column("room")?.string)
+                    recording: reported.first?.column("recording")?.string)
             }
         }
     }
@@ -129,26 +132,47 @@ extension SQLiteStore: PlacementStore {
                         lease_until = excluded.lease_until, placed_at = excluded.placed_at
                     RETURNING epoch
                     """, [.text(room.rawValue), .text(chosen.id), .integer(Int(now + leaseTTL)), .integer(Int(now))])
+                // A room placed afresh may still have a live conference (its previous home emptied or died).
                 return .placed(
                     RoomPlacement(
                         room: room, node: chosen.id, url: url, epoch: Int64(placed.first?.int("epoch") ?? 1),
-                        leaseUntil: now + leaseTTL))
+                        leaseUntil: now + leaseTTL, conference: try await liveConference(of: room, live: live, now: now)))
             }
         }
     }
 
-    /// The room's placement while it is sticky: its lease runs and its node reports. The caller holds the
-    /// connection.
+    /// The room's placement while it is sticky (its lease runs and its node reports), with its live conference.
+    /// The caller holds the connection.
     private func livePlacement(of room: RoomName, live: Int, now: Int64) async throws -> RoomPlacement? {
         let rows = try await query(
             """
-            SELECT p.node, n.url, p.epoch, p.lease_until FROM placements p JOIN nodes n ON n.id = p.node
-            WHERE p.room = ? AND p.lease_until > ? AND n.reported_at >= ?
+            SELECT p.node, n.url, p.epoch, p.lease_until, b.bridge, bn.url AS bridge_url, b.lease_until AS bridge_lease
+            FROM placements p JOIN nodes n ON n.id = p.node
+            LEFT JOIN bridge_placements b ON b.room = p.room AND b.lease_until > ?2
+            LEFT JOIN nodes bn ON bn.id = b.bridge AND bn.reported_at >= ?3
+            WHERE p.room = ?1 AND p.lease_until > ?2 AND n.reported_at >= ?3
             """, [.text(room.rawValue), .integer(Int(now)), .integer(live)])
         guard let row = rows.first, let node = row.column("node")?.string else { return nil }
         return RoomPlacement(
             room: room, node: node, url: row.column("url")?.string ?? "", epoch: Int64(row.int("epoch")),
-            leaseUntil: Int64(row.int("lease_until")))
+            leaseUntil: Int64(row.int("lease_until")),
+            conference: Self.conference(of: room, row, bridge: "bridge", url: "bridge_url", leaseUntil: "bridge_lease"))
+    }
+
+    /// The room's conference while its lease runs and its bridge reports. The caller holds the connection.
+    func liveConference(of room: RoomName, live: Int, now: Int64) async throws -> BridgePlacement? {
+        let rows = try await query(
+            """
+            SELECT b.bridge, n.url, b.lease_until FROM bridge_placements b JOIN nodes n ON n.id = b.bridge
+            WHERE b.room = ? AND b.lease_until > ? AND n.reported_at >= ?
+            """, [.text(room.rawValue), .integer(Int(now)), .integer(live)])
+        return rows.first.flatMap { Self.conference(of: room, $0, bridge: "bridge", url: "url", leaseUntil: "lease_until") }
+    }
+
+    /// A conference from a row's columns; nil when the bridge or its URL is NULL (none, or its bridge is silent).
+    static func conference(of room: RoomName, _ row: SQLiteRow, bridge: String, url: String, leaseUntil: String) -> BridgePlacement? {
+        guard let id = row.column(bridge)?.string, let address = row.column(url)?.string else { return nil }
+        return BridgePlacement(room: room, bridge: id, url: address, leaseUntil: Int64(row.int(leaseUntil)))
     }
 
     public func placement(of room: RoomName) async throws -> RoomPlacement? {
@@ -217,7 +241,8 @@ extension SQLiteStore: PlacementStore {
 
     /// A JSON array of strings, bound as one parameter and read with `json_each`.
     static func jsonArray(_ values: [String]) throws -> String {
-        String(decoding: try JSONEncoder().encode(values), as: UTF8.self)
+        guard !values.isEmpty else { return "[]" }
+        return String(decoding: try JSONEncoder().encode(values), as: UTF8.self)
     }
 }
 

@@ -93,11 +93,13 @@ struct FleetCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Scaling activities, newest first: when, what, why, result.")
         @OptionGroup var connection: Connection
         @Option(help: "Only this pool's activities.") var pool: String?
-        @Option(help: "How many (default 50).") var limit: Int = 50
+        @Option(help: "How many (default: the directory's, 50 unless limits.fleetActivitiesPage is lower).") var limit: Int?
 
         func run() async throws {
-            var path = "/api/v1/fleet/activities?limit=\(limit)"
-            if let pool { path += "&pool=\(pool.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) ?? pool)" }
+            var query: [String] = []
+            if let limit { query.append("limit=\(limit)") }
+            if let pool { query.append("pool=\(pool.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) ?? pool)") }
+            let path = "/api/v1/fleet/activities" + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))
             let data = try await connection.call("GET", path)
             if connection.json { return print(String(decoding: data, as: UTF8.self)) }
             let activities = try JSONDecoder().decode([String: [ScalingActivity]].self, from: data)["activities"] ?? []

@@ -1,6 +1,8 @@
 import Foundation
 import Hummingbird
 import Logging
+import PlazaAuth
+import PlazaCore
 import Synchronization
 import Testing
 import PlazaBench
@@ -352,7 +354,11 @@ import PlazaWebSocketClient
         #expect(try await HTTP.request("POST", recordings).status == 401)
         let member = try #require(first.json.string("token"))
         #expect(try await HTTP.request("POST", directory.baseURL + "/api/v1/rooms/conf-1/recordings", bearer: member).status == 403)
-        let started = try await HTTP.request("POST", recordings, bearer: "media-admin")
+        // A moderator of the room starts it (the admin token would do too).
+        let moderator = try await TokenAuthority(secret: TestServer.fleetSecret, external: nil).issue(
+            participant: ParticipantID("host"), name: "Host", room: RoomName("lobby")!, role: .moderator,
+            expiresAt: Date().addingTimeInterval(300))
+        let started = try await HTTP.request("POST", recordings, bearer: moderator)
         #expect(started.status == 201 && started.json.string("recorder") == "recorder-1", "\(started.text)")
         #expect(try await eventually { recorder.posts.contains { $0.hasPrefix("/jibri/api/v1.0/startService") } })
         let start = try #require(recorder.posts.first { $0.hasPrefix("/jibri/api/v1.0/startService") })
