@@ -13,13 +13,17 @@ let package = Package(
         .executable(name: "plaza", targets: ["plaza"]),
         .library(name: "PlazaCore", targets: ["PlazaCore"]),
         .library(name: "PlazaProtocol", targets: ["PlazaProtocol"]),
-        .library(name: "PlazaStore", targets: ["PlazaStore"]),
-        .library(name: "PlazaPostgres", targets: ["PlazaPostgres"]),
+        .library(name: "PlazaFleetModel", targets: ["PlazaFleetModel"]),
         .library(name: "PlazaPlacement", targets: ["PlazaPlacement"]),
         .library(name: "PlazaAutoscaling", targets: ["PlazaAutoscaling"]),
-        .library(name: "PlazaFleet", targets: ["PlazaFleet"]),
+        .library(name: "PlazaStore", targets: ["PlazaStore"]),
+        .library(name: "PlazaSQLite", targets: ["PlazaSQLite"]),
+        .library(name: "PlazaPostgres", targets: ["PlazaPostgres"]),
         .library(name: "PlazaAuth", targets: ["PlazaAuth"]),
-        .library(name: "PlazaServer", targets: ["PlazaServer"]),
+        .library(name: "PlazaRooms", targets: ["PlazaRooms"]),
+        .library(name: "PlazaTransport", targets: ["PlazaTransport"]),
+        .library(name: "PlazaDirectory", targets: ["PlazaDirectory"]),
+        .library(name: "PlazaFleet", targets: ["PlazaFleet"]),
         .library(name: "PlazaTesting", targets: ["PlazaTesting"]),
     ],
     dependencies: [
@@ -29,6 +33,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
         .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.24.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.10.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.4.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.1.0"),
@@ -38,55 +44,37 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.25.0"),
     ],
     targets: [
-        // The room/session domain: rooms, presence, chat ordering, the spatial grid. No networking.
+        // Leaves first: each target imports only targets above it. docs/architecture.md draws the graph.
+
+        // The room domain: rooms' pure state, the chat log state machine, the spatial grid, limits, the clock.
+        .target(name: "PlazaCore", swiftSettings: swiftSettings),
+        // The wire protocol: frames, error and close codes, their JSON encoding, and reasons mapped to codes.
+        .target(name: "PlazaProtocol", dependencies: ["PlazaCore"], swiftSettings: swiftSettings),
+        // The fleet's vocabulary: node kinds, typed names, reports, the occupancy rule, instances.
+        .target(name: "PlazaFleetModel", dependencies: ["PlazaCore"], swiftSettings: swiftSettings),
+        // Where a room goes: pure functions of the nodes' loads, time and randomness.
+        .target(name: "PlazaPlacement", dependencies: ["PlazaFleetModel"], swiftSettings: swiftSettings),
+        // Fleet autoscaling decisions: CloudWatch-style alarms, step, target-tracking and availability policies,
+        // scale-in order. Pure functions of metrics and time, like placement.
+        .target(name: "PlazaAutoscaling", dependencies: ["PlazaFleetModel", "PlazaPlacement"], swiftSettings: swiftSettings),
+        // The stores' protocols, one per concern, and the records they exchange.
         .target(
-            name: "PlazaCore",
-            swiftSettings: swiftSettings
-        ),
-        // The wire protocol: frames, error codes, close codes, and their JSON encoding.
+            name: "PlazaStore", dependencies: ["PlazaCore", "PlazaFleetModel", "PlazaPlacement"], swiftSettings: swiftSettings),
+        // The embedded engine of every store: one SQLite file.
         .target(
-            name: "PlazaProtocol",
-            dependencies: ["PlazaCore"],
-            swiftSettings: swiftSettings
-        ),
-        // Durable state behind one protocol: chat log, schema migrations. SQLite for one machine.
-        .target(
-            name: "PlazaStore",
+            name: "PlazaSQLite",
             dependencies: [
-                "PlazaCore", "PlazaPlacement",
+                "PlazaStore", "PlazaPlacement",
                 .product(name: "SQLiteNIO", package: "sqlite-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
-        // Control-plane decisions: where a room goes. Pure functions of state, time and randomness.
-        .target(
-            name: "PlazaPlacement",
-            swiftSettings: swiftSettings
-        ),
-        // Fleet autoscaling decisions: CloudWatch-style alarms, step, target-tracking and availability policies.
-        // Pure functions of metrics and time, like placement.
-        .target(
-            name: "PlazaAutoscaling",
-            swiftSettings: swiftSettings
-        ),
-        // The autoscaler at work: pool files, providers (local processes, operator scripts), the reconcile loop
-        // with its leader lease, draining and health replacement.
-        .target(
-            name: "PlazaFleet",
-            dependencies: [
-                "PlazaCore", "PlazaAutoscaling", "PlazaStore", "PlazaPlacement", "PlazaWebSocketClient",
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ],
-            swiftSettings: swiftSettings
-        ),
-        // The PostgreSQL engine of the store, for nodes that share one database.
+        // The PostgreSQL engine of every store, for processes of a fleet that share one database.
         .target(
             name: "PlazaPostgres",
             dependencies: [
-                "PlazaCore", "PlazaStore", "PlazaPlacement",
+                "PlazaStore", "PlazaPlacement",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -102,24 +90,92 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // The transport: HTTP API and WebSocket on Hummingbird, metrics, configuration, services.
+        // The process's Prometheus metrics, with bounded labels.
         .target(
-            name: "PlazaServer",
+            name: "PlazaMetrics",
+            dependencies: ["PlazaProtocol", .product(name: "Prometheus", package: "swift-prometheus")],
+            swiftSettings: swiftSettings
+        ),
+        // Rooms: room actors, the registry, fan-out behind the `Outbound` protocol, the map file. No HTTP, no sockets.
+        .target(
+            name: "PlazaRooms",
             dependencies: [
-                "PlazaCore", "PlazaProtocol", "PlazaStore", "PlazaAuth", "PlazaPostgres", "PlazaPlacement",
+                "PlazaCore", "PlazaProtocol", "PlazaStore", "PlazaFleetModel", "PlazaAuth", "PlazaMetrics",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Configuration", package: "swift-configuration"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The browser client: HTML, CSS and JavaScript modules served as they are, and the built-in map.
+        .target(name: "PlazaWebClient", resources: [.copy("Web")], swiftSettings: swiftSettings),
+        // Plaza's one outbound HTTP client, on async-http-client.
+        .target(
+            name: "PlazaHTTPClient",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The transport: Hummingbird routes, the WebSocket session and its bounded queue, HTTP errors, the room
+        // server role.
+        .target(
+            name: "PlazaTransport",
+            dependencies: [
+                "PlazaCore", "PlazaProtocol", "PlazaStore", "PlazaFleetModel", "PlazaAuth", "PlazaMetrics", "PlazaRooms",
+                "PlazaWebClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "Configuration", package: "swift-configuration"),
-                .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
-            resources: [.copy("Web")],
             swiftSettings: swiftSettings
         ),
-        // A minimal WebSocket client with the controls tests and load generators need.
+        // The directory role: the join allocator, the fleet and recording routes, the Prometheus load source.
+        .target(
+            name: "PlazaDirectory",
+            dependencies: [
+                "PlazaCore", "PlazaProtocol", "PlazaStore", "PlazaFleetModel", "PlazaPlacement", "PlazaAuth", "PlazaTransport",
+                "PlazaHTTPClient",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The autoscaler at work: pool files, providers (local processes, operator scripts, AWS), the reconcile
+        // loop with its leader lease, draining and health replacement; the agent beside media servers.
+        .target(
+            name: "PlazaFleet",
+            dependencies: [
+                "PlazaCore", "PlazaFleetModel", "PlazaAutoscaling", "PlazaStore", "PlazaPlacement", "PlazaHTTPClient", "PlazaWebSocketClient",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The composition roots: each role put together, stores opened by URL. Only the executable and the test
+        // harness import it.
+        .target(
+            name: "PlazaRoles",
+            dependencies: [
+                "PlazaCore", "PlazaStore", "PlazaFleetModel", "PlazaRooms", "PlazaTransport", "PlazaDirectory", "PlazaFleet",
+                "PlazaAuth", "PlazaMetrics", "PlazaSQLite", "PlazaPostgres", "PlazaWebClient",
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // A minimal WebSocket client with the controls load generators and protocol tests need.
         .target(
             name: "PlazaWebSocketClient",
             dependencies: [
@@ -133,19 +189,21 @@ let package = Package(
         .target(
             name: "PlazaBench",
             dependencies: [
-                "PlazaWebSocketClient", "PlazaStore", "PlazaPlacement", "PlazaServer",
+                "PlazaWebSocketClient", "PlazaStore", "PlazaFleetModel", "PlazaPlacement", "PlazaRoles", "PlazaHTTPClient",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
             swiftSettings: swiftSettings
         ),
-        // Test harness shipped as a target: a live server on a free loopback port and real clients.
+        // Test harness shipped as a target: live roles on free loopback ports, real servers, real clients.
         .target(
             name: "PlazaTesting",
             dependencies: [
-                "PlazaServer", "PlazaCore", "PlazaProtocol", "PlazaWebSocketClient", "PlazaStore", "PlazaPostgres",
+                "PlazaRoles", "PlazaTransport", "PlazaDirectory", "PlazaRooms", "PlazaCore", "PlazaProtocol",
+                "PlazaWebSocketClient", "PlazaStore", "PlazaSQLite", "PlazaPostgres", "PlazaHTTPClient",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -155,7 +213,8 @@ let package = Package(
         .executableTarget(
             name: "plaza",
             dependencies: [
-                "PlazaServer", "PlazaBench", "PlazaFleet", "PlazaPostgres", "PlazaStore",
+                "PlazaRoles", "PlazaBench", "PlazaFleet", "PlazaDirectory", "PlazaStore", "PlazaFleetModel", "PlazaHTTPClient",
+                "PlazaCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -165,24 +224,32 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "PlazaPlacementTests", dependencies: ["PlazaPlacement"], swiftSettings: swiftSettings),
-        .testTarget(name: "PlazaAutoscalingTests", dependencies: ["PlazaAutoscaling"], swiftSettings: swiftSettings),
+        .testTarget(name: "PlazaPlacementTests", dependencies: ["PlazaPlacement", "PlazaFleetModel"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "PlazaAutoscalingTests", dependencies: ["PlazaAutoscaling", "PlazaFleetModel"], swiftSettings: swiftSettings),
+        .testTarget(name: "PlazaCoreTests", dependencies: ["PlazaCore", "PlazaProtocol"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "PlazaRoomsTests",
+            dependencies: ["PlazaRooms", "PlazaCore", "PlazaProtocol", "PlazaStore", "PlazaAuth", "PlazaMetrics"],
+            swiftSettings: swiftSettings),
         .testTarget(
             name: "PlazaFleetTests",
             dependencies: [
-                "PlazaFleet", "PlazaAutoscaling", "PlazaStore", "PlazaPostgres", "PlazaTesting", "PlazaWebSocketClient",
+                "PlazaFleet", "PlazaAutoscaling", "PlazaStore", "PlazaSQLite", "PlazaPostgres", "PlazaTesting", "PlazaWebSocketClient",
+                "PlazaRoles", "PlazaFleetModel", "PlazaPlacement",
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings),
-        .testTarget(name: "PlazaCoreTests", dependencies: ["PlazaCore", "PlazaProtocol"], swiftSettings: swiftSettings),
         .testTarget(
-            name: "PlazaStoreTests", dependencies: ["PlazaStore", "PlazaPostgres", "PlazaPlacement", "PlazaTesting"],
+            name: "PlazaStoreTests",
+            dependencies: ["PlazaStore", "PlazaSQLite", "PlazaPostgres", "PlazaPlacement", "PlazaFleetModel", "PlazaTesting"],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "PlazaServerTests",
             dependencies: [
-                "PlazaTesting", "PlazaServer", "PlazaAuth", "PlazaProtocol", "PlazaWebSocketClient", "PlazaBench",
-                "PlazaFleet", "PlazaStore", "PlazaPostgres",
+                "PlazaTesting", "PlazaRoles", "PlazaTransport", "PlazaDirectory", "PlazaRooms", "PlazaAuth", "PlazaProtocol",
+                "PlazaWebSocketClient", "PlazaBench", "PlazaFleet", "PlazaStore", "PlazaSQLite", "PlazaPostgres", "PlazaFleetModel",
+                "PlazaCore", "PlazaHTTPClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),

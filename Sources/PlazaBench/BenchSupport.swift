@@ -2,9 +2,8 @@ public import Foundation
 import NIOPosix
 import Synchronization
 import PlazaWebSocketClient
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
+import PlazaHTTPClient
+import Histogram
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -16,48 +15,34 @@ import Glibc
     return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
 }
 
-/// A latency histogram with 1 µs … 60 s log-spaced buckets (about 2% resolution), safe to record into from
-/// many threads.
+/// A latency histogram (HdrHistogram, microseconds from 1 µs to 10 minutes, three significant digits), safe to
+/// record into from many threads.
 public final class LatencyHistogram: Sendable {
-    private static let bucketsPerDoubling = 32
-    private static let bucketCount = 26 * bucketsPerDoubling
-    private let counts: Mutex<[UInt64]>
+    private let histogram = Mutex(Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three))
 
-    public init() { counts = Mutex([UInt64](repeating: 0, count: Self.bucketCount)) }
+    public init() {}
 
-    private static func bucket(_ nanos: UInt64) -> Int {
-        let micros = max(1.0, Double(nanos) / 1000)
-        return min(bucketCount - 1, Int(log2(micros) * Double(bucketsPerDoubling)))
-    }
+    private static func micros(_ nanos: UInt64) -> UInt64 { min(max(1, nanos / 1000), 600_000_000) }
 
     public func record(nanos: UInt64) {
-        let index = Self.bucket(nanos)
-        counts.withLock { $0[index] += 1 }
+        histogram.withLock { _ = $0.record(Self.micros(nanos)) }
     }
 
     public func record(_ samples: [UInt64]) {
         guard !samples.isEmpty else { return }
-        let indexes = samples.map(Self.bucket)
-        counts.withLock { counts in for i in indexes { counts[i] += 1 } }
+        histogram.withLock { histogram in for nanos in samples { _ = histogram.record(Self.micros(nanos)) } }
     }
 
-    public var count: UInt64 { counts.withLock { $0.reduce(0, +) } }
+    public var count: UInt64 { histogram.withLock { $0.totalCount } }
 
     /// Forgets every sample (the end of a warm-up).
-    public func reset() { counts.withLock { for i in $0.indices { $0[i] = 0 } } }
+    public func reset() { histogram.withLock { $0.reset() } }
 
-    /// The `q` quantile in milliseconds (upper edge of its bucket).
+    /// The `q` quantile (0…1) in milliseconds.
     public func quantile(_ q: Double) -> Double {
-        let snapshot = counts.withLock { $0 }
-        let total = snapshot.reduce(0, +)
-        guard total > 0 else { return .nan }
-        let target = UInt64((Double(total) * q).rounded(.up))
-        var seen: UInt64 = 0
-        for (i, c) in snapshot.enumerated() {
-            seen += c
-            if seen >= target { return pow(2, Double(i + 1) / Double(Self.bucketsPerDoubling)) / 1000 }
+        histogram.withLock { histogram in
+            histogram.totalCount == 0 ? .nan : Double(histogram.valueAtPercentile(q * 100)) / 1000
         }
-        return .nan
     }
 }
 
@@ -207,13 +192,8 @@ public struct BenchError: Error, CustomStringConvertible {
 public func httpRequest(
     _ method: String, _ url: String, body: String? = nil, bearer: String? = nil
 ) async throws -> (status: Int, body: Data) {
-    var request = URLRequest(url: URL(string: url)!)
-    request.httpMethod = method
-    request.httpBody = body.map { Data($0.utf8) }
-    request.timeoutInterval = 10
-    if let bearer { request.setValue("Bearer \(bearer)", forHTTPHeaderField: "Authorization") }
-    let (data, response) = try await URLSession.shared.data(for: request)
-    return ((response as? HTTPURLResponse)?.statusCode ?? 0, data)
+    let answer = try await HTTPCall.json(.init(rawValue: method), url, body: body, bearer: bearer).send()
+    return (answer.status, answer.body)
 }
 
 /// Joins `room` as a guest; returns the token.

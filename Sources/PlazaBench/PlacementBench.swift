@@ -4,7 +4,8 @@ import NIOPosix
 import Synchronization
 import Logging
 import PlazaStore
-import PlazaServer
+import PlazaRoles
+import PlazaFleetModel
 import PlazaPlacement
 import PlazaWebSocketClient
 
@@ -36,7 +37,7 @@ public struct PlacementBench: Sendable {
         let registry = try await SharedStores.open(store, logger: logger)
         let run = UUID().uuidString.prefix(8).lowercased()
         log("registering \(nodes) nodes")
-        let ids = (0..<nodes).map { "bench-\(run)-\($0)" }
+        let ids = (0..<nodes).map { NodeID("bench-\(run)-\($0)") }
         try await concurrentMap(ids, width: 16) { id in
             try await registry.register(
                 NodeRegistration(id: id, url: "http://\(id).invalid:8080", region: "default", capacity: 1_000_000),

@@ -43,17 +43,21 @@ public struct ResumeWindow<Payload: Sendable>: Sendable {
         entries.reserveCapacity(min(capacity, 1024))
     }
 
-    /// Appends a committed message. Offsets must increase.
-    public mutating func append(offset: Int64, payload: Payload) {
+    /// Appends a committed message. Offsets must increase. Returns the payload the window let go of to make room,
+    /// if it was full (or `payload` itself when the window keeps nothing).
+    @discardableResult
+    public mutating func append(offset: Int64, payload: Payload) -> Payload? {
         precondition(offset > lastOffset, "offsets must increase")
         lastOffset = offset
-        guard capacity > 0 else { return }
+        guard capacity > 0 else { return payload }
         if entries.count < capacity {
             entries.append((offset, payload))
-        } else {
-            entries[head] = (offset, payload)
-            head = (head + 1) % capacity
+            return nil
         }
+        let evicted = entries[head].payload
+        entries[head] = (offset, payload)
+        head = (head + 1) % capacity
+        return evicted
     }
 
     public enum Recovery {

@@ -1,3 +1,4 @@
+import PlazaFleetModel
 public import Logging
 public import ServiceLifecycle
 import PlazaStore
@@ -58,12 +59,12 @@ public struct Autoscaler: Service {
     }
 
     /// The reconcile loop, until cancelled. Answers the pools' controllers when it still leads.
-    private func reconcileUntilCancelled() async -> [String: PoolController]? {
+    private func reconcileUntilCancelled() async -> [PoolName: PoolController]? {
         let tick = Duration.seconds(min(1, (pools.map(\.period).min() ?? 1) / 2))
         var term: Int64?
         var announced = false
-        var controllers: [String: PoolController] = [:]
-        var due: [String: Int64] = [:]
+        var controllers: [PoolName: PoolController] = [:]
+        var due: [PoolName: Int64] = [:]
         var pruneDue: Int64 = 0
         while !Task.isCancelled {
             let now = wallClockMilliseconds()
@@ -115,12 +116,12 @@ public struct Autoscaler: Service {
     }
 
     /// Declares the pools in the store and builds their controllers.
-    private func start(term: Int64) async throws -> [String: PoolController] {
-        var controllers: [String: PoolController] = [:]
+    private func start(term: Int64) async throws -> [PoolName: PoolController] {
+        var controllers: [PoolName: PoolController] = [:]
         let store = self.store, holder = self.holder, ttl = leaseTTL.milliseconds
         for pool in pools {
             _ = try await store.declare(
-                FleetPool(name: pool.name, kind: pool.kind.rawValue, region: pool.region, min: pool.min, max: pool.max, desired: pool.desired))
+                FleetPool(name: pool.name, kind: pool.kind, region: pool.region, min: pool.min, max: pool.max, desired: pool.desired))
             controllers[pool.name] = try await PoolController.resuming(
                 pool: pool, provider: try providers(pool), store: store, logger: logger,
                 stillLeading: {

@@ -1,3 +1,4 @@
+public import PlazaFleetModel
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -63,7 +64,7 @@ public struct CommandProvider: InstanceProvider {
         _ = try await run(settings.launch, "launch", instance: request.id)
     }
 
-    public func terminate(_ id: String) async throws {
+    public func terminate(_ id: InstanceID) async throws {
         _ = try await run(settings.terminate, "terminate", instance: id)
     }
 
@@ -76,25 +77,25 @@ public struct CommandProvider: InstanceProvider {
         }
     }
 
-    public func protect(_ id: String) async throws {
+    public func protect(_ id: InstanceID) async throws {
         guard let command = settings.protect else { return }
         _ = try await run(command, "protect", instance: id)
     }
 
-    public func draining(_ id: String) async throws {
+    public func draining(_ id: InstanceID) async throws {
         guard let command = settings.draining else { return }
         _ = try await run(command, "draining", instance: id)
     }
 
     /// Runs one script to its end (or its timeout) and returns its standard output.
-    private func run(_ argv: [String], _ name: String, instance: String?) async throws -> Data {
-        var values = ["pool": pool.name, "region": pool.region]
-        values["id"] = instance
+    private func run(_ argv: [String], _ name: String, instance: InstanceID?) async throws -> Data {
+        var values = ["pool": pool.name.rawValue, "region": pool.region]
+        values["id"] = instance?.rawValue
         var environment = ProcessInfo.processInfo.environment.merging(settings.environment) { $1 }
-        environment["PLAZA_POOL"] = pool.name
+        environment["PLAZA_POOL"] = pool.name.rawValue
         environment["PLAZA_POOL_KIND"] = pool.kind.rawValue
         environment["PLAZA_REGION"] = pool.region
-        environment["PLAZA_INSTANCE_ID"] = instance
+        environment["PLAZA_INSTANCE_ID"] = instance?.rawValue
         let result = try await ScriptRun.run(argv.map { substitute($0, values) }, environment: environment, timeout: settings.timeout)
         guard result.status == 0 else {
             let message = String(decoding: result.standardError.suffix(500), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)

@@ -1,3 +1,4 @@
+public import PlazaFleetModel
 import Foundation
 
 /// The one interface between the autoscaler and whatever runs instances: processes on this machine, an
@@ -7,15 +8,15 @@ public protocol InstanceProvider: Sendable {
     /// Makes sure an instance with this id runs: launches it unless it already does.
     func launch(_ request: LaunchRequest) async throws
     /// Makes sure the instance is gone (nothing happens for an unknown id).
-    func terminate(_ id: String) async throws
+    func terminate(_ id: InstanceID) async throws
     /// The instances the provider runs for this pool (running or starting).
     func list() async throws -> [ProviderInstance]
     /// Protects an instance from the provider's own scale-in, so that a cloud group never picks a victim
     /// itself: called when an instance starts serving. Plaza alone chooses what scales in, and drains it first.
-    func protect(_ id: String) async throws
+    func protect(_ id: InstanceID) async throws
     /// Called every period while an instance drains, so a provider that terminates on a timer (a lifecycle hook)
     /// extends it.
-    func draining(_ id: String) async throws
+    func draining(_ id: InstanceID) async throws
     /// Whether the provider names its instances itself (an auto scaling group's instance ids): the autoscaler
     /// then records a placeholder per launch and gives it the id of the next new instance the provider lists.
     var choosesIDs: Bool { get }
@@ -30,12 +31,12 @@ extension InstanceProvider {
 
 /// What the autoscaler asks for: an id it chose (and recorded before asking). The provider knows its pool.
 public struct LaunchRequest: Sendable, Equatable {
-    public var id: String
+    public var id: InstanceID
     /// Instances the pool has once this one runs: what a provider that counts rather than names (an auto
     /// scaling group's desired capacity) sets, so that asking twice launches nothing twice.
     public var capacity: Int
 
-    public init(id: String, capacity: Int) {
+    public init(id: InstanceID, capacity: Int) {
         self.id = id
         self.capacity = capacity
     }
@@ -43,8 +44,8 @@ public struct LaunchRequest: Sendable, Equatable {
 
 /// One instance a provider lists.
 public struct ProviderInstance: Sendable, Equatable, Codable {
-    public var id: String
-    public init(id: String) { self.id = id }
+    public var id: InstanceID
+    public init(id: InstanceID) { self.id = id }
 }
 
 public struct ProviderError: Error, Sendable, CustomStringConvertible {
@@ -87,7 +88,7 @@ public enum ProviderSettings: Codable, Sendable, Equatable {
         }
     }
 
-    func validate(kind: PoolKind, at: String) throws(PoolFileError) {
+    func validate(kind: NodeKind, at: String) throws(PoolFileError) {
         switch self {
         case .local(let settings):
             if kind != .roomServer, settings.arguments == nil {

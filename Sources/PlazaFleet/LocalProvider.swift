@@ -1,3 +1,4 @@
+public import PlazaFleetModel
 public import Foundation
 import PlazaWebSocketClient
 #if canImport(Glibc)
@@ -76,7 +77,7 @@ public struct LocalProvider: InstanceProvider {
     }
 
     struct PidFile: Codable {
-        var id: String
+        var id: InstanceID
         var pid: Int32
         /// Field 22 of `/proc/<pid>/stat`: the process's start time in clock ticks since boot.
         var startTime: UInt64
@@ -97,14 +98,14 @@ public struct LocalProvider: InstanceProvider {
         }
         _ = FileManager.default.createFile(atPath: marker.path, contents: nil)
         let port = try LoopbackPort.free()
-        let values = ["id": request.id, "pool": pool.name, "region": pool.region, "port": String(port), "store": store]
+        let values = ["id": request.id.rawValue, "pool": pool.name.rawValue, "region": pool.region, "port": String(port), "store": store]
         let template = settings.arguments ?? (pool.kind == .roomServer ? LocalProviderSettings.roomServerArguments : [])
         let arguments = template.map { substitute($0, values) }
         let executable = try settings.executable ?? Self.ownExecutable()
         var environment = ProcessInfo.processInfo.environment.merging(self.environment) { $1 }
         for (key, value) in settings.environment { environment[key] = substitute(value, values) }
-        environment["PLAZA_INSTANCE_ID"] = request.id
-        environment["PLAZA_POOL"] = pool.name
+        environment["PLAZA_INSTANCE_ID"] = request.id.rawValue
+        environment["PLAZA_POOL"] = pool.name.rawValue
         let log = directory.appendingPathComponent("\(request.id).log").path
         let pid = try Self.spawn(executable, arguments, environment: environment, log: log)
         let file = PidFile(id: request.id, pid: pid, startTime: Self.startTime(of: pid) ?? 0)
@@ -112,7 +113,7 @@ public struct LocalProvider: InstanceProvider {
         try? FileManager.default.removeItem(at: marker)
     }
 
-    public func terminate(_ id: String) async throws {
+    public func terminate(_ id: InstanceID) async throws {
         guard let file = readPidFile(id), isRunning(file) else {
             try? FileManager.default.removeItem(at: pidFileURL(id))
             return removeOldLogs()
@@ -141,18 +142,18 @@ public struct LocalProvider: InstanceProvider {
     public func list() async throws -> [ProviderInstance] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
         return names.filter { $0.hasSuffix(".json") }.sorted().compactMap { name in
-            guard let file = readPidFile(String(name.dropLast(".json".count))), isRunning(file) else { return nil }
+            guard let file = readPidFile(InstanceID(String(name.dropLast(".json".count)))), isRunning(file) else { return nil }
             return ProviderInstance(id: file.id)
         }
     }
 
     /// Nothing but the autoscaler stops these processes.
-    public func protect(_ id: String) async throws {}
+    public func protect(_ id: InstanceID) async throws {}
 
     /// A local process waits for its drain without a timer of its own.
-    public func draining(_ id: String) async throws {}
+    public func draining(_ id: InstanceID) async throws {}
 
-    private func pidFileURL(_ id: String) -> URL { directory.appendingPathComponent("\(id).json") }
+    private func pidFileURL(_ id: InstanceID) -> URL { directory.appendingPathComponent("\(id).json") }
 
     /// Deletes the logs of stopped instances (no pid file, no launch marker) beyond the newest `keepLogs`.
     private func removeOldLogs() {
@@ -171,7 +172,7 @@ public struct LocalProvider: InstanceProvider {
         }
     }
 
-    private func readPidFile(_ id: String) -> PidFile? {
+    private func readPidFile(_ id: InstanceID) -> PidFile? {
         guard let data = try? Data(contentsOf: pidFileURL(id)) else { return nil }
         return try? JSONDecoder().decode(PidFile.self, from: data)
     }
@@ -186,7 +187,7 @@ public struct LocalProvider: InstanceProvider {
 
     /// A live process of this user whose environment names the instance (`PLAZA_INSTANCE_ID`, which every
     /// instance gets).
-    static func process(withInstanceID id: String) -> Int32? {
+    static func process(withInstanceID id: InstanceID) -> Int32? {
         let marker = Data("PLAZA_INSTANCE_ID=\(id)\0".utf8)
         for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
             guard let pid = Int32(entry), pid != getpid(),

@@ -1,31 +1,21 @@
 public import PlazaStore
+public import PlazaFleetModel
 import PlazaCore
+import PlazaHTTPClient
 public import Logging
 public import ServiceLifecycle
-import PlazaPlacement
 public import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 
 /// `plaza agent`: the sidecar beside a media server or recorder. It registers the instance in the fleet's
 /// registry (so the autoscaler and placement see it like a room server), polls the server's local API, reports
 /// its load, and carries out the drain the autoscaler asks for. While the server is unhealthy the agent does not
 /// report, so the autoscaler's health check fails and the instance is replaced, not repaired.
 public struct MediaAgent: Service {
-    public enum Kind: String, Sendable {
-        /// Jitsi Videobridge: load from `/colibri/stats`, drain by graceful shutdown.
-        case jvb
-        /// Jibri: busy or idle, drain by graceful shutdown, records the room it is assigned.
-        case jibri
-        /// Janus: health from `/info`, load (sessions) from the admin API; no drain call (placement stops sending
-        /// it conferences, and it is stopped once its sessions are gone).
-        case janus
-        /// Anything else (a `custom` pool): a health URL answering 2xx, whose JSON body may carry the load.
-        case custom
-    }
-
-    public let kind: Kind
+    /// `jvb` (load from `/colibri/stats`, drain by graceful shutdown), `jibri` (busy or idle, drain by graceful
+    /// shutdown, records the room it is assigned), `janus` (health from `/info`, load from the admin API's
+    /// sessions; no drain call: placement stops sending it conferences and it is stopped once empty) or `custom`
+    /// (a health URL answering 2xx, whose JSON body may carry the load).
+    public let kind: NodeKind
     /// The server's local API: JVB's private REST interface (`http://127.0.0.1:8080`), Jibri's HTTP API
     /// (`http://127.0.0.1:2222`), Janus's HTTP API (`http://127.0.0.1:8088/janus`), a custom server's health URL.
     public let api: URL
@@ -38,13 +28,13 @@ public struct MediaAgent: Service {
     /// name is the `callName`).
     public let callBaseURL: String?
     public let registration: NodeRegistration
-    let store: any PlacementStore & MediaStore
+    let store: any NodeRegistry & MediaStore
     public let interval: Duration
     let logger: Logger
 
     public init(
-        kind: Kind, api: URL, internalAPI: URL?, adminSecret: String? = nil, callBaseURL: String? = nil,
-        registration: NodeRegistration, store: any PlacementStore & MediaStore, interval: Duration, logger: Logger
+        kind: NodeKind, api: URL, internalAPI: URL?, adminSecret: String? = nil, callBaseURL: String? = nil,
+        registration: NodeRegistration, store: any NodeRegistry & MediaStore, interval: Duration, logger: Logger
     ) {
         self.kind = kind
         self.api = api
@@ -75,7 +65,7 @@ public struct MediaAgent: Service {
     private func pollUntilCancelled() async {
         var registered = false
         var drainRequested = false
-        var recording: String?
+        var recording: RoomName?
         /// Whether Jibri has been busy since this recording was assigned: when it goes idle after that, the
         /// recording ended on its own (the meeting ended) and the recorder is given back.
         var recordingSeen = false
@@ -88,8 +78,7 @@ public struct MediaAgent: Service {
                 }
                 let observation = await observe()
                 if observation.healthy {
-                    let answer = try await store.heartbeat(
-                        node: registration.id, report: observation.report, rooms: [], leaseTTL: 0, now: wallClockMilliseconds())
+                    let answer = try await store.report(node: registration.id, observation.report, now: wallClockMilliseconds())
                     if answer.drain, !drainRequested {
                         try await drain()
                         drainRequested = true
@@ -98,11 +87,11 @@ public struct MediaAgent: Service {
                         try await record(answer.recording, replacing: recording)
                         recording = answer.recording
                         recordingSeen = false
-                    } else if kind == .jibri, let room = recording, let assigned = RoomName(room) {
+                    } else if kind == .jibri, let room = recording {
                         let busy = observation.busy
                         if busy { recordingSeen = true }
                         if recordingSeen, !busy {
-                            _ = try await store.stopRecording(assigned)
+                            _ = try await store.stopRecording(room)
                             logger.notice("recording ended on its own; recorder free", metadata: ["room": "\(room)"])
                             recording = nil
                         }
@@ -159,7 +148,7 @@ public struct MediaAgent: Service {
                 return Observation(healthy: false, report: NodeReport(), problem: "the admin API did not list the sessions")
             }
             return Observation(healthy: true, report: NodeReport(connections: sessions, participants: sessions))
-        case .custom:
+        case .custom, .roomServer:
             guard let (status, body) = try? await request("GET", api, ""), (200..<300).contains(status) else {
                 return Observation(healthy: false, report: NodeReport(), problem: "\(api) did not answer 2xx")
             }
@@ -249,7 +238,7 @@ public struct MediaAgent: Service {
             (status, body) = try await request("POST", api, "/colibri/shutdown", json: #"{"graceful-shutdown": true}"#)
         case .jibri:
             (status, body) = try await request("POST", internalAPI ?? api, "/jibri/api/internal/v1.0/gracefulShutdown")
-        case .janus, .custom:
+        case .janus, .custom, .roomServer:
             logger.notice("draining: no new work comes here; stopped once empty", metadata: ["instance": "\(registration.id)"])
             return
         }
@@ -260,15 +249,15 @@ public struct MediaAgent: Service {
     }
 
     /// Starts Jibri on the room assigned to this recorder, or stops it when the recording was stopped.
-    func record(_ room: String?, replacing previous: String?) async throws {
+    func record(_ room: RoomName?, replacing previous: RoomName?) async throws {
         if previous != nil {
             let (status, _) = try await request("POST", api, "/jibri/api/v1.0/stopService")
             guard status == 200 else { throw ProviderError("stopService answered \(status)") }
-            logger.notice("recording stopped", metadata: ["room": "\(previous ?? "")"])
+            logger.notice("recording stopped", metadata: ["room": "\(previous.map(\.rawValue) ?? "")"])
         }
         guard let room else { return }
         let call: [String: Any] = [
-            "callParams": ["callUrlInfo": ["baseUrl": callBaseURL ?? "", "callName": room]], "sinkType": "file",
+            "callParams": ["callUrlInfo": ["baseUrl": callBaseURL ?? "", "callName": room.rawValue]], "sinkType": "file",
         ]
         let body = String(decoding: try JSONSerialization.data(withJSONObject: call, options: [.sortedKeys]), as: UTF8.self)
         let (status, _) = try await request("POST", api, "/jibri/api/v1.0/startService", json: body)
@@ -277,15 +266,11 @@ public struct MediaAgent: Service {
     }
 
     private func request(_ method: String, _ base: URL, _ path: String, json: String? = nil) async throws -> (Int, Data) {
-        var request = URLRequest(url: path.isEmpty ? base : base.appendingPathComponent(path))
-        request.httpMethod = method
-        request.timeoutInterval = 5
-        if let json {
-            request.httpBody = Data(json.utf8)
-            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-        }
-        let (data, response) = try await URLSession.shared.data(for: request)
-        return ((response as? HTTPURLResponse)?.statusCode ?? 0, data)
+        let url = path.isEmpty ? base : base.appendingPathComponent(path)
+        let call = HTTPCall(
+            .init(rawValue: method), url.absoluteString, headers: json == nil ? [] : [("Content-Type", "application/json")],
+            body: json.map { Array($0.utf8) }, timeout: .seconds(5))
+        let answer = try await call.send()
+        return (answer.status, answer.body)
     }
-
 }

@@ -1,4 +1,5 @@
 public import PlazaAutoscaling
+public import PlazaFleetModel
 public import Foundation
 
 /// The pool file (`plaza autoscaler --pools pools.json`): every pool the autoscaler keeps, annotated in
@@ -30,7 +31,7 @@ public struct PoolFile: Codable, Sendable, Equatable {
             throw PoolFileError("the pool file is not valid JSON: \(error)")
         }
         if let unknown = unknownKey(in: data, decoded: file) { throw PoolFileError("\(unknown.path): unknown key '\(unknown.key)'") }
-        var names = Set<String>()
+        var names = Set<PoolName>()
         for pool in file.pools {
             guard names.insert(pool.name).inserted else { throw PoolFileError("pool '\(pool.name)' is declared twice") }
             try pool.validate()
@@ -83,24 +84,12 @@ public struct PoolFileError: Error, Sendable, Equatable, CustomStringConvertible
     }
 }
 
-/// What a pool's instances are: decides where their load figures come from and how one is drained.
-public enum PoolKind: String, Codable, Sendable {
-    /// `plaza node` processes: drained through the registry (no new rooms; rooms keep running).
-    case roomServer = "room-server"
-    /// Jitsi Videobridges, each with a `plaza agent --kind jvb` beside it.
-    case jvb
-    /// Jibri recorders, each with a `plaza agent --kind jibri`: never a busy one scaled in.
-    case jibri
-    /// Janus gateways.
-    case janus
-    /// Anything else that registers and reports like a node.
-    case custom
-}
-
 /// One pool: its shape, limits, provider, policies, drain and health rules.
 public struct PoolConfiguration: Codable, Sendable, Equatable {
-    public var name: String
-    public var kind: PoolKind
+    public var name: PoolName
+    /// What the pool's instances are: decides where their load figures come from and how one is drained (a
+    /// room server through the registry; a bridge or recorder through its agent; never a busy recorder scaled in).
+    public var kind: NodeKind
     public var region: String
     public var min: Int
     public var max: Int
@@ -117,7 +106,7 @@ public struct PoolConfiguration: Codable, Sendable, Equatable {
     public var health: HealthCheck
 
     public init(
-        name: String, kind: PoolKind, region: String = "default", min: Int, max: Int, desired: Int? = nil,
+        name: PoolName, kind: NodeKind, region: String = "default", min: Int, max: Int, desired: Int? = nil,
         period: Double = 60, warmup: Double = 0, provider: ProviderSettings, policies: [ScalingPolicy] = [],
         drain: DrainRule = DrainRule(), health: HealthCheck = HealthCheck()
     ) {
@@ -152,7 +141,7 @@ public struct PoolConfiguration: Codable, Sendable, Equatable {
             provider = try c.decode(ProviderSettings.self, forKey: .provider)
         }
         self.init(
-            name: try c.decode(String.self, forKey: .name), kind: try c.decode(PoolKind.self, forKey: .kind),
+            name: try c.decode(PoolName.self, forKey: .name), kind: try c.decode(NodeKind.self, forKey: .kind),
             region: try c.decodeIfPresent(String.self, forKey: .region) ?? "default", min: min,
             max: try c.decode(Int.self, forKey: .max), desired: try c.decodeIfPresent(Int.self, forKey: .desired),
             period: try c.decodeIfPresent(Double.self, forKey: .period) ?? 60,
@@ -166,7 +155,7 @@ public struct PoolConfiguration: Codable, Sendable, Equatable {
     /// The limits and timings that decoding alone cannot check.
     public func validate() throws(PoolFileError) {
         let at = "pool '\(name)'"
-        guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) else {
+        guard !name.rawValue.isEmpty, name.rawValue.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) else {
             throw PoolFileError("\(at): a name is letters, digits, '-' and '_'")
         }
         guard min >= 0, max >= min, (min...max).contains(desired) else {

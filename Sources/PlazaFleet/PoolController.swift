@@ -1,3 +1,4 @@
+import PlazaFleetModel
 public import PlazaStore
 public import PlazaAutoscaling
 public import Logging
@@ -6,7 +7,7 @@ import PlazaCore
 import Foundation
 
 /// The store a reconcile pass works on: the autoscaler's own state and the registry instances report to.
-public typealias FleetRegistry = FleetStore & PlacementStore
+public typealias FleetRegistry = FleetStore & NodeRegistry
 
 /// One pool's reconcile pass, once per period: read what runs and what it reports, decide the desired capacity,
 /// and converge — launch, drain, terminate, replace. Every step is idempotent and starts from the store and the
@@ -20,9 +21,9 @@ public struct PoolController: Sendable {
     let stillLeading: @Sendable () async throws -> Void
     private(set) var evaluator: PolicyEvaluator
     /// Instances the provider lists that this pool never launched, with when they were first seen.
-    private var strangers: [String: Int64] = [:]
+    private var strangers: [InstanceID: Int64] = [:]
     /// Draining instances past their deadline already reported (`atDeadline: wait`).
-    private var overdue: Set<String> = []
+    private var overdue: Set<InstanceID> = []
 
     /// `memory` is the policies' memory a previous leader saved (`FleetStore.policyMemory`): its alarm history,
     /// cooldowns and recommendations carry on here.
@@ -63,7 +64,7 @@ public struct PoolController: Sendable {
         var replaced: [FleetInstance] = []
         for index in instances.indices {
             var instance = instances[index]
-            let node = nodes[instance.id]
+            let node = nodes[instance.id.node]
             switch instance.state {
             case .launching:
                 if let node, node.reportedAt >= instance.launchedAt {
@@ -87,7 +88,7 @@ public struct PoolController: Sendable {
                     instance.state = .terminated
                     instance.stateSince = now
                     try await store.save(instance)
-                    try await store.forget(node: instance.id)
+                    try await store.forget(node: instance.id.node)
                     try await record(now, "terminate", instance: instance.id, cause: "provider", reason: "the provider no longer runs it")
                 } else if let node, now - node.reportedAt <= milliseconds(pool.health.reportTTL) {
                     if instance.healthFailures > 0 {
@@ -125,7 +126,7 @@ public struct PoolController: Sendable {
         var working = 0
         let warmedUpIDs = Set(warmedUp.map(\.id))
         for instance in capacity {
-            guard let node = nodes[instance.id], now - node.reportedAt <= milliseconds(pool.health.reportTTL) else { continue }
+            guard let node = nodes[instance.id.node], now - node.reportedAt <= milliseconds(pool.health.reportTTL) else { continue }
             if warmedUpIDs.contains(instance.id) {
                 measured += 1
                 for metric in InstanceMetric.allCases { metrics[metric.rawValue, default: []].append(metric.value(of: node)) }
@@ -168,12 +169,12 @@ public struct PoolController: Sendable {
                 try await launch(instance, now: now, capacity: count, retry: false)
             }
         } else if capacity.count > desired {
-            let victims = scaleInOrder(capacity, nodes: nodes).prefix(capacity.count - desired)
+            let victims = ScaleIn.order(capacity, kind: pool.kind, nodes: nodes).prefix(capacity.count - desired)
             for var instance in victims {
                 try await stillLeading()
-                let participants = nodes[instance.id]?.report.participants ?? 0
+                let participants = nodes[instance.id.node]?.report.participants ?? 0
                 // The registry refuses a recorder that was just given a recording: it stays.
-                if nodes[instance.id] != nil, try await !store.requestDrain(node: instance.id) { continue }
+                if nodes[instance.id.node] != nil, try await !store.requestDrain(node: instance.id.node) { continue }
                 instance.state = .draining
                 instance.stateSince = now
                 try await store.save(instance)
@@ -188,7 +189,7 @@ public struct PoolController: Sendable {
 
         // Drains.
         for var instance in instances where instance.state == .draining {
-            try await drainStep(&instance, node: nodes[instance.id], now: now)
+            try await drainStep(&instance, node: nodes[instance.id.node], now: now)
         }
     }
 
@@ -220,26 +221,6 @@ public struct PoolController: Sendable {
         }
     }
 
-    /// Scale-in candidates, first to go first: never a protected instance, never a busy recorder; instances
-    /// that have not registered yet (nobody on them), then the least loaded.
-    func scaleInOrder(_ capacity: [FleetInstance], nodes: [String: NodeRecord]) -> [FleetInstance] {
-        capacity.filter { instance in
-            guard !instance.protected else { return false }
-            if pool.kind == .jibri, let report = nodes[instance.id]?.report, report.participants > 0 || report.rooms > 0 {
-                return false
-            }
-            return true
-        }.sorted { a, b in
-            // Fewest participants first (fewest to move), then the lowest load; unregistered ones before all.
-            func order(_ instance: FleetInstance) -> (Int, Double) {
-                guard let node = nodes[instance.id] else { return (-1, -1) }
-                return (node.report.participants, InstanceMetric.load.value(of: node))
-            }
-            let (oa, ob) = (order(a), order(b))
-            return oa != ob ? oa < ob : a.launchedAt > b.launchedAt
-        }
-    }
-
     /// A draining instance: terminated once empty (or gone quiet: its rooms have moved), or at the deadline
     /// when the pool says so; otherwise the provider hears it still drains.
     private mutating func drainStep(_ instance: inout FleetInstance, node: NodeRecord?, now: Int64) async throws {
@@ -251,7 +232,7 @@ public struct PoolController: Sendable {
         let quiet = now - node.reportedAt > milliseconds(pool.health.reportTTL)
         if node.report.state != .draining {
             // Marked draining in the store but not in the registry (a crash between the two): ask again.
-            _ = try await store.requestDrain(node: instance.id)
+            _ = try await store.requestDrain(node: instance.id.node)
         }
         let confirmed = node.reportedAt > instance.stateSince && node.report.state == .draining
         if quiet || (confirmed && node.report.participants == 0 && node.report.connections == 0) {
@@ -316,7 +297,7 @@ public struct PoolController: Sendable {
         }
         instance.state = .terminated
         try await store.save(instance)
-        try await store.forget(node: instance.id)
+        try await store.forget(node: instance.id.node)
         overdue.remove(instance.id)
         try await record(now, "terminate", instance: instance.id, cause: cause, reason: reason)
         logger.notice("instance terminated", metadata: ["pool": "\(pool.name)", "instance": "\(instance.id)", "reason": "\(reason)"])
@@ -348,7 +329,7 @@ public struct PoolController: Sendable {
 
     /// For a provider that names its instances: each new instance it lists takes the place of the oldest
     /// launch placeholder, keeping the placeholder's launch time (its registration grace runs from the launch).
-    private func adopt(_ instances: inout [FleetInstance], listed: Set<String>, now: Int64) async throws {
+    private func adopt(_ instances: inout [FleetInstance], listed: Set<InstanceID>, now: Int64) async throws {
         let known = Set(instances.map(\.id))
         var newcomers = listed.subtracting(known).sorted()
         for index in instances.indices where instances[index].state == .launching && !listed.contains(instances[index].id) {
@@ -363,7 +344,7 @@ public struct PoolController: Sendable {
 
     /// Instances the provider runs that this pool never launched: reported once, terminated after the
     /// registration grace.
-    private mutating func handleStrangers(_ ids: Set<String>, now: Int64) async throws {
+    private mutating func handleStrangers(_ ids: Set<InstanceID>, now: Int64) async throws {
         strangers = strangers.filter { ids.contains($0.key) }
         for id in ids.sorted() {
             guard let since = strangers[id] else {
@@ -382,7 +363,7 @@ public struct PoolController: Sendable {
     }
 
     private func record(
-        _ now: Int64, _ action: String, instance: String? = nil, from: Int? = nil, to: Int? = nil, cause: String,
+        _ now: Int64, _ action: String, instance: InstanceID? = nil, from: Int? = nil, to: Int? = nil, cause: String,
         reason: String, values: [String: Double] = [:], result: String = "succeeded"
     ) async throws {
         try await store.record(
@@ -391,36 +372,8 @@ public struct PoolController: Sendable {
                 values: values, result: result))
     }
 
-    private func newInstanceID() -> String { pool.name + "-" + randomID(length: 8) }
+    private func newInstanceID() -> InstanceID { InstanceID(pool.name.rawValue + "-" + randomID(length: 8)) }
 }
 
 private func milliseconds(_ seconds: Double) -> Int64 { Int64(seconds * 1000) }
 private func seconds(_ milliseconds: Int64) -> String { String(format: "%.0f", Double(milliseconds) / 1000) }
-
-/// The figures an instance's report gives the policies, by the name a policy's `metric` uses.
-public enum InstanceMetric: String, CaseIterable, Sendable {
-    case participants, rooms, connections, cpu, bytesOut, bytesIn, largestRoom, load, idle
-
-    public func value(of node: NodeRecord) -> Double {
-        let report = node.report
-        switch self {
-        case .participants: return Double(report.participants)
-        case .rooms: return Double(report.rooms)
-        case .connections: return Double(report.connections)
-        case .cpu: return report.cpu
-        case .bytesOut: return report.bytesOutPerSecond
-        case .bytesIn: return report.bytesInPerSecond
-        case .largestRoom: return Double(report.largestRoom)
-        case .load:
-            // What placement sees of the instance, less the correction for rooms placed since its report.
-            return Placement.correctedLoad(
-                NodeLoad(
-                    id: node.registration.id, capacity: node.registration.capacity, participants: report.participants,
-                    cpu: report.cpu, reportedAt: node.reportedAt),
-                policy: PlacementPolicy(participantsPerNewRoom: 0))
-        case .idle:
-            // 1 for an instance with nobody on it (a recorder without a job).
-            return report.participants == 0 && report.rooms == 0 ? 1 : 0
-        }
-    }
-}

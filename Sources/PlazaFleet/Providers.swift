@@ -1,3 +1,4 @@
+import PlazaFleetModel
 public import Foundation
 
 /// The provider a pool's settings name.
@@ -11,7 +12,7 @@ public enum Providers {
         switch pool.provider {
         case .local(let settings):
             LocalProvider(
-                settings: settings, pool: pool, directory: stateDirectory.appendingPathComponent(pool.name), store: store,
+                settings: settings, pool: pool, directory: stateDirectory.appendingPathComponent(pool.name.rawValue), store: store,
                 environment: environment)
         case .command(let settings):
             CommandProvider(settings: settings, pool: pool)

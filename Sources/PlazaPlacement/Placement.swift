@@ -1,17 +1,12 @@
 /// Where a new room goes: a pure decision over what the directory knows about the nodes, with time and
-/// randomness passed in, so the same code runs in the directory, in tests and in simulations.
+/// randomness passed in, so the same code runs in the directory, in tests and in simulations. The stores only
+/// read the candidates this code asks for and write its choice conditionally; neither engine decides.
 
-/// A node's state for placement.
-public enum NodeState: String, Sendable, Codable, CaseIterable {
-    /// Takes new rooms.
-    case serving
-    /// Keeps its rooms and sockets, takes no new rooms (scale-in, maintenance).
-    case draining
-}
+public import PlazaFleetModel
 
 /// What the directory knows about one node: its last report, plus what was placed on it since.
 public struct NodeLoad: Sendable, Equatable {
-    public var id: String
+    public var id: NodeID
     public var region: String
     public var state: NodeState
     /// Participants the node is sized for.
@@ -26,7 +21,7 @@ public struct NodeLoad: Sendable, Equatable {
     public var placedSinceReport: Int
 
     public init(
-        id: String, region: String = "default", state: NodeState = .serving, capacity: Int, participants: Int = 0,
+        id: NodeID, region: String = "default", state: NodeState = .serving, capacity: Int, participants: Int = 0,
         rooms: Int = 0, cpu: Double = 0, reportedAt: Int64, placedSinceReport: Int = 0
     ) {
         self.id = id
@@ -54,12 +49,12 @@ public struct ExternalLoads: Sendable, Equatable {
     }
 
     /// By node id.
-    public var samples: [String: Sample]
+    public var samples: [NodeID: Sample]
     /// Rooms placed after this time (milliseconds since the Unix epoch) may not show in the samples yet: they
     /// count as corrected load.
     public var since: Int64
 
-    public init(samples: [String: Sample], since: Int64) {
+    public init(samples: [NodeID: Sample], since: Int64) {
         self.samples = samples
         self.since = since
     }
@@ -129,6 +124,62 @@ public enum Placement {
         if second >= first { second += 1 }
         return (pool[first], pool[second])
     }
+}
+
+extension Placement {
+    /// Placement as a directory runs it against a store shared by a large fleet: two random candidates from the
+    /// list of live serving nodes (`candidates`, of `region` when it has two or more), whose loads alone are then
+    /// read fresh (`loads(ids)`), and the less loaded of the two taken. Every live node's load is read
+    /// (`loads(nil)`) only when the sample falls short: fewer than two candidates in the region, or one of them
+    /// no longer eligible (dead, draining, full). Both engines run this, so a join decides the same way on
+    /// PostgreSQL and on SQLite; a decision reads two rows instead of a thousand.
+    public static func choose(
+        candidates: [PlacementCandidates.Node], region: String?, now: Int64, policy: PlacementPolicy,
+        using random: inout some RandomNumberGenerator, isolation: isolated (any Actor)? = #isolation,
+        loads: (_ only: [NodeID]?) async throws -> [NodeLoad]
+    ) async throws -> NodeLoad? {
+        let local = region.map { region in candidates.filter { $0.region == region } } ?? candidates
+        var read: [NodeLoad] = []
+        if let (a, b) = twoAtRandom(local, using: &random) { read = try await loads([a.id, b.id]) }
+        if read.count < 2 || !read.allSatisfy({ isEligible($0, now: now, policy: policy) }) {
+            read = try await loads(nil)
+        }
+        return choose(from: read, region: region, now: now, policy: policy, using: &random)
+    }
+}
+
+/// The live serving nodes a directory last read: where placement samples its two candidates. Nodes registered
+/// since the read are sampled after the next one, at most `maximumAge` later.
+public struct PlacementCandidates: Sendable {
+    public struct Node: Sendable, Equatable {
+        public var id: NodeID
+        public var region: String
+        public init(id: NodeID, region: String) {
+            self.id = id
+            self.region = region
+        }
+    }
+
+    /// Milliseconds a read stays in use.
+    public static let maximumAge: Int64 = 1_000
+    private var readAt: Int64?
+    private var list: [Node] = []
+
+    public init() {}
+
+    /// The list read at `readAt`, unless it is too old at `now` (or from a later clock than `now`).
+    public func nodes(at now: Int64) -> [Node]? {
+        guard let readAt, now >= readAt, now - readAt < Self.maximumAge else { return nil }
+        return list
+    }
+
+    public mutating func update(_ nodes: [Node], readAt: Int64) {
+        list = nodes
+        self.readAt = readAt
+    }
+
+    /// Forgets the list (the registry changed under it: a node was removed).
+    public mutating func invalidate() { readAt = nil }
 }
 
 /// SplitMix64, a seeded generator: a decision replays from its seed (tests), and randomness drawn by a caller

@@ -1,4 +1,5 @@
 public import PlazaStore
+public import PlazaFleetModel
 import PostgresNIO
 import Foundation
 
@@ -32,7 +33,7 @@ extension PostgresStore: FleetStore {
             let rows = try await client.query(
                 """
                 INSERT INTO fleet_pools (name, kind, region, min_size, max_size, desired)
-                VALUES (\(pool.name), \(pool.kind), \(pool.region), \(pool.min), \(pool.max), \(pool.desired))
+                VALUES (\(pool.name.rawValue), \(pool.kind.rawValue), \(pool.region), \(pool.min), \(pool.max), \(pool.desired))
                 ON CONFLICT (name) DO UPDATE SET kind = EXCLUDED.kind, region = EXCLUDED.region,
                     min_size = EXCLUDED.min_size, max_size = EXCLUDED.max_size,
                     desired = LEAST(GREATEST(fleet_pools.desired, EXCLUDED.min_size), EXCLUDED.max_size)
@@ -49,30 +50,30 @@ extension PostgresStore: FleetStore {
             let rows = try await client.query(
                 "SELECT name, kind, region, min_size, max_size, desired FROM fleet_pools ORDER BY name", logger: logger)
             for try await (name, kind, region, min, max, desired) in rows.decode((String, String, String, Int, Int, Int).self) {
-                pools.append(FleetPool(name: name, kind: kind, region: region, min: min, max: max, desired: desired))
+                pools.append(FleetPool(name: PoolName(name), kind: NodeKind(rawValue: kind) ?? .custom, region: region, min: min, max: max, desired: desired))
             }
             return pools
         }
     }
 
-    public func policyMemory(pool: String) async throws -> String? {
+    public func policyMemory(pool: PoolName) async throws -> String? {
         try await guarded {
-            let rows = try await client.query("SELECT policy_memory FROM fleet_pools WHERE name = \(pool)", logger: logger)
+            let rows = try await client.query("SELECT policy_memory FROM fleet_pools WHERE name = \(pool.rawValue)", logger: logger)
             for try await memory in rows.decode(String?.self) { return memory }
             return nil
         }
     }
 
-    public func savePolicyMemory(pool: String, _ memory: String) async throws {
+    public func savePolicyMemory(pool: PoolName, _ memory: String) async throws {
         _ = try await guarded {
-            try await client.query("UPDATE fleet_pools SET policy_memory = \(memory) WHERE name = \(pool)", logger: logger)
+            try await client.query("UPDATE fleet_pools SET policy_memory = \(memory) WHERE name = \(pool.rawValue)", logger: logger)
         }
     }
 
-    public func setDesired(pool: String, desired: Int) async throws -> Bool {
+    public func setDesired(pool: PoolName, desired: Int) async throws -> Bool {
         try await guarded {
             let rows = try await client.query(
-                "UPDATE fleet_pools SET desired = \(desired) WHERE name = \(pool) RETURNING 1", logger: logger)
+                "UPDATE fleet_pools SET desired = \(desired) WHERE name = \(pool.rawValue) RETURNING 1", logger: logger)
             for try await _ in rows.decode(Int.self) { return true }
             return false
         }
@@ -83,7 +84,7 @@ extension PostgresStore: FleetStore {
             try await client.query(
                 """
                 INSERT INTO fleet_instances (id, pool, state, protected, launched_at, state_since, health_failures)
-                VALUES (\(instance.id), \(instance.pool), \(instance.state.rawValue), \(instance.protected),
+                VALUES (\(instance.id.rawValue), \(instance.pool.rawValue), \(instance.state.rawValue), \(instance.protected),
                     \(instance.launchedAt), \(instance.stateSince), \(instance.healthFailures))
                 ON CONFLICT (id) DO UPDATE SET pool = EXCLUDED.pool, state = EXCLUDED.state,
                     launched_at = EXCLUDED.launched_at, state_since = EXCLUDED.state_since,
@@ -92,14 +93,15 @@ extension PostgresStore: FleetStore {
         }
     }
 
-    public func rename(instance: String, to id: String) async throws {
+    public func rename(instance: InstanceID, to id: InstanceID) async throws {
         _ = try await guarded {
-            try await client.query("UPDATE fleet_instances SET id = \(id) WHERE id = \(instance)", logger: logger)
+            try await client.query("UPDATE fleet_instances SET id = \(id.rawValue) WHERE id = \(instance.rawValue)", logger: logger)
         }
     }
 
-    public func instances(pool: String?, includeTerminated: Bool) async throws -> [FleetInstance] {
-        try await guarded {
+    public func instances(pool: PoolName?, includeTerminated: Bool) async throws -> [FleetInstance] {
+        let pool = pool?.rawValue
+        return try await guarded {
             var instances: [FleetInstance] = []
             let rows = try await client.query(
                 """
@@ -112,21 +114,21 @@ extension PostgresStore: FleetStore {
             {
                 instances.append(
                     FleetInstance(
-                        id: id, pool: pool, state: InstanceState(rawValue: state) ?? .terminating, protected: protected,
+                        id: InstanceID(id), pool: PoolName(pool), state: InstanceState(rawValue: state) ?? .terminating, protected: protected,
                         launchedAt: launchedAt, stateSince: stateSince, healthFailures: failures))
             }
             return instances
         }
     }
 
-    public func setProtected(instance: String, _ protected: Bool) async throws -> String? {
+    public func setProtected(instance: InstanceID, _ protected: Bool) async throws -> PoolName? {
         try await guarded {
             let rows = try await client.query(
                 """
-                UPDATE fleet_instances SET protected = \(protected) WHERE id = \(instance) AND state <> 'terminated'
+                UPDATE fleet_instances SET protected = \(protected) WHERE id = \(instance.rawValue) AND state <> 'terminated'
                 RETURNING pool
                 """, logger: logger)
-            for try await pool in rows.decode(String.self) { return pool }
+            for try await pool in rows.decode(String.self) { return PoolName(pool) }
             return nil
         }
     }
@@ -138,7 +140,7 @@ extension PostgresStore: FleetStore {
             let rows = try await client.query(
                 """
                 INSERT INTO fleet_activities (pool, at, action, instance, from_capacity, to_capacity, cause, reason, figures, result)
-                VALUES (\(activity.pool), \(activity.at), \(activity.action), \(activity.instance), \(activity.from),
+                VALUES (\(activity.pool.rawValue), \(activity.at), \(activity.action), \(activity.instance?.rawValue), \(activity.from),
                     \(activity.to), \(activity.cause), \(activity.reason), \(figures), \(activity.result))
                 RETURNING id
                 """, logger: logger)
@@ -148,8 +150,9 @@ extension PostgresStore: FleetStore {
         }
     }
 
-    public func activities(pool: String?, limit: Int) async throws -> [ScalingActivity] {
-        try await guarded {
+    public func activities(pool: PoolName?, limit: Int) async throws -> [ScalingActivity] {
+        let pool = pool?.rawValue
+        return try await guarded {
             var activities: [ScalingActivity] = []
             let rows = try await client.query(
                 """
@@ -162,15 +165,11 @@ extension PostgresStore: FleetStore {
                 let values = (try? JSONDecoder().decode([String: Double].self, from: Data(figures.utf8))) ?? [:]
                 activities.append(
                     ScalingActivity(
-                        id: id, pool: pool, at: at, action: action, instance: instance, from: from, to: to, cause: cause,
+                        id: id, pool: PoolName(pool), at: at, action: action, instance: instance.map { InstanceID($0) }, from: from, to: to, cause: cause,
                         reason: reason, values: values, result: result))
             }
             return activities
         }
-    }
-
-    public func forget(node: String) async throws {
-        _ = try await guarded { try await client.query("DELETE FROM nodes WHERE id = \(node)", logger: logger) }
     }
 
     @discardableResult
@@ -188,19 +187,4 @@ extension PostgresStore: FleetStore {
         }
     }
 
-    @discardableResult
-    public func requestDrain(node: String) async throws -> Bool {
-        let drained = try await guarded {
-            let rows = try await client.query(
-                """
-                UPDATE nodes SET drain_requested = true, state = 'draining'
-                WHERE id = \(node) AND NOT EXISTS (SELECT 1 FROM recordings r WHERE r.recorder = \(node))
-                RETURNING 1
-                """, logger: logger)
-            for try await _ in rows.decode(Int.self) { return true }
-            return false
-        }
-        candidates.withLock { $0 = CandidateNodes() }
-        return drained
-    }
 }

@@ -1,5 +1,6 @@
 public import PlazaCore
 public import PlazaStore
+public import PlazaFleetModel
 public import PlazaPlacement
 import PostgresNIO
 
@@ -8,7 +9,7 @@ import PostgresNIO
 /// conference agree on one bridge; two recordings never get one recorder (its column is unique).
 extension PostgresStore: MediaStore {
     public func placeConference(
-        _ room: RoomName, kind: String, region: String?, policy: PlacementPolicy, participantCap: Int, leaseTTL: Int64,
+        _ room: RoomName, kind: NodeKind, region: String?, policy: PlacementPolicy, participantCap: Int, leaseTTL: Int64,
         now: Int64, using random: inout some RandomNumberGenerator
     ) async throws -> BridgePlacement? {
         let live = now - policy.heartbeatTTL
@@ -22,28 +23,28 @@ extension PostgresStore: MediaStore {
                     RETURNING p.bridge, n.url, p.lease_until
                     """, logger: logger)
                 for try await (bridge, url, until) in rows.decode((String, String, Int64).self) {
-                    return Optional(BridgePlacement(room: room, bridge: bridge, url: url, leaseUntil: until))
+                    return Optional(BridgePlacement(room: room, bridge: NodeID(bridge), url: url, leaseUntil: until))
                 }
                 return nil
             }
             if let existing { return existing }
             var loads: [NodeLoad] = []
-            var urls: [String: String] = [:]
+            var urls: [NodeID: String] = [:]
             try await guarded {
                 let rows = try await client.query(
                     """
                     SELECT n.id, n.url, n.region, n.state, n.capacity, n.participants, n.rooms, n.cpu, n.reported_at,
                         (SELECT COUNT(*) FROM bridge_placements q WHERE q.bridge = n.id AND q.placed_at > n.reported_at)
-                    FROM nodes n WHERE n.kind = \(kind) AND n.reported_at >= \(live)
+                    FROM nodes n WHERE n.kind = \(kind.rawValue) AND n.reported_at >= \(live)
                     """, logger: logger)
                 for try await (id, url, nodeRegion, state, capacity, participants, rooms, cpu, reportedAt, placed)
                     in rows.decode((String, String, String, String, Int, Int, Int, Double, Int64, Int64).self)
                 {
                     guard let state = NodeState(rawValue: state) else { continue }
-                    urls[id] = url
+                    urls[NodeID(id)] = url
                     loads.append(
                         NodeLoad(
-                            id: id, region: nodeRegion, state: state,
+                            id: NodeID(id), region: nodeRegion, state: state,
                             capacity: participantCap > 0 ? min(capacity, participantCap) : capacity, participants: participants,
                             rooms: rooms, cpu: cpu, reportedAt: reportedAt, placedSinceReport: Int(placed)))
                 }
@@ -55,7 +56,7 @@ extension PostgresStore: MediaStore {
                 let rows = try await client.query(
                     """
                     INSERT INTO bridge_placements (room, bridge, lease_until, placed_at)
-                    VALUES (\(room.rawValue), \(chosen.id), \(leaseUntil), \(now))
+                    VALUES (\(room.rawValue), \(chosen.id.rawValue), \(leaseUntil), \(now))
                     ON CONFLICT (room) DO UPDATE SET bridge = EXCLUDED.bridge, lease_until = EXCLUDED.lease_until,
                         placed_at = EXCLUDED.placed_at
                     WHERE bridge_placements.lease_until <= \(now)
@@ -79,26 +80,22 @@ extension PostgresStore: MediaStore {
                     SELECT 1 FROM nodes n WHERE n.id = r.recorder AND n.reported_at >= \(now - heartbeatTTL))
                 """, logger: logger)
         }
-        for _ in 0..<5 {
-            if let current = try await recording(of: room) { return (current, false) }
-            let assigned: String? = try await guarded {
+        if let current = try await recording(of: room) { return (current, false) }
+        // Recorders that may take a job; whether each is idle is `Occupancy`'s to say. Each is tried in turn: the
+        // unique recorder column refuses one a racing request took first.
+        for recorder in try await freeRecorders(heartbeatTTL: heartbeatTTL, now: now).shuffled() {
+            let assigned = try await guarded {
                 let rows = try await client.query(
                     """
-                    WITH chosen AS (
-                        SELECT n.id FROM nodes n WHERE \(unescaped: Self.freeRecorder(now - heartbeatTTL))
-                        ORDER BY random() LIMIT 1 FOR UPDATE SKIP LOCKED
-                    ), assigned AS (
-                        INSERT INTO recordings (room, recorder, started_at) SELECT \(room.rawValue), id, \(now) FROM chosen
-                        ON CONFLICT DO NOTHING RETURNING recorder
-                    )
-                    SELECT recorder FROM assigned
+                    INSERT INTO recordings (room, recorder, started_at) VALUES (\(room.rawValue), \(recorder.rawValue), \(now))
+                    ON CONFLICT DO NOTHING RETURNING recorder
                     """, logger: logger)
-                for try await recorder in rows.decode(String.self) { return recorder }
-                return nil
+                for try await _ in rows.decode(String.self) { return true }
+                return false
             }
-            if let assigned { return (Recording(room: room, recorder: assigned, startedAt: now), true) }
-            // Nothing assigned: no recorder was free, or a racing request took the room or the recorder.
-            if try await recording(of: room) == nil, try await freeRecorders(heartbeatTTL: heartbeatTTL, now: now) == 0 { return nil }
+            if assigned { return (Recording(room: room, recorder: recorder, startedAt: now), true) }
+            // A racing request took the room (its recording is the answer) or this recorder (try the next).
+            if let current = try await recording(of: room) { return (current, false) }
         }
         return nil
     }
@@ -110,39 +107,24 @@ extension PostgresStore: MediaStore {
                 DELETE FROM recordings WHERE room = \(room.rawValue) RETURNING recorder, started_at
                 """, logger: logger)
             for try await (recorder, startedAt) in rows.decode((String, Int64).self) {
-                return Recording(room: room, recorder: recorder, startedAt: startedAt)
+                return Recording(room: room, recorder: NodeID(recorder), startedAt: startedAt)
             }
             return nil
         }
-    }
-
-    /// A recorder that may take a recording: reporting since `live` (an integer, so safe to inline), serving,
-    /// not asked to drain, idle, and not assigned one already.
-    static func freeRecorder(_ live: Int64) -> String {
-        """
-        n.kind = 'jibri' AND n.state = 'serving' AND NOT n.drain_requested AND n.reported_at >= \(live)
-            AND n.participants = 0 AND NOT EXISTS (SELECT 1 FROM recordings r WHERE r.recorder = n.id)
-        """
     }
 
     private func recording(of room: RoomName) async throws -> Recording? {
         try await guarded {
             let rows = try await client.query("SELECT recorder, started_at FROM recordings WHERE room = \(room.rawValue)", logger: logger)
             for try await (recorder, startedAt) in rows.decode((String, Int64).self) {
-                return Recording(room: room, recorder: recorder, startedAt: startedAt)
+                return Recording(room: room, recorder: NodeID(recorder), startedAt: startedAt)
             }
             return nil
         }
     }
 
-    private func freeRecorders(heartbeatTTL: Int64, now: Int64) async throws -> Int {
-        try await guarded {
-            let rows = try await client.query(
-                """
-                SELECT COUNT(*) FROM nodes n WHERE \(unescaped: Self.freeRecorder(now - heartbeatTTL))
-                """, logger: logger)
-            for try await count in rows.decode(Int.self) { return count }
-            return 0
-        }
+    /// The idle recorders (`Occupancy`) that report, serve, were not asked to drain and have no recording.
+    private func freeRecorders(heartbeatTTL: Int64, now: Int64) async throws -> [NodeID] {
+        try await nodes().filter { $0.mayRecord(now: now, heartbeatTTL: heartbeatTTL) }.map(\.registration.id)
     }
 }

@@ -1,6 +1,7 @@
 public import PlazaCore
 public import PlazaStore
 public import Logging
+import PlazaPlacement
 import PostgresNIO
 import Foundation
 import Synchronization
@@ -10,12 +11,12 @@ import Synchronization
 /// Writes are single statements (a multi-row `INSERT` is one implicit transaction), so a returned `append` has
 /// been committed — durable as the server's `synchronous_commit` makes it (on, by default). Connections come
 /// from postgres-nio's pool; concurrent calls run on separate connections.
-public final class PostgresStore: PlazaStore {
+public final class PostgresStore: ChatStore {
     let client: PostgresClient
     private let runner: Task<Void, Never>
     let logger: Logger
-    /// Live serving nodes as last read, for sampling placement candidates (see `PostgresPlacementStore`).
-    let candidates = Mutex(CandidateNodes())
+    /// Live serving room servers as last read, where placement samples its candidates (`PostgresRoomPlacements`).
+    let candidates = Mutex(PlacementCandidates())
 
     /// The versioned schema. Append new steps; never edit one that has shipped.
     static let migrations: [[String]] = [
@@ -216,16 +217,30 @@ public final class PostgresStore: PlazaStore {
     /// Rows per `INSERT`: 7 parameters each, far under PostgreSQL's 65535.
     private static let rowsPerStatement = 1000
 
-    public func append(_ messages: [ChatMessage]) async throws {
-        guard !messages.isEmpty else { return }
+    public func append(_ messages: [ChatMessage], fence: Fence?) async throws {
+        guard let room = messages.first?.room else { return }
         let inserts = try Self.inserts(messages)
         try await guarded {
-            if inserts.count == 1 {
-                try await client.query(inserts[0], logger: logger)
-            } else {
-                try await client.withTransaction(logger: logger) { connection in
-                    for query in inserts { try await connection.query(query, logger: logger) }
+            if fence == nil, inserts.count == 1 {
+                _ = try await client.query(inserts[0], logger: logger)
+                return
+            }
+            try await client.withTransaction(logger: logger) { connection in
+                if let fence {
+                    precondition(messages.allSatisfy { $0.room == room }, "a fenced append is for one room")
+                    // Locks the placement row: a claim by another node waits for this write, or this write sees it.
+                    let rows = try await connection.query(
+                        """
+                        SELECT 1 FROM placements
+                        WHERE room = \(room.rawValue) AND node = \(fence.node.rawValue) AND epoch = \(fence.epoch) FOR SHARE
+                        """, logger: logger)
+                    var owned = false
+                    for try await _ in rows.decode(Int.self) { owned = true }
+                    guard owned else {
+                        throw StoreError(.fenced, "\(fence.node) is no longer the home of \(room) (epoch \(fence.epoch))")
+                    }
                 }
+                for query in inserts { try await connection.query(query, logger: logger) }
             }
         }
     }

@@ -59,6 +59,18 @@ public enum ServerFrame {
     public static func chat(_ m: ChatMessage) -> [UInt8] {
         var w = JSONWriter(capacity: 96 + m.text.utf8.count)
         w.raw("{\"type\":\"chat\",")
+        writeChatFields(&w, m)
+        return w.bytes
+    }
+
+    /// A chat message as the history API lists it: the `chat` frame's object without its `type`.
+    public static func writeHistoryEntry(_ w: inout JSONWriter, _ m: ChatMessage) {
+        w.raw("{")
+        writeChatFields(&w, m)
+    }
+
+    /// A chat message's fields and the closing brace, shared by the frame and the history entry.
+    private static func writeChatFields(_ w: inout JSONWriter, _ m: ChatMessage) {
         w.key("offset")
         w.int(m.offset)
         w.raw(",")
@@ -77,7 +89,6 @@ public enum ServerFrame {
         w.key("ts")
         w.int(m.timestamp)
         w.raw("}")
-        return w.bytes
     }
 
     public static func ack(id: String, offset: Int64) -> [UInt8] {

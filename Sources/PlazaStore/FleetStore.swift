@@ -1,66 +1,15 @@
-/// The autoscaler's shared state: who leads, each pool's desired capacity, the instances it launched and every
-/// scaling activity. Kept in the store so that a standby autoscaler taking over knows what its predecessor did,
-/// and so that directories can answer `GET /api/v1/fleet` without asking the autoscaler.
-
-/// Where an instance is in its life.
-public enum InstanceState: String, Sendable, Codable {
-    /// Recorded before the provider is asked to launch it (so a successor never launches it twice), then
-    /// launched; not registered yet.
-    case launching
-    /// Registered and serving; counts as capacity.
-    case serving
-    /// Scale-in chose it: it takes no new rooms or jobs and is terminated once empty or at the drain deadline.
-    case draining
-    /// The provider was asked to terminate it.
-    case terminating
-    /// Gone. Kept for the record.
-    case terminated
-
-    /// Whether the instance counts as the pool's capacity (launching and serving ones do; from the moment scale-in
-    /// picks it, an instance no longer does).
-    public var isCapacity: Bool { self == .launching || self == .serving }
-}
-
-/// One instance of a pool, as the autoscaler knows it.
-public struct FleetInstance: Sendable, Equatable, Codable {
-    /// The instance's id with its provider (a local process name, a script's id, an EC2 instance id). Room
-    /// servers and agents register under this id.
-    public var id: String
-    public var pool: String
-    public var state: InstanceState
-    /// Scale-in never chooses a protected instance.
-    public var protected: Bool
-    /// Milliseconds since the Unix epoch.
-    public var launchedAt: Int64
-    /// When the instance entered its current state.
-    public var stateSince: Int64
-    /// Consecutive failed health checks.
-    public var healthFailures: Int
-
-    public init(
-        id: String, pool: String, state: InstanceState, protected: Bool = false, launchedAt: Int64, stateSince: Int64,
-        healthFailures: Int = 0
-    ) {
-        self.id = id
-        self.pool = pool
-        self.state = state
-        self.protected = protected
-        self.launchedAt = launchedAt
-        self.stateSince = stateSince
-        self.healthFailures = healthFailures
-    }
-}
+public import PlazaFleetModel
 
 /// A pool as the fleet API shows it: its declared shape and its desired capacity.
 public struct FleetPool: Sendable, Equatable, Codable {
-    public var name: String
-    public var kind: String
+    public var name: PoolName
+    public var kind: NodeKind
     public var region: String
     public var min: Int
     public var max: Int
     public var desired: Int
 
-    public init(name: String, kind: String, region: String, min: Int, max: Int, desired: Int) {
+    public init(name: PoolName, kind: NodeKind, region: String, min: Int, max: Int, desired: Int) {
         self.name = name
         self.kind = kind
         self.region = region
@@ -75,12 +24,12 @@ public struct FleetPool: Sendable, Equatable, Codable {
 public struct ScalingActivity: Sendable, Equatable, Codable {
     /// Assigned by the store; grows with time.
     public var id: Int64
-    public var pool: String
+    public var pool: PoolName
     /// Milliseconds since the Unix epoch.
     public var at: Int64
     /// `desired`, `launch`, `drain`, `terminate`, `replace`, `unregistered`, `protect`.
     public var action: String
-    public var instance: String?
+    public var instance: InstanceID?
     public var from: Int?
     public var to: Int?
     /// The policy (or `min`, `max`, `operator`, `health`, `drain-deadline`) that caused it.
@@ -92,7 +41,7 @@ public struct ScalingActivity: Sendable, Equatable, Codable {
     public var result: String
 
     public init(
-        id: Int64 = 0, pool: String, at: Int64, action: String, instance: String? = nil, from: Int? = nil, to: Int? = nil,
+        id: Int64 = 0, pool: PoolName, at: Int64, action: String, instance: InstanceID? = nil, from: Int? = nil, to: Int? = nil,
         cause: String, reason: String, values: [String: Double] = [:], result: String = "succeeded"
     ) {
         self.id = id
@@ -109,6 +58,9 @@ public struct ScalingActivity: Sendable, Equatable, Codable {
     }
 }
 
+/// The autoscaler's shared state: who leads, each pool's desired capacity, the instances it launched and every
+/// scaling activity. Kept in the store so that a standby autoscaler taking over knows what its predecessor did,
+/// and so that directories can answer `GET /api/v1/fleet` without asking the autoscaler.
 public protocol FleetStore: Sendable {
     /// Takes or renews the autoscaler lease for `holder` until `now + ttl`. Returns the lease's term (it grows
     /// each time the lease changes hands) while `holder` holds it, nil while another holder's lease runs.
@@ -125,35 +77,32 @@ public protocol FleetStore: Sendable {
     func pools() async throws -> [FleetPool]
 
     /// The pool's policy memory as the leader last saved it (JSON), so a successor picks up its alarms' history.
-    func policyMemory(pool: String) async throws -> String?
+    func policyMemory(pool: PoolName) async throws -> String?
 
-    func savePolicyMemory(pool: String, _ memory: String) async throws
+    func savePolicyMemory(pool: PoolName, _ memory: String) async throws
 
     /// Sets a pool's desired capacity. False when no such pool is declared.
-    func setDesired(pool: String, desired: Int) async throws -> Bool
+    func setDesired(pool: PoolName, desired: Int) async throws -> Bool
 
     /// Adds an instance or replaces its row, except `protected`, which only `setProtected` changes (a pass
     /// saving the copy it read must not undo an operator's protection made meanwhile).
     func save(_ instance: FleetInstance) async throws
 
     /// Gives a recorded instance the id its provider chose for it (a placeholder becomes an EC2 instance id).
-    func rename(instance: String, to id: String) async throws
+    func rename(instance: InstanceID, to id: InstanceID) async throws
 
     /// The instances of `pool` (of every pool when nil), terminated ones only when `includeTerminated`.
-    func instances(pool: String?, includeTerminated: Bool) async throws -> [FleetInstance]
+    func instances(pool: PoolName?, includeTerminated: Bool) async throws -> [FleetInstance]
 
     /// Sets a live instance's protection from scale-in; returns its pool, nil when no live instance has that id.
-    func setProtected(instance: String, _ protected: Bool) async throws -> String?
+    func setProtected(instance: InstanceID, _ protected: Bool) async throws -> PoolName?
 
     /// Records an activity; returns it with its id.
     @discardableResult
     func record(_ activity: ScalingActivity) async throws -> ScalingActivity
 
     /// The latest activities, newest first, of `pool` (of every pool when nil).
-    func activities(pool: String?, limit: Int) async throws -> [ScalingActivity]
-
-    /// Removes a terminated instance from the registry (its rooms, if any are left, are placed afresh).
-    func forget(node: String) async throws
+    func activities(pool: PoolName?, limit: Int) async throws -> [ScalingActivity]
 
     /// Deletes what is older than `before` (milliseconds since the Unix epoch): scaling activities, terminated
     /// instances and conference placements whose lease ended. Room placements stay: their epochs must never
@@ -161,10 +110,6 @@ public protocol FleetStore: Sendable {
     @discardableResult
     func prune(before: Int64) async throws -> Int
 
-    /// Marks a registered node draining: placement skips it from now on, and its next heartbeat tells it so.
-    /// False when the node has a recording assigned (a recorder busy since its last report): it stays.
-    @discardableResult
-    func requestDrain(node: String) async throws -> Bool
 }
 
 extension FleetStore {

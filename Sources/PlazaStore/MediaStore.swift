@@ -1,15 +1,16 @@
 public import PlazaCore
 public import PlazaPlacement
+public import PlazaFleetModel
 
 /// Where a room's conference runs: a media bridge (JVB, Janus) the agent beside it registered.
 public struct BridgePlacement: Sendable, Equatable {
     public var room: RoomName
-    public var bridge: String
+    public var bridge: NodeID
     /// The bridge's (its shard's) URL, as its agent registered it.
     public var url: String
     public var leaseUntil: Int64
 
-    public init(room: RoomName, bridge: String, url: String, leaseUntil: Int64) {
+    public init(room: RoomName, bridge: NodeID, url: String, leaseUntil: Int64) {
         self.room = room
         self.bridge = bridge
         self.url = url
@@ -20,11 +21,11 @@ public struct BridgePlacement: Sendable, Equatable {
 /// A room's recording and the recorder doing it.
 public struct Recording: Sendable, Equatable {
     public var room: RoomName
-    public var recorder: String
+    public var recorder: NodeID
     /// Milliseconds since the Unix epoch.
     public var startedAt: Int64
 
-    public init(room: RoomName, recorder: String, startedAt: Int64) {
+    public init(room: RoomName, recorder: NodeID, startedAt: Int64) {
         self.room = room
         self.recorder = recorder
         self.startedAt = startedAt
@@ -38,12 +39,12 @@ public protocol MediaStore: Sendable {
     /// (corrected load from its `stress_level` and participants, at most `participantCap` participants when
     /// above 0). Every call extends the lease to `now + leaseTTL`. Nil when no bridge can take it.
     func placeConference(
-        _ room: RoomName, kind: String, region: String?, policy: PlacementPolicy, participantCap: Int, leaseTTL: Int64,
+        _ room: RoomName, kind: NodeKind, region: String?, policy: PlacementPolicy, participantCap: Int, leaseTTL: Int64,
         now: Int64, using random: inout some RandomNumberGenerator
     ) async throws -> BridgePlacement?
 
-    /// Assigns an idle, healthy recorder (it reported within `heartbeatTTL`, is serving and has nobody on it)
-    /// to `room` and marks it busy. Nil when none is free; the room's current recording when it has one.
+    /// Assigns an idle (`Occupancy`), healthy recorder (it reported within `heartbeatTTL`, is serving and was
+    /// not asked to drain) to `room`, which makes it busy. Nil when none is free; the room's current recording when it has one.
     func startRecording(_ room: RoomName, heartbeatTTL: Int64, now: Int64) async throws -> (recording: Recording, started: Bool)?
 
     /// Ends the room's recording and frees its recorder; nil when the room was not being recorded.

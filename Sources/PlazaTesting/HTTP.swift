@@ -1,8 +1,6 @@
 public import PlazaProtocol
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
+import PlazaHTTPClient
 
 /// An HTTP response: status and the body parsed as JSON (`.null` when empty or not JSON).
 public struct HTTPResult: Sendable {
@@ -19,19 +17,10 @@ public enum HTTP {
     public static func request(
         _ method: String, _ url: String, body: String? = nil, bearer: String? = nil
     ) async throws -> HTTPResult {
-        var request = URLRequest(url: URL(string: url)!)
-        request.httpMethod = method
-        request.timeoutInterval = 10
-        if let body {
-            request.httpBody = Data(body.utf8)
-            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-        }
-        if let bearer { request.setValue("Bearer \(bearer)", forHTTPHeaderField: "Authorization") }
-        let (data, response) = try await URLSession.shared.data(for: request)
-        let http = response as? HTTPURLResponse
+        let answer = try await HTTPCall.json(.init(rawValue: method), url, body: body, bearer: bearer).send()
         return HTTPResult(
-            status: http?.statusCode ?? 0, json: JSONValue.parse(data) ?? .null, text: String(decoding: data, as: UTF8.self),
-            contentType: http?.value(forHTTPHeaderField: "Content-Type"), retryAfter: http?.value(forHTTPHeaderField: "Retry-After"))
+            status: answer.status, json: JSONValue.parse(answer.body) ?? .null, text: answer.text,
+            contentType: answer.headers.first(name: "Content-Type"), retryAfter: answer.headers.first(name: "Retry-After"))
     }
 
     /// `POST /api/v1/join` at `base` for `room` as `name`.

@@ -1,8 +1,6 @@
 import Foundation
+import PlazaHTTPClient
 import PlazaWebSocketClient
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 
 /// moto's standalone server (PyPI `moto[server]`): EC2 Auto Scaling and CloudWatch Query APIs on a free
 /// loopback port, routed by the service of each request's signature. Started with `python3 -m moto.server`
@@ -24,9 +22,7 @@ public final class MotoServer: Sendable {
         try process.run()
         let server = MotoServer(port: port, process: process, log: log)
         for _ in 0..<300 {
-            if let (_, response) = try? await URLSession.shared.data(from: URL(string: server.url + "/moto-api/")!),
-                (response as? HTTPURLResponse)?.statusCode == 200
-            {
+            if let answer = try? await HTTPCall(.GET, server.url + "/moto-api/", timeout: .seconds(2)).send(), answer.status == 200 {
                 return server
             }
             guard process.isRunning else { break }

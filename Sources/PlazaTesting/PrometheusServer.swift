@@ -1,6 +1,6 @@
 import Foundation
+import PlazaHTTPClient
 import PlazaWebSocketClient
-import FoundationNetworking
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -47,7 +47,7 @@ public final class PrometheusServer: Sendable {
     public func query(_ expression: String) async throws -> [[String: Any]] {
         var components = URLComponents(string: "http://127.0.0.1:\(port)/api/v1/query")!
         components.queryItems = [URLQueryItem(name: "query", value: expression)]
-        guard let (data, _) = try? await URLSession.shared.data(from: components.url!) else { return [] }
+        guard let data = try? await HTTPCall(.GET, components.url!.absoluteString).send().body else { return [] }
         let body = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
         return (body?["data"] as? [String: Any])?["result"] as? [[String: Any]] ?? []
     }

@@ -1,5 +1,5 @@
 public import PlazaStore
-import PlazaServer
+import PlazaRoles
 import Logging
 import Foundation
 

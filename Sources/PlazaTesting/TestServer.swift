@@ -1,8 +1,9 @@
-public import PlazaServer
+public import PlazaRoles
+public import PlazaTransport
+public import PlazaDirectory
+public import PlazaStore
 public import PlazaProtocol
-import PlazaStore
 import PlazaCore
-import PlazaAuth
 import Logging
 import ServiceLifecycle
 import NIOCore
@@ -18,7 +19,8 @@ import FoundationNetworking
 /// the store, so a test can start a new server on the same data directory to check what survived.
 public final class TestServer: Sendable {
     public let port: Int
-    public let node: PlazaNode
+    /// The role started: its room server or directory, and its store.
+    public let launch: Launch
     public let dataDirectory: String
     private let group: ServiceGroup
     private let task: Task<Void, any Error>
@@ -61,16 +63,16 @@ public final class TestServer: Sendable {
         role: Role, dataDirectory: String?, configure: (inout PlazaConfiguration) -> Void
     ) async throws -> TestServer {
         var configuration = PlazaConfiguration()
-        configuration.server.host = "127.0.0.1"
-        configuration.server.port = 0
+        configuration.http.host = "127.0.0.1"
+        configuration.http.port = 0
         switch role {
         case .standalone: break
         case .node(let id, let store):
             // A node registers its address before it listens, so it needs its port up front.
-            configuration.server.port = try LoopbackPort.free()
-            configuration.server.publicURL = "http://127.0.0.1:\(configuration.server.port)"
+            configuration.http.port = try LoopbackPort.free()
+            configuration.http.publicURL = "http://127.0.0.1:\(configuration.http.port)"
             configuration.store = store
-            configuration.cluster.nodeID = id
+            configuration.roomServer.nodeID = id
             configuration.auth.secret = fleetSecret
         case .directory(let store):
             configuration.store = store
@@ -83,25 +85,25 @@ public final class TestServer: Sendable {
         try configuration.validate()
         var logger = Logger(label: "plaza-test")
         logger.logLevel = ProcessInfo.processInfo.environment["PLAZA_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .error
-        let node = switch role {
-        case .standalone: try await EmbeddedNode.open(configuration: configuration, logger: logger)
-        case .node: try await ClusterNode.open(configuration: configuration, logger: logger)
-        case .directory: try await Directory.open(configuration: configuration, logger: logger)
+        let launch = switch role {
+        case .standalone: try await Roles.serve(configuration, logger: logger)
+        case .node: try await Roles.node(configuration, logger: logger)
+        case .directory: try await Roles.directory(configuration, logger: logger)
         }
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
-        let group = PlazaApplication.serviceGroup(node: node, signals: []) { channel in
+        let group = launch.serviceGroup(signals: [], logger: logger) { channel in
             continuation.yield(channel.localAddress?.port ?? 0)
             continuation.finish()
         }
         let task = Task { try await group.run() }
         var iterator = ports.makeAsyncIterator()
         guard let port = await iterator.next() else { throw TestFailure("the server did not start") }
-        return TestServer(port: port, node: node, dataDirectory: configuration.dataDirectory, group: group, task: task)
+        return TestServer(port: port, launch: launch, dataDirectory: configuration.dataDirectory, group: group, task: task)
     }
 
-    private init(port: Int, node: PlazaNode, dataDirectory: String, group: ServiceGroup, task: Task<Void, any Error>) {
+    private init(port: Int, launch: Launch, dataDirectory: String, group: ServiceGroup, task: Task<Void, any Error>) {
         self.port = port
-        self.node = node
+        self.launch = launch
         self.dataDirectory = dataDirectory
         self.group = group
         self.task = task
@@ -111,8 +113,17 @@ public final class TestServer: Sendable {
     public func stop() async throws {
         await group.triggerGracefulShutdown()
         try await task.value
-        try await node.store.close()
+        try await launch.store.close()
     }
+
+    /// The room server this test server runs (a `start` or `startNode` one).
+    public var roomServer: RoomServer { launch.roomServer! }
+
+    /// The directory this test server runs (a `startDirectory` one).
+    public var directory: DirectoryServer { launch.directory! }
+
+    /// The store the server opened: its chat history, and on a fleet the registry and placements.
+    public var store: any SharedStore { launch.store }
 
     public static func temporaryDirectory() -> String {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("plaza-test-\(UUID().uuidString)").path

@@ -2,7 +2,8 @@ import ArgumentParser
 import Foundation
 import Logging
 import PlazaFleet
-import PlazaServer
+import PlazaRoles
+import PlazaFleetModel
 import PlazaStore
 import ServiceLifecycle
 
@@ -21,62 +22,42 @@ struct AgentCommand: AsyncParsableCommand {
             """
     )
 
-    @Option(help: "jvb, jibri, janus or custom.") var kind: String
+    @Option(help: "jvb, jibri, janus or custom (key agent.kind).") var kind: String?
     @Option(help: "The fleet's store, postgres://… or sqlite:<path> (key store).") var store: String?
     @Option(name: .customLong("instance-id"), help: "The instance's id in its pool (key instanceID, PLAZA_INSTANCE_ID).") var instanceID: String?
-    @Option(help: "The server's local API (default http://127.0.0.1:8080 for jvb, http://127.0.0.1:2222 for jibri, http://127.0.0.1:8088/janus for janus; required for custom: its health URL).") var api: String?
-    @Option(name: .customLong("internal-api"), help: "Jibri's internal API, for graceful shutdown (default http://127.0.0.1:3333); Janus's admin API, for its sessions (default http://127.0.0.1:7088/admin).") var internalAPI: String?
-    @Option(name: .customLong("call-base-url"), help: "For a recorder: the meeting base URL Jibri joins (callUrlInfo.baseUrl; the room is the callName).") var callBaseURL: String?
-    @Option(name: .customLong("public-url"), help: "Where clients reach this bridge (its shard's URL); for a recorder, any name.") var publicURL: String?
+    @Option(help: "The server's local API (key agent.api; default http://127.0.0.1:8080 for jvb, http://127.0.0.1:2222 for jibri, http://127.0.0.1:8088/janus for janus; required for custom: its health URL).") var api: String?
+    @Option(name: .customLong("internal-api"), help: "Jibri's internal API, for graceful shutdown (default http://127.0.0.1:3333); Janus's admin API, for its sessions (default http://127.0.0.1:7088/admin) (key agent.internalAPI).") var internalAPI: String?
+    @Option(name: .customLong("call-base-url"), help: "For a recorder: the meeting base URL Jibri joins (callUrlInfo.baseUrl; the room is the callName) (key agent.callBaseURL).") var callBaseURL: String?
+    @Option(name: .customLong("public-url"), help: "Where clients reach this bridge (its shard's URL); for a recorder, any name (key agent.publicURL).") var publicURL: String?
     @Option(help: "Region (key cluster.region; default 'default').") var region: String?
-    @Option(help: "Participants this bridge is sized for (key cluster.capacity; default 500, and 1 for a recorder).") var capacity: Int?
+    @Option(help: "Participants this bridge is sized for (key cluster.capacity; default 500 for a bridge or custom server; a recorder always takes 1).") var capacity: Int?
     @Option(name: .customLong("admin-secret"), help: "Janus's admin_secret (key agent.adminSecret, PLAZA_AGENT_ADMIN_SECRET).") var adminSecret: String?
     @Option(help: "Seconds between polls (key agent.interval; default 5).") var interval: Double?
     @OptionGroup var process: ProcessOptions
 
     func run() async throws {
-        guard let kind = MediaAgent.Kind(rawValue: kind) else { throw ValidationError("--kind is jvb, jibri, janus or custom") }
         let reader = try await process.reader([
-            "store": store.map { .string($0) }, "instanceID": instanceID.map { .string($0) },
-            "cluster.region": region.map { .string($0) }, "cluster.capacity": capacity.map { .int($0) },
-            "agent.adminSecret": adminSecret.map { .string($0) }, "agent.interval": interval.map { .double($0) },
+            "agent.kind": kind.map { .string($0) }, "store": store.map { .string($0) },
+            "instanceID": instanceID.map { .string($0) }, "agent.api": api.map { .string($0) },
+            "agent.internalAPI": internalAPI.map { .string($0) }, "agent.callBaseURL": callBaseURL.map { .string($0) },
+            "agent.publicURL": publicURL.map { .string($0) }, "cluster.region": region.map { .string($0) },
+            "cluster.capacity": capacity.map { .int($0) }, "agent.adminSecret": adminSecret.map { .string($0) },
+            "agent.interval": interval.map { .double($0) },
         ])
-        let pollInterval = reader.double(forKey: "agent.interval", default: 5)
-        guard let storeURL = reader.string(forKey: "store") else { throw ValidationError("--store is needed: postgres://… (or sqlite:<path> on one machine)") }
-        guard let id = reader.string(forKey: "instanceID") else {
-            throw ValidationError("--instance-id is needed (or PLAZA_INSTANCE_ID)")
-        }
-        guard pollInterval > 0 else { throw ValidationError("agent.interval must be > 0") }
-        let defaultAPI: String? = switch kind {
-        case .jvb: "http://127.0.0.1:8080"
-        case .jibri: "http://127.0.0.1:2222"
-        case .janus: "http://127.0.0.1:8088/janus"
-        case .custom: nil
-        }
-        guard let apiText = api ?? defaultAPI else { throw ValidationError("--api is needed for --kind custom: its health URL") }
-        guard let apiURL = URL(string: apiText) else { throw ValidationError("--api is not a URL") }
-        var internalURL: URL?
-        let defaultInternalAPI: String? = switch kind {
-        case .jibri: "http://127.0.0.1:3333"
-        case .janus: "http://127.0.0.1:7088/admin"
-        case .jvb, .custom: nil
-        }
-        if let internalText = internalAPI ?? defaultInternalAPI {
-            guard let url = URL(string: internalText) else { throw ValidationError("--internal-api is not a URL") }
-            internalURL = url
-        }
-        bootstrapLogging(level: reader.string(forKey: "log.level", default: "info"))
+        let configuration = PlazaConfiguration(reader: reader)
+        let agent = configuration.agent
+        if agent.kind == .custom, agent.api == nil { throw ValidationError("--api is needed for --kind custom: its health URL") }
+        try validated(agent.validate)
+        guard let storeURL = configuration.store else { throw ValidationError("--store is needed: postgres://… (or sqlite:<path> on one machine)") }
+        guard let kind = agent.kind, let id = agent.instanceID, let apiURL = agent.apiURL else { return }
+        bootstrapLogging(level: configuration.logLevel)
         let logger = Logger(label: "plaza.agent")
         let registry = try await SharedStores.open(storeURL, logger: logger)
-        let agent = MediaAgent(
-            kind: kind, api: apiURL, internalAPI: internalURL, adminSecret: reader.string(forKey: "agent.adminSecret", isSecret: true),
-            callBaseURL: callBaseURL,
-            registration: NodeRegistration(
-                id: id, url: publicURL ?? apiText, region: reader.string(forKey: "cluster.region", default: "default"),
-                capacity: kind == .jibri ? 1 : reader.int(forKey: "cluster.capacity", default: 500), kind: kind.rawValue),
-            store: registry, interval: .seconds(pollInterval), logger: logger)
+        let mediaAgent = MediaAgent(
+            kind: kind, api: apiURL, internalAPI: agent.internalAPIURL, adminSecret: agent.adminSecret, callBaseURL: agent.callBaseURL,
+            registration: agent.registration(id: NodeID(id)), store: registry, interval: .seconds(agent.interval), logger: logger)
         try await ServiceGroup(
-            configuration: .init(services: [agent], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            configuration: .init(services: [mediaAgent], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         ).run()
         try await registry.close()
     }

@@ -3,7 +3,7 @@ import Configuration
 import Foundation
 import Logging
 import PlazaFleet
-import PlazaServer
+import PlazaRoles
 import ServiceLifecycle
 
 /// `plaza autoscaler`: the fleet's reconcile loop, leader-elected over the shared store.
@@ -41,41 +41,29 @@ struct AutoscalerCommand: AsyncParsableCommand {
             "autoscaler.id": id.map { .string($0) }, "autoscaler.leaseTTL": leaseTTL.map { .double($0) },
             "autoscaler.stateDirectory": stateDirectory.map { .string($0) },
         ])
-        guard let storeURL = reader.string(forKey: "store") else { throw ValidationError("--store is needed: postgres://… (or sqlite:<path> on one machine)") }
-        guard let poolPath = reader.string(forKey: "autoscaler.pools") else { throw ValidationError("--pools is needed: the pool file") }
-        let ttl = try Self.leaseTTL(reader)
-        let retention = try Self.retention(reader)
+        let configuration = PlazaConfiguration(reader: reader)
+        let autoscaling = configuration.autoscaler
+        guard let storeURL = configuration.store else { throw ValidationError("--store is needed: postgres://… (or sqlite:<path> on one machine)") }
+        guard let poolPath = autoscaling.pools else { throw ValidationError("--pools is needed: the pool file") }
+        try validated(autoscaling.validate)
         let file: PoolFile
         do { file = try PoolFile.load(path: poolPath) } catch { throw ValidationError(error.description) }
-        bootstrapLogging(level: reader.string(forKey: "log.level", default: "info"))
+        bootstrapLogging(level: configuration.logLevel)
         let logger = Logger(label: "plaza.autoscaler")
-        let stateDirectory = URL(fileURLWithPath: reader.string(forKey: "autoscaler.stateDirectory", default: "./plaza-data/fleet"))
-        let holder = reader.string(forKey: "autoscaler.id", default: "\(ProcessInfo.processInfo.hostName)-\(getpid())")
+        let stateDirectory = URL(fileURLWithPath: autoscaling.stateDirectory)
         let registry = try await SharedStores.open(storeURL, logger: logger)
         let autoscaler = Autoscaler(
-            pools: file.pools, store: registry, holder: holder, leaseTTL: .seconds(ttl), retention: retention, logger: logger
+            pools: file.pools, store: registry, holder: autoscaling.holder, leaseTTL: .seconds(autoscaling.leaseTTL),
+            retention: .seconds(autoscaling.retention), logger: logger
         ) { pool in
             try Providers.make(for: pool, stateDirectory: stateDirectory, store: storeURL)
         }
-        logger.notice("autoscaler started", metadata: ["holder": "\(holder)", "pools": "\(file.pools.map(\.name).joined(separator: ","))"])
+        logger.notice(
+            "autoscaler started",
+            metadata: ["holder": "\(autoscaling.holder)", "pools": "\(file.pools.map(\.name.rawValue).joined(separator: ","))"])
         try await ServiceGroup(
             configuration: .init(services: [autoscaler], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         ).run()
         try await registry.close()
-    }
-
-    /// `autoscaler.retention`: how long the fleet's history is kept.
-    static func retention(_ reader: ConfigReader) throws -> Duration {
-        let seconds = reader.double(forKey: "autoscaler.retention", default: 30 * 86_400)
-        // Shorter, and a terminated instance's record could go while its provider still lists it.
-        guard seconds >= 3_600 else { throw ValidationError("autoscaler.retention must be at least 3600 (seconds)") }
-        return .seconds(seconds)
-    }
-
-    /// `autoscaler.leaseTTL`, in seconds.
-    static func leaseTTL(_ reader: ConfigReader) throws -> Double {
-        let ttl = reader.double(forKey: "autoscaler.leaseTTL", default: 15)
-        guard ttl > 0 else { throw ValidationError("autoscaler.leaseTTL must be > 0") }
-        return ttl
     }
 }

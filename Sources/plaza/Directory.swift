@@ -1,5 +1,5 @@
 import ArgumentParser
-import PlazaServer
+import PlazaRoles
 
 /// `plaza directory`: the join and admin API of a fleet.
 struct DirectoryCommand: AsyncParsableCommand {
@@ -29,8 +29,8 @@ struct DirectoryCommand: AsyncParsableCommand {
             "store": store.map { .string($0) }, "cluster.loadSource": loadSource.map { .string($0) },
             "cluster.prometheusURL": prometheusURL.map { .string($0) },
         ])
-        try await NodeRunner.run(reader: reader) { configuration, logger in
-            (try await Directory.open(configuration: configuration, logger: logger), [])
+        try await RoleRunner.run(reader: reader) { configuration, logger in
+            (try await Roles.directory(configuration, logger: logger), [])
         }
     }
 }

@@ -1,10 +1,9 @@
 import ArgumentParser
 import Foundation
-import PlazaServer
+import PlazaDirectory
 import PlazaStore
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
+import PlazaRoles
+import PlazaHTTPClient
 
 /// `plaza fleet`: the fleet API of a directory, as tables.
 struct FleetCommand: AsyncParsableCommand {
@@ -27,32 +26,28 @@ struct FleetCommand: AsyncParsableCommand {
 
         /// Sends one request; an error answer becomes the command's error.
         func call(_ method: String, _ path: String, body: [String: Any]? = nil) async throws -> Data {
-            let environment = ProcessInfo.processInfo.environment
-            let base = directory ?? environment["PLAZA_DIRECTORY"] ?? "http://127.0.0.1:8080"
+            let reader = try await ConfigurationLoader.reader(
+                flags: ["directory": directory.map { .string($0) }, "auth.adminToken": adminToken.map { .string($0) }], file: nil)
+            let base = reader.string(forKey: "directory", default: "http://127.0.0.1:8080")
             guard let url = URL(string: base.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + path) else {
                 throw ValidationError("--directory is not a URL: \(base)")
             }
-            guard let token = adminToken ?? environment["PLAZA_AUTH_ADMIN_TOKEN"] else {
+            guard let token = reader.string(forKey: "auth.adminToken", isSecret: true) else {
                 throw ValidationError("the fleet API needs the admin token: --admin-token or PLAZA_AUTH_ADMIN_TOKEN")
             }
-            var request = URLRequest(url: url)
-            request.httpMethod = method
-            request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
-            if let body {
-                request.httpBody = try JSONSerialization.data(withJSONObject: body)
-                request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+            let json = try body.map { String(decoding: try JSONSerialization.data(withJSONObject: $0), as: UTF8.self) }
+            let answer: HTTPCall.Answer
+            do {
+                answer = try await HTTPCall.json(.init(rawValue: method), url.absoluteString, body: json, bearer: token).send()
+            } catch {
+                throw FleetError(description: "cannot reach the directory at \(base): \(error)")
             }
-            let data: Data, response: URLResponse
-            do { (data, response) = try await URLSession.shared.data(for: request) } catch {
-                throw FleetError(description: "cannot reach the directory at \(base): \(error.localizedDescription)")
+            guard answer.status == 200 else {
+                let error = (try? JSONSerialization.jsonObject(with: answer.body) as? [String: Any])?["error"] as? [String: Any]
+                let code = error?["code"] as? String ?? "http_\(answer.status)"
+                throw FleetError(description: "\(code): \(error?["message"] as? String ?? answer.text)")
             }
-            let status = (response as? HTTPURLResponse)?.statusCode ?? 0
-            guard status == 200 else {
-                let error = (try? JSONSerialization.jsonObject(with: data) as? [String: Any])?["error"] as? [String: Any]
-                let code = error?["code"] as? String ?? "http_\(status)"
-                throw FleetError(description: "\(code): \(error?["message"] as? String ?? String(decoding: data, as: UTF8.self))")
-            }
-            return data
+            return answer.body
         }
     }
 
@@ -70,7 +65,7 @@ struct FleetCommand: AsyncParsableCommand {
             let status = try JSONDecoder().decode(FleetStatus.self, from: data)
             var rows = [["POOL", "KIND", "REGION", "MIN", "DESIRED", "MAX", "CAPACITY"]]
             for pool in status.pools {
-                rows.append([pool.name, pool.kind, pool.region, "\(pool.min)", "\(pool.desired)", "\(pool.max)", "\(pool.capacity)"])
+                rows.append([pool.name.rawValue, pool.kind.rawValue, pool.region, "\(pool.min)", "\(pool.desired)", "\(pool.max)", "\(pool.capacity)"])
             }
             print(Table.render(rows))
             var instances = [["INSTANCE", "POOL", "STATE", "PROTECTED", "PARTICIPANTS", "ROOMS", "CPU", "URL", "SINCE"]]
@@ -78,7 +73,7 @@ struct FleetCommand: AsyncParsableCommand {
                 for instance in pool.instances {
                     let node = instance.node
                     instances.append([
-                        instance.id, pool.name, instance.state, instance.protected ? "yes" : "no",
+                        instance.id.rawValue, pool.name.rawValue, instance.state, instance.protected ? "yes" : "no",
                         node.map { "\($0.participants)/\($0.capacity)" } ?? "-", node.map { "\($0.rooms)" } ?? "-",
                         node.map { String(format: "%.0f%%", $0.cpu * 100) } ?? "-", node?.url ?? "-", Table.time(instance.stateSince),
                     ])
@@ -107,7 +102,7 @@ struct FleetCommand: AsyncParsableCommand {
             for activity in activities {
                 let change = activity.from.map { from in "\(from)→\(activity.to.map(String.init) ?? "?")" } ?? "-"
                 rows.append([
-                    Table.time(activity.at), activity.pool, activity.action, activity.instance ?? "-", change, activity.cause,
+                    Table.time(activity.at), activity.pool.rawValue, activity.action, activity.instance?.rawValue ?? "-", change, activity.cause,
                     activity.result, activity.reason,
                 ])
             }

@@ -1,5 +1,5 @@
 import ArgumentParser
-import PlazaServer
+import PlazaRoles
 
 /// `plaza node`: a room server of a fleet, on the shared PostgreSQL store.
 struct Node: AsyncParsableCommand {
@@ -36,8 +36,8 @@ struct Node: AsyncParsableCommand {
             "server.publicURL": publicURL.map { .string($0) }, "cluster.region": region.map { .string($0) },
             "cluster.capacity": capacity.map { .int($0) },
         ])
-        try await NodeRunner.run(reader: reader) { configuration, logger in
-            (try await ClusterNode.open(configuration: configuration, logger: logger), [])
+        try await RoleRunner.run(reader: reader) { configuration, logger in
+            (try await Roles.node(configuration, logger: logger), [])
         }
     }
 }

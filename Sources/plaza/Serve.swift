@@ -2,10 +2,10 @@ import ArgumentParser
 import Configuration
 import Logging
 import PlazaFleet
-import PlazaServer
+import PlazaRoles
+import PlazaCore
 import ServiceLifecycle
 import Foundation
-import SystemPackage
 
 /// `plaza serve`: every role in one process on the embedded SQLite store.
 struct Serve: AsyncParsableCommand {
@@ -33,8 +33,8 @@ struct Serve: AsyncParsableCommand {
         let reader = try await server.reader(["dataDir": dataDir.map { .string($0) }])
         // Only the flag: a configuration file shared with `plaza autoscaler` must not turn this into a fleet.
         guard let poolPath = pools else {
-            try await NodeRunner.run(reader: reader) { configuration, logger in
-                (try await EmbeddedNode.open(configuration: configuration, logger: logger), [])
+            try await RoleRunner.run(reader: reader) { configuration, logger in
+                (try await Roles.serve(configuration, logger: logger), [])
             }
             return
         }
@@ -49,20 +49,20 @@ struct Serve: AsyncParsableCommand {
                         + "run command and aws pools with plaza autoscaler")
             }
         }
-        let ttl = try AutoscalerCommand.leaseTTL(reader)
-        let retention = try AutoscalerCommand.retention(reader)
         let configFile = server.process.config
-        try await NodeRunner.run(reader: reader) { configuration, logger in
-            let fleet = try await EmbeddedFleet.open(configuration: configuration, configFile: configFile, logger: logger)
+        try await RoleRunner.run(reader: reader) { configuration, logger in
+            try validated(configuration.autoscaler.validate)
+            let fleet = try await Roles.embeddedFleet(configuration, configFile: configFile, logger: logger)
             let stateDirectory = URL(fileURLWithPath: configuration.dataDirectory).appendingPathComponent("fleet")
             let autoscaler = Autoscaler(
-                pools: file.pools, store: fleet.store, holder: "serve-\(ProcessInfo.processInfo.hostName)-\(getpid())",
-                leaseTTL: .seconds(ttl), terminatesInstancesOnShutdown: true, retention: retention, logger: logger
+                pools: file.pools, store: fleet.launch.store, holder: "serve-\(ProcessInfo.processInfo.hostName)-\(getpid())",
+                leaseTTL: .seconds(configuration.autoscaler.leaseTTL), terminatesInstancesOnShutdown: true,
+                retention: .seconds(configuration.autoscaler.retention), logger: logger
             ) { pool in
                 try Providers.make(
                     for: pool, stateDirectory: stateDirectory, store: fleet.storeLocation, environment: fleet.instanceEnvironment)
             }
-            return (fleet.node, [autoscaler])
+            return (fleet.launch, [autoscaler])
         }
     }
 }
@@ -111,54 +111,30 @@ func bootstrapLogging(level: String) {
     }
 }
 
-/// Runs a node until SIGTERM/SIGINT: configuration checked, logging set up, then the HTTP server and the
-/// node's services.
-enum NodeRunner {
-    /// `open` builds the node and any services that run beside it.
+/// Runs a serving role until SIGTERM/SIGINT: configuration checked, logging set up, then the role's server and
+/// services (and `others` beside them); its store is closed once they stop.
+enum RoleRunner {
+    /// `launch` builds the role and any services that run beside it.
     static func run(
-        reader: ConfigReader, open: (PlazaConfiguration, Logger) async throws -> (PlazaNode, [any Service])
+        reader: ConfigReader, launch: (PlazaConfiguration, Logger) async throws -> (Launch, [any Service])
     ) async throws {
         let configuration = PlazaConfiguration(reader: reader)
-        do {
-            try configuration.validate()
-        } catch {
-            throw ValidationError(error.description)
-        }
+        try validated(configuration.validate)
         bootstrapLogging(level: configuration.logLevel)
         let logger = Logger(label: "plaza")
-        let (node, others) = try await open(configuration, logger)
-        let group = PlazaApplication.serviceGroup(node: node, others: others) { channel in
-            let port = channel.localAddress?.port ?? configuration.server.port
-            let host = configuration.server.host == "0.0.0.0" ? "localhost" : configuration.server.host
-            logger.notice(
-                "Plaza is running: open http://\(host):\(port)/",
-                metadata: ["dataDir": "\(configuration.dataDirectory)"])
+        let (role, others) = try await launch(configuration, logger)
+        let group = role.serviceGroup(others: others, logger: logger) { channel in
+            let port = channel.localAddress?.port ?? configuration.http.port
+            let host = configuration.http.host == "0.0.0.0" ? "localhost" : configuration.http.host
+            logger.notice("Plaza is running: open http://\(host):\(port)/", metadata: ["dataDir": "\(configuration.dataDirectory)"])
         }
         try await group.run()
-        try await node.store.close()
+        try await role.store.close()
         logger.notice("Plaza stopped")
     }
 }
 
-/// Builds the configuration reader: flags, then `PLAZA_*` environment variables, then the JSON file.
-enum ConfigurationLoader {
-    static func reader(flags: [String: ConfigContent?], file: String?) async throws -> ConfigReader {
-        var values: [AbsoluteConfigKey: ConfigValue] = [:]
-        for case let (key, value?) in flags {
-            values[AbsoluteConfigKey(key.split(separator: ".").map(String.init))] = .init(value, isSecret: false)
-        }
-        let environment = ProcessInfo.processInfo.environment
-        var prefixed: [String: String] = [:]
-        for (name, value) in environment where name.hasPrefix("PLAZA_") && name != "PLAZA_CONFIG" {
-            prefixed[String(name.dropFirst("PLAZA_".count))] = value
-        }
-        var providers: [any ConfigProvider] = [
-            InMemoryProvider(name: "flags", values: values),
-            EnvironmentVariablesProvider(environmentVariables: prefixed),
-        ]
-        if let path = file ?? environment["PLAZA_CONFIG"] {
-            providers.append(try await FileProvider<JSONSnapshot>(filePath: FilePath(path)))
-        }
-        return ConfigReader(providers: providers)
-    }
+/// Runs a configuration check, turning its error into the command line's.
+func validated(_ check: () throws(ConfigurationError) -> Void) throws {
+    do { try check() } catch { throw ValidationError(error.description) }
 }

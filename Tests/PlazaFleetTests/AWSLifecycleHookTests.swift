@@ -3,6 +3,7 @@ import Hummingbird
 import Logging
 import Synchronization
 import Testing
+import PlazaFleetModel
 import PlazaFleet
 import PlazaTesting
 import PlazaWebSocketClient

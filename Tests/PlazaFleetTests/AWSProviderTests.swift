@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Testing
+import PlazaFleetModel
 import PlazaFleet
 import PlazaPlacement
 import PlazaPostgres
@@ -38,7 +39,7 @@ import PlazaTesting
             name: "bridges", kind: .jvb, region: "eu", min: 0, max: 5, desired: 2, period: 1, provider: .aws(settings),
             health: HealthCheck(unhealthyThreshold: 3, registrationGrace: 60, reportTTL: 15))
         let store = try await PostgresStore.open(url: try PostgresServer.shared().createDatabase(), logger: Logger(label: "test"))
-        _ = try await store.declare(FleetPool(name: "bridges", kind: "jvb", region: "eu", min: 0, max: 5, desired: 2))
+        _ = try await store.declare(FleetPool(name: "bridges", kind: .jvb, region: "eu", min: 0, max: 5, desired: 2))
         var controller = PoolController(pool: pool, provider: provider, store: store, logger: Logger(label: "test")) {}
         let t0 = wallClockMilliseconds()
 
@@ -49,14 +50,13 @@ import PlazaTesting
         try await controller.reconcile(now: t0 + 1_000)
         group = try await provider.group()
         #expect(group.desired == 2 && group.instances.count == 2)
-        let ids = Set(group.instances.map(\.id))
+        let ids = Set(group.instances.map { InstanceID($0.id) })
         #expect(Set(try await store.instances(pool: "bridges", includeTerminated: false).map(\.id)) == ids, "placeholders took the ids")
 
         // Their agents register: serving, and protected from the group's own scale-in.
         for (index, id) in ids.sorted().enumerated() {
-            try await store.register(NodeRegistration(id: id, url: "wss://\(id).test", region: "eu", capacity: 500), now: t0 + 1_500)
-            _ = try await store.heartbeat(
-                node: id, report: NodeReport(participants: index == 0 ? 0 : 40), rooms: [], leaseTTL: 0, now: t0 + 1_500)
+            try await store.register(NodeRegistration(id: id.node, url: "wss://\(id).test", region: "eu", capacity: 500), now: t0 + 1_500)
+            _ = try await store.report(node: id.node, NodeReport(participants: index == 0 ? 0 : 40), now: t0 + 1_500)
         }
         try await controller.reconcile(now: t0 + 2_000)
         group = try await provider.group()
@@ -67,11 +67,11 @@ import PlazaTesting
         try await controller.reconcile(now: t0 + 3_000)
         let idle = ids.sorted()[0]
         #expect(try await store.instances(pool: "bridges", includeTerminated: false).first { $0.id == idle }?.state == .draining)
-        _ = try await store.heartbeat(node: idle, report: NodeReport(state: .draining), rooms: [], leaseTTL: 0, now: t0 + 3_500)
-        _ = try await store.heartbeat(node: ids.sorted()[1], report: NodeReport(participants: 40), rooms: [], leaseTTL: 0, now: t0 + 3_500)
+        _ = try await store.report(node: idle.node, NodeReport(state: .draining), now: t0 + 3_500)
+        _ = try await store.report(node: ids.sorted()[1].node, NodeReport(participants: 40), now: t0 + 3_500)
         try await controller.reconcile(now: t0 + 4_000)
         group = try await provider.group()
-        #expect(group.desired == 1 && group.instances.map(\.id) == [ids.sorted()[1]])
+        #expect(group.desired == 1 && group.instances.map(\.id) == [ids.sorted()[1].rawValue])
 
         // The pool's idle count reached CloudWatch.
         let cloudWatch = AWSQueryClient(

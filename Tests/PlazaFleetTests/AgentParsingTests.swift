@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import PlazaFleetModel
 import PlazaFleet
 import PlazaPlacement
 import PlazaStore

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import PlazaFleetModel
 import PlazaFleet
 import PlazaTesting
 
@@ -22,7 +23,7 @@ import PlazaTesting
         let provider = LocalProvider(
             settings: settings, pool: pool, directory: folder, store: "sqlite:/nowhere", environment: ["HANDED_ON": "the secret"])
 
-        for (index, id) in ["w-a", "w-b", "w-c"].enumerated() {
+        for (index, id) in (["w-a", "w-b", "w-c"] as [InstanceID]).enumerated() {
             try await provider.launch(LaunchRequest(id: id, capacity: index + 1))
         }
         try await provider.launch(LaunchRequest(id: "w-a", capacity: 3))  // again, after a crash: nothing new
@@ -30,7 +31,7 @@ import PlazaTesting
         let log = folder.appendingPathComponent("w-a.log")
         #expect(try await eventually { (try? String(contentsOf: log, encoding: .utf8)) == "started w-a of workers with the secret\n" })
 
-        for id in ["w-a", "w-b", "w-c"] {
+        for id: InstanceID in ["w-a", "w-b", "w-c"] {
             try await provider.terminate(id)
             try await Task.sleep(for: .milliseconds(20))  // distinct modification times for the logs' order
         }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import PlazaFleetModel
 import PlazaAutoscaling
 import PlazaFleet
 

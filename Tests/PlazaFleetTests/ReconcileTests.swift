@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Testing
+import PlazaFleetModel
 import PlazaAutoscaling
 import PlazaFleet
 import PlazaPlacement
@@ -34,7 +35,7 @@ import PlazaTesting
                 store: store, cloud: cloud, pool: pool,
                 provider: CommandProvider(settings: settings, pool: pool))
             _ = try await store.declare(
-                FleetPool(name: pool.name, kind: pool.kind.rawValue, region: pool.region, min: pool.min, max: pool.max, desired: pool.desired))
+                FleetPool(name: pool.name, kind: pool.kind, region: pool.region, min: pool.min, max: pool.max, desired: pool.desired))
             return harness
         }
 
@@ -42,23 +43,24 @@ import PlazaTesting
             PoolController(pool: pool, provider: provider, store: store, logger: Logger(label: "test"), stillLeading: stillLeading)
         }
 
-        var running: [String] {
+        var running: [InstanceID] {
             ((try? FileManager.default.contentsOfDirectory(atPath: cloud.appendingPathComponent("instances").path)) ?? []).sorted()
+                .map { InstanceID($0) }
         }
 
-        var launches: [String] {
+        var launches: [InstanceID] {
             ((try? String(contentsOf: cloud.appendingPathComponent("launches"), encoding: .utf8)) ?? "")
-                .split(separator: "\n").map(String.init)
+                .split(separator: "\n").map { InstanceID(String($0)) }
         }
 
         /// The instance registers (or reports) as a node would.
-        func report(_ id: String, participants: Int = 0, state: NodeState = .serving, at now: Int64) async throws -> HeartbeatAnswer {
+        func report(_ instance: InstanceID, participants: Int = 0, state: NodeState = .serving, at now: Int64) async throws -> RegistryAnswer {
+            let id = instance.node
             if try await store.nodes().contains(where: { $0.registration.id == id }) == false {
                 try await store.register(NodeRegistration(id: id, url: "http://\(id).test", region: pool.region, capacity: 100), now: now)
             }
-            return try await store.heartbeat(
-                node: id, report: NodeReport(state: state, rooms: participants > 0 ? 1 : 0, participants: participants),
-                rooms: [], leaseTTL: 10_000, now: now)
+            return try await store.report(
+                node: id, NodeReport(state: state, rooms: participants > 0 ? 1 : 0, participants: participants), now: now)
         }
 
         func instances() async throws -> [FleetInstance] { try await store.instances(pool: pool.name, includeTerminated: false) }
@@ -73,7 +75,7 @@ import PlazaTesting
 
     static func roomServers(
         min: Int = 0, max: Int = 5, desired: Int, policies: [ScalingPolicy] = [], drain: DrainRule = DrainRule(),
-        kind: PoolKind = .roomServer, warmup: Double = 0
+        kind: NodeKind = .roomServer, warmup: Double = 0
     ) -> (CommandProviderSettings) -> PoolConfiguration {
         { settings in
             PoolConfiguration(
@@ -186,7 +188,7 @@ import PlazaTesting
         #expect(decision.values == ["Average(participants)": 2])
         let drain = try #require(try await harness.activities().first { $0.action == "drain" })
         #expect(drain.instance == light, "the least loaded that is not protected")
-        #expect(try await harness.store.nodes().first { $0.registration.id == light }?.report.state == .draining)
+        #expect(try await harness.store.nodes().first { $0.registration.id == light.node }?.report.state == .draining)
 
         // Its next heartbeat tells it to drain; it keeps its participant, so it stays.
         let answer = try await harness.report(light, participants: 1, at: t0 + 1_500)
@@ -202,7 +204,7 @@ import PlazaTesting
         #expect(!harness.running.contains(light) && harness.running.count == 2)
         let terminate = try #require(try await harness.activities().last { $0.action == "terminate" })
         #expect(terminate.instance == light && terminate.reason.hasPrefix("drained: empty"))
-        #expect(try await !harness.store.nodes().contains { $0.registration.id == light }, "gone from the registry too")
+        #expect(try await !harness.store.nodes().contains { $0.registration.id == light.node }, "gone from the registry too")
         try await harness.stop()
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import PlazaFleetModel
 import PlazaFleet
 
 /// Signature Version 4 against AWS's published test suite (aws-sig-v4-test-suite: credentials AKIDEXAMPLE,

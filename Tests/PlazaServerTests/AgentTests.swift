@@ -5,6 +5,7 @@ import PlazaAuth
 import PlazaCore
 import Synchronization
 import Testing
+import PlazaFleetModel
 import PlazaBench
 import PlazaFleet
 import PlazaPostgres
@@ -95,7 +96,7 @@ import PlazaWebSocketClient
         """
     }
 
-    static func node(_ store: PostgresStore, _ id: String) async throws -> NodeRecord? {
+    static func node(_ store: PostgresStore, _ id: NodeID) async throws -> NodeRecord? {
         try await store.nodes().first { $0.registration.id == id }
     }
 
@@ -109,7 +110,7 @@ import PlazaWebSocketClient
     }
 
     /// The instance's reports stop: once the report in flight has landed, none comes for a second (five polls).
-    static func expectSilent(_ store: PostgresStore, _ id: String, _ comment: Comment? = nil) async throws {
+    static func expectSilent(_ store: PostgresStore, _ id: NodeID, _ comment: Comment? = nil) async throws {
         try await Task.sleep(for: .milliseconds(500))
         let silentSince = try #require(try await node(store, id)).reportedAt
         try await Task.sleep(for: .seconds(1))
@@ -132,7 +133,7 @@ import PlazaWebSocketClient
 
         #expect(try await eventually { try await Self.node(store, "bridges-abc")?.report.participants == 42 }, "\(agent.log)")
         let record = try #require(try await Self.node(store, "bridges-abc"))
-        #expect(record.registration == NodeRegistration(id: "bridges-abc", url: "wss://bridge-1.example.org", region: "eu", capacity: 200, kind: "jvb"))
+        #expect(record.registration == NodeRegistration(id: "bridges-abc", url: "wss://bridge-1.example.org", region: "eu", capacity: 200, kind: .jvb))
         #expect(record.report.rooms == 3 && record.report.cpu == 0.35 && record.report.bytesOutPerSecond == 1_000_000)
         #expect(record.report.bytesInPerSecond == 150_000 && record.report.largestRoom == 42)
         #expect(record.report.state == .serving)
@@ -193,7 +194,7 @@ import PlazaWebSocketClient
             environment: ["PLAZA_AGENT_ADMIN_SECRET": "janus-admin"], directory: folder)
         defer { agent.stop() }
         #expect(try await eventually { try await Self.node(store, "janus-1")?.report.participants == 3 }, "\(agent.log)")
-        #expect(try await Self.node(store, "janus-1")?.registration.kind == "janus")
+        #expect(try await Self.node(store, "janus-1")?.registration.kind == .janus)
         fake.set { $0.body = "[]" }
         #expect(try await eventually { try await Self.node(store, "janus-1")?.report.participants == 0 })
         // The HTTP API down: not reported, so the autoscaler replaces it.
@@ -237,7 +238,7 @@ import PlazaWebSocketClient
         defer { agent.stop() }
         #expect(try await eventually { try await Self.node(store, "c-1")?.report.participants == 7 }, "\(agent.log)")
         let record = try #require(try await Self.node(store, "c-1"))
-        #expect(record.registration.kind == "custom" && record.report.rooms == 2 && record.report.cpu == 0.25)
+        #expect(record.registration.kind == .custom && record.report.rooms == 2 && record.report.cpu == 0.25)
         fake.set { $0.healthStatus = 500 }
         try await Self.expectSilent(store, "c-1", "a failing health URL is not reported")
         try await store.close()

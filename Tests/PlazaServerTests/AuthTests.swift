@@ -1,4 +1,5 @@
 import Testing
+import PlazaFleetModel
 import Foundation
 import PlazaTesting
 import PlazaProtocol
@@ -21,7 +22,7 @@ import _CryptoExtras
         #expect(try await tampered.next("error").string("code") == "unauthorized")
         #expect(try await tampered.closeCode() == 4501)
 
-        let expiredToken = try await server.node.authority.issue(
+        let expiredToken = try await server.roomServer.api.authority.issue(
             participant: ParticipantID("p"), name: "Old", room: RoomName("room-a")!, role: .member, expiresAt: Date().addingTimeInterval(-60))
         let expired = try await server.connect()
         expired.send(#"{"type":"hello","token":"\#(expiredToken)"}"#)
@@ -154,7 +155,7 @@ import _CryptoExtras
     }
 
     @Test func joinValidatesRoomAndName() async throws {
-        let server = try await TestServer.start { $0.limits.requestBodyBytes = 1024 }
+        let server = try await TestServer.start { $0.http.requestBodyBytes = 1024 }
         let padding = String(repeating: " ", count: 1024)
         let tooLarge = try await server.request("POST", "/api/v1/join", body: #"{"room":"ok","name":"A"}"#.dropLast() + padding + "}")
         #expect(tooLarge.status == 413 && tooLarge.json["error"]?["code"] == .string("invalid_request"))
@@ -168,7 +169,7 @@ import _CryptoExtras
         #expect(badBody.status == 400 && badBody.json["error"]?["code"] == .string("invalid_request"))
         let ready = try await server.request("GET", "/readyz")
         #expect(ready.status == 200)
-        await server.node.setDraining(true)
+        await server.roomServer.setDraining(true)
         #expect(try await server.request("GET", "/readyz").status == 503)
         try await server.stop()
     }

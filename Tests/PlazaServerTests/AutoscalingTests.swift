@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 #endif
 import Testing
+import PlazaFleetModel
 import PlazaBench
 import PlazaProtocol
 import PlazaTesting

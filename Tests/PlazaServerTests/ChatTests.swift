@@ -1,4 +1,5 @@
 import Testing
+import PlazaFleetModel
 import Foundation
 import PlazaTesting
 import PlazaProtocol
@@ -53,7 +54,7 @@ import PlazaProtocol
     }
 
     @Test func aClientBeyondTheWindowGetsAFreshSnapshot() async throws {
-        let server = try await TestServer.start { $0.chat.resumeWindow = 2 }
+        let server = try await TestServer.start { $0.roomServer.rooms.resumeWindow = 2 }
         let (sender, _) = try await server.enter("lobby")
         for i in 1...5 {
             sender.send(#"{"type":"chat","id":"m\#(i)","text":"x"}"#)
@@ -114,7 +115,7 @@ import PlazaProtocol
     }
 
     @Test func historyPagesForwardAndBack() async throws {
-        let server = try await TestServer.start { $0.chat.historyPageLimit = 3 }
+        let server = try await TestServer.start { $0.http.historyPageLimit = 3 }
         let ticket = try await server.join("lobby")
         let client = try await server.connect()
         try await client.hello(ticket.token)

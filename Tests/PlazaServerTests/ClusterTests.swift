@@ -1,7 +1,10 @@
 import Testing
 import Foundation
 import PlazaTesting
-import PlazaServer
+import PlazaRoles
+import PlazaTransport
+import PlazaDirectory
+import PlazaFleetModel
 import PlazaStore
 import PlazaCore
 import PlazaProtocol
@@ -10,16 +13,18 @@ import PlazaProtocol
 @Suite(.serialized) struct ClusterTests {
     /// Fast heartbeats so the tests do not wait for production timings.
     static func fast(_ configuration: inout PlazaConfiguration) {
-        configuration.cluster.heartbeatInterval = 0.2
-        configuration.cluster.heartbeatTTL = 2
-        configuration.cluster.leaseTTL = 2
+        configuration.roomServer.heartbeatInterval = 0.2
+        configuration.directory.heartbeatTTL = 2
+        configuration.roomServer.leaseTTL = 2
+        configuration.directory.leaseTTL = 2
     }
 
     /// Heartbeats slow enough that a write meets the fence before node-a's next heartbeat.
     static func slow(_ configuration: inout PlazaConfiguration) {
-        configuration.cluster.heartbeatInterval = 5
-        configuration.cluster.heartbeatTTL = 20
-        configuration.cluster.leaseTTL = 20
+        configuration.roomServer.heartbeatInterval = 5
+        configuration.directory.heartbeatTTL = 20
+        configuration.roomServer.leaseTTL = 20
+        configuration.directory.leaseTTL = 20
     }
 
     func twoNodes(_ timing: (inout PlazaConfiguration) -> Void = fast) async throws -> (TestServer, TestServer, String) {
@@ -39,7 +44,7 @@ import PlazaProtocol
         let refused = try await bob.next("error")
         #expect(refused.string("code") == "moved")
         #expect(try await bob.closeCode() == 4003)
-        let placement = try await a.node.membership!.placements.placement(of: RoomName("kitchen")!)
+        let placement = try await a.store.placement(of: RoomName("kitchen")!)
         #expect(placement?.node == "node-a" && placement?.url == a.baseURL)
         ann.close()
         try await a.stop()
@@ -54,15 +59,15 @@ import PlazaProtocol
         #expect(try await ann.next("ack").int("offset") == 1)
 
         // node-a is cut off: its lease runs out and node-b takes the room up (as the store sees time pass).
-        let placements = b.node.membership!.placements
+        let placements = b.store
         let stolen = try await placements.claim(room, node: "node-b", leaseTTL: 60_000, now: wallClockMilliseconds() + 3_600_000)
-        #expect(stolen == 2)
+        #expect(stolen?.epoch == 2)
         // node-a cannot write any more: the message is not acknowledged, and Ann is sent to the new home — by the
         // write meeting the fence, well before node-a's next heartbeat (5 s) would notice.
         ann.send(#"{"type":"chat","id":"m2","text":"second"}"#)
         #expect(try await ann.closeCode(timeout: 2) == 4003)
         #expect(!ann.drain().contains { $0.string("type") == "ack" })
-        #expect(try await b.node.store.messages(in: room, after: 0, limit: 10).map(\.text) == ["first"], "nothing written by the fenced node")
+        #expect(try await b.store.messages(in: room, after: 0, limit: 10).map(\.text) == ["first"], "nothing written by the fenced node")
 
         // Ann joins again, lands on node-b, resumes and sends the unacknowledged message again: stored once,
         // at the next offset.
@@ -72,7 +77,7 @@ import PlazaProtocol
         #expect(welcome.int("offset") == 1 && welcome.bool("recovered") == true)
         again.send(#"{"type":"chat","id":"m2","text":"second"}"#)
         #expect(try await again.next("ack").int("offset") == 2)
-        let history = try await b.node.store.messages(in: room, after: 0, limit: 10)
+        let history = try await b.store.messages(in: room, after: 0, limit: 10)
         #expect(history.map(\.text) == ["first", "second"])
         again.close()
         try await a.stop()
@@ -82,7 +87,7 @@ import PlazaProtocol
     @Test func theHeartbeatSendsTheClientsOfALostRoomAway() async throws {
         let (a, b, _) = try await twoNodes()
         let (ann, _) = try await a.enter("quiet", name: "Ann")
-        let placements = b.node.membership!.placements
+        let placements = b.store
         _ = try await placements.claim(
             RoomName("quiet")!, node: "node-b", leaseTTL: 60_000, now: wallClockMilliseconds() + 3_600_000)
         // No chat needed: node-a's next heartbeat learns the room is gone.

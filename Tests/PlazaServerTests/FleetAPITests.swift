@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Testing
+import PlazaFleetModel
 import PlazaBench
 import PlazaPostgres
 import PlazaStore
@@ -15,11 +16,11 @@ import PlazaTesting
         let url = try PostgresServer.shared().createDatabase()
         let store = try await PostgresStore.open(url: url, logger: Logger(label: "test"))
         let now = wallClockMilliseconds()
-        _ = try await store.declare(FleetPool(name: "rooms", kind: "room-server", region: "eu", min: 1, max: 4, desired: 2))
+        _ = try await store.declare(FleetPool(name: "rooms", kind: .roomServer, region: "eu", min: 1, max: 4, desired: 2))
         try await store.save(FleetInstance(id: "rooms-a", pool: "rooms", state: .serving, launchedAt: now - 5_000, stateSince: now - 4_000))
         try await store.save(FleetInstance(id: "rooms-b", pool: "rooms", state: .launching, launchedAt: now, stateSince: now))
         try await store.register(NodeRegistration(id: "rooms-a", url: "http://a.test", region: "eu", capacity: 100), now: now)
-        _ = try await store.heartbeat(node: "rooms-a", report: NodeReport(rooms: 2, participants: 7, cpu: 0.25), rooms: [], leaseTTL: 5_000, now: now)
+        _ = try await store.report(node: "rooms-a", NodeReport(rooms: 2, participants: 7, cpu: 0.25), now: now)
         try await store.record(ScalingActivity(pool: "rooms", at: now, action: "desired", from: 1, to: 2, cause: "busy", reason: "because"))
 
         let directory = try await BenchServer.start(

@@ -1,4 +1,5 @@
 import Testing
+import PlazaFleetModel
 import Foundation
 import PlazaTesting
 import PlazaBench
@@ -78,7 +79,7 @@ import Logging
         let loaded = try #require(busyNode)
         let registry = try await PostgresStore.open(url: fleet.store, logger: Logger(label: "test"))
         let reported = try await eventually {
-            try await registry.nodes().contains { $0.registration.id == loaded && $0.report.participants == 30 }
+            try await registry.nodes().contains { $0.registration.id.rawValue == loaded && $0.report.participants == 30 }
         }
         try await registry.close()
         #expect(reported, "\(loaded) reports its 30 participants")

@@ -1,7 +1,10 @@
 import Testing
 import Foundation
 import PlazaTesting
-import PlazaServer
+import PlazaRoles
+import PlazaTransport
+import PlazaDirectory
+import PlazaFleetModel
 import PlazaProtocol
 import PlazaStore
 import PlazaWebSocketClient
@@ -25,7 +28,7 @@ import PlazaWebSocketClient
         func behindProxy(_ id: String) -> (inout PlazaConfiguration) -> Void {
             { configuration in
                 ClusterTests.fast(&configuration)
-                configuration.server.publicURL = "\(proxy)/n/\(id)"
+                configuration.http.publicURL = "\(proxy)/n/\(id)"
             }
         }
         let nodes = [
@@ -85,9 +88,9 @@ import PlazaWebSocketClient
         // proxy (HAProxy checks nodes on /healthz, which a draining node still answers).
         let draining = try #require(homeOf["room-0"])
         let other = draining == "node-1" ? "node-2" : "node-1"
-        await nodes[draining]!.node.setDraining(true)
-        let placements = try #require(nodes[draining]!.node.membership).placements
-        #expect(try await eventually { try await placements.nodes().contains { $0.registration.id == draining && $0.report.state == .draining } })
+        await nodes[draining]!.roomServer.setDraining(true)
+        let placements = nodes[draining]!.store
+        #expect(try await eventually { try await placements.nodes().contains { $0.registration.id.rawValue == draining && $0.report.state == .draining } })
         for i in 40..<48 {
             #expect(try await Self.join(proxy, "room-\(i)", name: "Ann").string("node") == other)
         }

@@ -1,4 +1,5 @@
 import Testing
+import PlazaFleetModel
 import Foundation
 import PlazaTesting
 import PlazaProtocol
@@ -7,9 +8,9 @@ import NIOCore
 @Suite(.serialized) struct LimitsTests {
     @Test func badFramesGetTheirErrorsAndTheRoomKeepsServing() async throws {
         let server = try await TestServer.start {
-            $0.limits.frameBytes = 1024
-            $0.limits.framesPerSecond = 20
-            $0.limits.frameBurst = 20
+            $0.roomServer.webSocket.frameBytes = 1024
+            $0.roomServer.webSocket.framesPerSecond = 20
+            $0.roomServer.webSocket.frameBurst = 20
         }
         let (witness, _) = try await server.enter("lobby", name: "Witness")
         let (talker, _) = try await server.enter("lobby", name: "Talker")
@@ -50,9 +51,9 @@ import NIOCore
 
     @Test func aClientThatKeepsFloodingIsClosed() async throws {
         let server = try await TestServer.start {
-            $0.limits.framesPerSecond = 10
-            $0.limits.frameBurst = 10
-            $0.limits.floodClose = 50
+            $0.roomServer.webSocket.framesPerSecond = 10
+            $0.roomServer.webSocket.frameBurst = 10
+            $0.roomServer.webSocket.floodClose = 50
         }
         let (flooder, _) = try await server.enter("lobby")
         for _ in 0..<200 { flooder.send(#"{"type":"ping"}"#) }
@@ -61,14 +62,14 @@ import NIOCore
     }
 
     @Test func aConnectionWithoutHelloIsClosed() async throws {
-        let server = try await TestServer.start { $0.webSocket.helloTimeout = 0.3 }
+        let server = try await TestServer.start { $0.roomServer.webSocket.helloTimeout = 0.3 }
         let silent = try await server.connect()
         #expect(try await silent.closeCode(timeout: 5) == 4001)
         try await server.stop()
     }
 
     @Test func chatTextLongerThanTheLimitIsRefused() async throws {
-        let server = try await TestServer.start { $0.limits.room.chatTextLength = 10 }
+        let server = try await TestServer.start { $0.roomServer.rooms.limits.chatTextLength = 10 }
         let (ann, _) = try await server.enter("lobby")
         ann.send(#"{"type":"chat","id":"ok","text":"0123456789"}"#)
         #expect(try await ann.next("ack").string("id") == "ok")
@@ -80,9 +81,9 @@ import NIOCore
 
     @Test func roomNodeAndConnectionLimitsAreEnforced() async throws {
         let server = try await TestServer.start {
-            $0.limits.room.participantsPerRoom = 2
-            $0.limits.room.connectionsPerParticipant = 1
-            $0.limits.roomsPerNode = 1
+            $0.roomServer.rooms.limits.participantsPerRoom = 2
+            $0.roomServer.rooms.limits.connectionsPerParticipant = 1
+            $0.roomServer.rooms.roomsPerNode = 1
         }
         let first = try await server.join("lobby", name: "One")
         let second = try await server.join("lobby", name: "Two")
@@ -110,10 +111,10 @@ import NIOCore
 
     @Test func aSlowReaderIsDisconnectedWhileAFastOneKeepsReceiving() async throws {
         let server = try await TestServer.start {
-            $0.limits.outboundQueueBytes = 256 * 1024
-            $0.limits.framesPerSecond = 100_000
-            $0.limits.frameBurst = 100_000
-            $0.webSocket.closeTimeout = 1
+            $0.roomServer.webSocket.outboundQueueBytes = 256 * 1024
+            $0.roomServer.webSocket.framesPerSecond = 100_000
+            $0.roomServer.webSocket.frameBurst = 100_000
+            $0.roomServer.webSocket.closeTimeout = 1
         }
         let slowTicket = try await server.join("lobby", name: "Slow")
         let slow = try await server.connect(receiveBufferBytes: 8 * 1024)

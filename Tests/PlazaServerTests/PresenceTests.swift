@@ -1,4 +1,5 @@
 import Testing
+import PlazaFleetModel
 import Foundation
 import PlazaTesting
 import PlazaProtocol
@@ -56,7 +57,7 @@ import PlazaProtocol
     }
 
     @Test func aConnectionThatStopsAnsweringPingsIsClosedAndLeaves() async throws {
-        let server = try await TestServer.start { $0.webSocket.pingInterval = 1 }
+        let server = try await TestServer.start { $0.roomServer.webSocket.pingInterval = 1 }
         let (watcher, _) = try await server.enter("lobby", name: "Watcher")
         let (silent, welcome) = try await server.enter("lobby", name: "Silent")
         _ = try await watcher.next("joined")

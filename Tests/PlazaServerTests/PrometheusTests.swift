@@ -1,7 +1,10 @@
 import Testing
 import Foundation
 import PlazaTesting
-import PlazaServer
+import PlazaRoles
+import PlazaTransport
+import PlazaDirectory
+import PlazaFleetModel
 
 /// The shipped Prometheus configuration (deploy/prometheus) scraping a live node, with the real `prometheus`.
 @Suite(.serialized) struct PrometheusTests {
@@ -45,7 +48,7 @@ import PlazaServer
         let store = try PostgresServer.shared().createDatabase()
         let configure: (inout PlazaConfiguration) -> Void = { configuration in
             ClusterTests.fast(&configuration)
-            configuration.cluster.capacity = 100
+            configuration.roomServer.capacity = 100
         }
         let a = try await TestServer.startNode("node-a", fleetStore: store, configure: configure)
         let b = try await TestServer.startNode("node-b", fleetStore: store, configure: configure)
@@ -61,7 +64,7 @@ import PlazaServer
         defer { prometheus.stop() }
 
         // The default queries give each node's participants and CPU under its id.
-        let defaults = PlazaConfiguration().cluster
+        let defaults = PlazaConfiguration().directory
         let (ann, _) = try await a.enter("scraped", name: "Ann")
         func byNode(_ query: String) async throws -> [String: String] {
             var values: [String: String] = [:]
@@ -88,12 +91,12 @@ import PlazaServer
         // both nodes report next to nothing themselves. New rooms avoid node-a.
         let directory = try await TestServer.startDirectory(fleetStore: store) { configuration in
             ClusterTests.fast(&configuration)
-            configuration.cluster.loadSource = .prometheus
-            configuration.cluster.prometheusURL = "http://127.0.0.1:\(prometheus.port)"
-            configuration.cluster.prometheusInterval = 1
-            configuration.cluster.prometheusParticipantsQuery = #"label_replace(vector(90), "node", "node-a", "", "")"#
+            configuration.directory.loadSource = .prometheus
+            configuration.directory.prometheusURL = "http://127.0.0.1:\(prometheus.port)"
+            configuration.directory.prometheusInterval = 1
+            configuration.directory.prometheusParticipantsQuery = #"label_replace(vector(90), "node", "node-a", "", "")"#
         }
-        let source = try #require(directory.node.directory?.prometheus)
+        let source = try #require(directory.directory.prometheus)
         #expect(try await eventually { source.latest != nil }, "the directory read Prometheus")
         var homes: [String: Int] = [:]
         for i in 0..<20 {

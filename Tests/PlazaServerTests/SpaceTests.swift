@@ -1,4 +1,5 @@
 import Testing
+import PlazaFleetModel
 import Foundation
 import PlazaTesting
 import PlazaProtocol

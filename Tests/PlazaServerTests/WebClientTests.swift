@@ -1,8 +1,12 @@
 import Testing
 import Foundation
 import PlazaTesting
-import PlazaServer
+import PlazaRoles
+import PlazaTransport
+import PlazaDirectory
+import PlazaFleetModel
 import PlazaProtocol
+import PlazaRooms
 
 @Suite(.serialized) struct WebClientTests {
     @Test func theClientIsServedAtTheRootAndAtRoomLinks() async throws {
@@ -69,10 +73,8 @@ import PlazaProtocol
         for (index, (json, reason)) in cases.enumerated() {
             let path = directory + "/map-\(index).json"
             try json.write(toFile: path, atomically: true, encoding: .utf8)
-            var configuration = PlazaConfiguration()
-            configuration.space.map = path
             do {
-                _ = try SpaceDescription.load(configuration)
+                _ = try MapFile.load(path: path)
                 Issue.record("map \(index) was accepted")
             } catch {
                 #expect(error.key == "space.map")

@@ -4,6 +4,7 @@ import Logging
 import PlazaCore
 import PlazaStore
 import PlazaPlacement
+import PlazaFleetModel
 import PlazaPostgres
 import PlazaTesting
 
@@ -19,7 +20,7 @@ import PlazaTesting
         return (try await engine.open(location), location)
     }
 
-    func register(_ store: any SharedStore, _ ids: [String], region: String = "eu", capacity: Int = 100) async throws {
+    func register(_ store: any SharedStore, _ ids: [NodeID], region: String = "eu", capacity: Int = 100) async throws {
         for id in ids {
             try await store.register(NodeRegistration(id: id, url: "http://\(id).test", region: region, capacity: capacity), now: t0)
         }
@@ -68,13 +69,13 @@ import PlazaTesting
         let (store, _) = try await store(engine)
         try await register(store, ["dead", "draining", "busy", "quiet"])
         let now = t0 + 20_000
-        for (id, report) in [
+        for (id, report): (NodeID, NodeReport) in [
             ("draining", NodeReport(state: .draining)), ("busy", NodeReport(participants: 80)), ("quiet", NodeReport(participants: 5)),
         ] {
             _ = try await store.heartbeat(node: id, report: report, rooms: [], leaseTTL: lease, now: now)
         }
         var random = SystemRandomNumberGenerator()
-        var homes: [String: Int] = [:]
+        var homes: [NodeID: Int] = [:]
         for i in 0..<20 {
             let decision = try await store.place(RoomName("r\(i)")!, region: nil, policy: policy, leaseTTL: lease, now: now, using: &random)
             homes[decision.placement!.node, default: 0] += 1
@@ -91,7 +92,7 @@ import PlazaTesting
     func racingDirectoriesAgreeOnOneHome(engine: StoreEngine) async throws {
         let (first, url) = try await store(engine)
         let (second, _) = try await store(engine, url)
-        try await register(first, (1...10).map { "n\($0)" })
+        try await register(first, (1...10).map { NodeID("n\($0)") })
         let t0 = self.t0, policy = self.policy, lease = self.lease
         for round in 0..<5 {
             let room = RoomName("race-\(round)")!
@@ -118,22 +119,22 @@ import PlazaTesting
         try await register(store, ["a", "b"])
         let room = RoomName("moving")!
         // Node a takes the room up (as a client connected to it) and writes.
-        let epochA = try #require(try await store.claim(room, node: "a", leaseTTL: lease, now: t0))
+        let fenceA = try #require(try await store.claim(room, node: "a", leaseTTL: lease, now: t0))
         #expect(try await store.claim(room, node: "b", leaseTTL: lease, now: t0 + 1) == nil, "b cannot take a leased room")
-        try await store.append([message(room, 1)], fencedBy: "a", epoch: epochA)
+        try await store.append([message(room, 1)], fence: fenceA)
         #expect(try await store.heartbeat(node: "a", report: NodeReport(), rooms: [room], leaseTTL: lease, now: t0 + 5_000).lost == [])
 
         // a stops renewing (paused, partitioned); after the lease, b takes the room up with a higher epoch.
         let later = t0 + 5_000 + lease + 1
         _ = try await store.heartbeat(node: "b", report: NodeReport(), rooms: [], leaseTTL: lease, now: later)
-        let epochB = try #require(try await store.claim(room, node: "b", leaseTTL: lease, now: later))
-        #expect(epochB > epochA)
+        let fenceB = try #require(try await store.claim(room, node: "b", leaseTTL: lease, now: later))
+        #expect(fenceB.epoch > fenceA.epoch)
         await #expect {
-            try await store.append([message(room, 2, id: "late")], fencedBy: "a", epoch: epochA)
+            try await store.append([message(room, 2, id: "late")], fence: fenceA)
         } throws: { ($0 as? StoreError)?.kind == .fenced }
         // The new home continues the same offsets.
         #expect(try await store.lastOffset(in: room) == 1)
-        try await store.append([message(room, 2)], fencedBy: "b", epoch: epochB)
+        try await store.append([message(room, 2)], fence: fenceB)
         #expect(try await store.messages(in: room, after: 0, limit: 10).map(\.offset) == [1, 2])
         // a's next heartbeat learns that it lost the room.
         #expect(try await store.heartbeat(node: "a", report: NodeReport(), rooms: [room], leaseTTL: lease, now: later + 1).lost == [room])
@@ -145,19 +146,19 @@ import PlazaTesting
         // Two stores on one database: the claims race as separate processes' would.
         let (store, location) = try await store(engine)
         let (other, _) = try await self.store(engine, location)
-        let ids = (1...8).map { "n\($0)" }
+        let ids: [NodeID] = (1...8).map { "n\($0)" }
         try await register(store, ids)
         let room = RoomName("contested")!
         let lease = self.lease
         // A free room, and a room whose home's lease ran out: either way exactly one claimant wins.
-        var winners: [String] = []
+        var winners: [NodeID] = []
         for now in [t0, t0 + 2 * lease] {
-            let claims = try await withThrowingTaskGroup(of: (String, Int64?).self) { group in
+            let claims = try await withThrowingTaskGroup(of: (NodeID, Fence?).self) { group in
                 for (i, id) in ids.enumerated() {
                     let claimant = i % 2 == 0 ? store : other
                     group.addTask { (id, try await claimant.claim(room, node: id, leaseTTL: lease, now: now)) }
                 }
-                return try await group.reduce(into: [(String, Int64?)]()) { $0.append($1) }
+                return try await group.reduce(into: [(NodeID, Fence?)]()) { $0.append($1) }
             }
             let won = claims.filter { $0.1 != nil }
             #expect(won.count == 1, "one claim wins at \(now): \(claims)")
@@ -186,7 +187,7 @@ import PlazaTesting
         let moved = try #require(try await store.place(room, region: nil, policy: policy, leaseTTL: lease, now: later, using: &random).placement)
         #expect(moved.node == "b" && moved.epoch == first.epoch + 1)
         // b empties the room and releases it; the next join places it afresh, under a new epoch.
-        try await store.release(room, node: "b", epoch: moved.epoch)
+        try await store.release(room, fence: moved.fence)
         #expect(try await store.placement(of: room)?.leaseUntil == 0)
         _ = try await store.heartbeat(node: "a", report: NodeReport(), rooms: [], leaseTTL: lease, now: later + 1)
         let again = try #require(try await store.place(room, region: nil, policy: policy, leaseTTL: lease, now: later + 1, using: &random).placement)

@@ -1,4 +1,5 @@
 import Testing
+import PlazaFleetModel
 import Foundation
 import Logging
 import PlazaCore
@@ -54,7 +55,7 @@ private func message(_ offset: Int64, id: String? = nil, sender: String = "p1", 
     @Test(arguments: StoreEngine.allCases)
     func storesOpenedTogetherMigrateOnceAndShareData(engine: StoreEngine) async throws {
         let location = try engine.newLocation()
-        let opened = await withTaskGroup(of: Result<any PlazaStore, any Error>.self) { group in
+        let opened = await withTaskGroup(of: Result<any SharedStore, any Error>.self) { group in
             for _ in 0..<2 {
                 group.addTask {
                     do { return .success(try await engine.open(location)) } catch { return .failure(error) }

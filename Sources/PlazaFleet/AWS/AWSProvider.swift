@@ -1,3 +1,4 @@
+public import PlazaFleetModel
 import Foundation
 
 /// A pool's `aws` provider settings: one EC2 Auto Scaling group.
@@ -106,7 +107,8 @@ public struct AWSProvider: InstanceProvider {
             [("AutoScalingGroupName", settings.autoScalingGroup), ("DesiredCapacity", String(request.capacity)), ("HonorCooldown", "false")])
     }
 
-    public func terminate(_ id: String) async throws {
+    public func terminate(_ instance: InstanceID) async throws {
+        let id = instance.rawValue
         guard let instance = try await group().instances.first(where: { $0.id == id }) else { return }
         if !instance.lifecycleState.hasPrefix("Terminating") {
             _ = try await autoScaling.call(
@@ -138,10 +140,11 @@ public struct AWSProvider: InstanceProvider {
     public func list() async throws -> [ProviderInstance] {
         try await group().instances.filter { instance in
             !["Terminating", "Terminated", "Detaching", "Detached"].contains { instance.lifecycleState.hasPrefix($0) }
-        }.map { ProviderInstance(id: $0.id) }
+        }.map { ProviderInstance(id: InstanceID($0.id)) }
     }
 
-    public func protect(_ id: String) async throws {
+    public func protect(_ instance: InstanceID) async throws {
+        let id = instance.rawValue
         _ = try await autoScaling.call(
             "SetInstanceProtection",
             [
@@ -152,7 +155,8 @@ public struct AWSProvider: InstanceProvider {
 
     /// Keeps an instance that waits in the termination lifecycle hook (the group started its termination) alive
     /// while it drains.
-    public func draining(_ id: String) async throws {
+    public func draining(_ instance: InstanceID) async throws {
+        let id = instance.rawValue
         guard let hook = settings.lifecycleHook,
             try await group().instances.contains(where: { $0.id == id && $0.lifecycleState == "Terminating:Wait" })
         else { return }

@@ -1,7 +1,5 @@
 public import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
+import PlazaHTTPClient
 #if canImport(FoundationXML)
 import FoundationXML
 #endif
@@ -35,14 +33,11 @@ public struct AWSQueryClient: Sendable {
         if let token = signer.credentials.sessionToken { headers.append(("X-Amz-Security-Token", token)) }
         let path = endpoint.path.isEmpty ? "/" : endpoint.path
         let authorization = signer.authorization(.init(method: "POST", path: path, headers: headers, body: body), amzDate: amzDate)
-        var request = URLRequest(url: endpoint)
-        request.httpMethod = "POST"
-        request.httpBody = body
-        request.timeoutInterval = 30
-        for (name, value) in headers where name != "Host" { request.setValue(value, forHTTPHeaderField: name) }
-        request.setValue(authorization, forHTTPHeaderField: "Authorization")
-        let (data, response) = try await URLSession.shared.data(for: request)
-        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+        let answer = try await HTTPCall(
+            .POST, endpoint.absoluteString, headers: headers.filter { $0.0 != "Host" } + [("Authorization", authorization)],
+            body: Array(body), timeout: .seconds(30)
+        ).send()
+        let (status, data) = (answer.status, answer.body)
         let xml = QueryXML.parse(data)
         guard status == 200, let xml else {
             let code = xml?.first("Error")?.first("Code")?.text ?? "HTTP \(status)"

@@ -1,0 +1,330 @@
+public import PlazaCore
+public import PlazaStore
+public import PlazaFleetModel
+public import PlazaPlacement
+import PostgresNIO
+
+/// Room placements in PostgreSQL (table `placements`, migration 2).
+///
+/// Placing and claiming a room each end in one conditional upsert of its row, which PostgreSQL serializes on the
+/// row: of two directories racing to place a room, the second finds the first's placement live and takes it; of
+/// two nodes claiming it, only one gets it. The choice itself is `Placement.choose`'s, as on SQLite.
+extension PostgresStore: RoomPlacements {
+    public func heartbeat(
+        node: NodeID, report: NodeReport, rooms: [RoomName], leaseTTL: Int64, now: Int64
+    ) async throws -> HeartbeatAnswer {
+        try await guarded {
+            var kept = Set<String>()
+            var drain = false
+            for try await (room, drainRequested) in try await client.execute(
+                Heartbeat(node: node.rawValue, report: report, rooms: rooms.map(\.rawValue), leaseUntil: now + leaseTTL, now: now),
+                logger: logger)
+            {
+                if let room { kept.insert(room) } else { drain = drainRequested }
+            }
+            return HeartbeatAnswer(lost: rooms.filter { !kept.contains($0.rawValue) }, drain: drain)
+        }
+    }
+
+    public func place(
+        _ room: RoomName, region: String?, policy: PlacementPolicy, external: ExternalLoads?, leaseTTL: Int64, now: Int64,
+        using random: inout some RandomNumberGenerator
+    ) async throws -> PlacementDecision {
+        let live = now - policy.heartbeatTTL
+        // Three single statements, no transaction: the conditional upsert is the arbiter. Of two directories
+        // placing one room at once, the second's upsert waits on the row the first inserted, finds it live and
+        // changes nothing; the second then reads the first's placement. A few rounds at most, under contention.
+        for _ in 0..<5 {
+            if let existing = try await livePlacement(of: room, live: live, now: now) { return .existing(existing) }
+            guard let (chosen, url) = try await choose(
+                region: region, policy: policy, external: external, live: live, now: now, using: &random)
+            else { return .noCapacity }
+            let leaseUntil = now + leaseTTL
+            let placed = try await guarded {
+                for try await (epoch, bridge, bridgeURL, bridgeLease) in try await client.execute(
+                    PlaceRoom(room: room.rawValue, node: chosen.id.rawValue, leaseUntil: leaseUntil, now: now, live: live), logger: logger)
+                {
+                    return Optional((epoch, Self.conference(room, bridge, bridgeURL, bridgeLease)))
+                }
+                return nil
+            }
+            if let (epoch, conference) = placed {
+                return .placed(
+                    RoomPlacement(room: room, node: chosen.id, url: url, epoch: epoch, leaseUntil: leaseUntil, conference: conference))
+            }
+        }
+        throw StoreError(.unavailable, "placing \(room) did not settle")
+    }
+
+    /// The room's placement while it is sticky: its lease runs and its node reports (a draining home keeps its
+    /// rooms).
+    private func livePlacement(of room: RoomName, live: Int64, now: Int64) async throws -> RoomPlacement? {
+        try await guarded {
+            for try await (node, url, epoch, leaseUntil, bridge, bridgeURL, bridgeLease) in try await client.execute(
+                LivePlacement(room: room.rawValue, now: now, live: live), logger: logger)
+            {
+                return RoomPlacement(
+                    room: room, node: NodeID(node), url: url, epoch: epoch, leaseUntil: leaseUntil,
+                    conference: Self.conference(room, bridge, bridgeURL, bridgeLease))
+            }
+            return nil
+        }
+    }
+
+    /// The live conference the placement statements read alongside (all three columns, or none).
+    private static func conference(_ room: RoomName, _ bridge: String?, _ url: String?, _ leaseUntil: Int64?) -> BridgePlacement? {
+        guard let bridge, let url, let leaseUntil else { return nil }
+        return BridgePlacement(room: room, bridge: NodeID(bridge), url: url, leaseUntil: leaseUntil)
+    }
+
+    /// `Placement.choose` over the live serving room servers: it samples two from the list read at most
+    /// `PlacementCandidates.maximumAge` ago, and only their rows are read fresh.
+    private func choose(
+        region: String?, policy: PlacementPolicy, external: ExternalLoads?, live: Int64, now: Int64,
+        using random: inout some RandomNumberGenerator
+    ) async throws -> (NodeLoad, String)? {
+        try await guarded {
+            var urls: [NodeID: String] = [:]
+            let chosen = try await Placement.choose(
+                candidates: try await candidateNodes(live: live, now: now), region: region, now: now, policy: policy,
+                using: &random
+            ) { only in
+                let (loads, read) = if let only {
+                    try await Self.loads(
+                        client.execute(NodeLoads.Sampled(ids: only.map(\.rawValue), placedSince: external?.since), logger: logger),
+                        external: external)
+                } else {
+                    try await Self.loads(
+                        client.execute(NodeLoads.Live(live: live, placedSince: external?.since), logger: logger), external: external)
+                }
+                urls.merge(read) { $1 }
+                return loads
+            }
+            return chosen.map { ($0, urls[$0.id] ?? "") }
+        }
+    }
+
+    /// The live serving room servers, from `candidates` unless it is older than `PlacementCandidates.maximumAge`.
+    private func candidateNodes(live: Int64, now: Int64) async throws -> [PlacementCandidates.Node] {
+        if let fresh = candidates.withLock({ $0.nodes(at: now) }) { return fresh }
+        var nodes: [PlacementCandidates.Node] = []
+        let rows = try await client.query(
+            "SELECT id, region FROM nodes WHERE reported_at >= \(live) AND state = 'serving' AND kind = 'room-server'",
+            logger: logger)
+        for try await (id, region) in rows.decode((String, String).self) { nodes.append(.init(id: NodeID(id), region: region)) }
+        candidates.withLock { $0.update(nodes, readAt: now) }
+        return nodes
+    }
+
+    private static func loads(
+        _ rows: some AsyncSequence<NodeLoads.Row, any Error>, external: ExternalLoads?
+    ) async throws -> ([NodeLoad], [NodeID: String]) {
+        var loads: [NodeLoad] = []
+        var urls: [NodeID: String] = [:]
+        for try await (id, url, region, state, capacity, participants, rooms, cpu, reportedAt, placed) in rows {
+            guard let state = NodeState(rawValue: state) else { continue }
+            urls[NodeID(id)] = url
+            let load = NodeLoad(
+                id: NodeID(id), region: region, state: state, capacity: capacity, participants: participants, rooms: rooms,
+                cpu: cpu, reportedAt: reportedAt, placedSinceReport: Int(placed))
+            loads.append(external?.applied(to: load) ?? load)
+        }
+        return (loads, urls)
+    }
+
+    public func placement(of room: RoomName) async throws -> RoomPlacement? {
+        try await guarded {
+            let rows = try await client.query(
+                """
+                SELECT p.node, COALESCE(n.url, ''), p.epoch, p.lease_until FROM placements p
+                LEFT JOIN nodes n ON n.id = p.node WHERE p.room = \(room.rawValue)
+                """, logger: logger)
+            for try await (node, url, epoch, leaseUntil) in rows.decode((String, String, Int64, Int64).self) {
+                return RoomPlacement(room: room, node: NodeID(node), url: url, epoch: epoch, leaseUntil: leaseUntil)
+            }
+            return nil
+        }
+    }
+
+    public func claim(_ room: RoomName, node: NodeID, leaseTTL: Int64, now: Int64) async throws -> Fence? {
+        try await guarded {
+            let rows = try await client.query(
+                """
+                INSERT INTO placements (room, node, epoch, lease_until, placed_at)
+                VALUES (\(room.rawValue), \(node.rawValue), 1, \(now + leaseTTL), \(now))
+                ON CONFLICT (room) DO UPDATE SET
+                    epoch = CASE WHEN placements.node = EXCLUDED.node THEN placements.epoch ELSE placements.epoch + 1 END,
+                    node = EXCLUDED.node, lease_until = EXCLUDED.lease_until
+                WHERE placements.node = EXCLUDED.node OR placements.lease_until <= \(now)
+                RETURNING epoch
+                """, logger: logger)
+            for try await epoch in rows.decode(Int64.self) { return Fence(node: node, epoch: epoch) }
+            return nil
+        }
+    }
+
+    public func release(_ room: RoomName, fence: Fence) async throws {
+        _ = try await guarded {
+            try await client.query(
+                """
+                UPDATE placements SET lease_until = 0
+                WHERE room = \(room.rawValue) AND node = \(fence.node.rawValue) AND epoch = \(fence.epoch)
+                """, logger: logger)
+        }
+    }
+}
+
+// The statements of the hot paths (a join's placement, a node's heartbeat), prepared once per connection so
+// PostgreSQL parses and plans them once rather than on every call.
+
+/// A room server's report and the renewal of its rooms' leases, in one statement (one round trip, one
+/// snapshot). A node the autoscaler asked to drain stays `draining` whatever it reports; the bridges of its rooms
+/// keep their conferences at least as long as the rooms' leases. Rows: each room whose lease was renewed, then
+/// one row without a room carrying whether the node is asked to drain.
+private struct Heartbeat: PostgresPreparedStatement {
+    typealias Row = (String?, Bool)
+    static let sql = """
+        WITH reported AS (
+            UPDATE nodes SET \(reportColumns) WHERE id = $1 RETURNING drain_requested
+        ), renewed AS (
+            UPDATE placements SET lease_until = $11 WHERE node = $1 AND room = ANY($12) RETURNING room
+        ), bridged AS (
+            UPDATE bridge_placements SET lease_until = $11 WHERE room IN (SELECT room FROM renewed) AND lease_until < $11
+        )
+        SELECT room, false FROM renewed
+        UNION ALL SELECT NULL, drain_requested FROM reported
+        """
+    var node: String
+    var report: NodeReport
+    var rooms: [String]
+    var leaseUntil: Int64
+    var now: Int64
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 12)
+        bindings.append(node: node, report, now: now)
+        bindings.append(leaseUntil)
+        bindings.append(rooms)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
+}
+
+/// The room's placement while its lease runs and its node reports, with its live conference if it has one.
+/// Rows: node, URL, epoch, lease end, then the conference's bridge, URL and lease end (NULL without one).
+private struct LivePlacement: PostgresPreparedStatement {
+    typealias Row = (String, String, Int64, Int64, String?, String?, Int64?)
+    static let sql = """
+        SELECT p.node, n.url, p.epoch, p.lease_until, c.bridge, c.url, c.lease_until
+        FROM placements p JOIN nodes n ON n.id = p.node
+        LEFT JOIN LATERAL (\(liveConference(room: "$1", now: "$2", live: "$3"))) c ON true
+        WHERE p.room = $1 AND p.lease_until > $2 AND n.reported_at >= $3
+        """
+    var room: String
+    var now: Int64
+    var live: Int64
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 3)
+        bindings.append(room)
+        bindings.append(now)
+        bindings.append(live)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
+}
+
+/// Places the room on a node unless it has a live placement: the arbiter between racing directories (the
+/// second upsert waits on the row the first inserted, finds it live and changes nothing). Rows: the new
+/// placement's epoch with the room's live conference (a room placed afresh may still have one), none when
+/// another placement is live.
+private struct PlaceRoom: PostgresPreparedStatement {
+    typealias Row = (Int64, String?, String?, Int64?)
+    static let sql = """
+        WITH placed AS (
+            INSERT INTO placements (room, node, epoch, lease_until, placed_at) VALUES ($1, $2, 1, $3, $4)
+            ON CONFLICT (room) DO UPDATE SET node = EXCLUDED.node, epoch = placements.epoch + 1,
+                lease_until = EXCLUDED.lease_until, placed_at = EXCLUDED.placed_at
+            WHERE placements.lease_until <= $4
+                OR NOT EXISTS (SELECT 1 FROM nodes n WHERE n.id = placements.node AND n.reported_at >= $5)
+            RETURNING epoch
+        )
+        SELECT placed.epoch, c.bridge, c.url, c.lease_until
+        FROM placed LEFT JOIN LATERAL (\(liveConference(room: "$1", now: "$4", live: "$5"))) c ON true
+        """
+    var room: String
+    var node: String
+    var leaseUntil: Int64
+    var now: Int64
+    var live: Int64
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 5)
+        bindings.append(room)
+        bindings.append(node)
+        bindings.append(leaseUntil)
+        bindings.append(now)
+        bindings.append(live)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
+}
+
+/// The room's conference while its lease runs and its bridge reports, as a subquery of the placement
+/// statements: `room`, `now` and `live` name their parameters (`$1`…), which differ from one statement to the
+/// other.
+private func liveConference(room: String, now: String, live: String) -> String {
+    """
+    SELECT b.bridge, bn.url, b.lease_until FROM bridge_placements b JOIN nodes bn ON bn.id = b.bridge
+    WHERE b.room = \(room) AND b.lease_until > \(now) AND bn.reported_at >= \(live)
+    """
+}
+
+/// Nodes' reports with the rooms placed on each since (since its report, or since `placedSince` when the loads
+/// come from elsewhere). Two statements, so each keeps its own plan: the sampled nodes by id, or every node
+/// reporting since `live`.
+private enum NodeLoads {
+    typealias Row = (String, String, String, String, Int, Int, Int, Double, Int64, Int64)
+    static let columns = """
+        SELECT n.id, n.url, n.region, n.state, n.capacity, n.participants, n.rooms, n.cpu, n.reported_at,
+            (SELECT COUNT(*) FROM placements q WHERE q.node = n.id AND q.placed_at > COALESCE($2, n.reported_at))
+        FROM nodes n
+        """
+
+    struct Sampled: PostgresPreparedStatement {
+        typealias Row = NodeLoads.Row
+        static let sql = NodeLoads.columns + " WHERE n.id = ANY($1)"
+        static let bindingDataTypes: [PostgresDataType] = [.textArray, .int8]
+        var ids: [String]
+        var placedSince: Int64?
+
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 2)
+            bindings.append(ids)
+            bindings.append(placedSince)
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
+    }
+
+    struct Live: PostgresPreparedStatement {
+        typealias Row = NodeLoads.Row
+        static let sql = NodeLoads.columns + " WHERE n.reported_at >= $1 AND n.kind = 'room-server'"
+        static let bindingDataTypes: [PostgresDataType] = [.int8, .int8]
+        var live: Int64
+        var placedSince: Int64?
+
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 2)
+            bindings.append(live)
+            bindings.append(placedSince)
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
+    }
+}

@@ -1,0 +1,231 @@
+/// The composition roots: how each role a process can run is put together from the modules — the stores it
+/// opens (by URL, SQLite or PostgreSQL), its secrets, its map, its server and the services beside it. Imported
+/// only by the `plaza` executable and by the test harness, which starts the same roles in-process; no library
+/// of Plaza depends on it, and it is the only module that knows both store engines.
+
+public import PlazaCore
+public import PlazaStore
+import PlazaFleetModel
+public import PlazaRooms
+public import PlazaTransport
+public import PlazaDirectory
+import PlazaAuth
+import PlazaMetrics
+public import ServiceLifecycle
+public import UnixSignals
+public import NIOCore
+public import Logging
+import PlazaSQLite
+import PlazaPostgres
+import PlazaWebClient
+import Foundation
+
+/// A role ready to run: its server and the services beside it, and the store it opened, which is closed once
+/// they have stopped.
+public struct Launch: Sendable {
+    /// The store the role opened.
+    public let store: any SharedStore
+    /// The room server, for a role that hosts rooms (`plaza serve`, `plaza node`).
+    public let roomServer: RoomServer?
+    /// The directory, for a role that places rooms (`plaza directory`, `plaza serve --pools`).
+    public let directory: DirectoryServer?
+    private let services: @Sendable (@escaping @Sendable (any Channel) async -> Void) -> [any Service]
+
+    init(
+        store: any SharedStore, roomServer: RoomServer? = nil, directory: DirectoryServer? = nil,
+        services: @escaping @Sendable (@escaping @Sendable (any Channel) async -> Void) -> [any Service]
+    ) {
+        self.store = store
+        self.roomServer = roomServer
+        self.directory = directory
+        self.services = services
+    }
+
+    /// The role's services and `others` in one group; on graceful shutdown (one of `signals`) the room server
+    /// closes its connections (1001, after flushing) before its HTTP server stops. `onServerRunning` gets the
+    /// listening channel.
+    public func serviceGroup(
+        others: [any Service] = [], signals: [UnixSignal] = [.sigterm, .sigint], logger: Logger,
+        onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
+    ) -> ServiceGroup {
+        ServiceGroup(
+            configuration: .init(services: services(onServerRunning) + others, gracefulShutdownSignals: signals, logger: logger))
+    }
+}
+
+/// Building each role.
+public enum Roles {
+    /// `plaza serve`: a room server hosting every room alone, on the embedded store and secrets of `dataDir`.
+    public static func serve(_ configuration: PlazaConfiguration, logger: Logger) async throws -> Launch {
+        let data = try await DataDirectory.open(configuration, logger: logger)
+        let api = try await apiContext(configuration, data.map, authority: data.authority, adminToken: data.adminToken, history: data.store, logger: logger)
+        let server = roomServer(configuration, api: api, map: data.map, store: data.store, claims: SoleHost(), identity: "local")
+        return Launch(store: data.store, roomServer: server) { server.services(onServerRunning: $0) }
+    }
+
+    /// `plaza node`: a room server of a fleet, taking rooms up under their placement in the shared store.
+    public static func node(_ configuration: PlazaConfiguration, logger: Logger) async throws -> Launch {
+        guard let publicURL = configuration.http.publicURL else {
+            throw ConfigurationError(key: "server.publicURL", message: "is needed: the address clients reach this node at")
+        }
+        let shared = try await SharedProcess.open(configuration, logger: logger)
+        let node = configuration.roomServer
+        let registration = NodeRegistration(
+            id: NodeID(node.nodeID ?? "\(ProcessInfo.processInfo.hostName)-\(configuration.http.port)"), url: publicURL,
+            region: node.region, capacity: node.capacity)
+        let claims = FleetClaims(
+            placements: shared.store, node: registration.id, leaseTTL: .seconds(fromConfiguration: node.leaseTTL),
+            now: wallClockMilliseconds)
+        let api = try await apiContext(
+            configuration, shared.map, authority: shared.authority, adminToken: shared.adminToken, history: shared.store, logger: logger)
+        let server = roomServer(configuration, api: api, map: shared.map, store: shared.store, claims: claims, identity: registration.id.rawValue)
+        let heartbeat = HeartbeatService(
+            server: server, registry: shared.store, placements: shared.store, registration: registration,
+            leaseTTL: .seconds(fromConfiguration: node.leaseTTL), interval: .seconds(fromConfiguration: node.heartbeatInterval))
+        return Launch(store: shared.store, roomServer: server) { server.services(onServerRunning: $0) + [heartbeat] }
+    }
+
+    /// `plaza directory`: the join and admin API of a fleet over the shared store.
+    public static func directory(_ configuration: PlazaConfiguration, logger: Logger) async throws -> Launch {
+        let shared = try await SharedProcess.open(configuration, logger: logger)
+        let api = try await apiContext(
+            configuration, shared.map, authority: shared.authority, adminToken: shared.adminToken, history: shared.store, logger: logger)
+        let directory = DirectoryServer(configuration: configuration.directory, api: api, store: shared.store)
+        return Launch(store: shared.store, directory: directory) { directory.services(onServerRunning: $0) }
+    }
+
+    /// `plaza serve --pools`: the embedded store and secrets of `plaza serve`, with this process as the directory
+    /// of the room servers its autoscaler launches on this machine. They open the same SQLite file, which is the
+    /// registry, the placements and the chat history of this fleet of one machine.
+    public static func embeddedFleet(_ configuration: PlazaConfiguration, configFile: String?, logger: Logger) async throws -> EmbeddedFleet {
+        let data = try await DataDirectory.open(configuration, logger: logger)
+        func absolute(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.path }
+        var environment = ["PLAZA_AUTH_SECRET": data.secret, "PLAZA_LOG_LEVEL": configuration.logLevel]
+        environment["PLAZA_CONFIG"] = configFile.map(absolute)
+        environment["PLAZA_SPACE_MAP"] = configuration.space.map.map(absolute)
+        let api = try await apiContext(configuration, data.map, authority: data.authority, adminToken: data.adminToken, history: data.store, logger: logger)
+        let directory = DirectoryServer(configuration: configuration.directory, api: api, store: data.store)
+        return EmbeddedFleet(
+            launch: Launch(store: data.store, directory: directory) { directory.services(onServerRunning: $0) },
+            storeLocation: "sqlite:" + data.storePath, instanceEnvironment: environment)
+    }
+
+    private static func apiContext(
+        _ configuration: PlazaConfiguration, _ map: MapFile, authority: TokenAuthority, adminToken: String, history: any ChatStore,
+        logger: Logger
+    ) async throws -> APIContext {
+        APIContext(
+            http: configuration.http, auth: configuration.auth, space: configuration.space, map: map, authority: authority,
+            adminToken: adminToken, history: history, metrics: PlazaMetrics(), logger: logger)
+    }
+
+    private static func roomServer(
+        _ configuration: PlazaConfiguration, api: APIContext, map: MapFile, store: any ChatStore, claims: any RoomClaims,
+        identity: String
+    ) -> RoomServer {
+        RoomServer(
+            configuration: configuration.roomServer, api: api, store: store, claims: claims, space: configuration.space,
+            spawn: configuration.space.spawn ?? map.spawn, identity: identity)
+    }
+
+    /// The map at `space.map`, or the built-in one.
+    public static func map(_ configuration: PlazaConfiguration) throws(ConfigurationError) -> MapFile {
+        try MapFile.load(path: configuration.space.map ?? WebClientFiles.defaultMap)
+    }
+}
+
+/// `plaza serve --pools`: the directory of this machine's fleet, and what its room servers are handed.
+public struct EmbeddedFleet: Sendable {
+    public let launch: Launch
+    /// `sqlite:<absolute path>`: the room servers' `--store`.
+    public let storeLocation: String
+    /// What a room server needs of this process's settings, as `PLAZA_*` variables: the token secret (joins
+    /// answered here are verified there), and the configuration file, map and log level when they are set.
+    public let instanceEnvironment: [String: String]
+}
+
+/// What `dataDir` holds: the SQLite store, the token secret and the admin token (each generated the first time,
+/// unless configured), with the map and token authority built from them.
+struct DataDirectory {
+    var map: MapFile
+    var store: SQLiteStore
+    var storePath: String
+    var secret: String
+    var adminToken: String
+    var authority: TokenAuthority
+
+    static func open(_ configuration: PlazaConfiguration, logger: Logger) async throws -> DataDirectory {
+        let directory = URL(fileURLWithPath: configuration.dataDirectory, isDirectory: true).standardizedFileURL
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let map = try Roles.map(configuration)
+        let storePath = directory.appendingPathComponent("plaza.sqlite").path
+        let secret = try configuration.auth.secret ?? loadOrCreateSecret(directory.appendingPathComponent("secret"))
+        let adminToken = try configuration.auth.adminToken ?? loadOrCreateSecret(directory.appendingPathComponent("admin-token"))
+        let authority = try await TokenAuthority(secret: secret, external: try externalKeys(configuration.auth))
+        let store = try await SQLiteStore.open(path: storePath, logger: logger)
+        return DataDirectory(map: map, store: store, storePath: storePath, secret: secret, adminToken: adminToken, authority: authority)
+    }
+
+    /// Reads a secret file, or writes a new random one (mode 0600) the first time.
+    static func loadOrCreateSecret(_ url: URL) throws -> String {
+        if let existing = try? String(contentsOf: url, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines),
+            existing.utf8.count >= 32
+        {
+            return existing
+        }
+        var generator = SystemRandomNumberGenerator()
+        let bytes = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        let secret = bytes.map { String(format: "%02x", $0) }.joined()
+        _ = FileManager.default.createFile(atPath: url.path, contents: Data(secret.utf8), attributes: [.posixPermissions: 0o600])
+        return secret
+    }
+}
+
+/// The external auth service's keys, read from the files `auth.jwt.*` names.
+func externalKeys(_ auth: AuthConfiguration) throws -> TokenAuthority.ExternalKeys {
+    func read(_ path: String?) throws -> String? {
+        guard let path else { return nil }
+        return try String(contentsOfFile: path, encoding: .utf8)
+    }
+    return TokenAuthority.ExternalKeys(
+        hmacSecret: auth.externalHMACSecret, publicKeyPEM: try read(auth.externalPublicKeyFile), jwksJSON: try read(auth.externalJWKSFile))
+}
+
+/// What every process of a fleet opens the same way: the map, the shared store and the shared secret.
+struct SharedProcess {
+    var map: MapFile
+    var store: any SharedStore
+    var authority: TokenAuthority
+    /// `auth.adminToken`, or an unguessable one nobody knows: a fleet process has no data directory to keep a
+    /// generated token in, so its admin API stays closed until the key is set.
+    var adminToken: String
+
+    static func open(_ configuration: PlazaConfiguration, logger: Logger) async throws -> SharedProcess {
+        guard let location = configuration.store else {
+            throw ConfigurationError(key: "store", message: "is needed: postgres://… (or sqlite:<path> on one machine)")
+        }
+        guard let secret = configuration.auth.secret else {
+            throw ConfigurationError(key: "auth.secret", message: "is needed: every node and directory of a fleet shares it")
+        }
+        let map = try Roles.map(configuration)
+        let authority = try await TokenAuthority(secret: secret, external: try externalKeys(configuration.auth))
+        let store = try await SharedStores.open(location, logger: logger)
+        return SharedProcess(
+            map: map, store: store, authority: authority,
+            adminToken: configuration.auth.adminToken ?? UUID().uuidString + UUID().uuidString)
+    }
+}
+
+/// The shared store a `store` setting names.
+public enum SharedStores {
+    /// `postgres://user:password@host:5432/database` for a fleet of machines; `sqlite:<path>` for the processes of
+    /// one machine sharing one database file (what `plaza serve --pools` hands the room servers it launches).
+    public static func open(_ location: String, logger: Logger) async throws -> any SharedStore {
+        if location.hasPrefix("sqlite:") {
+            let path = String(location.dropFirst("sqlite:".count))
+            guard !path.isEmpty else { throw StoreError(.unavailable, "a SQLite store looks like sqlite:/path/to/plaza.sqlite") }
+            return try await SQLiteStore.open(path: path, logger: logger)
+        }
+        return try await PostgresStore.open(url: location, logger: logger)
+    }
+}

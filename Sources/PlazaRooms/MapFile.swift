@@ -1,0 +1,63 @@
+public import PlazaCore
+import Foundation
+
+/// A map file (docs/maps.md), read and validated at startup: a broken map fails with its reason and the key
+/// that names it (`space.map`), rather than as a blank page in the browser.
+///
+/// The server checks the fields it relies on (the grid of tiles, the legend, the spawn point, the limits that
+/// keep a map's size bounded); the browser reads the rest.
+public struct MapFile: Sendable {
+    /// Where an avatar appears when it joins (the map's `spawn`).
+    public let spawn: Position
+    /// The file's JSON, as served to clients inside `GET /api/v1/space`.
+    public let json: [UInt8]
+
+    /// The fields of the map format the server checks.
+    private struct Decoded: Decodable {
+        struct Point: Decodable { var x: Double; var y: Double }
+        struct Tile: Decodable { var kind: String?; var color: String?; var solid: Bool?; var height: Double? }
+        struct Object: Decodable { var kind: String; var x: Double; var y: Double; var w: Double?; var h: Double? }
+        var format: Int
+        var tileSize: Double
+        var spawn: Point
+        var legend: [String: Tile]
+        var tiles: [String]
+        var objects: [Object]?
+    }
+
+    /// Most tiles per side, and most objects, a map may have.
+    public static let maximumSide = 1024
+    public static let maximumObjects = 20_000
+
+    /// Reads and checks the map at `path`.
+    public static func load(path: String) throws(ConfigurationError) -> MapFile {
+        func fail(_ message: String) -> ConfigurationError { ConfigurationError(key: "space.map", message: "\(path): \(message)") }
+        guard let data = FileManager.default.contents(atPath: path) else { throw fail("cannot read the file") }
+        let map: Decoded
+        do { map = try JSONDecoder().decode(Decoded.self, from: data) } catch { throw fail("not a Plaza map: \(error)") }
+        guard map.format == 1 else { throw fail("format \(map.format) is not supported (expected 1)") }
+        guard map.tileSize > 0 else { throw fail("tileSize must be > 0") }
+        guard let width = map.tiles.first?.count, width > 0 else { throw fail("tiles must have at least one row") }
+        guard width <= maximumSide, map.tiles.count <= maximumSide else {
+            throw fail("a map has at most \(maximumSide) tiles per side")
+        }
+        guard (map.objects?.count ?? 0) <= maximumObjects else { throw fail("a map has at most \(maximumObjects) objects") }
+        for key in map.legend.keys where key.count != 1 { throw fail("legend key '\(key)' must be one character") }
+        for (row, line) in map.tiles.enumerated() {
+            guard line.count == width else { throw fail("row \(row) has \(line.count) tiles, expected \(width)") }
+            for character in line where map.legend[String(character)] == nil {
+                throw fail("tile '\(character)' in row \(row) is not in the legend")
+            }
+        }
+        let size = (x: Double(width) * map.tileSize, y: Double(map.tiles.count) * map.tileSize)
+        guard (0..<size.x).contains(map.spawn.x), (0..<size.y).contains(map.spawn.y) else {
+            throw fail("spawn (\(map.spawn.x), \(map.spawn.y)) is outside the map")
+        }
+        let column = Int(map.spawn.x / map.tileSize), row = Int(map.spawn.y / map.tileSize)
+        let spawnTile = map.tiles[row][map.tiles[row].index(map.tiles[row].startIndex, offsetBy: column)]
+        guard map.legend[String(spawnTile)]?.solid != true else { throw fail("spawn is on a solid tile") }
+        var json = Array(data)
+        while let last = json.last, [0x20, 0x0A, 0x0D, 0x09].contains(last) { json.removeLast() }
+        return MapFile(spawn: Position(x: map.spawn.x, y: map.spawn.y), json: json)
+    }
+}

@@ -1,0 +1,175 @@
+public import PlazaCore
+public import PlazaRooms
+import PlazaFleetModel
+public import Configuration
+import Foundation
+
+/// Where a role listens and what its HTTP API accepts: every role that serves clients (room server, directory)
+/// reads it.
+public struct HTTPConfiguration: Sendable {
+    /// `server.host`: address to bind. Default `127.0.0.1`.
+    public var host = "127.0.0.1"
+    /// `server.port`: TCP port; 0 picks a free one. Default 8080.
+    public var port = 8_080
+    /// `server.publicURL`: the base URL clients use to reach this process (e.g. `https://plaza.example.org`), from
+    /// which join builds the WebSocket `url`. Default: the address the caller used.
+    public var publicURL: String?
+    /// `server.backlog`: connections the kernel queues before they are accepted (capped by the system's
+    /// `net.core.somaxconn`). A join burst that overflows it costs each dropped connection a 1 s (then 3 s, 7 s)
+    /// TCP retransmission. Default 4096.
+    public var backlog = 4_096
+    /// `limits.requestBodyBytes`: largest HTTP request body accepted (larger: 413 `invalid_request`). Default 16384.
+    public var requestBodyBytes = 16_384
+    /// `web.root`: folder of the browser client's files. Default: the client shipped with Plaza.
+    public var webRoot: String?
+    /// `ice.servers`: STUN/TURN servers handed to clients by join, as a JSON array of RTCIceServer objects.
+    /// Default `[]` (peers on one LAN need none).
+    public var iceServersJSON = "[]"
+    /// `chat.historyPageLimit`: most messages one history request returns. Default 200.
+    public var historyPageLimit = 200
+
+    public init() {}
+
+    public init(reader config: ConfigReader) {
+        host = config.string(forKey: "server.host", default: host)
+        port = config.int(forKey: "server.port", default: port)
+        publicURL = config.string(forKey: "server.publicURL")
+        backlog = config.int(forKey: "server.backlog", default: backlog)
+        requestBodyBytes = config.int(forKey: "limits.requestBodyBytes", default: requestBodyBytes)
+        webRoot = config.string(forKey: "web.root")
+        iceServersJSON = config.string(forKey: "ice.servers", default: iceServersJSON)
+        historyPageLimit = config.int(forKey: "chat.historyPageLimit", default: historyPageLimit)
+    }
+
+    public func validate() throws(ConfigurationError) {
+        try ConfigurationError.require((0...65535).contains(port), "server.port", "must be 0–65535")
+        try ConfigurationError.require(backlog > 0, "server.backlog", "must be positive")
+        try ConfigurationError.require(requestBodyBytes >= 1024, "limits.requestBodyBytes", "must be ≥ 1024")
+        try ConfigurationError.require(historyPageLimit >= 1, "chat.historyPageLimit", "must be ≥ 1")
+        let ice = try? JSONSerialization.jsonObject(with: Data(iceServersJSON.utf8))
+        try ConfigurationError.require(ice is [Any], "ice.servers", "must be a JSON array")
+    }
+}
+
+/// Tokens: the room tokens this process issues and the external ones it accepts.
+public struct AuthConfiguration: Sendable {
+    /// `auth.guests`: whether `join` admits callers without a token, as guests. Default true.
+    public var guests = true
+    /// `auth.secret`: HS256 secret for the room tokens (≥ 32 bytes). Default on `plaza serve`: generated once and
+    /// kept in `<dataDir>/secret`; every process of a fleet needs the same one.
+    public var secret: String?
+    /// `auth.tokenTTL`: lifetime of an issued room token, in seconds. Default 900.
+    public var tokenTTL: Double = 900
+    /// `auth.adminToken`: bearer token for the admin API. Default on `plaza serve`: generated once and kept in
+    /// `<dataDir>/admin-token`.
+    public var adminToken: String?
+    /// `auth.jwt.hmacSecret`: the external auth service's HS256 shared secret.
+    public var externalHMACSecret: String?
+    /// `auth.jwt.publicKeyFile`: path of the external auth service's ES256 or RS256 public key (PEM).
+    public var externalPublicKeyFile: String?
+    /// `auth.jwt.jwksFile`: path of the external auth service's JWKS document.
+    public var externalJWKSFile: String?
+
+    public init() {}
+
+    public init(reader config: ConfigReader) {
+        guests = config.bool(forKey: "auth.guests", default: guests)
+        secret = config.string(forKey: "auth.secret", isSecret: true)
+        tokenTTL = config.double(forKey: "auth.tokenTTL", default: tokenTTL)
+        adminToken = config.string(forKey: "auth.adminToken", isSecret: true)
+        externalHMACSecret = config.string(forKey: "auth.jwt.hmacSecret", isSecret: true)
+        externalPublicKeyFile = config.string(forKey: "auth.jwt.publicKeyFile")
+        externalJWKSFile = config.string(forKey: "auth.jwt.jwksFile")
+    }
+
+    public func validate() throws(ConfigurationError) {
+        try ConfigurationError.require(tokenTTL > 0, "auth.tokenTTL", "must be > 0")
+        try ConfigurationError.require(secret.map { $0.utf8.count >= 32 } ?? true, "auth.secret", "must be at least 32 bytes")
+    }
+}
+
+/// A room server's WebSocket connections: their deadlines and limits.
+public struct WebSocketConfiguration: Sendable {
+    /// `websocket.helloTimeout`: seconds a new connection has to send `hello`. Default 10.
+    public var helloTimeout: Double = 10
+    /// `websocket.pingInterval`: seconds between server pings; a connection that has not answered the previous
+    /// ping by the next one is closed (1001, reason "Ping timeout"). Default 20.
+    public var pingInterval: Double = 20
+    /// `websocket.closeTimeout`: seconds to wait for the client's close reply, or for a slow consumer's socket
+    /// to take the close frame, before the socket is dropped. Default 5.
+    public var closeTimeout: Double = 5
+    /// `limits.frameBytes`: largest inbound WebSocket message, in bytes (larger: close 1009). Default 16384.
+    public var frameBytes = 16_384
+    /// `limits.framesPerSecond`: sustained inbound frames per second per connection. Default 50.
+    public var framesPerSecond: Double = 50
+    /// `limits.frameBurst`: inbound frames a connection may send at once above the rate. Default 100.
+    public var frameBurst: Double = 100
+    /// `limits.floodClose`: frames dropped in a row for rate before the connection is closed (4004). Default 500.
+    public var floodClose = 500
+    /// `limits.outboundQueueBytes`: bytes queued to one connection before it is closed as a slow consumer
+    /// (4002). Default 1048576.
+    public var outboundQueueBytes = 1 << 20
+
+    public init() {}
+
+    public init(reader config: ConfigReader) {
+        helloTimeout = config.double(forKey: "websocket.helloTimeout", default: helloTimeout)
+        pingInterval = config.double(forKey: "websocket.pingInterval", default: pingInterval)
+        closeTimeout = config.double(forKey: "websocket.closeTimeout", default: closeTimeout)
+        frameBytes = config.int(forKey: "limits.frameBytes", default: frameBytes)
+        framesPerSecond = config.double(forKey: "limits.framesPerSecond", default: framesPerSecond)
+        frameBurst = config.double(forKey: "limits.frameBurst", default: frameBurst)
+        floodClose = config.int(forKey: "limits.floodClose", default: floodClose)
+        outboundQueueBytes = config.int(forKey: "limits.outboundQueueBytes", default: outboundQueueBytes)
+    }
+
+    public func validate() throws(ConfigurationError) {
+        try ConfigurationError.require(helloTimeout > 0, "websocket.helloTimeout", "must be > 0")
+        try ConfigurationError.require(pingInterval > 0, "websocket.pingInterval", "must be > 0")
+        try ConfigurationError.require(closeTimeout > 0, "websocket.closeTimeout", "must be > 0")
+        try ConfigurationError.require(frameBytes >= 256, "limits.frameBytes", "must be ≥ 256")
+        try ConfigurationError.require(framesPerSecond > 0, "limits.framesPerSecond", "must be > 0")
+        try ConfigurationError.require(frameBurst >= 1, "limits.frameBurst", "must be ≥ 1")
+        try ConfigurationError.require(floodClose >= 1, "limits.floodClose", "must be ≥ 1")
+        try ConfigurationError.require(outboundQueueBytes >= 4096, "limits.outboundQueueBytes", "must be ≥ 4096")
+    }
+}
+
+/// A room server: its connections, its rooms, and how it takes part in a fleet (`plaza node`).
+public struct RoomServerConfiguration: Sendable {
+    public var webSocket = WebSocketConfiguration()
+    public var rooms = RoomsConfiguration()
+    /// `cluster.nodeID`: this node's name in the registry, unique in the fleet. Default: the host name and port.
+    public var nodeID: String?
+    /// `cluster.region`: where the node runs; join prefers nodes of the caller's region. Default `default`.
+    public var region = "default"
+    /// `cluster.capacity`: participants the node is sized for; it gets no new rooms at that load. Default 5000
+    /// (`NodeKind.roomServer.defaultCapacity`).
+    public var capacity = NodeKind.roomServer.defaultCapacity
+    /// `cluster.heartbeatInterval`: seconds between load reports (and lease renewals). Default 2.
+    public var heartbeatInterval: Double = 2
+    /// `cluster.leaseTTL`: seconds a room's placement stays its node's without renewal; after that the room may
+    /// move and the old node is fenced. Default 6.
+    public var leaseTTL: Double = 6
+
+    public init() {}
+
+    public init(reader config: ConfigReader) {
+        webSocket = WebSocketConfiguration(reader: config)
+        rooms = RoomsConfiguration(reader: config)
+        nodeID = config.string(forKey: "cluster.nodeID")
+        region = config.string(forKey: "cluster.region", default: region)
+        capacity = config.int(forKey: "cluster.capacity", default: capacity)
+        heartbeatInterval = config.double(forKey: "cluster.heartbeatInterval", default: heartbeatInterval)
+        leaseTTL = config.double(forKey: "cluster.leaseTTL", default: leaseTTL)
+    }
+
+    public func validate() throws(ConfigurationError) {
+        try webSocket.validate()
+        try rooms.validate()
+        try ConfigurationError.require(capacity >= 1, "cluster.capacity", "must be ≥ 1")
+        try ConfigurationError.require(heartbeatInterval > 0, "cluster.heartbeatInterval", "must be > 0")
+        try ConfigurationError.require(
+            leaseTTL > heartbeatInterval, "cluster.leaseTTL", "must be longer than cluster.heartbeatInterval")
+    }
+}

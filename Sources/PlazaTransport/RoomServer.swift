@@ -1,0 +1,151 @@
+public import PlazaCore
+import PlazaProtocol
+public import PlazaStore
+public import PlazaRooms
+import Hummingbird
+public import ServiceLifecycle
+public import NIOCore
+import HummingbirdWebSocket
+public import PlazaMetrics
+public import Logging
+import Synchronization
+
+/// A room server (`plaza serve`, `plaza node`): the rooms it hosts and the WebSocket clients connected to them,
+/// with the HTTP API answering join for itself.
+///
+/// How it takes rooms up (`RoomClaims`: alone, or under their placement in a fleet) and what runs beside it (a
+/// fleet node's heartbeat) are given by whoever composes it; the server itself has one shape.
+public final class RoomServer: Sendable {
+    public let configuration: RoomServerConfiguration
+    public let api: APIContext
+    public let registry: RoomRegistry
+    public let space: SpaceConfiguration
+    /// Its name in join answers (`node`): `local` on `plaza serve`, its node id in a fleet.
+    public let identity: String
+    let flushers = LoopFlushers()
+    private let nextConnectionID = Atomic<UInt64>(1)
+    private let openConnections = Mutex<[ConnectionID: OutboundQueue]>([:])
+
+    public init(
+        configuration: RoomServerConfiguration, api: APIContext, store: any ChatStore, claims: any RoomClaims,
+        space: SpaceConfiguration, spawn: Position, identity: String, clock: any RoomClock = SystemClock()
+    ) {
+        self.configuration = configuration
+        self.api = api
+        self.identity = identity
+        self.space = space
+        registry = RoomRegistry(
+            store: store, claims: claims, configuration: configuration.rooms, space: space, spawn: spawn,
+            metrics: api.metrics, clock: clock, logger: api.logger)
+    }
+
+    public var metrics: PlazaMetrics { api.metrics }
+    public var logger: Logger { api.logger }
+
+    /// The HTTP server (API, WebSocket, web client) then the room server's own background work, in the order a
+    /// `ServiceGroup` needs them: it shuts services down in reverse, so the rooms close their sockets while the
+    /// server is still up to flush them.
+    public func services(onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }) -> [any Service] {
+        let application = HTTPServer.application(
+            router: router(), http: api.http, webSocket: configuration.webSocket, logger: logger, onServerRunning: onServerRunning)
+        return [application, NodeService(server: self)]
+    }
+
+    func router() -> Router<PlazaRequestContext> {
+        let router = HTTPServer.router(http: api.http, logger: logger)
+        APIRoutes(api: api, allocator: ThisNode(server: self)) { [registry] in
+            if await registry.draining { throw Refusal.draining }
+        }.register(on: router)
+        router.get("/api/v1/rooms") { request, _ in try await self.rooms(request) }
+        router.ws("/ws") { _, _ in
+            .upgrade([:])
+        } onUpgrade: { inbound, outbound, context in
+            await WebSocketSession(server: self, channel: context.requestContext.channel).run(inbound: inbound, outbound: outbound)
+        }
+        return router
+    }
+
+    /// `GET /api/v1/rooms` (admin): the rooms loaded here with their participants and connections.
+    private func rooms(_ request: Request) async throws -> Response {
+        try api.requireAdmin(request)
+        var entries: [(RoomName, Int, Int)] = []
+        for room in await registry.loadedRooms {
+            entries.append((room.name, await room.participantCount, await room.connectionCount))
+        }
+        entries.sort { $0.0 < $1.0 }
+        var w = JSONWriter(capacity: 64 + entries.count * 64)
+        w.raw("{\"rooms\":[")
+        for (i, entry) in entries.enumerated() {
+            if i > 0 { w.raw(",") }
+            w.raw("{\"room\":")
+            w.string(entry.0.rawValue)
+            w.raw(",\"participants\":")
+            w.int(Int64(entry.1))
+            w.raw(",\"connections\":")
+            w.int(Int64(entry.2))
+            w.raw("}")
+        }
+        w.raw("]}")
+        return APIRoutes.json(encoded: w.bytes)
+    }
+
+    // MARK: Connections
+
+    func makeConnectionID() -> ConnectionID {
+        ConnectionID(nextConnectionID.wrappingAdd(1, ordering: .relaxed).oldValue)
+    }
+
+    func opened(_ id: ConnectionID, _ queue: OutboundQueue) {
+        openConnections.withLock { $0[id] = queue }
+        metrics.connections.increment()
+    }
+
+    func closed(_ id: ConnectionID) {
+        openConnections.withLock { $0[id] = nil }
+        metrics.connections.decrement()
+    }
+
+    /// Connections currently open on this server.
+    public var connectionCount: Int { openConnections.withLock { $0.count } }
+
+    /// Whether the server takes new rooms (`/readyz`).
+    public func isReady() async -> Bool { await !registry.draining }
+
+    /// Stops taking new rooms; rooms already here keep running.
+    public func setDraining(_ draining: Bool) async { await registry.setDraining(draining) }
+
+    /// Closes every connection with 1001 after committing and acking every accepted chat message, then waits
+    /// (up to `websocket.closeTimeout`) for the sockets to go.
+    func closeAllConnections() async {
+        await registry.setDraining(true)
+        for room in await registry.loadedRooms {
+            await room.closeAll(.goingAway, reason: "server shutting down")
+        }
+        // Connections still saying hello belong to no room yet.
+        for queue in openConnections.withLock({ Array($0.values) }) {
+            queue.close(.goingAway, reason: "server shutting down")
+        }
+        let deadline = ContinuousClock.now + .seconds(configuration.webSocket.closeTimeout)
+        while connectionCount > 0, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+    }
+}
+
+/// A room server answering join for itself: the room is here if it can host it (and the joiner fits in it).
+struct ThisNode: RoomAllocator {
+    let server: RoomServer
+
+    func home(of room: RoomName, for participant: ParticipantID?, region: String?, authority: String?) async throws -> RoomHome {
+        switch await server.registry.canHost(room) {
+        case .failure(let refusal): throw refusal
+        case .success(let loaded?):
+            if let participant, await !loaded.admits(participant) { throw Refusal.roomFull }
+        case .success(nil): break
+        }
+        // `server.publicURL` when set; otherwise the address the caller used (its `Host` header).
+        let http = server.api.http
+        let base = http.publicURL ?? "http://" + (authority ?? "\(http.host):\(http.port)")
+        return RoomHome(node: server.identity, url: base)
+    }
+}

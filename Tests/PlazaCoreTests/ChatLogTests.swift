@@ -1,0 +1,150 @@
+import Testing
+import PlazaCore
+
+/// The chat log alone: offsets, batches, acks only after commits, de-duplication, and every way a commit can
+/// fail. Waiters are plain integers and frames the messages' texts.
+@Suite struct ChatLogTests {
+    typealias Log = ChatLog<Int, String>
+    let room = RoomName("lobby")!
+    let ann = ParticipantID("ann")
+
+    func log(capacity: Int = 10, recent: [ChatMessage] = [], lastOffset: Int64 = 0) -> Log {
+        Log(room: room, capacity: capacity, recent: recent, lastOffset: lastOffset) { $0.text }
+    }
+
+    func submit(_ log: inout Log, _ id: String, from waiter: Int = 1, at time: Int64 = 1_000) -> [Log.Action] {
+        log.submit(sender: ann, senderName: "Ann", clientID: id, text: "text of \(id)", timestamp: time, from: waiter)
+    }
+
+    /// The batch of a `.commit`, or nil.
+    func batch(_ actions: [Log.Action]) -> [ChatMessage]? {
+        for case .commit(let batch) in actions { return batch }
+        return nil
+    }
+
+    func acks(_ actions: [Log.Action]) -> [(waiters: [Int], id: String, offset: Int64)] {
+        actions.compactMap { if case .ack(let waiters, let id, let offset) = $0 { (waiters, id, offset) } else { nil } }
+    }
+
+    func announced(_ actions: [Log.Action]) -> [String] {
+        actions.compactMap { if case .announce(_, let frame) = $0 { frame } else { nil } }
+    }
+
+    func failed(_ actions: [Log.Action]) -> [String] {
+        actions.compactMap { if case .fail(_, let id) = $0 { id } else { nil } }
+    }
+
+    @Test func nothingIsAcknowledgedBeforeItsCommitReturns() {
+        var log = log()
+        let accepted = submit(&log, "m1", at: 42)
+        #expect(acks(accepted).isEmpty && announced(accepted).isEmpty, "an ack before the commit returned")
+        let written = try! #require(batch(accepted))
+        #expect(written.map(\.offset) == [1] && written[0].timestamp == 42 && written[0].room == room)
+        #expect(!log.isIdle)
+        let done = log.committed()
+        #expect(announced(done) == ["text of m1"])
+        #expect(acks(done).map(\.offset) == [1] && acks(done).map(\.waiters) == [[1]])
+        #expect(log.isIdle && log.lastOffset == 1)
+    }
+
+    @Test func messagesArrivingDuringACommitGoInTheNextBatchInOrder() {
+        var log = log()
+        _ = submit(&log, "m1")
+        #expect(submit(&log, "m2").isEmpty && submit(&log, "m3", from: 2).isEmpty, "one commit at a time")
+        let next = log.committed()
+        #expect(acks(next).map(\.id) == ["m1"])
+        #expect(batch(next)?.map(\.offset) == [2, 3])
+        let last = log.committed()
+        #expect(announced(last) == ["text of m2", "text of m3"] && acks(last).map(\.waiters) == [[1], [2]])
+        #expect(batch(last) == nil && log.isIdle)
+    }
+
+    @Test func aRetryWaitsWithTheOriginalOrIsAckedWithItsOffset() {
+        var log = log()
+        _ = submit(&log, "m1", from: 1)
+        #expect(submit(&log, "m1", from: 2).isEmpty, "the retry of a message in flight waits for it")
+        let done = log.committed()
+        #expect(acks(done).count == 1 && acks(done)[0].waiters == [1, 2] && acks(done)[0].offset == 1)
+        let again = submit(&log, "m1", from: 3)
+        #expect(batch(again) == nil && acks(again).map(\.offset) == [1], "stored once, acked with its offset")
+    }
+
+    @Test func aFailedCommitAcksNothingAndGivesItsOffsetsToWhatFollows() {
+        var log = log()
+        _ = submit(&log, "m1")
+        _ = submit(&log, "m2")
+        let after = log.commitFailed(.unavailable)
+        #expect(failed(after) == ["m1"] && acks(after).isEmpty)
+        #expect(batch(after)?.map(\.clientID) == ["m2"] && batch(after)?.map(\.offset) == [1], "offsets stay dense")
+        _ = log.committed()
+        #expect(log.lastOffset == 1)
+        // The sender sends m1 again: it is a new message now, at the next offset.
+        #expect(batch(submit(&log, "m1"))?.map(\.offset) == [2])
+    }
+
+    @Test func aLostFenceStopsTheLogWithoutAcknowledgingAnything() {
+        var log = log()
+        _ = submit(&log, "m1")
+        _ = submit(&log, "m2")
+        let after = log.commitFailed(.fenced)
+        #expect(after.count == 1)
+        guard case .moveAway = after.first else { Issue.record("the room moves away"); return }
+        #expect(log.hasMoved && log.isIdle)
+        #expect(submit(&log, "m3").isEmpty, "a moved room takes nothing more")
+    }
+
+    @Test func aConflictSplitsTheBatchAndAcksAnOldDuplicateWithItsStoredOffset() {
+        var log = log()
+        _ = submit(&log, "m1")
+        _ = submit(&log, "old", from: 2)
+        _ = submit(&log, "m3", from: 3)
+        _ = log.committed()  // m1 at 1; [old, m3] at 2, 3 in flight
+        // "old" was stored long ago, under offset 0… of another life: the batch conflicts.
+        let split = log.commitFailed(.conflict)
+        #expect(batch(split)?.map(\.clientID) == ["old"] && batch(split)?.map(\.offset) == [2])
+        let lookUp = log.commitFailed(.conflict)
+        guard case .lookUp(let duplicate)? = lookUp.first else { Issue.record("a duplicate is looked up"); return }
+        #expect(duplicate.clientID == "old")
+        _ = submit(&log, "m4", from: 4)  // arrives meanwhile
+        let resolved = log.lookedUp(17)
+        #expect(acks(resolved).map(\.offset) == [17] && acks(resolved).map(\.waiters) == [[2]])
+        #expect(batch(resolved)?.map(\.clientID) == ["m3"] && batch(resolved)?.map(\.offset) == [2], "the duplicate took no offset")
+        let next = log.committed()
+        #expect(acks(next).map(\.offset) == [2])
+        #expect(batch(next)?.map(\.clientID) == ["m4"] && batch(next)?.map(\.offset) == [3])
+        _ = log.committed()
+        #expect(log.isIdle && log.lastOffset == 3)
+    }
+
+    @Test func aDuplicateThatCannotBeFoundIsToldToSendAgain() {
+        var log = log()
+        _ = submit(&log, "m1")
+        _ = log.commitFailed(.conflict)  // alone: written one by one, conflicts again
+        _ = log.commitFailed(.conflict)
+        let resolved = log.lookedUp(nil)
+        #expect(failed(resolved) == ["m1"] && log.isIdle)
+    }
+
+    @Test func theRingRemembersTheNewestKeysAndServesRecovery() {
+        var log = log(capacity: 2)
+        for id in ["a", "b", "c"] {
+            _ = submit(&log, id)
+            _ = log.committed()
+        }
+        #expect(log.recover(since: 1) == ["text of b", "text of c"])
+        #expect(log.recover(since: 0) == nil, "older than the ring")
+        #expect(log.recover(since: 3) == [])
+        #expect(acks(submit(&log, "c")).map(\.offset) == [3], "in the ring: acked at once")
+        #expect(batch(submit(&log, "a")) != nil, "pushed out of the ring: the store decides (a conflict)")
+    }
+
+    @Test func aLogContinuesFromTheStore() {
+        let stored = (4...6).map {
+            ChatMessage(room: room, offset: $0, clientID: "s\($0)", sender: ann, senderName: "Ann", text: "t\($0)", timestamp: 0)
+        }
+        var log = log(capacity: 10, recent: stored, lastOffset: 6)
+        #expect(log.lastOffset == 6 && log.recover(since: 4) == ["t5", "t6"])
+        #expect(acks(submit(&log, "s5")).map(\.offset) == [5], "retries of stored messages are recognised after a restart")
+        #expect(batch(submit(&log, "new"))?.map(\.offset) == [7])
+    }
+}
