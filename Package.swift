@@ -6,26 +6,48 @@ let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("InternalImportsByDefault"),
 ]
 
+// The packages Plaza builds on, by what they are for.
+let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
+let configuration = Target.Dependency.product(name: "Configuration", package: "swift-configuration")
+let crypto = Target.Dependency.product(name: "Crypto", package: "swift-crypto")
+let cryptoExtras = Target.Dependency.product(name: "CryptoExtras", package: "swift-crypto")
+let logging = Target.Dependency.product(name: "Logging", package: "swift-log")
+let nioCore = Target.Dependency.product(name: "NIOCore", package: "swift-nio")
+let nioPosix = Target.Dependency.product(name: "NIOPosix", package: "swift-nio")
+let nioHTTP1 = Target.Dependency.product(name: "NIOHTTP1", package: "swift-nio")
+let nioWebSocket = Target.Dependency.product(name: "NIOWebSocket", package: "swift-nio")
+let systemPackage = Target.Dependency.product(name: "SystemPackage", package: "swift-system")
+let asyncHTTPClient = Target.Dependency.product(name: "AsyncHTTPClient", package: "async-http-client")
+let histogram = Target.Dependency.product(name: "Histogram", package: "hdrhistogram-swift")
+let hummingbird = Target.Dependency.product(name: "Hummingbird", package: "hummingbird")
+let hummingbirdWebSocket = Target.Dependency.product(name: "HummingbirdWebSocket", package: "hummingbird-websocket")
+let prometheus = Target.Dependency.product(name: "Prometheus", package: "swift-prometheus")
+let serviceLifecycle = Target.Dependency.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
+let unixSignals = Target.Dependency.product(name: "UnixSignals", package: "swift-service-lifecycle")
+let jwtKit = Target.Dependency.product(name: "JWTKit", package: "jwt-kit")
+let sqliteNIO = Target.Dependency.product(name: "SQLiteNIO", package: "sqlite-nio")
+let postgresNIO = Target.Dependency.product(name: "PostgresNIO", package: "postgres-nio")
+
+/// A library target of Plaza, importing the targets and products it names.
+func library(_ name: String, _ dependencies: [Target.Dependency] = [], resources: [Resource]? = nil) -> Target {
+    .target(name: name, dependencies: dependencies, resources: resources, swiftSettings: swiftSettings)
+}
+
+/// A test target: `Tests/<name>`.
+func tests(_ name: String, _ dependencies: [Target.Dependency]) -> Target {
+    .testTarget(name: name, dependencies: dependencies, swiftSettings: swiftSettings)
+}
+
+/// The libraries other packages may use, leaves first.
+let libraries = [
+    "PlazaCore", "PlazaProtocol", "PlazaFleetModel", "PlazaPlacement", "PlazaAutoscaling", "PlazaStore", "PlazaSQLite",
+    "PlazaPostgres", "PlazaAuth", "PlazaRooms", "PlazaTransport", "PlazaDirectory", "PlazaFleet", "PlazaTesting",
+]
+
 let package = Package(
     name: "plaza",
     platforms: [.macOS(.v15)],
-    products: [
-        .executable(name: "plaza", targets: ["plaza"]),
-        .library(name: "PlazaCore", targets: ["PlazaCore"]),
-        .library(name: "PlazaProtocol", targets: ["PlazaProtocol"]),
-        .library(name: "PlazaFleetModel", targets: ["PlazaFleetModel"]),
-        .library(name: "PlazaPlacement", targets: ["PlazaPlacement"]),
-        .library(name: "PlazaAutoscaling", targets: ["PlazaAutoscaling"]),
-        .library(name: "PlazaStore", targets: ["PlazaStore"]),
-        .library(name: "PlazaSQLite", targets: ["PlazaSQLite"]),
-        .library(name: "PlazaPostgres", targets: ["PlazaPostgres"]),
-        .library(name: "PlazaAuth", targets: ["PlazaAuth"]),
-        .library(name: "PlazaRooms", targets: ["PlazaRooms"]),
-        .library(name: "PlazaTransport", targets: ["PlazaTransport"]),
-        .library(name: "PlazaDirectory", targets: ["PlazaDirectory"]),
-        .library(name: "PlazaFleet", targets: ["PlazaFleet"]),
-        .library(name: "PlazaTesting", targets: ["PlazaTesting"]),
-    ],
+    products: [.executable(name: "plaza", targets: ["plaza"])] + libraries.map { .library(name: $0, targets: [$0]) },
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-configuration", from: "1.0.0"),
@@ -47,214 +69,106 @@ let package = Package(
         // Leaves first: each target imports only targets above it. docs/architecture.md draws the graph.
 
         // The room domain: rooms' pure state, the chat log state machine, the spatial grid, limits, the clock.
-        .target(name: "PlazaCore", swiftSettings: swiftSettings),
+        library("PlazaCore"),
         // The wire protocol: frames, error and close codes, their JSON encoding, and reasons mapped to codes.
-        .target(name: "PlazaProtocol", dependencies: ["PlazaCore"], swiftSettings: swiftSettings),
+        library("PlazaProtocol", ["PlazaCore"]),
         // The fleet's vocabulary: node kinds, typed names, reports, the occupancy rule, instances.
-        .target(name: "PlazaFleetModel", dependencies: ["PlazaCore"], swiftSettings: swiftSettings),
+        library("PlazaFleetModel", ["PlazaCore"]),
         // Where a room goes: pure functions of the nodes' loads, time and randomness.
-        .target(name: "PlazaPlacement", dependencies: ["PlazaFleetModel"], swiftSettings: swiftSettings),
+        library("PlazaPlacement", ["PlazaFleetModel"]),
         // Fleet autoscaling decisions: CloudWatch-style alarms, step, target-tracking and availability policies,
         // scale-in order. Pure functions of metrics and time, like placement.
-        .target(name: "PlazaAutoscaling", dependencies: ["PlazaFleetModel", "PlazaPlacement"], swiftSettings: swiftSettings),
+        library("PlazaAutoscaling", ["PlazaFleetModel", "PlazaPlacement"]),
         // The stores' protocols, one per concern, and the records they exchange.
-        .target(
-            name: "PlazaStore", dependencies: ["PlazaCore", "PlazaFleetModel", "PlazaPlacement"], swiftSettings: swiftSettings),
+        library("PlazaStore", ["PlazaCore", "PlazaFleetModel", "PlazaPlacement"]),
         // The embedded engine of every store: one SQLite file.
-        .target(
-            name: "PlazaSQLite",
-            dependencies: [
-                "PlazaStore", "PlazaPlacement",
-                .product(name: "SQLiteNIO", package: "sqlite-nio"),
-                .product(name: "Logging", package: "swift-log"),
-            ],
-            swiftSettings: swiftSettings
-        ),
+        library("PlazaSQLite", ["PlazaStore", "PlazaPlacement", sqliteNIO, logging]),
         // The PostgreSQL engine of every store, for processes of a fleet that share one database.
-        .target(
-            name: "PlazaPostgres",
-            dependencies: [
-                "PlazaStore", "PlazaPlacement",
-                .product(name: "PostgresNIO", package: "postgres-nio"),
-                .product(name: "Logging", package: "swift-log"),
-            ],
-            swiftSettings: swiftSettings
-        ),
+        library("PlazaPostgres", ["PlazaStore", "PlazaPlacement", postgresNIO, logging]),
         // Room-scoped tokens: issuing our own and verifying an external auth service's.
-        .target(
-            name: "PlazaAuth",
-            dependencies: [
-                "PlazaCore",
-                .product(name: "JWTKit", package: "jwt-kit"),
-                .product(name: "CryptoExtras", package: "swift-crypto"),
-            ],
-            swiftSettings: swiftSettings
-        ),
+        library("PlazaAuth", ["PlazaCore", jwtKit, cryptoExtras]),
         // The process's Prometheus metrics, with bounded labels.
-        .target(
-            name: "PlazaMetrics",
-            dependencies: ["PlazaProtocol", .product(name: "Prometheus", package: "swift-prometheus")],
-            swiftSettings: swiftSettings
-        ),
+        library("PlazaMetrics", ["PlazaProtocol", prometheus]),
         // Rooms: room actors, the registry, fan-out behind the `Outbound` protocol, the map file. No HTTP, no sockets.
-        .target(
-            name: "PlazaRooms",
-            dependencies: [
-                "PlazaCore", "PlazaProtocol", "PlazaStore", "PlazaFleetModel", "PlazaAuth", "PlazaMetrics",
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "Configuration", package: "swift-configuration"),
-            ],
-            swiftSettings: swiftSettings
-        ),
+        library(
+            "PlazaRooms", ["PlazaCore", "PlazaProtocol", "PlazaStore", "PlazaFleetModel", "PlazaAuth", "PlazaMetrics", logging]),
         // The browser client: HTML, CSS and JavaScript modules served as they are, and the built-in map.
-        .target(name: "PlazaWebClient", resources: [.copy("Web")], swiftSettings: swiftSettings),
+        library("PlazaWebClient", resources: [.copy("Web")]),
         // Plaza's one outbound HTTP client, on async-http-client.
-        .target(
-            name: "PlazaHTTPClient",
-            dependencies: [
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-            ],
-            swiftSettings: swiftSettings
-        ),
+        library("PlazaHTTPClient", [asyncHTTPClient, nioCore, nioHTTP1]),
         // The transport: Hummingbird routes, the WebSocket session and its bounded queue, HTTP errors, the room
         // server role.
-        .target(
-            name: "PlazaTransport",
-            dependencies: [
+        library(
+            "PlazaTransport",
+            [
                 "PlazaCore", "PlazaProtocol", "PlazaStore", "PlazaFleetModel", "PlazaAuth", "PlazaMetrics", "PlazaRooms",
-                "PlazaWebClient",
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
-                .product(name: "Configuration", package: "swift-configuration"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ],
-            swiftSettings: swiftSettings
-        ),
+                "PlazaWebClient", hummingbird, hummingbirdWebSocket, logging, serviceLifecycle,
+            ]),
         // The directory role: the join allocator, the fleet and recording routes, the Prometheus load source.
-        .target(
-            name: "PlazaDirectory",
-            dependencies: [
+        library(
+            "PlazaDirectory",
+            [
                 "PlazaCore", "PlazaProtocol", "PlazaStore", "PlazaFleetModel", "PlazaPlacement", "PlazaAuth", "PlazaTransport",
-                "PlazaHTTPClient",
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "Configuration", package: "swift-configuration"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ],
-            swiftSettings: swiftSettings
-        ),
+                "PlazaHTTPClient", hummingbird, logging, serviceLifecycle,
+            ]),
         // The autoscaler at work: pool files, providers (local processes, operator scripts, AWS), the reconcile
         // loop with its leader lease, draining and health replacement; the agent beside media servers.
-        .target(
-            name: "PlazaFleet",
-            dependencies: [
-                "PlazaCore", "PlazaFleetModel", "PlazaAutoscaling", "PlazaStore", "PlazaPlacement", "PlazaHTTPClient", "PlazaWebSocketClient",
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "Configuration", package: "swift-configuration"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ],
-            swiftSettings: swiftSettings
-        ),
-        // The composition roots: each role put together, stores opened by URL. Only the executable and the test
-        // harness import it.
-        .target(
-            name: "PlazaRoles",
-            dependencies: [
+        library(
+            "PlazaFleet",
+            [
+                "PlazaCore", "PlazaFleetModel", "PlazaAutoscaling", "PlazaStore", "PlazaPlacement", "PlazaHTTPClient",
+                "PlazaWebSocketClient", crypto, logging, serviceLifecycle,
+            ]),
+        // The composition roots: each role put together, stores opened by URL, the configuration tree and its
+        // reader. Only the executable and the test harness import it.
+        library(
+            "PlazaRoles",
+            [
                 "PlazaCore", "PlazaStore", "PlazaFleetModel", "PlazaRooms", "PlazaTransport", "PlazaDirectory", "PlazaFleet",
-                "PlazaAuth", "PlazaMetrics", "PlazaSQLite", "PlazaPostgres", "PlazaWebClient",
-                .product(name: "Configuration", package: "swift-configuration"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "SystemPackage", package: "swift-system"),
-            ],
-            swiftSettings: swiftSettings
-        ),
+                "PlazaAuth", "PlazaMetrics", "PlazaSQLite", "PlazaPostgres", "PlazaWebClient", configuration, logging,
+                serviceLifecycle, unixSignals, nioCore, systemPackage,
+            ]),
         // A minimal WebSocket client with the controls load generators and protocol tests need.
-        .target(
-            name: "PlazaWebSocketClient",
-            dependencies: [
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOWebSocket", package: "swift-nio"),
-            ],
-            swiftSettings: swiftSettings
-        ),
+        library("PlazaWebSocketClient", [nioCore, nioPosix, nioWebSocket]),
         // Load generators over real WebSockets and HTTP (`plaza bench`).
-        .target(
-            name: "PlazaBench",
-            dependencies: [
+        library(
+            "PlazaBench",
+            [
                 "PlazaWebSocketClient", "PlazaStore", "PlazaFleetModel", "PlazaPlacement", "PlazaRoles", "PlazaHTTPClient",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "Histogram", package: "hdrhistogram-swift"),
-            ],
-            swiftSettings: swiftSettings
-        ),
+                nioCore, nioPosix, nioHTTP1, logging, histogram,
+            ]),
         // Test harness shipped as a target: live roles on free loopback ports, real servers, real clients.
-        .target(
-            name: "PlazaTesting",
-            dependencies: [
+        library(
+            "PlazaTesting",
+            [
                 "PlazaRoles", "PlazaTransport", "PlazaDirectory", "PlazaRooms", "PlazaCore", "PlazaProtocol",
-                "PlazaWebSocketClient", "PlazaStore", "PlazaSQLite", "PlazaPostgres", "PlazaHTTPClient",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
-            ],
-            swiftSettings: swiftSettings
-        ),
+                "PlazaWebSocketClient", "PlazaStore", "PlazaHTTPClient", nioCore, nioPosix, logging,
+            ]),
         .executableTarget(
             name: "plaza",
             dependencies: [
                 "PlazaRoles", "PlazaBench", "PlazaFleet", "PlazaDirectory", "PlazaStore", "PlazaFleetModel", "PlazaHTTPClient",
-                "PlazaCore",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-                .product(name: "Configuration", package: "swift-configuration"),
-                .product(name: "SystemPackage", package: "swift-system"),
-                .product(name: "Logging", package: "swift-log"),
+                "PlazaCore", argumentParser, serviceLifecycle, unixSignals, configuration, systemPackage, logging,
             ],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "PlazaPlacementTests", dependencies: ["PlazaPlacement", "PlazaFleetModel"], swiftSettings: swiftSettings),
-        .testTarget(
-            name: "PlazaAutoscalingTests", dependencies: ["PlazaAutoscaling", "PlazaFleetModel"], swiftSettings: swiftSettings),
-        .testTarget(name: "PlazaCoreTests", dependencies: ["PlazaCore", "PlazaProtocol"], swiftSettings: swiftSettings),
-        .testTarget(
-            name: "PlazaRoomsTests",
-            dependencies: ["PlazaRooms", "PlazaCore", "PlazaProtocol", "PlazaStore", "PlazaAuth", "PlazaMetrics"],
-            swiftSettings: swiftSettings),
-        .testTarget(
-            name: "PlazaFleetTests",
-            dependencies: [
+        tests("PlazaCoreTests", ["PlazaCore", "PlazaProtocol"]),
+        tests("PlazaPlacementTests", ["PlazaPlacement", "PlazaFleetModel"]),
+        tests("PlazaAutoscalingTests", ["PlazaAutoscaling", "PlazaFleetModel"]),
+        tests("PlazaRoomsTests", ["PlazaRooms", "PlazaCore", "PlazaProtocol", "PlazaStore", "PlazaAuth", "PlazaMetrics"]),
+        tests("PlazaStoreTests", ["PlazaStore", "PlazaSQLite", "PlazaPostgres", "PlazaPlacement", "PlazaFleetModel", "PlazaTesting"]),
+        tests(
+            "PlazaFleetTests",
+            [
                 "PlazaFleet", "PlazaAutoscaling", "PlazaStore", "PlazaSQLite", "PlazaPostgres", "PlazaTesting", "PlazaWebSocketClient",
-                "PlazaRoles", "PlazaFleetModel", "PlazaPlacement",
-                .product(name: "Hummingbird", package: "hummingbird"),
-            ],
-            swiftSettings: swiftSettings),
-        .testTarget(
-            name: "PlazaStoreTests",
-            dependencies: ["PlazaStore", "PlazaSQLite", "PlazaPostgres", "PlazaPlacement", "PlazaFleetModel", "PlazaTesting"],
-            swiftSettings: swiftSettings),
-        .testTarget(
-            name: "PlazaServerTests",
-            dependencies: [
+                "PlazaRoles", "PlazaFleetModel", "PlazaPlacement", hummingbird,
+            ]),
+        tests(
+            "PlazaServerTests",
+            [
                 "PlazaTesting", "PlazaRoles", "PlazaTransport", "PlazaDirectory", "PlazaRooms", "PlazaAuth", "PlazaProtocol",
                 "PlazaWebSocketClient", "PlazaBench", "PlazaFleet", "PlazaStore", "PlazaSQLite", "PlazaPostgres", "PlazaFleetModel",
-                "PlazaCore", "PlazaHTTPClient",
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "JWTKit", package: "jwt-kit"),
-                .product(name: "CryptoExtras", package: "swift-crypto"),
-            ],
-            swiftSettings: swiftSettings
-        ),
+                "PlazaCore", "PlazaHTTPClient", hummingbird, jwtKit, cryptoExtras, configuration,
+            ]),
     ]
 )

@@ -1,3 +1,6 @@
+// Room tokens: the HS256 tokens a join issues (and `hello` verifies), and the external auth service's tokens a
+// join may accept instead (HS256, ES256/RS256 keys, or a JWKS).
+
 public import PlazaCore
 public import Foundation
 import JWTKit
@@ -14,10 +17,7 @@ public struct Grant: Sendable, Equatable {
     public var expiresAt: Date
 
     public init(participant: ParticipantID, name: String?, room: RoomName?, role: Role, expiresAt: Date) {
-        self.participant = participant
-        self.name = name
-        self.room = room
-        self.role = role
+        (self.participant, self.name, self.room, self.role) = (participant, name, room, role)
         self.expiresAt = expiresAt
     }
 
@@ -27,6 +27,7 @@ public struct Grant: Sendable, Equatable {
 
 /// Why a token was refused.
 public struct AuthError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// Why a token was refused: an expired one gets `token_expired` (join again), any other `unauthorized`.
     public enum Kind: Sendable, Equatable {
         /// Malformed, wrongly signed, tampered with, or missing claims.
         case invalid
@@ -82,9 +83,7 @@ public struct TokenAuthority: Sendable {
         public var jwksJSON: String?
 
         public init(hmacSecret: String? = nil, publicKeyPEM: String? = nil, jwksJSON: String? = nil) {
-            self.hmacSecret = hmacSecret
-            self.publicKeyPEM = publicKeyPEM
-            self.jwksJSON = jwksJSON
+            (self.hmacSecret, self.publicKeyPEM, self.jwksJSON) = (hmacSecret, publicKeyPEM, jwksJSON)
         }
 
         public var isEmpty: Bool { hmacSecret == nil && publicKeyPEM == nil && jwksJSON == nil }

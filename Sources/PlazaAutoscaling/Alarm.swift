@@ -47,6 +47,7 @@ public enum MissingData: String, Codable, Sendable {
     case notBreaching
 }
 
+/// An alarm's state, as CloudWatch names them: a policy acts only on a change into `alarm`.
 public enum AlarmState: String, Codable, Sendable {
     case ok = "OK"
     case alarm = "ALARM"
@@ -72,12 +73,8 @@ public struct Alarm: Codable, Sendable, Equatable {
         metric: String, statistic: PoolStatistic, comparison: Comparison, threshold: Double, period: Double = 60,
         evaluationPeriods: Int, datapointsToAlarm: Int? = nil, treatMissingData: MissingData = .missing
     ) {
-        self.metric = metric
-        self.statistic = statistic
-        self.comparison = comparison
-        self.threshold = threshold
-        self.period = period
-        self.evaluationPeriods = evaluationPeriods
+        (self.metric, self.statistic, self.comparison, self.threshold) = (metric, statistic, comparison, threshold)
+        (self.period, self.evaluationPeriods) = (period, evaluationPeriods)
         self.datapointsToAlarm = datapointsToAlarm ?? evaluationPeriods
         self.treatMissingData = treatMissingData
     }

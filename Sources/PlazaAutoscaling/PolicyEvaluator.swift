@@ -1,3 +1,7 @@
+// Autoscaling decisions as pure functions of a pool's metrics and time: CloudWatch-style alarms, step,
+// target-tracking and availability policies (`PolicyEvaluator`), and the scale-in order (`ScaleIn`). The reconcile
+// loop of `PlazaFleet` feeds them one period at a time and carries out what they decide.
+
 import Foundation
 
 /// One evaluation period of a pool, as the reconcile loop sees it at the period's end.
@@ -16,10 +20,7 @@ public struct PoolPeriod: Sendable {
     public var warming: Int
 
     public init(now: Double, capacity: Int, metrics: [String: [Double]], warming: Int = 0) {
-        self.now = now
-        self.capacity = capacity
-        self.metrics = metrics
-        self.warming = warming
+        (self.now, self.capacity, self.metrics, self.warming) = (now, capacity, metrics, warming)
     }
 }
 
@@ -44,6 +45,8 @@ public struct PolicyEvaluator: Sendable {
     /// its alarms do not need their N datapoints again after a takeover.
     public var memory = Memory()
 
+    /// What the policies remember between periods (datapoints, alarm states, cooldowns, recommendations); saved with
+    /// the pool so a new leader carries on where its predecessor stopped.
     public struct Memory: Codable, Sendable, Equatable {
         public var alarmStates: [String: AlarmState] = [:]
         /// Per step policy, its alarm's last datapoints (nil: missing), oldest first.
@@ -53,6 +56,8 @@ public struct PolicyEvaluator: Sendable {
         /// Per target-tracking policy, the recommendations of its stabilization window.
         public var recommendations: [String: [Recommendation]] = [:]
 
+        /// A capacity a policy asked for, and when: scale-in takes the highest of the stabilization window, so a
+        /// brief dip does not drain an instance that is needed again a minute later.
         public struct Recommendation: Codable, Sendable, Equatable {
             public var at: Double
             public var desired: Int
@@ -63,9 +68,7 @@ public struct PolicyEvaluator: Sendable {
 
     public init(policies: [ScalingPolicy], minimum: Int, maximum: Int) {
         precondition(minimum >= 0 && maximum >= minimum, "needs 0 ≤ minimum ≤ maximum")
-        self.policies = policies
-        self.minimum = minimum
-        self.maximum = maximum
+        (self.policies, self.minimum, self.maximum) = (policies, minimum, maximum)
     }
 
     /// Takes one period's datapoints and returns the new desired capacity if it differs from `capacity`.

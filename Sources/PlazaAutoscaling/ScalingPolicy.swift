@@ -59,9 +59,7 @@ public struct StepAdjustment: Codable, Sendable, Equatable {
     public var adjustment: Int
 
     public init(lowerBound: Double? = nil, upperBound: Double? = nil, adjustment: Int) {
-        self.lowerBound = lowerBound
-        self.upperBound = upperBound
-        self.adjustment = adjustment
+        (self.lowerBound, self.upperBound, self.adjustment) = (lowerBound, upperBound, adjustment)
     }
 
     func contains(_ difference: Double) -> Bool {
@@ -84,12 +82,8 @@ public struct StepScaling: Codable, Sendable, Equatable {
         name: String, alarm: Alarm, adjustmentType: AdjustmentType = .changeInCapacity, steps: [StepAdjustment],
         cooldown: Double = 300, minAdjustmentMagnitude: Int = 1
     ) {
-        self.name = name
-        self.alarm = alarm
-        self.adjustmentType = adjustmentType
-        self.steps = steps
-        self.cooldown = cooldown
-        self.minAdjustmentMagnitude = minAdjustmentMagnitude
+        (self.name, self.alarm, self.adjustmentType, self.steps) = (name, alarm, adjustmentType, steps)
+        (self.cooldown, self.minAdjustmentMagnitude) = (cooldown, minAdjustmentMagnitude)
     }
 
     enum CodingKeys: String, CodingKey { case name, alarm, adjustmentType, steps, adjustment, cooldown, minAdjustmentMagnitude }
@@ -150,10 +144,7 @@ public struct TargetTracking: Codable, Sendable, Equatable {
     public var scaleDownStabilization: Double
 
     public init(name: String, metric: String, target: Double, tolerance: Double = 0.1, scaleDownStabilization: Double = 300) {
-        self.name = name
-        self.metric = metric
-        self.target = target
-        self.tolerance = tolerance
+        (self.name, self.metric, self.target, self.tolerance) = (name, metric, target, tolerance)
         self.scaleDownStabilization = scaleDownStabilization
     }
 
@@ -189,10 +180,7 @@ public struct Availability: Codable, Sendable, Equatable {
     public var maxIdle: Int
 
     public init(name: String, metric: String = "idle", minIdle: Int, maxIdle: Int) {
-        self.name = name
-        self.metric = metric
-        self.minIdle = minIdle
-        self.maxIdle = maxIdle
+        (self.name, self.metric, self.minIdle, self.maxIdle) = (name, metric, minIdle, maxIdle)
     }
 
     enum CodingKeys: String, CodingKey { case name, metric, minIdle, maxIdle }

@@ -1,3 +1,7 @@
+// `plaza bench`: load generators over real WebSockets and HTTP against real `plaza` processes, with the server's
+// CPU and memory read from /proc and latencies kept in HdrHistograms. Load is shaped as users make it: senders
+// evenly paced, not synchronized bursts.
+
 public import Foundation
 import NIOPosix
 import Synchronization
@@ -160,11 +164,7 @@ public final class BenchServer: Sendable {
     }
 
     private init(pid: Int32, port: Int, logFile: String, process: Process, directory: String) {
-        self.pid = pid
-        self.port = port
-        self.logFile = logFile
-        self.process = process
-        self.directory = directory
+        (self.pid, self.port, self.logFile, self.process, self.directory) = (pid, port, logFile, process, directory)
     }
 
     public var baseURL: String { "http://127.0.0.1:\(port)" }
@@ -183,6 +183,7 @@ public final class BenchServer: Sendable {
     }
 }
 
+/// A benchmark that could not run (a server that did not start, a join that failed), with what went wrong.
 public struct BenchError: Error, CustomStringConvertible {
     public var description: String
     public init(_ description: String) { self.description = description }

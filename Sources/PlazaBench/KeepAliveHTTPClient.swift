@@ -26,9 +26,7 @@ final class KeepAliveHTTPClient: Sendable {
     }
 
     private init(channel: any Channel, handler: NIOLoopBound<ResponseHandler>, host: String) {
-        self.channel = channel
-        self.handler = handler
-        self.host = host
+        (self.channel, self.handler, self.host) = (channel, handler, host)
     }
 
     /// Sends a request and returns the status and body once the whole response has arrived.

@@ -14,13 +14,8 @@ public struct ChatMessage: Sendable, Equatable {
         room: RoomName, offset: Int64, clientID: String, sender: ParticipantID, senderName: String, text: String,
         timestamp: Int64
     ) {
-        self.room = room
-        self.offset = offset
-        self.clientID = clientID
-        self.sender = sender
-        self.senderName = senderName
-        self.text = text
-        self.timestamp = timestamp
+        (self.room, self.offset, self.clientID, self.sender) = (room, offset, clientID, sender)
+        (self.senderName, self.text, self.timestamp) = (senderName, text, timestamp)
     }
 }
 
@@ -60,6 +55,7 @@ public struct ResumeWindow<Payload: Sendable>: Sendable {
         return evicted
     }
 
+    /// What a reconnecting client gets: the messages it missed, or word that it must start from a fresh snapshot.
     public enum Recovery {
         /// Everything after `since`, oldest first (possibly empty).
         case recovered([Payload])

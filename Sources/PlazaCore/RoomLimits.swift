@@ -16,9 +16,7 @@ public struct RoomLimits: Sendable, Equatable {
         chatTextLength: Int = 4_000,
         messageIDLength: Int = 64
     ) {
-        self.participantsPerRoom = participantsPerRoom
-        self.connectionsPerParticipant = connectionsPerParticipant
-        self.chatTextLength = chatTextLength
-        self.messageIDLength = messageIDLength
+        (self.participantsPerRoom, self.connectionsPerParticipant) = (participantsPerRoom, connectionsPerParticipant)
+        (self.chatTextLength, self.messageIDLength) = (chatTextLength, messageIDLength)
     }
 }

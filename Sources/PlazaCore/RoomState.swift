@@ -1,3 +1,8 @@
+// The room domain, with no networking and no clock of its own: who is in a room and where (`RoomState`), the
+// spatial grid behind interest management, the chat log state machine (`ChatLog`) and its resume window, the
+// limits, rate limiting, and the clock rooms are given. Everything here is a value or a pure function of its
+// inputs, so rooms, tests and simulations run the same code.
+
 /// Where an avatar is, as sent to viewers.
 public struct AvatarState: Sendable, Equatable {
     public var id: ParticipantID
@@ -61,9 +66,7 @@ public struct RoomState: Sendable {
     private var dirty: Set<ParticipantID> = []
 
     public init(name: RoomName, limits: RoomLimits, geometry: GridGeometry, spawn: Position = Position(x: 0, y: 0)) {
-        self.name = name
-        self.limits = limits
-        self.spawn = spawn
+        (self.name, self.limits, self.spawn) = (name, limits, spawn)
         self.grid = SpatialGrid(geometry: geometry)
     }
 
@@ -71,11 +74,13 @@ public struct RoomState: Sendable {
     public var connectionCount: Int { connections.count }
     public var isEmpty: Bool { connections.isEmpty }
 
+    /// Why a connection cannot join: the room's or the participant's limit.
     public enum JoinError: Error, Sendable, Equatable {
         case roomFull
         case tooManyConnections
     }
 
+    /// Whether a join brought a new participant (announced to the room) or another connection of one already there.
     public enum JoinOutcome: Sendable, Equatable {
         /// The participant was not in the room: everyone should be told it joined.
         case joined(ParticipantSnapshot)

@@ -5,9 +5,7 @@ public struct Position: Sendable, Equatable {
     public var dir: String?
 
     public init(x: Double, y: Double, dir: String? = nil) {
-        self.x = x
-        self.y = y
-        self.dir = dir
+        (self.x, self.y, self.dir) = (x, y, dir)
     }
 }
 

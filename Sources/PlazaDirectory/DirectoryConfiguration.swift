@@ -1,6 +1,5 @@
 public import PlazaCore
 public import PlazaFleetModel
-public import Configuration
 
 /// A directory's placement rules, load source and media settings. Keys and defaults are listed in the README's
 /// configuration table.
@@ -35,27 +34,19 @@ public struct DirectoryConfiguration: Sendable {
     /// A `cluster.loadSource` that names no source, kept for `validate` to report.
     private var invalidLoadSource: String?
 
+    /// Sets `loadSource` from its key's text; a text that names no source is kept for `validate` to report.
+    package mutating func setLoadSource(_ text: String) {
+        loadSource = LoadSource(rawValue: text) ?? .heartbeat
+        invalidLoadSource = LoadSource(rawValue: text) == nil ? text : nil
+    }
+
+    /// Where node load for placement comes from: the nodes' own reports, or Prometheus for a fleet that already
+    /// measures its nodes there.
     public enum LoadSource: String, Sendable {
         case heartbeat, prometheus
     }
 
     public init() {}
-
-    public init(reader config: ConfigReader) {
-        heartbeatTTL = config.double(forKey: "cluster.heartbeatTTL", default: heartbeatTTL)
-        leaseTTL = config.double(forKey: "cluster.leaseTTL", default: leaseTTL)
-        participantsPerNewRoom = config.int(forKey: "cluster.participantsPerNewRoom", default: participantsPerNewRoom)
-        let source = config.string(forKey: "cluster.loadSource", default: loadSource.rawValue)
-        loadSource = LoadSource(rawValue: source) ?? .heartbeat
-        invalidLoadSource = LoadSource(rawValue: source) == nil ? source : nil
-        prometheusURL = config.string(forKey: "cluster.prometheusURL")
-        prometheusInterval = config.double(forKey: "cluster.prometheusInterval", default: prometheusInterval)
-        prometheusLag = config.double(forKey: "cluster.prometheusLag", default: prometheusLag)
-        prometheusParticipantsQuery = config.string(forKey: "cluster.prometheusParticipantsQuery", default: prometheusParticipantsQuery)
-        prometheusCPUQuery = config.string(forKey: "cluster.prometheusCPUQuery", default: prometheusCPUQuery)
-        media = MediaConfiguration(reader: config)
-        fleetActivitiesPage = config.int(forKey: "limits.fleetActivitiesPage", default: fleetActivitiesPage)
-    }
 
     public func validate() throws(ConfigurationError) {
         try ConfigurationError.require(heartbeatTTL > 0, "cluster.heartbeatTTL", "must be > 0")
@@ -89,18 +80,13 @@ public struct MediaConfiguration: Sendable {
     public var retryAfter = 30
     private var invalidBridgeKind: String?
 
-    public init() {}
-
-    public init(reader config: ConfigReader) {
-        bridgeRooms = config.string(forKey: "media.bridgeRooms", default: "")
-            .split(separator: ",").map { $0.trimmingWhitespace() }.filter { !$0.isEmpty }
-        let kind = config.string(forKey: "media.bridgeKind", default: bridgeKind.rawValue)
-        bridgeKind = NodeKind(rawValue: kind).flatMap { $0.isBridge ? $0 : nil } ?? .jvb
-        invalidBridgeKind = NodeKind(rawValue: kind)?.isBridge == true ? nil : kind
-        bridgeParticipantCap = config.int(forKey: "media.bridgeParticipantCap", default: bridgeParticipantCap)
-        bridgeLeaseTTL = config.double(forKey: "media.bridgeLeaseTTL", default: bridgeLeaseTTL)
-        retryAfter = config.int(forKey: "media.retryAfter", default: retryAfter)
+    /// Sets `bridgeKind` from its key's text; a text that names no bridge is kept for `validate` to report.
+    package mutating func setBridgeKind(_ text: String) {
+        bridgeKind = NodeKind(rawValue: text).flatMap { $0.isBridge ? $0 : nil } ?? .jvb
+        invalidBridgeKind = NodeKind(rawValue: text)?.isBridge == true ? nil : text
     }
+
+    public init() {}
 
     public func validate() throws(ConfigurationError) {
         try ConfigurationError.require(invalidBridgeKind == nil, "media.bridgeKind", "must be jvb or janus")

@@ -1,7 +1,7 @@
-/// The directory: a fleet's join and admin API (`plaza directory`, and `plaza serve --pools`), stateless over
-/// the shared store so any number can run behind a load balancer. Joins are placed by `JoinAllocator`; the
-/// fleet's operators read and steer the autoscaler through `FleetRoutes`; recordings are assigned by
-/// `RecordingRoutes`; node load may come from Prometheus (`PrometheusLoadSource`).
+// The directory: a fleet's join and admin API (`plaza directory`, and `plaza serve --pools`), stateless over
+// the shared store so any number can run behind a load balancer. Joins are placed by `JoinAllocator`; the
+// fleet's operators read and steer the autoscaler through `FleetRoutes`; recordings are assigned by
+// `RecordingRoutes`; node load may come from Prometheus (`PrometheusLoadSource`).
 
 public import PlazaStore
 public import PlazaTransport
@@ -21,9 +21,7 @@ public final class DirectoryServer: Sendable {
     public let prometheus: PrometheusLoadSource?
 
     public init(configuration: DirectoryConfiguration, api: APIContext, store: any SharedStore) {
-        self.configuration = configuration
-        self.api = api
-        self.store = store
+        (self.configuration, self.api, self.store) = (configuration, api, store)
         prometheus = configuration.loadSource == .prometheus
             ? configuration.prometheusURL.map { PrometheusLoadSource(configuration: configuration, baseURL: $0, logger: api.logger) }
             : nil

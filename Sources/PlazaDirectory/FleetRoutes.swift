@@ -118,6 +118,7 @@ struct FleetRoutes {
 
 /// The fleet's state as `GET /api/v1/fleet` shows it (and `plaza fleet status` reads it).
 public struct FleetStatus: Codable, Sendable {
+    /// A pool with its limits, desired capacity and instances.
     public struct Pool: Codable, Sendable {
         public var name: PoolName
         public var kind: NodeKind
@@ -128,6 +129,7 @@ public struct FleetStatus: Codable, Sendable {
         public var instances: [Instance]
     }
 
+    /// An instance of a pool with its autoscaler state and, once it registered, its node's figures.
     public struct Instance: Codable, Sendable {
         public var id: InstanceID
         public var state: String
@@ -138,6 +140,7 @@ public struct FleetStatus: Codable, Sendable {
         public var node: Node?
     }
 
+    /// An instance's registration and last report, as the registry has them.
     public struct Node: Codable, Sendable {
         public var url, state: String
         public var participants, rooms, connections, capacity: Int

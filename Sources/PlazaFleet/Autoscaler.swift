@@ -1,3 +1,9 @@
+// The autoscaler at work: the pool file (`PoolFile`), the providers that run instances (local processes, operator
+// scripts, AWS Auto Scaling groups), the reconcile pass of each pool (`PoolController`) under one leader's lease
+// (`Autoscaler`), and the agent beside a media server or recorder (`MediaAgent`). Decisions are
+// `PlazaAutoscaling`'s; this module carries them out idempotently, so a pass after a crash picks up where things
+// stand.
+
 import PlazaFleetModel
 public import Logging
 public import ServiceLifecycle
@@ -29,14 +35,9 @@ public struct Autoscaler: Service {
         terminatesInstancesOnShutdown: Bool = false, retention: Duration, logger: Logger,
         providers: @escaping @Sendable (PoolConfiguration) throws -> any InstanceProvider
     ) {
-        self.pools = pools
-        self.store = store
-        self.holder = holder
-        self.leaseTTL = leaseTTL
-        self.terminatesInstancesOnShutdown = terminatesInstancesOnShutdown
-        self.retention = retention
-        self.logger = logger
-        self.providers = providers
+        (self.pools, self.store, self.holder, self.leaseTTL) = (pools, store, holder, leaseTTL)
+        (self.terminatesInstancesOnShutdown, self.retention) = (terminatesInstancesOnShutdown, retention)
+        (self.logger, self.providers) = (logger, providers)
     }
 
     /// Runs until the service group shuts down (SIGTERM), then resigns the lease (after terminating the

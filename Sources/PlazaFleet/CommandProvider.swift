@@ -26,13 +26,8 @@ public struct CommandProviderSettings: Codable, Sendable, Equatable {
         launch: [String], terminate: [String], list: [String], protect: [String]? = nil, draining: [String]? = nil,
         environment: [String: String] = [:], timeout: Double = 120
     ) {
-        self.launch = launch
-        self.terminate = terminate
-        self.list = list
-        self.protect = protect
-        self.draining = draining
-        self.environment = environment
-        self.timeout = timeout
+        (self.launch, self.terminate, self.list, self.protect) = (launch, terminate, list, protect)
+        (self.draining, self.environment, self.timeout) = (draining, environment, timeout)
     }
 
     enum CodingKeys: String, CodingKey { case launch, terminate, list, protect, draining, environment, timeout }

@@ -1,6 +1,5 @@
 public import PlazaCore
 public import PlazaFleetModel
-public import Configuration
 public import Foundation
 
 /// `plaza autoscaler` (and the autoscaler inside `plaza serve --pools`). Keys and defaults are listed in the
@@ -22,14 +21,6 @@ public struct AutoscalerConfiguration: Sendable {
     public var retention: Double = 30 * 86_400
 
     public init() {}
-
-    public init(reader config: ConfigReader) {
-        pools = config.string(forKey: "autoscaler.pools")
-        id = config.string(forKey: "autoscaler.id")
-        leaseTTL = config.double(forKey: "autoscaler.leaseTTL", default: leaseTTL)
-        stateDirectory = config.string(forKey: "autoscaler.stateDirectory", default: stateDirectory)
-        retention = config.double(forKey: "autoscaler.retention", default: retention)
-    }
 
     public func validate() throws(ConfigurationError) {
         try ConfigurationError.require(leaseTTL > 0, "autoscaler.leaseTTL", "must be > 0")
@@ -70,21 +61,13 @@ public struct AgentConfiguration: Sendable {
 
     public init() {}
 
-    public init(reader config: ConfigReader) {
-        kind = config.string(forKey: "agent.kind").flatMap(NodeKind.init(rawValue:))
-        invalidKind = config.string(forKey: "agent.kind").flatMap { NodeKind(rawValue: $0) == nil || $0 == "room-server" ? $0 : nil }
-        instanceID = config.string(forKey: "instanceID")
-        api = config.string(forKey: "agent.api")
-        internalAPI = config.string(forKey: "agent.internalAPI")
-        adminSecret = config.string(forKey: "agent.adminSecret", isSecret: true)
-        callBaseURL = config.string(forKey: "agent.callBaseURL")
-        publicURL = config.string(forKey: "agent.publicURL")
-        region = config.string(forKey: "cluster.region", default: region)
-        capacity = config.int(forKey: "cluster.capacity")
-        interval = config.double(forKey: "agent.interval", default: interval)
-    }
-
     private var invalidKind: String?
+
+    /// Sets `kind` from its key's text; a text that names no agent kind is kept for `validate` to report.
+    package mutating func setKind(_ text: String?) {
+        kind = text.flatMap(NodeKind.init(rawValue:))
+        invalidKind = text.flatMap { NodeKind(rawValue: $0) == nil || $0 == NodeKind.roomServer.rawValue ? $0 : nil }
+    }
 
     public func validate() throws(ConfigurationError) {
         try ConfigurationError.require(invalidKind == nil && kind != .roomServer, "agent.kind", "must be jvb, jibri, janus or custom")

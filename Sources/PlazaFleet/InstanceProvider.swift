@@ -48,6 +48,8 @@ public struct ProviderInstance: Sendable, Equatable, Codable {
     public init(id: InstanceID) { self.id = id }
 }
 
+/// A provider call that failed (a script's exit status, an API's answer): recorded in the activity, retried next
+/// pass.
 public struct ProviderError: Error, Sendable, CustomStringConvertible {
     public var description: String
     public init(_ description: String) { self.description = description }

@@ -24,11 +24,8 @@ public struct LocalProviderSettings: Codable, Sendable, Equatable {
         executable: String? = nil, arguments: [String]? = nil, environment: [String: String] = [:], stopTimeout: Double = 30,
         keepLogs: Int = 20
     ) {
-        self.executable = executable
-        self.arguments = arguments
-        self.environment = environment
-        self.stopTimeout = stopTimeout
-        self.keepLogs = keepLogs
+        (self.executable, self.arguments, self.environment) = (executable, arguments, environment)
+        (self.stopTimeout, self.keepLogs) = (stopTimeout, keepLogs)
     }
 
     enum CodingKeys: String, CodingKey { case executable, arguments, environment, stopTimeout, keepLogs }
@@ -69,10 +66,7 @@ public struct LocalProvider: InstanceProvider {
     public init(
         settings: LocalProviderSettings, pool: PoolConfiguration, directory: URL, store: String, environment: [String: String] = [:]
     ) {
-        self.settings = settings
-        self.pool = pool
-        self.directory = directory
-        self.store = store
+        (self.settings, self.pool, self.directory, self.store) = (settings, pool, directory, store)
         self.environment = environment
     }
 

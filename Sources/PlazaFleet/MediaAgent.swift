@@ -36,15 +36,9 @@ public struct MediaAgent: Service {
         kind: NodeKind, api: URL, internalAPI: URL?, adminSecret: String? = nil, callBaseURL: String? = nil,
         registration: NodeRegistration, store: any NodeRegistry & MediaStore, interval: Duration, logger: Logger
     ) {
-        self.kind = kind
-        self.api = api
-        self.internalAPI = internalAPI
-        self.adminSecret = adminSecret
-        self.callBaseURL = callBaseURL
-        self.registration = registration
-        self.store = store
-        self.interval = interval
-        self.logger = logger
+        (self.kind, self.api, self.internalAPI, self.adminSecret) = (kind, api, internalAPI, adminSecret)
+        (self.callBaseURL, self.registration, self.store) = (callBaseURL, registration, store)
+        (self.interval, self.logger) = (interval, logger)
     }
 
     /// What one poll found.

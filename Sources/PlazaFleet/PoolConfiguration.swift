@@ -66,6 +66,7 @@ func unknownKey(in data: Data, decoded: PoolFile) -> (path: String, key: String)
     return walk(input, known, "")
 }
 
+/// A pool file that cannot work, naming the pool and field at fault, so a typo stops the autoscaler at start.
 public struct PoolFileError: Error, Sendable, Equatable, CustomStringConvertible {
     public var description: String
     public init(_ description: String) { self.description = description }
@@ -110,18 +111,10 @@ public struct PoolConfiguration: Codable, Sendable, Equatable {
         period: Double = 60, warmup: Double = 0, provider: ProviderSettings, policies: [ScalingPolicy] = [],
         drain: DrainRule = DrainRule(), health: HealthCheck = HealthCheck()
     ) {
-        self.name = name
-        self.kind = kind
-        self.region = region
-        self.min = min
-        self.max = max
+        (self.name, self.kind, self.region, self.min, self.max) = (name, kind, region, min, max)
         self.desired = desired ?? min
-        self.period = period
-        self.warmup = warmup
-        self.provider = provider
-        self.policies = policies
-        self.drain = drain
-        self.health = health
+        (self.period, self.warmup, self.provider, self.policies) = (period, warmup, provider, policies)
+        (self.drain, self.health) = (drain, health)
     }
 
     enum CodingKeys: String, CodingKey {
@@ -230,8 +223,7 @@ public struct HealthCheck: Codable, Sendable, Equatable {
     public var reportTTL: Double
 
     public init(unhealthyThreshold: Int = 3, registrationGrace: Double = 300, reportTTL: Double = 15) {
-        self.unhealthyThreshold = unhealthyThreshold
-        self.registrationGrace = registrationGrace
+        (self.unhealthyThreshold, self.registrationGrace) = (unhealthyThreshold, registrationGrace)
         self.reportTTL = reportTTL
     }
 

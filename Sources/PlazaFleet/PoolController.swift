@@ -31,10 +31,7 @@ public struct PoolController: Sendable {
         pool: PoolConfiguration, provider: any InstanceProvider, store: any FleetRegistry, logger: Logger,
         memory: PolicyEvaluator.Memory = .init(), stillLeading: @escaping @Sendable () async throws -> Void
     ) {
-        self.pool = pool
-        self.provider = provider
-        self.store = store
-        self.logger = logger
+        (self.pool, self.provider, self.store, self.logger) = (pool, provider, store, logger)
         self.stillLeading = stillLeading
         self.evaluator = PolicyEvaluator(policies: pool.policies, minimum: pool.min, maximum: pool.max)
         evaluator.memory = memory

@@ -1,8 +1,8 @@
-/// The fleet's vocabulary: what an instance is, how it is named, and whether it is at work.
-///
-/// Every module that speaks of the fleet (placement, autoscaling, the stores, the directory, the agent, the
-/// autoscaler and the CLI) uses these types, so that a node's kind or an instance's occupancy has one definition
-/// and one spelling, in Swift and in both SQL dialects.
+// The fleet's vocabulary: what an instance is, how it is named, and whether it is at work.
+//
+// Every module that speaks of the fleet (placement, autoscaling, the stores, the directory, the agent, the
+// autoscaler and the CLI) uses these types, so that a node's kind or an instance's occupancy has one definition
+// and one spelling, in Swift and in both SQL dialects.
 
 /// What a registered node is. The raw value is the spelling on the wire, in pool files and in the store.
 public enum NodeKind: String, Sendable, Codable, CaseIterable, CustomStringConvertible {

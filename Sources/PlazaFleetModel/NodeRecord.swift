@@ -12,11 +12,7 @@ public struct NodeRegistration: Sendable, Equatable {
     public var kind: NodeKind
 
     public init(id: NodeID, url: String, region: String, capacity: Int, kind: NodeKind = .roomServer) {
-        self.id = id
-        self.url = url
-        self.region = region
-        self.capacity = capacity
-        self.kind = kind
+        (self.id, self.url, self.region, self.capacity, self.kind) = (id, url, region, capacity, kind)
     }
 }
 
@@ -38,13 +34,8 @@ public struct NodeReport: Sendable, Equatable {
         state: NodeState = .serving, connections: Int = 0, rooms: Int = 0, participants: Int = 0, cpu: Double = 0,
         bytesOutPerSecond: Double = 0, bytesInPerSecond: Double = 0, largestRoom: Int = 0
     ) {
-        self.state = state
-        self.connections = connections
-        self.rooms = rooms
-        self.participants = participants
-        self.cpu = cpu
-        self.bytesOutPerSecond = bytesOutPerSecond
-        self.bytesInPerSecond = bytesInPerSecond
+        (self.state, self.connections, self.rooms, self.participants) = (state, connections, rooms, participants)
+        (self.cpu, self.bytesOutPerSecond, self.bytesInPerSecond) = (cpu, bytesOutPerSecond, bytesInPerSecond)
         self.largestRoom = largestRoom
     }
 }
@@ -140,12 +131,7 @@ public struct FleetInstance: Sendable, Equatable, Codable {
         id: InstanceID, pool: PoolName, state: InstanceState, protected: Bool = false, launchedAt: Int64, stateSince: Int64,
         healthFailures: Int = 0
     ) {
-        self.id = id
-        self.pool = pool
-        self.state = state
-        self.protected = protected
-        self.launchedAt = launchedAt
-        self.stateSince = stateSince
-        self.healthFailures = healthFailures
+        (self.id, self.pool, self.state, self.protected, self.launchedAt) = (id, pool, state, protected, launchedAt)
+        (self.stateSince, self.healthFailures) = (stateSince, healthFailures)
     }
 }

@@ -1,7 +1,7 @@
-/// Plaza's one way to make an outbound HTTP call: async-http-client's shared client, with a deadline on every
-/// call and a bound on every answer. The directory asks Prometheus, the agent asks its media server, the aws
-/// provider asks the Auto Scaling and CloudWatch APIs, `plaza fleet` asks a directory, and the benchmarks and
-/// tests set up their runs, all through `HTTPCall`.
+// Plaza's one way to make an outbound HTTP call: async-http-client's shared client, with a deadline on every
+// call and a bound on every answer. The directory asks Prometheus, the agent asks its media server, the aws
+// provider asks the Auto Scaling and CloudWatch APIs, `plaza fleet` asks a directory, and the benchmarks and
+// tests set up their runs, all through `HTTPCall`.
 
 public import AsyncHTTPClient
 public import NIOHTTP1
@@ -23,11 +23,7 @@ public struct HTTPCall: Sendable {
         _ method: HTTPMethod, _ url: String, headers: [(String, String)] = [], body: [UInt8]? = nil, timeout: Duration = .seconds(10),
         maximumBody: Int = 4 << 20
     ) {
-        self.method = method
-        self.url = url
-        self.headers = headers
-        self.body = body
-        self.timeout = timeout
+        (self.method, self.url, self.headers, self.body, self.timeout) = (method, url, headers, body, timeout)
         self.maximumBody = maximumBody
     }
 

@@ -1,3 +1,5 @@
+// The process's Prometheus metrics (`/metrics`), shared by the rooms, the transport and the directory.
+
 public import Prometheus
 public import PlazaProtocol
 public import Synchronization

@@ -1,6 +1,6 @@
-/// Where a new room goes: a pure decision over what the directory knows about the nodes, with time and
-/// randomness passed in, so the same code runs in the directory, in tests and in simulations. The stores only
-/// read the candidates this code asks for and write its choice conditionally; neither engine decides.
+// Where a new room goes: a pure decision over what the directory knows about the nodes, with time and
+// randomness passed in, so the same code runs in the directory, in tests and in simulations. The stores only
+// read the candidates this code asks for and write its choice conditionally; neither engine decides.
 
 public import PlazaFleetModel
 
@@ -24,14 +24,8 @@ public struct NodeLoad: Sendable, Equatable {
         id: NodeID, region: String = "default", state: NodeState = .serving, capacity: Int, participants: Int = 0,
         rooms: Int = 0, cpu: Double = 0, reportedAt: Int64, placedSinceReport: Int = 0
     ) {
-        self.id = id
-        self.region = region
-        self.state = state
-        self.capacity = capacity
-        self.participants = participants
-        self.rooms = rooms
-        self.cpu = cpu
-        self.reportedAt = reportedAt
+        (self.id, self.region, self.state, self.capacity) = (id, region, state, capacity)
+        (self.participants, self.rooms, self.cpu, self.reportedAt) = (participants, rooms, cpu, reportedAt)
         self.placedSinceReport = placedSinceReport
     }
 }
@@ -39,6 +33,7 @@ public struct NodeLoad: Sendable, Equatable {
 /// Node loads from another source than the nodes' own reports (Prometheus, for a fleet that already measures
 /// its nodes there): they replace the reported participants and CPU of the nodes they name.
 public struct ExternalLoads: Sendable, Equatable {
+    /// One node's figures from the other source; a figure it lacks keeps the node's report.
     public struct Sample: Sendable, Equatable {
         public var participants: Int?
         public var cpu: Double?
@@ -82,6 +77,8 @@ public struct PlacementPolicy: Sendable, Equatable {
     }
 }
 
+/// The placement decisions: corrected load, eligibility and the power-of-two choice, pure functions of the nodes'
+/// loads, time and randomness.
 public enum Placement {
     /// The node's load as a fraction of its capacity, corrected for rooms placed since its report: the larger
     /// of its CPU and its participants over capacity, each plus what the new rooms are expected to add
@@ -151,6 +148,7 @@ extension Placement {
 /// The live serving nodes a directory last read: where placement samples its two candidates. Nodes registered
 /// since the read are sampled after the next one, at most `maximumAge` later.
 public struct PlacementCandidates: Sendable {
+    /// A candidate: enough to sample by region; its load is read fresh once it is sampled.
     public struct Node: Sendable, Equatable {
         public var id: NodeID
         public var region: String

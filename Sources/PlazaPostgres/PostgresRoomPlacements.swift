@@ -91,11 +91,11 @@ extension PostgresStore: RoomPlacements {
             ) { only in
                 let (loads, read) = if let only {
                     try await Self.loads(
-                        client.execute(NodeLoads.Sampled(ids: only.map(\.rawValue), placedSince: external?.since), logger: logger),
+                        client.execute(NodeLoads<SampledNodes>(filter: only.map(\.rawValue), placedSince: external?.since), logger: logger),
                         external: external)
                 } else {
                     try await Self.loads(
-                        client.execute(NodeLoads.Live(live: live, placedSince: external?.since), logger: logger), external: external)
+                        client.execute(NodeLoads<LiveRoomServers>(filter: live, placedSince: external?.since), logger: logger), external: external)
                 }
                 urls.merge(read) { $1 }
                 return loads
@@ -109,7 +109,10 @@ extension PostgresStore: RoomPlacements {
         if let fresh = candidates.withLock({ $0.nodes(at: now) }) { return fresh }
         var nodes: [PlacementCandidates.Node] = []
         let rows = try await client.query(
-            "SELECT id, region FROM nodes WHERE reported_at >= \(live) AND state = 'serving' AND kind = 'room-server'",
+            """
+            SELECT id, region FROM nodes
+            WHERE reported_at >= \(live) AND state = 'serving' AND kind = \(NodeKind.roomServer.rawValue)
+            """,
             logger: logger)
         for try await (id, region) in rows.decode((String, String).self) { nodes.append(.init(id: NodeID(id), region: region)) }
         candidates.withLock { $0.update(nodes, readAt: now) }
@@ -117,7 +120,7 @@ extension PostgresStore: RoomPlacements {
     }
 
     private static func loads(
-        _ rows: some AsyncSequence<NodeLoads.Row, any Error>, external: ExternalLoads?
+        _ rows: some AsyncSequence<NodeLoads<SampledNodes>.Row, any Error>, external: ExternalLoads?
     ) async throws -> ([NodeLoad], [NodeID: String]) {
         var loads: [NodeLoad] = []
         var urls: [NodeID: String] = [:]
@@ -284,47 +287,54 @@ private func liveConference(room: String, now: String, live: String) -> String {
 }
 
 /// Nodes' reports with the rooms placed on each since (since its report, or since `placedSince` when the loads
-/// come from elsewhere). Two statements, so each keeps its own plan: the sampled nodes by id, or every node
-/// reporting since `live`.
-private enum NodeLoads {
+/// come from elsewhere), of the nodes `Filter` names. Each filter is a statement of its own, so each keeps its own
+/// plan: the sampled nodes by id, or every room server reporting since a time.
+private struct NodeLoads<Filter: NodeLoadsFilter>: PostgresPreparedStatement {
     typealias Row = (String, String, String, String, Int, Int, Int, Double, Int64, Int64)
-    static let columns = """
+    /// One prepared statement per filter (PostgreSQL cuts names at 63 bytes: a reflected generic name would not do).
+    static var name: String { "plaza_node_loads_" + Filter.name }
+    static var sql: String {
+        """
         SELECT n.id, n.url, n.region, n.state, n.capacity, n.participants, n.rooms, n.cpu, n.reported_at,
             (SELECT COUNT(*) FROM placements q WHERE q.node = n.id AND q.placed_at > COALESCE($2, n.reported_at))
-        FROM nodes n
+        FROM nodes n WHERE \(Filter.condition)
         """
+    }
+    static var bindingDataTypes: [PostgresDataType] { [Filter.type, .int8] }
+    var filter: Filter.Value
+    var placedSince: Int64?
 
-    struct Sampled: PostgresPreparedStatement {
-        typealias Row = NodeLoads.Row
-        static let sql = NodeLoads.columns + " WHERE n.id = ANY($1)"
-        static let bindingDataTypes: [PostgresDataType] = [.textArray, .int8]
-        var ids: [String]
-        var placedSince: Int64?
-
-        func makeBindings() throws -> PostgresBindings {
-            var bindings = PostgresBindings(capacity: 2)
-            bindings.append(ids)
-            bindings.append(placedSince)
-            return bindings
-        }
-
-        func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 2)
+        try bindings.append(filter)
+        bindings.append(placedSince)
+        return bindings
     }
 
-    struct Live: PostgresPreparedStatement {
-        typealias Row = NodeLoads.Row
-        static let sql = NodeLoads.columns + " WHERE n.reported_at >= $1 AND n.kind = 'room-server'"
-        static let bindingDataTypes: [PostgresDataType] = [.int8, .int8]
-        var live: Int64
-        var placedSince: Int64?
+    func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
+}
 
-        func makeBindings() throws -> PostgresBindings {
-            var bindings = PostgresBindings(capacity: 2)
-            bindings.append(live)
-            bindings.append(placedSince)
-            return bindings
-        }
+/// Which nodes `NodeLoads` reads: a condition on `$1`.
+private protocol NodeLoadsFilter: Sendable {
+    associatedtype Value: PostgresEncodable & Sendable
+    static var name: String { get }
+    static var condition: String { get }
+    static var type: PostgresDataType { get }
+}
 
-        func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
-    }
+/// The sampled nodes, by id.
+private enum SampledNodes: NodeLoadsFilter {
+    typealias Value = [String]
+    static let name = "sampled"
+    static let condition = "n.id = ANY($1)"
+    static let type = PostgresDataType.textArray
+}
+
+/// Every room server reporting since `$1`. The kind is a constant of Swift's, not a parameter: the statement
+/// keeps one plan.
+private enum LiveRoomServers: NodeLoadsFilter {
+    typealias Value = Int64
+    static let name = "live"
+    static let condition = "n.reported_at >= $1 AND n.kind = '\(NodeKind.roomServer.rawValue)'"
+    static let type = PostgresDataType.int8
 }

@@ -1,3 +1,7 @@
+// The PostgreSQL engine of every store protocol, for the processes of a fleet that share one database. Each
+// decision ends in one conditional statement PostgreSQL serializes on its row; the hot paths (a join's placement,
+// a node's heartbeat) are prepared statements.
+
 public import PlazaCore
 public import PlazaStore
 public import Logging
@@ -145,7 +149,8 @@ public final class PostgresStore: ChatStore {
     public static func open(url: String, logger: Logger) async throws -> PostgresStore {
         let configuration = try Self.configuration(url)
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
-        let store = PostgresStore(client: client, logger: logger)
+        // The client's connection pool runs for the store's life; `close()` ends it and waits for it.
+        let store = PostgresStore(client: client, runner: Task { await client.run() }, logger: logger)
         do {
             try await store.migrate()
         } catch {
@@ -155,10 +160,8 @@ public final class PostgresStore: ChatStore {
         return store
     }
 
-    private init(client: PostgresClient, logger: Logger) {
-        self.client = client
-        self.logger = logger
-        self.runner = Task { await client.run() }
+    private init(client: PostgresClient, runner: Task<Void, Never>, logger: Logger) {
+        (self.client, self.runner, self.logger) = (client, runner, logger)
     }
 
     /// Parses a PostgreSQL URL into the client's configuration.

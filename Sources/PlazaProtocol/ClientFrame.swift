@@ -1,3 +1,7 @@
+// The wire protocol (docs/protocol.md): client frames decoded with a fast path that allocates little, server
+// frames encoded once into bytes that fan-out shares, the stable error and close codes, and `Refusal`, the one
+// mapping of a reason to them.
+
 public import PlazaCore
 import Foundation
 

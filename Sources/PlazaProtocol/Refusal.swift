@@ -13,10 +13,7 @@ public struct Refusal: Error, Sendable, Equatable, CustomStringConvertible {
     public var retryAfter: Int?
 
     public init(_ code: ErrorCode, _ message: String, close: CloseCode, status: Int, retryAfter: Int? = nil) {
-        self.code = code
-        self.message = message
-        self.close = close
-        self.status = status
+        (self.code, self.message, self.close, self.status) = (code, message, close, status)
         self.retryAfter = retryAfter
     }
 

@@ -3,7 +3,6 @@ public import PlazaRooms
 public import PlazaTransport
 public import PlazaDirectory
 public import PlazaFleet
-public import Configuration
 
 /// Everything a Plaza process can be told: one tree of the components' own configurations, read from one
 /// `ConfigReader` (flags, then `PLAZA_*` environment variables, then the JSON config file, then the defaults).
@@ -18,6 +17,9 @@ public struct PlazaConfiguration: Sendable {
     public var store: String?
     /// `log.level`: trace, debug, info, notice, warning, error or critical. Default info.
     public var logLevel = "info"
+    /// `directory` (`PLAZA_DIRECTORY`): the directory whose fleet API `plaza fleet` talks to. Default
+    /// `http://127.0.0.1:8080`.
+    public var directoryURL = "http://127.0.0.1:8080"
     /// Where a serving role listens and what its HTTP API accepts (`server.*`, `web.root`, `ice.servers`, …).
     public var http = HTTPConfiguration()
     /// Tokens (`auth.*`).
@@ -35,20 +37,6 @@ public struct PlazaConfiguration: Sendable {
     public var agent = AgentConfiguration()
 
     public init() {}
-
-    /// Reads every key from `reader`, falling back to the defaults.
-    public init(reader config: ConfigReader) {
-        dataDirectory = config.string(forKey: "dataDir", default: dataDirectory)
-        store = config.string(forKey: "store", isSecret: true)
-        logLevel = config.string(forKey: "log.level", default: logLevel)
-        http = HTTPConfiguration(reader: config)
-        auth = AuthConfiguration(reader: config)
-        space = SpaceConfiguration(reader: config)
-        roomServer = RoomServerConfiguration(reader: config)
-        directory = DirectoryConfiguration(reader: config)
-        autoscaler = AutoscalerConfiguration(reader: config)
-        agent = AgentConfiguration(reader: config)
-    }
 
     /// Refuses values that cannot work for a serving role, naming the key.
     public func validate() throws(ConfigurationError) {

@@ -1,7 +1,7 @@
-/// The composition roots: how each role a process can run is put together from the modules — the stores it
-/// opens (by URL, SQLite or PostgreSQL), its secrets, its map, its server and the services beside it. Imported
-/// only by the `plaza` executable and by the test harness, which starts the same roles in-process; no library
-/// of Plaza depends on it, and it is the only module that knows both store engines.
+// The composition roots: how each role a process can run is put together from the modules — the stores it
+// opens (by URL, SQLite or PostgreSQL), its secrets, its map, its server and the services beside it. Imported
+// only by the `plaza` executable and by the test harness, which starts the same roles in-process; no library
+// of Plaza depends on it, and it is the only module that knows both store engines.
 
 public import PlazaCore
 public import PlazaStore
@@ -35,10 +35,7 @@ public struct Launch: Sendable {
         store: any SharedStore, roomServer: RoomServer? = nil, directory: DirectoryServer? = nil,
         services: @escaping @Sendable (@escaping @Sendable (any Channel) async -> Void) -> [any Service]
     ) {
-        self.store = store
-        self.roomServer = roomServer
-        self.directory = directory
-        self.services = services
+        (self.store, self.roomServer, self.directory, self.services) = (store, roomServer, directory, services)
     }
 
     /// The role's services and `others` in one group; on graceful shutdown (one of `signals`) the room server

@@ -1,9 +1,9 @@
-/// Rooms: where a room's state lives on its home node and how it reaches its clients.
-///
-/// A `Room` is an actor holding one room's presence, chat log, positions and media state; a `RoomRegistry`
-/// loads rooms on first use (under their placement on a fleet node) and unloads idle ones. Rooms know nothing of
-/// sockets or HTTP: they hand encoded frames to each connection's `Outbound`, which the transport implements
-/// (`PlazaTransport`'s WebSocket queue) and tests replace with a recording fake.
+// Rooms: where a room's state lives on its home node and how it reaches its clients.
+//
+// A `Room` is an actor holding one room's presence, chat log, positions and media state; a `RoomRegistry`
+// loads rooms on first use (under their placement on a fleet node) and unloads idle ones. Rooms know nothing of
+// sockets or HTTP: they hand encoded frames to each connection's `Outbound`, which the transport implements
+// (`PlazaTransport`'s WebSocket queue) and tests replace with a recording fake.
 
 import PlazaCore
 public import PlazaProtocol

@@ -59,20 +59,15 @@ public actor Room {
         name: RoomName, log: ChatLog<ConnectionID, OutboundFrame>, state: RoomState, store: any ChatStore, fence: Fence?,
         metrics: PlazaMetrics, clock: any RoomClock, logger: Logger
     ) {
-        self.name = name
-        self.log = log
-        self.state = state
-        self.store = store
-        self.fence = fence
-        self.metrics = metrics
-        self.clock = clock
-        self.logger = logger
+        (self.name, self.log, self.state, self.store, self.fence) = (name, log, state, store, fence)
+        (self.metrics, self.clock, self.logger) = (metrics, clock, logger)
         (commits, commitRequests) = AsyncStream.makeStream(bufferingPolicy: .unbounded)
         emptySince = clock.now
     }
 
     // MARK: Presence
 
+    /// Why a connection was not attached: the room was unloaded meanwhile (look it up again), or a limit refused it.
     public enum AttachError: Error, Sendable {
         /// The room was unloaded meanwhile: look it up again.
         case retired

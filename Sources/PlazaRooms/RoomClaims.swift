@@ -42,10 +42,7 @@ public struct FleetClaims: RoomClaims {
     let now: @Sendable () -> Int64
 
     public init(placements: any RoomPlacements, node: NodeID, leaseTTL: Duration, now: @escaping @Sendable () -> Int64) {
-        self.placements = placements
-        self.node = node
-        self.leaseTTL = leaseTTL
-        self.now = now
+        (self.placements, self.node, self.leaseTTL, self.now) = (placements, node, leaseTTL, now)
     }
 
     public func claim(_ room: RoomName) async throws -> RoomClaim {

@@ -29,14 +29,8 @@ public actor RoomRegistry {
         store: any ChatStore, claims: any RoomClaims, configuration: RoomsConfiguration, space: SpaceConfiguration,
         spawn: Position, metrics: PlazaMetrics, clock: any RoomClock = SystemClock(), logger: Logger
     ) {
-        self.store = store
-        self.claims = claims
-        self.configuration = configuration
-        self.space = space
-        self.spawn = spawn
-        self.metrics = metrics
-        self.clock = clock
-        self.logger = logger
+        (self.store, self.claims, self.configuration, self.space) = (store, claims, configuration, space)
+        (self.spawn, self.metrics, self.clock, self.logger) = (spawn, metrics, clock, logger)
         (started, startedContinuation) = AsyncStream.makeStream()
     }
 

@@ -1,5 +1,4 @@
 public import PlazaCore
-public import Configuration
 
 /// What the rooms of a room server may hold and how long they stay loaded. Keys and defaults are listed in the
 /// README's configuration table.
@@ -16,17 +15,6 @@ public struct RoomsConfiguration: Sendable {
     public var idleUnload: Double = 30
 
     public init() {}
-
-    public init(reader config: ConfigReader) {
-        limits.participantsPerRoom = config.int(forKey: "limits.participantsPerRoom", default: limits.participantsPerRoom)
-        limits.connectionsPerParticipant = config.int(
-            forKey: "limits.connectionsPerParticipant", default: limits.connectionsPerParticipant)
-        limits.chatTextLength = config.int(forKey: "limits.chatTextLength", default: limits.chatTextLength)
-        limits.messageIDLength = config.int(forKey: "limits.messageIDLength", default: limits.messageIDLength)
-        roomsPerNode = config.int(forKey: "limits.roomsPerNode", default: roomsPerNode)
-        resumeWindow = config.int(forKey: "chat.resumeWindow", default: resumeWindow)
-        idleUnload = config.double(forKey: "rooms.idleUnload", default: idleUnload)
-    }
 
     public func validate() throws(ConfigurationError) {
         try ConfigurationError.require(roomsPerNode >= 1, "limits.roomsPerNode", "must be ≥ 1")
@@ -58,18 +46,6 @@ public struct SpaceConfiguration: Sendable {
     public var maxPeers: Int = 6
 
     public init() {}
-
-    public init(reader config: ConfigReader) {
-        tickHz = config.double(forKey: "space.tickHz", default: tickHz)
-        cellSize = config.double(forKey: "space.cellSize", default: cellSize)
-        interestRadius = config.int(forKey: "space.interestRadius", default: interestRadius)
-        if let x = config.double(forKey: "space.spawnX"), let y = config.double(forKey: "space.spawnY") {
-            spawn = Position(x: x, y: y)
-        }
-        map = config.string(forKey: "space.map")
-        proximityRadius = config.double(forKey: "space.proximityRadius", default: proximityRadius)
-        maxPeers = config.int(forKey: "space.maxPeers", default: maxPeers)
-    }
 
     public func validate() throws(ConfigurationError) {
         try ConfigurationError.require(tickHz > 0 && tickHz <= 100, "space.tickHz", "must be in (0, 100]")

@@ -80,8 +80,8 @@ extension SQLiteStore: MediaStore {
                 let recorders = try await query(
                     """
                     SELECT n.*, (SELECT room FROM recordings r WHERE r.recorder = n.id) AS recording
-                    FROM nodes n WHERE n.kind = 'jibri'
-                    """, [])
+                    FROM nodes n WHERE n.kind = ?
+                    """, [.text(NodeKind.jibri.rawValue)])
                 let idle = recorders.compactMap(Self.record).filter { $0.mayRecord(now: now, heartbeatTTL: heartbeatTTL) }
                 guard let recorder = idle.randomElement()?.registration.id else { return nil }
                 try await run(

@@ -72,11 +72,11 @@ extension SQLiteStore: RoomPlacements {
                         """
                         SELECT n.*, (SELECT COUNT(*) FROM placements q WHERE q.node = n.id
                             AND q.placed_at > COALESCE(?1, n.reported_at)) AS placed
-                        FROM nodes n WHERE n.reported_at >= ?2 AND n.kind = 'room-server'
+                        FROM nodes n WHERE n.reported_at >= ?2 AND n.kind = ?4
                             AND (?3 IS NULL OR n.id IN (SELECT value FROM json_each(?3)))
                         """,
                         [external.map { .integer(Int($0.since)) } ?? .null, .integer(live),
-                         try only.map { .text(try Self.jsonArray($0.map(\.rawValue))) } ?? .null])
+                         try only.map { .text(try Self.jsonArray($0.map(\.rawValue))) } ?? .null, .text(NodeKind.roomServer.rawValue)])
                     for row in rows { if let id = row.column("id")?.string { urls[NodeID(id)] = row.column("url")?.string } }
                     return rows.compactMap { Self.load($0, placed: "placed").map { external?.applied(to: $0) ?? $0 } }
                 }
@@ -102,8 +102,8 @@ extension SQLiteStore: RoomPlacements {
     private func candidateNodes(live: Int, now: Int64) async throws -> [PlacementCandidates.Node] {
         if let fresh = candidates.nodes(at: now) { return fresh }
         let rows = try await query(
-            "SELECT id, region FROM nodes WHERE reported_at >= ? AND state = 'serving' AND kind = 'room-server'",
-            [.integer(live)])
+            "SELECT id, region FROM nodes WHERE reported_at >= ? AND state = 'serving' AND kind = ?",
+            [.integer(live), .text(NodeKind.roomServer.rawValue)])
         let nodes = rows.compactMap { row in
             row.column("id")?.string.map { PlacementCandidates.Node(id: NodeID($0), region: row.column("region")?.string ?? "") }
         }

@@ -1,3 +1,7 @@
+// The SQLite engine of every store protocol: `plaza serve` keeps everything in one file, and the processes of one
+// machine (`plaza serve --pools` and the room servers it launches) share it. Decisions that read then write take
+// the file's write lock, as PostgreSQL's row locks serialize them across machines.
+
 public import PlazaCore
 public import PlazaStore
 public import Logging
@@ -148,19 +152,16 @@ public actor SQLiteStore: ChatStore {
         } catch {
             throw StoreError(.unavailable, "cannot open \(path): \(error)")
         }
-        let store = SQLiteStore(connection: connection, logger: logger)
-        do {
-            try await store.prepare()
-        } catch {
-            try? await connection.close()
-            throw error
-        }
-        return store
+        return try await prepared(connection, logger: logger)
     }
 
     /// An in-memory database, for tests and `plaza simulate`.
     public static func inMemory(logger: Logger) async throws -> SQLiteStore {
-        let connection = try await SQLiteConnection.open(storage: .memory, logger: logger)
+        try await prepared(try await SQLiteConnection.open(storage: .memory, logger: logger), logger: logger)
+    }
+
+    /// A store on `connection` with its schema up to date; the connection is closed if that fails.
+    private static func prepared(_ connection: SQLiteConnection, logger: Logger) async throws -> SQLiteStore {
         let store = SQLiteStore(connection: connection, logger: logger)
         do {
             try await store.prepare()

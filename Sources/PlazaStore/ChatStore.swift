@@ -1,11 +1,11 @@
-/// Durable state behind one protocol per concern — chat (`ChatStore`), the node registry (`NodeRegistry`), room
-/// placements (`RoomPlacements`), media (`MediaStore`) and the autoscaler's state (`FleetStore`) — so that the
-/// same room code, directory and autoscaler, and the same test suite, run on SQLite (one machine, `PlazaSQLite`)
-/// and on PostgreSQL (a fleet, `PlazaPostgres`). This module holds the protocols and the records they exchange;
-/// the engines implement them.
-///
-/// Concurrency contract: every method may be called from any task; engines serialize internally. A method that
-/// returns normally has made its write durable (the engine's commit returned).
+// Durable state behind one protocol per concern — chat (`ChatStore`), the node registry (`NodeRegistry`), room
+// placements (`RoomPlacements`), media (`MediaStore`) and the autoscaler's state (`FleetStore`) — so that the
+// same room code, directory and autoscaler, and the same test suite, run on SQLite (one machine, `PlazaSQLite`)
+// and on PostgreSQL (a fleet, `PlazaPostgres`). This module holds the protocols and the records they exchange;
+// the engines implement them.
+//
+// Concurrency contract: every method may be called from any task; engines serialize internally. A method that
+// returns normally has made its write durable (the engine's commit returned).
 
 public import PlazaCore
 public import PlazaFleetModel
@@ -63,6 +63,8 @@ public struct Fence: Sendable, Equatable {
 
 /// Errors from a store, with a stable kind.
 public struct StoreError: Error, Sendable, CustomStringConvertible {
+    /// What went wrong, as callers act on it: a conflict is a duplicate, fenced means the room moved, the rest is an
+    /// outage.
     public enum Kind: Sendable, Equatable {
         /// A uniqueness rule was violated (an offset or a client id already stored).
         case conflict

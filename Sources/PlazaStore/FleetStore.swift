@@ -10,11 +10,7 @@ public struct FleetPool: Sendable, Equatable, Codable {
     public var desired: Int
 
     public init(name: PoolName, kind: NodeKind, region: String, min: Int, max: Int, desired: Int) {
-        self.name = name
-        self.kind = kind
-        self.region = region
-        self.min = min
-        self.max = max
+        (self.name, self.kind, self.region, self.min, self.max) = (name, kind, region, min, max)
         self.desired = desired
     }
 }
@@ -44,17 +40,8 @@ public struct ScalingActivity: Sendable, Equatable, Codable {
         id: Int64 = 0, pool: PoolName, at: Int64, action: String, instance: InstanceID? = nil, from: Int? = nil, to: Int? = nil,
         cause: String, reason: String, values: [String: Double] = [:], result: String = "succeeded"
     ) {
-        self.id = id
-        self.pool = pool
-        self.at = at
-        self.action = action
-        self.instance = instance
-        self.from = from
-        self.to = to
-        self.cause = cause
-        self.reason = reason
-        self.values = values
-        self.result = result
+        (self.id, self.pool, self.at, self.action, self.instance, self.from) = (id, pool, at, action, instance, from)
+        (self.to, self.cause, self.reason, self.values, self.result) = (to, cause, reason, values, result)
     }
 }
 

@@ -11,10 +11,7 @@ public struct BridgePlacement: Sendable, Equatable {
     public var leaseUntil: Int64
 
     public init(room: RoomName, bridge: NodeID, url: String, leaseUntil: Int64) {
-        self.room = room
-        self.bridge = bridge
-        self.url = url
-        self.leaseUntil = leaseUntil
+        (self.room, self.bridge, self.url, self.leaseUntil) = (room, bridge, url, leaseUntil)
     }
 }
 
@@ -26,9 +23,7 @@ public struct Recording: Sendable, Equatable {
     public var startedAt: Int64
 
     public init(room: RoomName, recorder: NodeID, startedAt: Int64) {
-        self.room = room
-        self.recorder = recorder
-        self.startedAt = startedAt
+        (self.room, self.recorder, self.startedAt) = (room, recorder, startedAt)
     }
 }
 

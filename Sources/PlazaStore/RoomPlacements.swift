@@ -72,11 +72,7 @@ public struct RoomPlacement: Sendable, Equatable {
     public var conference: BridgePlacement?
 
     public init(room: RoomName, node: NodeID, url: String, epoch: Int64, leaseUntil: Int64, conference: BridgePlacement? = nil) {
-        self.room = room
-        self.node = node
-        self.url = url
-        self.epoch = epoch
-        self.leaseUntil = leaseUntil
+        (self.room, self.node, self.url, self.epoch, self.leaseUntil) = (room, node, url, epoch, leaseUntil)
         self.conference = conference
     }
 

@@ -34,9 +34,7 @@ public final class MotoServer: Sendable {
     }
 
     private init(port: Int, process: Process, log: String) {
-        self.port = port
-        self.process = process
-        self.log = log
+        (self.port, self.process, self.log) = (port, process, log)
     }
 
     public var url: String { "http://127.0.0.1:\(port)" }

@@ -73,9 +73,7 @@ public final class PostgresServer: Sendable {
     }
 
     private init(port: Int, directory: String, binaries: String) {
-        self.port = port
-        self.directory = directory
-        self.binaries = binaries
+        (self.port, self.directory, self.binaries) = (port, directory, binaries)
     }
 
     /// Stops the postmaster by the PID in its `postmaster.pid` (fast shutdown) and removes its folder.

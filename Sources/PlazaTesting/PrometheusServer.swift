@@ -37,9 +37,7 @@ public final class PrometheusServer: Sendable {
     }
 
     private init(port: Int, directory: String, process: Process) {
-        self.port = port
-        self.directory = directory
-        self.process = process
+        (self.port, self.directory, self.process) = (port, directory, process)
     }
 
     /// The result of an instant query (`/api/v1/query`), as the JSON `data.result` array; empty until the

@@ -8,6 +8,7 @@ public import Foundation
 /// A WebSocket client that speaks Plaza's JSON frames, for tests: it splits each message into its
 /// `\n`-separated frames and keeps them, in order, until the test takes them.
 public final class TestClient: Sendable {
+    /// What the client has received: a frame or the close.
     public enum Event: Sendable {
         case frame(JSONValue)
         case closed(UInt16?)

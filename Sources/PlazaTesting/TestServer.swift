@@ -1,3 +1,6 @@
+// The test harness, shipped as a target: Plaza's roles started in-process on free loopback ports, real WebSocket
+// and HTTP clients, and throwaway PostgreSQL, Prometheus, HAProxy and moto servers from the machine's packages.
+
 public import PlazaRoles
 public import PlazaTransport
 public import PlazaDirectory
@@ -102,10 +105,7 @@ public final class TestServer: Sendable {
     }
 
     private init(port: Int, launch: Launch, dataDirectory: String, group: ServiceGroup, task: Task<Void, any Error>) {
-        self.port = port
-        self.launch = launch
-        self.dataDirectory = dataDirectory
-        self.group = group
+        (self.port, self.launch, self.dataDirectory, self.group) = (port, launch, dataDirectory, group)
         self.task = task
     }
 
@@ -133,6 +133,7 @@ public final class TestServer: Sendable {
 
     // MARK: HTTP
 
+    /// A request's answer (the harness's `HTTPResult`).
     public typealias HTTPResult = PlazaTesting.HTTPResult
 
     public func request(_ method: String, _ path: String, body: String? = nil, bearer: String? = nil) async throws -> HTTPResult {

@@ -12,10 +12,7 @@ public struct APIError: Error, HTTPResponseError, Sendable {
     public var retryAfter: Int?
 
     public init(_ status: HTTPResponse.Status, _ code: ErrorCode, _ message: String, retryAfter: Int? = nil) {
-        self.status = status
-        self.code = code
-        self.message = message
-        self.retryAfter = retryAfter
+        (self.status, self.code, self.message, self.retryAfter) = (status, code, message, retryAfter)
     }
 
     /// The HTTP answer to `refusal`.

@@ -28,13 +28,8 @@ public struct APIContext: Sendable {
         http: HTTPConfiguration, auth: AuthConfiguration, space: SpaceConfiguration, map: MapFile, authority: TokenAuthority,
         adminToken: String, history: any ChatStore, metrics: PlazaMetrics, logger: Logger
     ) {
-        self.http = http
-        self.auth = auth
-        self.authority = authority
-        self.adminToken = adminToken
-        self.history = history
-        self.metrics = metrics
-        self.logger = logger
+        (self.http, self.auth, self.authority, self.adminToken) = (http, auth, authority, adminToken)
+        (self.history, self.metrics, self.logger) = (history, metrics, logger)
         let ice = (try? JSONDecoder().decode(JSONValue.self, from: Data(http.iceServersJSON.utf8))) ?? .array([])
         if case .array(let servers) = ice { iceServers = servers } else { iceServers = [] }
         var w = JSONWriter(capacity: map.json.count + 256)
@@ -81,9 +76,7 @@ public struct RoomHome: Sendable {
     public var conference: BridgePlacement?
 
     public init(node: String, url: String, conference: BridgePlacement? = nil) {
-        self.node = node
-        self.url = url
-        self.conference = conference
+        (self.node, self.url, self.conference) = (node, url, conference)
     }
 
     /// The WebSocket URL of `url`.
@@ -108,9 +101,7 @@ public struct APIRoutes: Sendable {
     public let readiness: @Sendable () async throws -> Void
 
     public init(api: APIContext, allocator: any RoomAllocator, readiness: @escaping @Sendable () async throws -> Void) {
-        self.api = api
-        self.allocator = allocator
-        self.readiness = readiness
+        (self.api, self.allocator, self.readiness) = (api, allocator, readiness)
     }
 
     public func register(on router: Router<PlazaRequestContext>) {

@@ -1,7 +1,6 @@
 public import PlazaCore
 public import PlazaRooms
 import PlazaFleetModel
-public import Configuration
 import Foundation
 
 /// Where a role listens and what its HTTP API accepts: every role that serves clients (room server, directory)
@@ -29,17 +28,6 @@ public struct HTTPConfiguration: Sendable {
     public var historyPageLimit = 200
 
     public init() {}
-
-    public init(reader config: ConfigReader) {
-        host = config.string(forKey: "server.host", default: host)
-        port = config.int(forKey: "server.port", default: port)
-        publicURL = config.string(forKey: "server.publicURL")
-        backlog = config.int(forKey: "server.backlog", default: backlog)
-        requestBodyBytes = config.int(forKey: "limits.requestBodyBytes", default: requestBodyBytes)
-        webRoot = config.string(forKey: "web.root")
-        iceServersJSON = config.string(forKey: "ice.servers", default: iceServersJSON)
-        historyPageLimit = config.int(forKey: "chat.historyPageLimit", default: historyPageLimit)
-    }
 
     public func validate() throws(ConfigurationError) {
         try ConfigurationError.require((0...65535).contains(port), "server.port", "must be 0–65535")
@@ -72,16 +60,6 @@ public struct AuthConfiguration: Sendable {
 
     public init() {}
 
-    public init(reader config: ConfigReader) {
-        guests = config.bool(forKey: "auth.guests", default: guests)
-        secret = config.string(forKey: "auth.secret", isSecret: true)
-        tokenTTL = config.double(forKey: "auth.tokenTTL", default: tokenTTL)
-        adminToken = config.string(forKey: "auth.adminToken", isSecret: true)
-        externalHMACSecret = config.string(forKey: "auth.jwt.hmacSecret", isSecret: true)
-        externalPublicKeyFile = config.string(forKey: "auth.jwt.publicKeyFile")
-        externalJWKSFile = config.string(forKey: "auth.jwt.jwksFile")
-    }
-
     public func validate() throws(ConfigurationError) {
         try ConfigurationError.require(tokenTTL > 0, "auth.tokenTTL", "must be > 0")
         try ConfigurationError.require(secret.map { $0.utf8.count >= 32 } ?? true, "auth.secret", "must be at least 32 bytes")
@@ -111,17 +89,6 @@ public struct WebSocketConfiguration: Sendable {
     public var outboundQueueBytes = 1 << 20
 
     public init() {}
-
-    public init(reader config: ConfigReader) {
-        helloTimeout = config.double(forKey: "websocket.helloTimeout", default: helloTimeout)
-        pingInterval = config.double(forKey: "websocket.pingInterval", default: pingInterval)
-        closeTimeout = config.double(forKey: "websocket.closeTimeout", default: closeTimeout)
-        frameBytes = config.int(forKey: "limits.frameBytes", default: frameBytes)
-        framesPerSecond = config.double(forKey: "limits.framesPerSecond", default: framesPerSecond)
-        frameBurst = config.double(forKey: "limits.frameBurst", default: frameBurst)
-        floodClose = config.int(forKey: "limits.floodClose", default: floodClose)
-        outboundQueueBytes = config.int(forKey: "limits.outboundQueueBytes", default: outboundQueueBytes)
-    }
 
     public func validate() throws(ConfigurationError) {
         try ConfigurationError.require(helloTimeout > 0, "websocket.helloTimeout", "must be > 0")
@@ -153,16 +120,6 @@ public struct RoomServerConfiguration: Sendable {
     public var leaseTTL: Double = 6
 
     public init() {}
-
-    public init(reader config: ConfigReader) {
-        webSocket = WebSocketConfiguration(reader: config)
-        rooms = RoomsConfiguration(reader: config)
-        nodeID = config.string(forKey: "cluster.nodeID")
-        region = config.string(forKey: "cluster.region", default: region)
-        capacity = config.int(forKey: "cluster.capacity", default: capacity)
-        heartbeatInterval = config.double(forKey: "cluster.heartbeatInterval", default: heartbeatInterval)
-        leaseTTL = config.double(forKey: "cluster.leaseTTL", default: leaseTTL)
-    }
 
     public func validate() throws(ConfigurationError) {
         try webSocket.validate()

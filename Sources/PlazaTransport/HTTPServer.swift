@@ -1,6 +1,6 @@
-/// The transport: HTTP and WebSocket on Hummingbird. Each role builds its router from the pieces here — the
-/// shared API (`APIRoutes`), the WebSocket session and its bounded outbound queue, the web client's files, the
-/// error shape — and runs it as one `Service` among its others.
+// The transport: HTTP and WebSocket on Hummingbird. Each role builds its router from the pieces here — the
+// shared API (`APIRoutes`), the WebSocket session and its bounded outbound queue, the web client's files, the
+// error shape — and runs it as one `Service` among its others.
 
 public import Hummingbird
 public import HummingbirdWebSocket

@@ -23,12 +23,8 @@ public struct HeartbeatService: Service {
         server: RoomServer, registry: any NodeRegistry, placements: any RoomPlacements, registration: NodeRegistration,
         leaseTTL: Duration, interval: Duration
     ) {
-        self.server = server
-        self.registry = registry
-        self.placements = placements
-        self.registration = registration
-        self.leaseTTL = leaseTTL
-        self.interval = interval
+        (self.server, self.registry, self.placements) = (server, registry, placements)
+        (self.registration, self.leaseTTL, self.interval) = (registration, leaseTTL, interval)
     }
 
     public func run() async throws {

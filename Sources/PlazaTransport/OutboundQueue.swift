@@ -33,10 +33,7 @@ final class OutboundQueue: Outbound {
     private let metrics: PlazaMetrics
 
     init(channel: any Channel, flusher: LoopFlusher, limit: Int, metrics: PlazaMetrics) {
-        self.channel = channel
-        self.flusher = flusher
-        self.limit = limit
-        self.metrics = metrics
+        (self.channel, self.flusher, self.limit, self.metrics) = (channel, flusher, limit, metrics)
     }
 
     /// Queues one frame and makes sure it will be flushed. Returns false when the connection is closing.

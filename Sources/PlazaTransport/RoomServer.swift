@@ -30,10 +30,7 @@ public final class RoomServer: Sendable {
         configuration: RoomServerConfiguration, api: APIContext, store: any ChatStore, claims: any RoomClaims,
         space: SpaceConfiguration, spawn: Position, identity: String, clock: any RoomClock = SystemClock()
     ) {
-        self.configuration = configuration
-        self.api = api
-        self.identity = identity
-        self.space = space
+        (self.configuration, self.api, self.identity, self.space) = (configuration, api, identity, space)
         registry = RoomRegistry(
             store: store, claims: claims, configuration: configuration.rooms, space: space, spawn: spawn,
             metrics: api.metrics, clock: clock, logger: api.logger)

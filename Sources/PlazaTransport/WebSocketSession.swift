@@ -78,10 +78,7 @@ private final class Reader {
     private var configuration: WebSocketConfiguration { server.configuration.webSocket }
 
     init(server: RoomServer, id: ConnectionID, queue: OutboundQueue, helloDeadline: Scheduled<Void>, logger: Logger) {
-        self.server = server
-        self.id = id
-        self.queue = queue
-        self.helloDeadline = helloDeadline
+        (self.server, self.id, self.queue, self.helloDeadline) = (server, id, queue, helloDeadline)
         self.logger = logger
         let configuration = server.configuration.webSocket
         self.bucket = TokenBucket(rate: configuration.framesPerSecond, burst: configuration.frameBurst)

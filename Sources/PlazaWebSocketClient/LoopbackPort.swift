@@ -5,6 +5,7 @@ import Glibc
 /// Free loopback ports for the servers tests and load generators start (PostgreSQL, Prometheus, `plaza`
 /// processes), which must be told their port before they listen.
 public enum LoopbackPort {
+    /// No socket could be bound (the machine is out of file descriptors or ports).
     public struct Unavailable: Error {}
 
     /// A port on 127.0.0.1 that nothing listens on right now.

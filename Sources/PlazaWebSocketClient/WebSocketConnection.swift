@@ -1,3 +1,6 @@
+// A WebSocket client for load generators and protocol tests (see `WebSocketConnection`), and free loopback ports
+// for the servers they start.
+
 public import NIOCore
 public import NIOPosix
 public import NIOWebSocket
@@ -5,9 +8,12 @@ import Synchronization
 
 /// A minimal WebSocket client over SwiftNIO, for tests and load generation.
 ///
-/// Unlike a general-purpose client it exposes the controls a server's tests need: it can stop answering
-/// pings, stop reading (to play a slow consumer), and send arbitrary text, including invalid frames.
-/// Incoming messages and the close are handed to callbacks on the channel's event loop; they must not block.
+/// Plaza makes no WebSocket calls of its own in production; this client exists for what hummingbird-websocket's
+/// client does not offer. A load generator drives thousands of connections from one thread, with callbacks on the
+/// event loop and no task per connection, so the generator is not the bottleneck; and a server's tests need
+/// controls a general-purpose client hides: it can stop answering pings, stop reading (to play a slow consumer),
+/// size its receive buffer, and send arbitrary text, including invalid frames. Incoming messages and the close
+/// are handed to callbacks on the channel's event loop; they must not block.
 public final class WebSocketConnection: Sendable {
     public let channel: any Channel
     private let settings: Settings
@@ -30,6 +36,7 @@ public final class WebSocketConnection: Sendable {
         }
     }
 
+    /// Why a connection could not be made: the upgrade was refused or the socket failed.
     public enum ConnectError: Error {
         case handshakeFailed(String)
     }
@@ -137,11 +144,7 @@ private final class HandshakeHandler: ChannelInboundHandler, RemovableChannelHan
     private var received: ByteBuffer?
 
     init(host: String, port: Int, path: String, frames: FrameHandler, maxFrameSize: Int, upgraded: EventLoopPromise<Void>) {
-        self.host = host
-        self.port = port
-        self.path = path
-        self.frames = frames
-        self.maxFrameSize = maxFrameSize
+        (self.host, self.port, self.path, self.frames, self.maxFrameSize) = (host, port, path, frames, maxFrameSize)
         self.upgraded = upgraded
     }
 

@@ -26,13 +26,14 @@ struct FleetCommand: AsyncParsableCommand {
 
         /// Sends one request; an error answer becomes the command's error.
         func call(_ method: String, _ path: String, body: [String: Any]? = nil) async throws -> Data {
-            let reader = try await ConfigurationLoader.reader(
-                flags: ["directory": directory.map { .string($0) }, "auth.adminToken": adminToken.map { .string($0) }], file: nil)
-            let base = reader.string(forKey: "directory", default: "http://127.0.0.1:8080")
+            let configuration = PlazaConfiguration(
+                reader: try await ConfigurationLoader.reader(
+                    flags: ["directory": directory.map { .string($0) }, "auth.adminToken": adminToken.map { .string($0) }], file: nil))
+            let base = configuration.directoryURL
             guard let url = URL(string: base.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + path) else {
                 throw ValidationError("--directory is not a URL: \(base)")
             }
-            guard let token = reader.string(forKey: "auth.adminToken", isSecret: true) else {
+            guard let token = configuration.auth.adminToken else {
                 throw ValidationError("the fleet API needs the admin token: --admin-token or PLAZA_AUTH_ADMIN_TOKEN")
             }
             let json = try body.map { String(decoding: try JSONSerialization.data(withJSONObject: $0), as: UTF8.self) }

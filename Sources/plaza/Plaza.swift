@@ -1,3 +1,7 @@
+// The `plaza` command line: one subcommand per role (`serve`, `node`, `directory`, `autoscaler`, `agent`) and tool
+// (`fleet`, `bench`). Each reads its configuration through `ConfigurationLoader` and runs what `PlazaRoles` puts
+// together.
+
 import ArgumentParser
 
 @main

@@ -1,5 +1,6 @@
 import Testing
 import PlazaPlacement
+import PlazaFleetModel
 
 @Suite struct PlacementTests {
     let policy = PlacementPolicy(heartbeatTTL: 15_000, participantsPerNewRoom: 2)
@@ -63,5 +64,56 @@ import PlazaPlacement
         let counts = nodes.map(\.placedSinceReport)
         let mean = 500.0 / 20
         #expect(Double(counts.max()!) <= 1.3 * mean, "rooms per node: \(counts)")
+    }
+
+    /// The sampled choice both store engines run: two rows read while the sample holds, every row when it does not.
+    @Test func aDecisionReadsOnlyItsTwoCandidatesWhileTheyAreEligible() async throws {
+        let candidates = (0..<100).map { PlacementCandidates.Node(id: "n\($0)", region: "eu") }
+        var reads: [[NodeID]?] = []
+        var random = SplitMix64(seed: 7)
+        let chosen = try await Placement.choose(candidates: candidates, region: nil, now: now, policy: policy, using: &random) { only in
+            reads.append(only)
+            return (only ?? candidates.map(\.id)).map { id in
+                NodeLoad(id: id, capacity: 100, participants: Int(id.rawValue.dropFirst())!, reportedAt: now)
+            }
+        }
+        #expect(reads.count == 1 && reads[0]?.count == 2, "\(reads)")
+        let sampled = try #require(reads[0])
+        #expect(chosen?.id == sampled.min { Int($0.rawValue.dropFirst())! < Int($1.rawValue.dropFirst())! })
+    }
+
+    @Test func aSampleThatFallsShortReadsEveryLiveNode() async throws {
+        let candidates = [PlacementCandidates.Node(id: "a", region: "eu"), PlacementCandidates.Node(id: "b", region: "eu")]
+        let loads = [
+            NodeLoad(id: "a", region: "eu", state: .draining, capacity: 100, reportedAt: now),
+            NodeLoad(id: "b", region: "eu", capacity: 100, participants: 90, reportedAt: now),
+            NodeLoad(id: "c", region: "us", capacity: 100, reportedAt: now),
+        ]
+        var reads: [[NodeID]?] = []
+        var random = SplitMix64(seed: 1)
+        // A sampled node went draining since the list was read: everything is read, and the choice is made there.
+        let chosen = try await Placement.choose(candidates: candidates, region: "eu", now: now, policy: policy, using: &random) { only in
+            reads.append(only)
+            return only.map { ids in loads.filter { ids.contains($0.id) } } ?? loads
+        }
+        #expect(reads.count == 2 && reads[1] == nil && chosen?.id == "b")
+        // A region with fewer than two candidates reads everything at once.
+        reads = []
+        _ = try await Placement.choose(candidates: candidates, region: "us", now: now, policy: policy, using: &random) { only in
+            reads.append(only)
+            return loads
+        }
+        #expect(reads.count == 1 && reads[0] == nil)
+    }
+
+    @Test func candidateListsAgeOut() {
+        var candidates = PlacementCandidates()
+        #expect(candidates.nodes(at: now) == nil)
+        candidates.update([.init(id: "a", region: "eu")], readAt: now)
+        #expect(candidates.nodes(at: now + PlacementCandidates.maximumAge - 1)?.count == 1)
+        #expect(candidates.nodes(at: now + PlacementCandidates.maximumAge) == nil)
+        #expect(candidates.nodes(at: now - 1) == nil, "a read from a later clock")
+        candidates.invalidate()
+        #expect(candidates.nodes(at: now) == nil)
     }
 }

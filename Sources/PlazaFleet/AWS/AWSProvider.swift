@@ -15,6 +15,7 @@ public struct AWSProviderSettings: Codable, Sendable, Equatable {
     /// availability for the operator's dashboards and alarms.
     public var publish: Publish?
 
+    /// A pool statistic published to CloudWatch every period, for operators whose own alarms or dashboards read it.
     public struct Publish: Codable, Sendable, Equatable {
         public var namespace: String
         /// The CloudWatch metric name.
@@ -23,9 +24,7 @@ public struct AWSProviderSettings: Codable, Sendable, Equatable {
         public var statistic: String
 
         public init(namespace: String, metricName: String, statistic: String) {
-            self.namespace = namespace
-            self.metricName = metricName
-            self.statistic = statistic
+            (self.namespace, self.metricName, self.statistic) = (namespace, metricName, statistic)
         }
     }
 
@@ -33,12 +32,9 @@ public struct AWSProviderSettings: Codable, Sendable, Equatable {
         autoScalingGroup: String, region: String, autoScalingEndpoint: String? = nil, cloudWatchEndpoint: String? = nil,
         lifecycleHook: String? = nil, publish: Publish? = nil
     ) {
-        self.autoScalingGroup = autoScalingGroup
-        self.region = region
-        self.autoScalingEndpoint = autoScalingEndpoint
-        self.cloudWatchEndpoint = cloudWatchEndpoint
-        self.lifecycleHook = lifecycleHook
-        self.publish = publish
+        (self.autoScalingGroup, self.region) = (autoScalingGroup, region)
+        (self.autoScalingEndpoint, self.cloudWatchEndpoint) = (autoScalingEndpoint, cloudWatchEndpoint)
+        (self.lifecycleHook, self.publish) = (lifecycleHook, publish)
     }
 }
 
@@ -79,6 +75,7 @@ public struct AWSProvider: InstanceProvider {
         public var desired: Int
         public var instances: [Instance]
 
+        /// An instance of the Auto Scaling group, as DescribeAutoScalingGroups lists it.
         public struct Instance: Sendable, Equatable {
             public var id: String
             public var lifecycleState: String

@@ -48,6 +48,7 @@ public struct AWSQueryClient: Sendable {
     }
 }
 
+/// An error answer of an AWS Query API, with the action that failed and AWS's own code and message.
 public struct AWSError: Error, Sendable, CustomStringConvertible {
     public var action: String
     public var code: String

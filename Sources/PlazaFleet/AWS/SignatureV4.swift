@@ -7,6 +7,8 @@ public import Foundation
 /// AWS Signature Version 4: signs a request with an access key for one region and service. Verified against
 /// AWS's published test suite (Tests/PlazaFleetTests/SignatureV4Tests).
 public struct SignatureV4: Sendable {
+    /// An access key, its secret and, for temporary credentials, the session token: read from the standard `AWS_*`
+    /// variables.
     public struct Credentials: Sendable, Equatable {
         public var accessKeyID: String
         public var secretAccessKey: String
@@ -14,9 +16,7 @@ public struct SignatureV4: Sendable {
         public var sessionToken: String?
 
         public init(accessKeyID: String, secretAccessKey: String, sessionToken: String? = nil) {
-            self.accessKeyID = accessKeyID
-            self.secretAccessKey = secretAccessKey
-            self.sessionToken = sessionToken
+            (self.accessKeyID, self.secretAccessKey, self.sessionToken) = (accessKeyID, secretAccessKey, sessionToken)
         }
 
         /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN` from the environment.
@@ -35,11 +35,7 @@ public struct SignatureV4: Sendable {
         public var body: Data
 
         public init(method: String, path: String, query: [(String, String)] = [], headers: [(String, String)], body: Data = Data()) {
-            self.method = method
-            self.path = path
-            self.query = query
-            self.headers = headers
-            self.body = body
+            (self.method, self.path, self.query, self.headers, self.body) = (method, path, query, headers, body)
         }
 
         public static func == (a: Request, b: Request) -> Bool {
@@ -53,9 +49,7 @@ public struct SignatureV4: Sendable {
     public let service: String
 
     public init(credentials: Credentials, region: String, service: String) {
-        self.credentials = credentials
-        self.region = region
-        self.service = service
+        (self.credentials, self.region, self.service) = (credentials, region, service)
     }
 
     /// `20150830T123600Z` for `date`: the `X-Amz-Date` header (its first 8 characters are the scope's day).

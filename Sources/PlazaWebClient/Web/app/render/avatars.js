@@ -263,15 +263,7 @@ function drawMicOff(ctx, x, y) {
   ctx.moveTo(x, y + 3.5);
   ctx.lineTo(x, y + 6);
   ctx.stroke();
-  ctx.lineWidth = 1.8;
-  ctx.strokeStyle = "rgba(28, 24, 42, 0.9)";
-  ctx.beginPath();
-  ctx.moveTo(x - 5.5, y - 6.5);
-  ctx.lineTo(x + 5.5, y + 5.5);
-  ctx.stroke();
-  ctx.lineWidth = 1.4;
-  ctx.strokeStyle = red;
-  ctx.stroke();
+  strokeSlash(ctx, x - 5.5, y - 6.5, x + 5.5, y + 5.5, red);
 }
 
 /** A grey camera with a slash, centred on (x, y), screen px. */
@@ -286,14 +278,19 @@ function drawCameraOff(ctx, x, y) {
   ctx.lineTo(x + 2.5, y + 0.5);
   ctx.closePath();
   ctx.fill();
+  strokeSlash(ctx, x - 6, y - 6, x + 6, y + 6, grey);
+}
+
+/** The slash across a badge, from (x1, y1) to (x2, y2): a dark edge, then a thinner line in the badge's `color`. */
+function strokeSlash(ctx, x1, y1, x2, y2, color) {
   ctx.lineCap = "round";
   ctx.lineWidth = 1.8;
   ctx.strokeStyle = "rgba(28, 24, 42, 0.9)";
   ctx.beginPath();
-  ctx.moveTo(x - 6, y - 6);
-  ctx.lineTo(x + 6, y + 6);
+  ctx.moveTo(x1, y1);
+  ctx.lineTo(x2, y2);
   ctx.stroke();
   ctx.lineWidth = 1.4;
-  ctx.strokeStyle = grey;
+  ctx.strokeStyle = color;
   ctx.stroke();
 }

@@ -6,9 +6,12 @@
 //   color  the main colour, used when the object has no `color` of its own (default: the generic colour);
 //   reach  [up, side], map units: how far the drawing rises above the footprint and spreads beside it, so that
 //          the object is drawn while any part of it is in view (standing kinds only; default: the generic reach);
+//   palette  optional: colours of the kind's own that the object's `color` does not change (a plant's leaves),
+//          by name: `{ leaf: "#5fa55a" }` gives the painter `s.leaf`;
 //   style(s, o, rand, tone)  optional: adds colours (or sizes, or a layout) to the style `s`, worked out once
-//          per object; `s` starts with `main` and its shades `light`, `dark` and `darker`, `rand` is a random
-//          generator seeded by the object's id, `tone(color, t)` lightens (t > 0) or darkens (t < 0) a colour;
+//          per object; `s` starts with `main`, its shades `light`, `dark` and `darker` and the palette, `rand`
+//          is a random generator seeded by the object's id, `tone(color, t)` lightens (t > 0) or darkens (t < 0)
+//          a colour;
 //   paint(ctx, o, s, now, seed)  draws object `o` in map units around its base point (o.x, o.y), the middle of
 //          the south edge of its footprint. `seed` is a stable hash of the object's id (kind # index).
 //
@@ -29,9 +32,8 @@ export const objectPainters = {
   tree: {
     color: "#6fae62",
     reach: [110, 50],
+    palette: { trunk: "#9a6a46", trunkDark: "#7b5236" },
     style(s, o, rand, tone) {
-      s.trunk = "#9a6a46";
-      s.trunkDark = "#7b5236";
       s.mid = s.main;
       s.highlight = tone(s.main, 0.32);
       s.scale = 0.9 + rand() * 0.22;
@@ -114,13 +116,10 @@ export const objectPainters = {
     reach: [30, 4],
     paint(ctx, o, s) {
       const legs = 18;
-      const x0 = o.x - o.w / 2;
-      const y0 = o.y - o.h;
+      const { x0, y0 } = footprint(o);
       ctx.fillStyle = "rgba(40, 28, 60, 0.14)";
       ctx.fillRect(x0 + 3, y0 + 4, o.w - 6, o.h - 4);
-      ctx.fillStyle = s.darker;
-      ctx.fillRect(x0 + 3, o.y - legs, 4, legs);
-      ctx.fillRect(x0 + o.w - 7, o.y - legs, 4, legs);
+      fillLegs(ctx, o, 3, 4, o.y - legs, legs, s.darker);
       fillRoundRect(ctx, x0, y0 - legs, o.w, o.h, 4, s.main);
       ctx.fillStyle = s.dark;
       ctx.fillRect(x0 + 1, o.y - legs - 1, o.w - 2, 5);
@@ -135,13 +134,10 @@ export const objectPainters = {
     reach: [40, 4],
     paint(ctx, o, s) {
       const seat = 12;
-      const x0 = o.x - o.w / 2;
-      const y0 = o.y - o.h;
+      const { x0, y0 } = footprint(o);
       shadow(ctx, o.x, o.y - 2, o.w * 0.5, 5);
       fillRoundRect(ctx, x0 + 1, y0 - seat - 18, o.w - 2, 20, 5, s.dark);
-      ctx.fillStyle = s.darker;
-      ctx.fillRect(x0 + 2, o.y - seat, 3, seat);
-      ctx.fillRect(x0 + o.w - 5, o.y - seat, 3, seat);
+      fillLegs(ctx, o, 2, 3, o.y - seat, seat, s.darker);
       fillRoundRect(ctx, x0, y0 - seat, o.w, o.h, 4, s.main);
       ctx.fillStyle = s.dark;
       ctx.fillRect(x0 + 1, o.y - seat - 2, o.w - 2, 4);
@@ -154,8 +150,7 @@ export const objectPainters = {
     reach: [40, 6],
     paint(ctx, o, s) {
       const base = 14;
-      const x0 = o.x - o.w / 2;
-      const y0 = o.y - o.h;
+      const { x0, y0 } = footprint(o);
       shadow(ctx, o.x, o.y - 2, o.w * 0.55, 6);
       fillRoundRect(ctx, x0, y0 - base - 14, o.w, 22, 7, s.dark); // back
       fillRoundRect(ctx, x0 + 3, y0 - base + 4, o.w - 6, o.h - 4, 5, s.main); // seat
@@ -176,10 +171,7 @@ export const objectPainters = {
   plant: {
     color: "#d0825e",
     reach: [52, 16],
-    style(s) {
-      s.leaf = "#5fa55a";
-      s.leafLight = "#82c274";
-    },
+    palette: { leaf: "#5fa55a", leafLight: "#82c274" },
     paint(ctx, o, s) {
       const k = Math.max(0.6, Math.min(2.5, o.w / 24));
       const x = o.x;
@@ -210,9 +202,7 @@ export const objectPainters = {
   lamp: {
     color: "#f6e3b4",
     reach: [100, 48],
-    style(s) {
-      s.pole = "#4a4458";
-    },
+    palette: { pole: "#4a4458" },
     paint(ctx, o, s) {
       const x = o.x;
       const y = o.y;
@@ -249,10 +239,7 @@ export const objectPainters = {
   fountain: {
     color: "#d4cbbd",
     reach: [90, 8],
-    style(s) {
-      s.water = "#6cb8ee";
-      s.waterLight = "#a7d8f7";
-    },
+    palette: { water: "#6cb8ee", waterLight: "#a7d8f7" },
     paint(ctx, o, s, now) {
       const x = o.x;
       const rx = o.w / 2;
@@ -302,19 +289,13 @@ export const objectPainters = {
   bench: {
     color: "#b7835a",
     reach: [34, 4],
-    style(s) {
-      s.metal = "#4a4458";
-    },
+    palette: { metal: "#4a4458" },
     paint(ctx, o, s) {
       const seat = 10;
-      const x0 = o.x - o.w / 2;
-      const y0 = o.y - o.h;
+      const { x0, y0 } = footprint(o);
       shadow(ctx, o.x, o.y - 2, o.w * 0.52, 5);
-      ctx.fillStyle = s.metal;
-      ctx.fillRect(x0 + 5, y0 - seat - 18, 3, 18);
-      ctx.fillRect(x0 + o.w - 8, y0 - seat - 18, 3, 18);
-      ctx.fillRect(x0 + 4, o.y - seat, 4, seat);
-      ctx.fillRect(x0 + o.w - 8, o.y - seat, 4, seat);
+      fillLegs(ctx, o, 5, 3, y0 - seat - 18, 18, s.metal); // the backrest's posts
+      fillLegs(ctx, o, 4, 4, o.y - seat, seat, s.metal);
       fillRoundRect(ctx, x0, y0 - seat - 19, o.w, 5, 2, s.main);
       fillRoundRect(ctx, x0, y0 - seat - 12, o.w, 5, 2, s.main);
       fillRoundRect(ctx, x0, y0 - seat, o.w, o.h, 2, s.main);
@@ -348,8 +329,7 @@ export const objectPainters = {
     },
     paint(ctx, o, s) {
       const tall = 64;
-      const x0 = o.x - o.w / 2;
-      const y0 = o.y - o.h;
+      const { x0, y0 } = footprint(o);
       box(ctx, x0, y0, o.w, o.h, tall, s.light, s.main);
       const inner = tall - 8;
       ctx.fillStyle = s.darker;
@@ -373,14 +353,10 @@ export const objectPainters = {
   counter: {
     color: "#b98b5e",
     reach: [64, 4],
-    style(s) {
-      s.top = "#f2ece4";
-      s.topEdge = "#ddd3c5";
-    },
+    palette: { top: "#f2ece4", topEdge: "#ddd3c5" },
     paint(ctx, o, s) {
       const tall = 34;
-      const x0 = o.x - o.w / 2;
-      const y0 = o.y - o.h;
+      const { x0, y0 } = footprint(o);
       box(ctx, x0, y0, o.w, o.h, tall, s.top, s.main);
       ctx.fillStyle = s.topEdge;
       ctx.fillRect(x0, o.y - tall - 2, o.w, 3);
@@ -407,11 +383,8 @@ export const objectPainters = {
     color: "#a9adb8",
     reach: [72, 4],
     paint(ctx, o, s) {
-      const x0 = o.x - o.w / 2;
-      const bottom = o.y - o.h;
-      ctx.fillStyle = s.dark;
-      ctx.fillRect(x0 + 8, bottom - 20, 3, 20 + o.h);
-      ctx.fillRect(x0 + o.w - 11, bottom - 20, 3, 20 + o.h);
+      const { x0, y0: bottom } = footprint(o);
+      fillLegs(ctx, o, 8, 3, bottom - 20, 20 + o.h, s.dark);
       fillRoundRect(ctx, x0, bottom - 66, o.w, 48, 3, s.main);
       ctx.fillStyle = "#fbfbfd";
       ctx.fillRect(x0 + 3, bottom - 63, o.w - 6, 42);
@@ -456,8 +429,7 @@ export const objectPainters = {
       s.diamond = tone(s.main, 0.25);
     },
     paint(ctx, o, s) {
-      const x0 = o.x - o.w / 2;
-      const y0 = o.y - o.h;
+      const { x0, y0 } = footprint(o);
       const inset = Math.min(8, o.w / 6, o.h / 6);
       // Fringes on the short ends.
       ctx.fillStyle = s.fringe;
@@ -526,13 +498,12 @@ export const genericPainter = {
   color: GENERIC_COLOR,
   reach: [44, 4],
   paint(ctx, o, s) {
+    const { x0, y0 } = footprint(o);
     if (o.flat) {
-      fillRoundRect(ctx, o.x - o.w / 2, o.y - o.h, o.w, o.h, 4, o.color ?? GENERIC_COLOR);
+      fillRoundRect(ctx, x0, y0, o.w, o.h, 4, o.color ?? GENERIC_COLOR);
       return;
     }
     const tall = Math.max(20, Math.min(48, o.h * 1.2));
-    const x0 = o.x - o.w / 2;
-    const y0 = o.y - o.h;
     shadow(ctx, o.x, o.y - 1, o.w * 0.55, 5);
     box(ctx, x0, y0, o.w, o.h, tall, s.light, s.main);
     ctx.fillStyle = s.dark;
@@ -541,15 +512,34 @@ export const genericPainter = {
   },
 };
 
+/** The north-west corner of `o`'s footprint, which runs from (x0, y0) to (o.x + o.w / 2, o.y) (docs/maps.md). */
+function footprint(o) {
+  return { x0: o.x - o.w / 2, y0: o.y - o.h };
+}
+
+/**
+ * Two matching legs (or posts) in `style`, `width` wide and `inset` in from the west and east edges of `o`'s
+ * footprint, from `top` down `height`.
+ */
+function fillLegs(ctx, o, inset, width, top, height, style) {
+  const { x0 } = footprint(o);
+  ctx.fillStyle = style;
+  ctx.fillRect(x0 + inset, top, width, height);
+  ctx.fillRect(x0 + o.w - (inset + width), top, width, height);
+}
+
 /** The entry that draws `kind`: its own, or the generic one. */
 export function painterFor(kind) {
   return Object.hasOwn(objectPainters, kind) ? objectPainters[kind] : genericPainter;
 }
 
-/** One object's style: its colours and what its kind's `style` adds (a bookshelf's books), worked out once. */
+/**
+ * One object's style: its colours, its kind's palette and what its kind's `style` adds (a bookshelf's books),
+ * worked out once.
+ */
 function objectStyle(o, painter, seed, tone) {
   const main = o.color ?? painter.color ?? GENERIC_COLOR;
-  const s = { main, light: tone(main, 0.25), dark: tone(main, -0.22), darker: tone(main, -0.4) };
+  const s = { main, light: tone(main, 0.25), dark: tone(main, -0.22), darker: tone(main, -0.4), ...painter.palette };
   painter.style?.(s, o, random(seed), tone);
   return s;
 }

@@ -1,0 +1,168 @@
+public import Configuration
+import PlazaCore
+import PlazaDirectory
+
+/// Every key Plaza reads, in one table: its name and where its value goes in the configuration tree. Each
+/// component's type documents its keys and defaults at its properties; reading them all happens here, the same
+/// way for every subcommand, so no command reads a setting of its own.
+extension PlazaConfiguration {
+    /// One key: its name and how its value is read into the tree (keeping the default when the key is absent).
+    struct Key: Sendable {
+        let name: String
+        let read: @Sendable (ConfigReader, inout PlazaConfiguration) -> Void
+    }
+
+    /// Reads every key from `reader`, falling back to the defaults.
+    public init(reader: ConfigReader) {
+        self.init()
+        for key in Self.keys { key.read(reader, &self) }
+    }
+
+    /// The name of every key, as the README's configuration table lists them.
+    public static var keyNames: [String] { keys.map(\.name) }
+
+    static let keys: [Key] = [
+        .string("dataDir", \.dataDirectory),
+        .optional("store", \.store, secret: true),
+        .string("log.level", \.logLevel),
+        .string("directory", \.directoryURL),
+
+        .string("server.host", \.http.host),
+        .int("server.port", \.http.port),
+        .optional("server.publicURL", \.http.publicURL),
+        .int("server.backlog", \.http.backlog),
+        .int("limits.requestBodyBytes", \.http.requestBodyBytes),
+        .optional("web.root", \.http.webRoot),
+        .string("ice.servers", \.http.iceServersJSON),
+        .int("chat.historyPageLimit", \.http.historyPageLimit),
+
+        .bool("auth.guests", \.auth.guests),
+        .optional("auth.secret", \.auth.secret, secret: true),
+        .double("auth.tokenTTL", \.auth.tokenTTL),
+        .optional("auth.adminToken", \.auth.adminToken, secret: true),
+        .optional("auth.jwt.hmacSecret", \.auth.externalHMACSecret, secret: true),
+        .optional("auth.jwt.publicKeyFile", \.auth.externalPublicKeyFile),
+        .optional("auth.jwt.jwksFile", \.auth.externalJWKSFile),
+
+        .double("space.tickHz", \.space.tickHz),
+        .double("space.cellSize", \.space.cellSize),
+        .int("space.interestRadius", \.space.interestRadius),
+        .optional("space.map", \.space.map),
+        .double("space.proximityRadius", \.space.proximityRadius),
+        .int("space.maxPeers", \.space.maxPeers),
+
+        .double("websocket.helloTimeout", \.roomServer.webSocket.helloTimeout),
+        .double("websocket.pingInterval", \.roomServer.webSocket.pingInterval),
+        .double("websocket.closeTimeout", \.roomServer.webSocket.closeTimeout),
+        .int("limits.frameBytes", \.roomServer.webSocket.frameBytes),
+        .double("limits.framesPerSecond", \.roomServer.webSocket.framesPerSecond),
+        .double("limits.frameBurst", \.roomServer.webSocket.frameBurst),
+        .int("limits.floodClose", \.roomServer.webSocket.floodClose),
+        .int("limits.outboundQueueBytes", \.roomServer.webSocket.outboundQueueBytes),
+        .int("limits.participantsPerRoom", \.roomServer.rooms.limits.participantsPerRoom),
+        .int("limits.connectionsPerParticipant", \.roomServer.rooms.limits.connectionsPerParticipant),
+        .int("limits.chatTextLength", \.roomServer.rooms.limits.chatTextLength),
+        .int("limits.messageIDLength", \.roomServer.rooms.limits.messageIDLength),
+        .int("limits.roomsPerNode", \.roomServer.rooms.roomsPerNode),
+        .int("chat.resumeWindow", \.roomServer.rooms.resumeWindow),
+        .double("rooms.idleUnload", \.roomServer.rooms.idleUnload),
+        .optional("cluster.nodeID", \.roomServer.nodeID),
+        .string("cluster.region", \.roomServer.region),
+        .int("cluster.capacity", \.roomServer.capacity),
+        .double("cluster.heartbeatInterval", \.roomServer.heartbeatInterval),
+        // One lease for both sides: how long a node holds a room, and how long a new placement waits for it.
+        .double("cluster.leaseTTL", \.roomServer.leaseTTL),
+        .double("cluster.leaseTTL", \.directory.leaseTTL),
+
+        .double("cluster.heartbeatTTL", \.directory.heartbeatTTL),
+        .int("cluster.participantsPerNewRoom", \.directory.participantsPerNewRoom),
+        .optional("cluster.prometheusURL", \.directory.prometheusURL),
+        .double("cluster.prometheusInterval", \.directory.prometheusInterval),
+        .double("cluster.prometheusLag", \.directory.prometheusLag),
+        .string("cluster.prometheusParticipantsQuery", \.directory.prometheusParticipantsQuery),
+        .string("cluster.prometheusCPUQuery", \.directory.prometheusCPUQuery),
+        .int("media.bridgeParticipantCap", \.directory.media.bridgeParticipantCap),
+        .double("media.bridgeLeaseTTL", \.directory.media.bridgeLeaseTTL),
+        .int("media.retryAfter", \.directory.media.retryAfter),
+        .int("limits.fleetActivitiesPage", \.directory.fleetActivitiesPage),
+
+        .optional("autoscaler.pools", \.autoscaler.pools),
+        .optional("autoscaler.id", \.autoscaler.id),
+        .double("autoscaler.leaseTTL", \.autoscaler.leaseTTL),
+        .string("autoscaler.stateDirectory", \.autoscaler.stateDirectory),
+        .double("autoscaler.retention", \.autoscaler.retention),
+
+        .optional("instanceID", \.agent.instanceID),
+        .optional("agent.api", \.agent.api),
+        .optional("agent.internalAPI", \.agent.internalAPI),
+        .optional("agent.adminSecret", \.agent.adminSecret, secret: true),
+        .optional("agent.callBaseURL", \.agent.callBaseURL),
+        .optional("agent.publicURL", \.agent.publicURL),
+        .string("cluster.region", \.agent.region),
+        .double("agent.interval", \.agent.interval),
+
+        // Keys read in a way of their own (below).
+        Key(name: "space.spawnX, space.spawnY", read: readSpawn),
+        Key(name: "cluster.loadSource", read: readLoadSource),
+        Key(name: "media.bridgeRooms", read: readBridgeRooms),
+        Key(name: "media.bridgeKind", read: readBridgeKind),
+        Key(name: "agent.kind", read: readAgentKind),
+        Key(name: "cluster.capacity", read: readAgentCapacity),
+    ]
+}
+
+extension PlazaConfiguration {
+    /// `space.spawnX` and `space.spawnY` together, or neither.
+    private static func readSpawn(_ reader: ConfigReader, _ configuration: inout PlazaConfiguration) {
+        guard let x = reader.double(forKey: "space.spawnX"), let y = reader.double(forKey: "space.spawnY") else { return }
+        configuration.space.spawn = Position(x: x, y: y)
+    }
+
+    private static func readLoadSource(_ reader: ConfigReader, _ configuration: inout PlazaConfiguration) {
+        let source = configuration.directory.loadSource.rawValue
+        configuration.directory.setLoadSource(reader.string(forKey: "cluster.loadSource", default: source))
+    }
+
+    /// A comma-separated list in one string (an environment variable holds no array).
+    private static func readBridgeRooms(_ reader: ConfigReader, _ configuration: inout PlazaConfiguration) {
+        let list = reader.string(forKey: "media.bridgeRooms", default: "").split(separator: ",")
+        configuration.directory.media.bridgeRooms = list.map { $0.trimmingWhitespace() }.filter { !$0.isEmpty }
+    }
+
+    private static func readBridgeKind(_ reader: ConfigReader, _ configuration: inout PlazaConfiguration) {
+        let kind = configuration.directory.media.bridgeKind.rawValue
+        configuration.directory.media.setBridgeKind(reader.string(forKey: "media.bridgeKind", default: kind))
+    }
+
+    private static func readAgentKind(_ reader: ConfigReader, _ configuration: inout PlazaConfiguration) {
+        configuration.agent.setKind(reader.string(forKey: "agent.kind"))
+    }
+
+    /// An agent's capacity stays unset unless given: its default depends on its kind.
+    private static func readAgentCapacity(_ reader: ConfigReader, _ configuration: inout PlazaConfiguration) {
+        configuration.agent.capacity = reader.int(forKey: "cluster.capacity")
+    }
+}
+
+extension PlazaConfiguration.Key {
+    typealias Path<Value> = any WritableKeyPath<PlazaConfiguration, Value> & Sendable
+
+    static func int(_ name: String, _ path: Path<Int>) -> Self { bind(name, path) { $0.int(forKey: $1, default: $2) } }
+    static func double(_ name: String, _ path: Path<Double>) -> Self { bind(name, path) { $0.double(forKey: $1, default: $2) } }
+    static func bool(_ name: String, _ path: Path<Bool>) -> Self { bind(name, path) { $0.bool(forKey: $1, default: $2) } }
+    static func string(_ name: String, _ path: Path<String>) -> Self { bind(name, path) { $0.string(forKey: $1, default: $2) } }
+
+    /// A key without a default; `secret` keeps its value out of the configuration's own logs.
+    static func optional(_ name: String, _ path: Path<String?>, secret: Bool = false) -> Self {
+        bind(name, path) { $0.string(forKey: $1, isSecret: secret) ?? $2 }
+    }
+
+    /// Reads `name` into `path`, given the value there so far (the default).
+    private static func bind<Value>(
+        _ name: String, _ path: Path<Value>, _ read: @escaping @Sendable (ConfigReader, ConfigKey, Value) -> Value
+    ) -> Self {
+        Self(name: name) { reader, configuration in
+            configuration[keyPath: path] = read(reader, ConfigKey(name), configuration[keyPath: path])
+        }
+    }
+}
