@@ -12,15 +12,46 @@ import Synchronization
 /// One client connection as a room sees it: where its frames go. Implemented by the transport; rooms never
 /// touch a socket.
 ///
-/// Concurrency: `send` and `close` may be called from any task and never block: the transport queues and
-/// flushes on its own (bounded, closing a connection that cannot keep up with `CloseCode.slowConsumer`).
+/// Concurrency: every method may be called from any task and never blocks: the transport queues and flushes on
+/// its own (bounded, closing a connection that cannot keep up with `CloseCode.slowConsumer`).
 public protocol Outbound: AnyObject, Sendable {
-    /// Queues one frame. False when the connection is closing (the frame is dropped).
-    @discardableResult
-    func send(_ frame: OutboundFrame) -> Bool
+    /// Queues one frame, leaving its write to `burst`'s flush. False when the connection is closing (the frame is
+    /// dropped).
+    func send(_ frame: OutboundFrame, in burst: inout FlushBurst) -> Bool
+
+    /// Writes what is queued, soon (on the transport's own thread).
+    func requestFlush()
 
     /// Closes the connection with `code` after the frames already queued. The first close asked for wins.
     func close(_ code: CloseCode, reason: String)
+}
+
+extension Outbound {
+    /// Queues one frame and has it written. False when the connection is closing.
+    @discardableResult
+    public func send(_ frame: OutboundFrame) -> Bool {
+        var burst = FlushBurst()
+        defer { burst.flush() }
+        return send(frame, in: &burst)
+    }
+}
+
+/// The connections a fan-out queued frames for, flushed together once it has queued everything: a connection
+/// that gets several frames in one burst (a tick's `enter`, `exit` and `moves`) writes them in one go, and a
+/// thousand connections are flushed with one task per event loop rather than one each.
+public struct FlushBurst {
+    private var connections: [any Outbound] = []
+
+    public init() {}
+
+    /// `connection` has frames waiting for this burst's flush.
+    public mutating func needsFlush(_ connection: any Outbound) { connections.append(connection) }
+
+    /// Asks every connection of the burst to write what it queued.
+    public mutating func flush() {
+        for connection in connections { connection.requestFlush() }
+        connections.removeAll()
+    }
 }
 
 /// One encoded server frame, shared by every connection it goes to: encoded once, written many times.

@@ -216,11 +216,16 @@ public actor Room {
         var fragments: [GridCell: [UInt8]] = [:]
         fragments.reserveCapacity(result.movesByCell.count)
         for (cell, avatars) in result.movesByCell { fragments[cell] = ServerFrame.moveEntries(avatars) }
-        // Introductions first, so a viewer never gets moves of an avatar it has not been told about.
+        // One burst: each viewer's frames of this tick are written together. Introductions first, so a viewer
+        // never gets moves of an avatar it has not been told about.
+        var burst = FlushBurst()
+        defer { burst.flush() }
         for (viewer, avatars) in result.enters {
-            send(OutboundFrame(ServerFrame.enter(avatars), .enter), toParticipant: viewer)
+            send(OutboundFrame(ServerFrame.enter(avatars), .enter), toParticipant: viewer, in: &burst)
         }
-        for (viewer, ids) in result.exits { send(OutboundFrame(ServerFrame.exit(ids), .exit), toParticipant: viewer) }
+        for (viewer, ids) in result.exits {
+            send(OutboundFrame(ServerFrame.exit(ids), .exit), toParticipant: viewer, in: &burst)
+        }
         // Viewers in the same cell see the same cells: share the assembled frame too.
         var assembled: [[GridCell]: OutboundFrame] = [:]
         for (viewer, var cells) in result.cellsByViewer {
@@ -232,7 +237,7 @@ public actor Room {
                 frame = OutboundFrame(ServerFrame.moves(fragments: cells.map { fragments[$0]! }), .moves)
                 assembled[cells] = frame
             }
-            send(frame, toParticipant: viewer)
+            send(frame, toParticipant: viewer, in: &burst)
         }
     }
 
@@ -252,19 +257,28 @@ public actor Room {
         send(ServerFrame.error(code, message, ref: ref), .error, to: outbound)
     }
 
-    /// Queues `frame` to every connection of `participant`.
-    private func send(_ frame: OutboundFrame, toParticipant participant: ParticipantID) {
+    /// Queues `frame` to every connection of `participant`, in `burst`.
+    private func send(_ frame: OutboundFrame, toParticipant participant: ParticipantID, in burst: inout FlushBurst) {
         for connection in state.connections(of: participant) {
-            if let outbound = connections[connection] { send(frame, to: outbound) }
+            if let outbound = connections[connection], outbound.send(frame, in: &burst) { metrics.framesOut[frame.type]?.increment() }
         }
     }
 
-    /// Queues the same frame to every connection but `except`'s.
+    /// Queues `frame` to every connection of `participant` and has it written.
+    private func send(_ frame: OutboundFrame, toParticipant participant: ParticipantID) {
+        var burst = FlushBurst()
+        defer { burst.flush() }
+        send(frame, toParticipant: participant, in: &burst)
+    }
+
+    /// Queues the same frame to every connection but `except`'s, then flushes them together.
     func broadcast(_ frame: OutboundFrame, except: ParticipantID? = nil) {
+        var burst = FlushBurst()
+        defer { burst.flush() }
         var delivered: Int64 = 0
         for (connection, outbound) in connections {
             if let except, state.participant(for: connection) == except { continue }
-            if outbound.send(frame) { delivered += 1 }
+            if outbound.send(frame, in: &burst) { delivered += 1 }
         }
         metrics.framesOut[frame.type]?.increment(by: delivered)
         metrics.fanoutDeliveries.increment(by: delivered)

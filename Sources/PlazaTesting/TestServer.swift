@@ -12,9 +12,6 @@ import ServiceLifecycle
 import NIOCore
 import Foundation
 import PlazaWebSocketClient
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 
 /// A real Plaza node on a free loopback port, in this process, with its own data directory.
 ///

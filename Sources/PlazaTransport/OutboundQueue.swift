@@ -36,9 +36,9 @@ final class OutboundQueue: Outbound {
         (self.channel, self.flusher, self.limit, self.metrics) = (channel, flusher, limit, metrics)
     }
 
-    /// Queues one frame and makes sure it will be flushed. Returns false when the connection is closing.
-    @discardableResult
-    func send(_ frame: OutboundFrame) -> Bool {
+    /// Queues one frame; `burst` asks for the flush once the fan-out has queued everything. Returns false when
+    /// the connection is closing.
+    func send(_ frame: OutboundFrame, in burst: inout FlushBurst) -> Bool {
         let buffer = frame.transportCopy(as: ByteBuffer.self) { ByteBuffer(bytes: $0) }
         let (queued, needsFlush): (Bool, Bool) = state.withLock { state in
             guard state.closing == nil else { return (false, false) }
@@ -65,9 +65,11 @@ final class OutboundQueue: Outbound {
             state.flushScheduled = true
             return (true, true)
         }
-        if needsFlush { flusher.request(self) }
+        if needsFlush { burst.needsFlush(self) }
         return queued
     }
+
+    func requestFlush() { flusher.request(self) }
 
     /// Writes what is queued if the socket can take it; hands the close over once everything is written.
     /// Runs on the channel's event loop.

@@ -13,7 +13,9 @@ import PlazaRooms
 final class RecordingOutbound: Outbound {
     private let state = Mutex<(frames: [[UInt8]], close: CloseCode?)>(([], nil))
 
-    func send(_ frame: OutboundFrame) -> Bool {
+    func requestFlush() {}
+
+    func send(_ frame: OutboundFrame, in burst: inout FlushBurst) -> Bool {
         state.withLock { state in
             guard state.close == nil else { return false }
             state.frames.append(frame.bytes)
