@@ -41,8 +41,7 @@ public struct AuthError: Error, Sendable, Equatable, CustomStringConvertible {
     public var message: String
 
     public init(_ kind: Kind, _ message: String) {
-        self.kind = kind
-        self.message = message
+        (self.kind, self.message) = (kind, message)
     }
 
     public var description: String { message }

@@ -77,8 +77,7 @@ struct JoinAnswer: Sendable {
         else { throw BenchError("join answered \(status): \(String(decoding: body.prefix(200), as: UTF8.self))") }
         self.token = token
         self.node = answer["node"] as? String
-        self.host = host
-        self.port = port
+        (self.host, self.port) = (host, port)
         self.path = components.path
     }
 }

@@ -24,8 +24,7 @@ public struct FailoverDrill: Sendable {
     public var serveAgainTimeout = 60.0
 
     public init(executable: String, store: String) {
-        self.executable = executable
-        self.store = store
+        (self.executable, self.store) = (executable, store)
     }
 
     /// What the drill saw.
@@ -168,8 +167,7 @@ actor RoomWriter {
     private(set) var lastEvent = "starting"
 
     init(room: String, directories: [String]) {
-        self.room = room
-        self.directories = directories
+        (self.room, self.directories) = (room, directories)
     }
 
     /// What arrives on the socket, reduced to what the writer acts on.

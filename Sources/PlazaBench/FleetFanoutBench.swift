@@ -18,8 +18,7 @@ public struct FleetFanoutBench: Sendable {
     public var size = 100
 
     public init(settings: BenchSettings, store: String) {
-        self.settings = settings
-        self.store = store
+        (self.settings, self.store) = (settings, store)
     }
 
     public func run(log: @escaping @Sendable (String) -> Void) async throws -> [String: Double] {

@@ -24,8 +24,7 @@ public struct JoinBench: Sendable {
     public var hold = 10.0
 
     public init(settings: BenchSettings, store: String) {
-        self.settings = settings
-        self.store = store
+        (self.settings, self.store) = (settings, store)
     }
 
     public func run(log: @escaping @Sendable (String) -> Void) async throws -> [String: Double] {
@@ -205,8 +204,7 @@ final class HTTPClientPool: Sendable {
     private let opened = Atomic<Int>(0)
 
     init(ports: [Int], group: any EventLoopGroup) {
-        self.ports = ports
-        self.group = group
+        (self.ports, self.group) = (ports, group)
     }
 
     func request(_ method: HTTPMethod, _ path: String, json body: String) async throws -> (status: Int, body: ByteBuffer) {

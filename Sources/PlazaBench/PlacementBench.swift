@@ -27,8 +27,7 @@ public struct PlacementBench: Sendable {
     public var burst: Int?
 
     public init(settings: BenchSettings, store: String) {
-        self.settings = settings
-        self.store = store
+        (self.settings, self.store) = (settings, store)
     }
 
     public func run(log: @escaping @Sendable (String) -> Void) async throws -> [String: Double] {

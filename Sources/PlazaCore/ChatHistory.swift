@@ -33,8 +33,7 @@ public struct ResumeWindow<Payload: Sendable>: Sendable {
 
     public init(capacity: Int, lastOffset: Int64) {
         precondition(capacity >= 0)
-        self.capacity = capacity
-        self.lastOffset = lastOffset
+        (self.capacity, self.lastOffset) = (capacity, lastOffset)
         entries.reserveCapacity(min(capacity, 1024))
     }
 

@@ -17,8 +17,7 @@ public struct ChatLog<Waiter: Hashable & Sendable, Frame: Sendable>: Sendable {
         public var clientID: String
 
         public init(sender: ParticipantID, clientID: String) {
-            self.sender = sender
-            self.clientID = clientID
+            (self.sender, self.clientID) = (sender, clientID)
         }
     }
 
@@ -88,8 +87,7 @@ public struct ChatLog<Waiter: Hashable & Sendable, Frame: Sendable>: Sendable {
         room: RoomName, capacity: Int, recent: [ChatMessage], lastOffset: Int64,
         encode: @escaping @Sendable (ChatMessage) -> Frame
     ) {
-        self.room = room
-        self.encode = encode
+        (self.room, self.encode) = (room, encode)
         ring = ResumeWindow(capacity: capacity, lastOffset: recent.first.map { $0.offset - 1 } ?? lastOffset)
         nextOffset = max(lastOffset, recent.last?.offset ?? 0) + 1
         for message in recent { remember(message, encode(message)) }

@@ -5,8 +5,7 @@ public struct ConfigurationError: Error, Sendable, Equatable, CustomStringConver
     public var message: String
 
     public init(key: String, message: String) {
-        self.key = key
-        self.message = message
+        (self.key, self.message) = (key, message)
     }
 
     public var description: String { "configuration key '\(key)' \(message)" }

@@ -8,8 +8,7 @@ public struct AvatarState: Sendable, Equatable {
     public var id: ParticipantID
     public var position: Position
     public init(id: ParticipantID, position: Position) {
-        self.id = id
-        self.position = position
+        (self.id, self.position) = (id, position)
     }
 }
 

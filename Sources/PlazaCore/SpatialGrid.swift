@@ -14,8 +14,7 @@ public struct GridCell: Hashable, Sendable {
     public var x: Int32
     public var y: Int32
     public init(x: Int32, y: Int32) {
-        self.x = x
-        self.y = y
+        (self.x, self.y) = (x, y)
     }
 }
 
@@ -30,8 +29,7 @@ public struct GridGeometry: Sendable, Equatable {
 
     public init(cellSize: Double, radius: Int32) {
         precondition(cellSize > 0 && radius >= 0)
-        self.cellSize = cellSize
-        self.radius = radius
+        (self.cellSize, self.radius) = (cellSize, radius)
     }
 
     public func cell(for position: Position) -> GridCell {

@@ -9,8 +9,7 @@ public struct TokenBucket: Sendable {
 
     public init(rate: Double, burst: Double) {
         precondition(rate > 0 && burst >= 1, "a bucket needs a positive rate and a burst of at least one")
-        self.rate = rate
-        self.burst = burst
+        (self.rate, self.burst) = (rate, burst)
         self.tokens = burst
     }
 

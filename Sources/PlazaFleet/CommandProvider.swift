@@ -51,8 +51,7 @@ public struct CommandProvider: InstanceProvider {
     let pool: PoolConfiguration
 
     public init(settings: CommandProviderSettings, pool: PoolConfiguration) {
-        self.settings = settings
-        self.pool = pool
+        (self.settings, self.pool) = (settings, pool)
     }
 
     public func launch(_ request: LaunchRequest) async throws {

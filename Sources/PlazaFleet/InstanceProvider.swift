@@ -37,8 +37,7 @@ public struct LaunchRequest: Sendable, Equatable {
     public var capacity: Int
 
     public init(id: InstanceID, capacity: Int) {
-        self.id = id
-        self.capacity = capacity
+        (self.id, self.capacity) = (id, capacity)
     }
 }
 

@@ -198,8 +198,7 @@ public struct DrainRule: Codable, Sendable, Equatable {
     public var atDeadline: AtDeadline
 
     public init(deadline: Double = 3600, atDeadline: AtDeadline = .terminate) {
-        self.deadline = deadline
-        self.atDeadline = atDeadline
+        (self.deadline, self.atDeadline) = (deadline, atDeadline)
     }
 
     enum CodingKeys: String, CodingKey { case deadline, atDeadline }

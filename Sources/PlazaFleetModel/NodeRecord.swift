@@ -81,8 +81,7 @@ public struct NodeRecord: Sendable, Equatable {
     public init(registration: NodeRegistration, reported: NodeReport, reportedAt: Int64, assignment: RoomName? = nil) {
         self.registration = registration
         self.report = Occupancy.counting(assignment, in: reported)
-        self.reportedAt = reportedAt
-        self.assignment = assignment
+        (self.reportedAt, self.assignment) = (reportedAt, assignment)
     }
 
     public var occupancy: Occupancy { Occupancy(report, assignment: assignment) }

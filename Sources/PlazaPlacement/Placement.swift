@@ -38,8 +38,7 @@ public struct ExternalLoads: Sendable, Equatable {
         public var participants: Int?
         public var cpu: Double?
         public init(participants: Int? = nil, cpu: Double? = nil) {
-            self.participants = participants
-            self.cpu = cpu
+            (self.participants, self.cpu) = (participants, cpu)
         }
     }
 
@@ -50,8 +49,7 @@ public struct ExternalLoads: Sendable, Equatable {
     public var since: Int64
 
     public init(samples: [NodeID: Sample], since: Int64) {
-        self.samples = samples
-        self.since = since
+        (self.samples, self.since) = (samples, since)
     }
 
     /// `load` with the sample for its node, if there is one.
@@ -72,8 +70,7 @@ public struct PlacementPolicy: Sendable, Equatable {
     public var participantsPerNewRoom: Int = 2
 
     public init(heartbeatTTL: Int64 = 15_000, participantsPerNewRoom: Int = 2) {
-        self.heartbeatTTL = heartbeatTTL
-        self.participantsPerNewRoom = participantsPerNewRoom
+        (self.heartbeatTTL, self.participantsPerNewRoom) = (heartbeatTTL, participantsPerNewRoom)
     }
 }
 
@@ -153,8 +150,7 @@ public struct PlacementCandidates: Sendable {
         public var id: NodeID
         public var region: String
         public init(id: NodeID, region: String) {
-            self.id = id
-            self.region = region
+            (self.id, self.region) = (id, region)
         }
     }
 

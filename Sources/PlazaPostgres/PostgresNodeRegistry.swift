@@ -88,6 +88,12 @@ let reportColumns = """
     """
 
 extension PostgresBindings {
+    /// Bindings `$1`, `$2`… of `values`, in order.
+    init(_ values: any PostgresNonThrowingEncodable...) {
+        self.init(capacity: values.count)
+        for value in values { append(value) }
+    }
+
     /// A node and its report as `$1`…`$10` of `reportColumns`.
     mutating func append(node: String, _ report: NodeReport, now: Int64) {
         append(node)

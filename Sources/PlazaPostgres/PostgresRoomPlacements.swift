@@ -228,13 +228,7 @@ private struct LivePlacement: PostgresPreparedStatement {
     var now: Int64
     var live: Int64
 
-    func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 3)
-        bindings.append(room)
-        bindings.append(now)
-        bindings.append(live)
-        return bindings
-    }
+    func makeBindings() throws -> PostgresBindings { PostgresBindings(room, now, live) }
 
     func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
 }
@@ -263,15 +257,7 @@ private struct PlaceRoom: PostgresPreparedStatement {
     var now: Int64
     var live: Int64
 
-    func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 5)
-        bindings.append(room)
-        bindings.append(node)
-        bindings.append(leaseUntil)
-        bindings.append(now)
-        bindings.append(live)
-        return bindings
-    }
+    func makeBindings() throws -> PostgresBindings { PostgresBindings(room, node, leaseUntil, now, live) }
 
     func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
 }

@@ -65,8 +65,7 @@ public final class OutboundFrame: Sendable {
     private let transportCopy = Mutex<(any Sendable)?>(nil)
 
     public init(_ bytes: [UInt8], _ type: ServerFrame.FrameType) {
-        self.bytes = bytes
-        self.type = type
+        (self.bytes, self.type) = (bytes, type)
     }
 
     /// The transport's copy of the bytes, made with `make` the first time it is asked for.

@@ -173,8 +173,7 @@ public actor SQLiteStore: ChatStore {
     }
 
     private init(connection: SQLiteConnection, logger: Logger) {
-        self.connection = connection
-        self.logger = logger
+        (self.connection, self.logger) = (connection, logger)
     }
 
     private func prepare() async throws {

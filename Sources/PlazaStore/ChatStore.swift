@@ -56,8 +56,7 @@ public struct Fence: Sendable, Equatable {
     public var epoch: Int64
 
     public init(node: NodeID, epoch: Int64) {
-        self.node = node
-        self.epoch = epoch
+        (self.node, self.epoch) = (node, epoch)
     }
 }
 
@@ -80,8 +79,7 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
     public var message: String
 
     public init(_ kind: Kind, _ message: String) {
-        self.kind = kind
-        self.message = message
+        (self.kind, self.message) = (kind, message)
     }
 
     public var description: String { "\(kind): \(message)" }

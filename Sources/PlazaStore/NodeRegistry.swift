@@ -34,7 +34,6 @@ public struct RegistryAnswer: Sendable, Equatable {
     public var recording: RoomName?
 
     public init(drain: Bool = false, recording: RoomName? = nil) {
-        self.drain = drain
-        self.recording = recording
+        (self.drain, self.recording) = (drain, recording)
     }
 }

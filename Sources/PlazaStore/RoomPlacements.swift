@@ -54,8 +54,7 @@ public struct HeartbeatAnswer: Sendable, Equatable {
     public var drain: Bool
 
     public init(lost: [RoomName] = [], drain: Bool = false) {
-        self.lost = lost
-        self.drain = drain
+        (self.lost, self.drain) = (lost, drain)
     }
 }
 

@@ -47,8 +47,7 @@ public final class HAProxyServer: Sendable {
     }
 
     private init(directory: String, process: Process) {
-        self.directory = directory
-        self.process = process
+        (self.directory, self.process) = (directory, process)
     }
 
     /// What HAProxy logged so far (requests, health-check transitions).

@@ -25,8 +25,7 @@ public final class TestClient: Sendable {
     private let box: Box
 
     private init(connection: WebSocketConnection, box: Box) {
-        self.connection = connection
-        self.box = box
+        (self.connection, self.box) = (connection, box)
     }
 
     /// Connects to `ws://host:port/path`.

@@ -31,8 +31,7 @@ public final class WebSocketConnection: Sendable {
         public var onClose: @Sendable (UInt16?) -> Void
 
         public init(onMessage: @escaping @Sendable (ByteBuffer) -> Void, onClose: @escaping @Sendable (UInt16?) -> Void) {
-            self.onMessage = onMessage
-            self.onClose = onClose
+            (self.onMessage, self.onClose) = (onMessage, onClose)
         }
     }
 
@@ -42,8 +41,7 @@ public final class WebSocketConnection: Sendable {
     }
 
     private init(channel: any Channel, settings: Settings) {
-        self.channel = channel
-        self.settings = settings
+        (self.channel, self.settings) = (channel, settings)
     }
 
     /// Connects to `ws://host:port/path` and completes the WebSocket handshake. `receiveBufferBytes` sets
@@ -209,8 +207,7 @@ private final class FrameHandler: ChannelInboundHandler {
     private var reportedClose = false
 
     init(callbacks: WebSocketConnection.Callbacks, settings: WebSocketConnection.Settings) {
-        self.callbacks = callbacks
-        self.settings = settings
+        (self.callbacks, self.settings) = (callbacks, settings)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

@@ -14,8 +14,7 @@ public struct AWSQueryClient: Sendable {
     /// `endpoint` is the service's base URL (`https://autoscaling.eu-west-1.amazonaws.com`); `service` its
     /// signing name (`autoscaling`, `monitoring`); `version` the API version (`2011-01-01`, `2010-08-01`).
     public init(endpoint: URL, region: String, service: String, version: String, credentials: SignatureV4.Credentials) {
-        self.endpoint = endpoint
-        self.version = version
+        (self.endpoint, self.version) = (endpoint, version)
         self.signer = SignatureV4(credentials: credentials, region: region, service: service)
     }
 
