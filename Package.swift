@@ -16,6 +16,8 @@ let nioCore = Target.Dependency.product(name: "NIOCore", package: "swift-nio")
 let nioPosix = Target.Dependency.product(name: "NIOPosix", package: "swift-nio")
 let nioHTTP1 = Target.Dependency.product(name: "NIOHTTP1", package: "swift-nio")
 let nioWebSocket = Target.Dependency.product(name: "NIOWebSocket", package: "swift-nio")
+let nioHTTPTypes = Target.Dependency.product(name: "NIOHTTPTypes", package: "swift-nio-extras")
+let httpTypes = Target.Dependency.product(name: "HTTPTypes", package: "swift-http-types")
 let systemPackage = Target.Dependency.product(name: "SystemPackage", package: "swift-system")
 let asyncHTTPClient = Target.Dependency.product(name: "AsyncHTTPClient", package: "async-http-client")
 let histogram = Target.Dependency.product(name: "Histogram", package: "hdrhistogram-swift")
@@ -54,6 +56,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "4.0.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
+        .package(url: "https://github.com/apple/swift-nio-extras", from: "1.20.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
         .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.24.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
@@ -94,6 +98,8 @@ let package = Package(
             "PlazaRooms", ["PlazaCore", "PlazaProtocol", "PlazaStore", "PlazaFleetModel", "PlazaAuth", "PlazaMetrics", logging]),
         // The browser client: HTML, CSS and JavaScript modules served as they are, and the built-in map.
         library("PlazaWebClient", resources: [.copy("Web")]),
+        // glibc's allocator controls Swift's Glibc module leaves out (`malloc_trim`).
+        .target(name: "CAllocator"),
         // Plaza's one outbound HTTP client, on async-http-client.
         library("PlazaHTTPClient", [asyncHTTPClient, nioCore, nioHTTP1]),
         // The transport: Hummingbird routes, the WebSocket session and its bounded queue, HTTP errors, the room
@@ -102,7 +108,7 @@ let package = Package(
             "PlazaTransport",
             [
                 "PlazaCore", "PlazaProtocol", "PlazaStore", "PlazaFleetModel", "PlazaAuth", "PlazaMetrics", "PlazaRooms",
-                "PlazaWebClient", hummingbird, hummingbirdWebSocket, logging, serviceLifecycle,
+                "PlazaWebClient", "CAllocator", hummingbird, hummingbirdWebSocket, nioHTTPTypes, httpTypes, logging, serviceLifecycle,
             ]),
         // The directory role: the join allocator, the fleet and recording routes, the Prometheus load source.
         library(
@@ -156,6 +162,7 @@ let package = Package(
         tests("PlazaPlacementTests", ["PlazaPlacement", "PlazaFleetModel"]),
         tests("PlazaAutoscalingTests", ["PlazaAutoscaling", "PlazaFleetModel"]),
         tests("PlazaRoomsTests", ["PlazaRooms", "PlazaCore", "PlazaProtocol", "PlazaStore", "PlazaAuth", "PlazaMetrics"]),
+        tests("PlazaTransportTests", ["PlazaTransport", "PlazaProtocol"]),
         tests("PlazaStoreTests", ["PlazaStore", "PlazaSQLite", "PlazaPostgres", "PlazaPlacement", "PlazaFleetModel", "PlazaTesting"]),
         tests(
             "PlazaFleetTests",

@@ -1,3 +1,5 @@
+import Foundation
+
 /// The name of a room, as users and URLs spell it.
 ///
 /// Validated on construction so that every `RoomName` in the system is safe to log, to put in a URL path and
@@ -55,16 +57,69 @@ public enum Role: String, Sendable, Codable {
     case member
 }
 
-/// Display names: 1–64 characters after trimming, no control characters.
+/// Display names, as people see them beside an avatar and a message: NFC-normalized, 1–64 characters after
+/// trimming, with at least one visible character, and none of the characters that let a name pass for another —
+/// controls, bidirectional overrides and isolates (which reorder what follows: "evil" shown as "live"), and
+/// zero-width characters (which make two names that look the same differ, or a name look empty). A zero-width
+/// joiner is kept between two emoji, where it joins them into one (a family, a flag).
 public enum DisplayName {
     public static let maxLength = 64
 
-    /// Returns the trimmed name, or nil when it is empty, too long or holds control characters.
-    public static func validate(_ name: String) -> String? {
-        let trimmed = name.trimmingWhitespace()
-        guard !trimmed.isEmpty, trimmed.count <= maxLength else { return nil }
-        guard !trimmed.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else { return nil }
-        return trimmed
+    /// Why a name is refused.
+    public enum Problem: Error, Sendable, Equatable, CustomStringConvertible {
+        /// Empty, or only white space.
+        case missing
+        case tooLong
+        /// Nothing in it that can be seen.
+        case invisible
+        /// A control, bidirectional or zero-width character.
+        case hiddenCharacters
+
+        public var description: String {
+            switch self {
+            case .missing: "a name is required: 1–64 characters, at least one of them visible"
+            case .tooLong: "names are at most \(DisplayName.maxLength) characters"
+            case .invisible: "a name needs at least one visible character"
+            case .hiddenCharacters: "names may not contain control, bidirectional or zero-width characters"
+            }
+        }
+    }
+
+    /// The name as it is shown (trimmed, NFC), or why it is refused.
+    public static func check(_ name: String) -> Result<String, Problem> {
+        let trimmed = name.precomposedStringWithCanonicalMapping.trimmingWhitespace()
+        guard !trimmed.isEmpty else { return .failure(.missing) }
+        guard trimmed.count <= maxLength else { return .failure(.tooLong) }
+        let scalars = Array(trimmed.unicodeScalars)
+        for (index, scalar) in scalars.enumerated() where isHidden(scalar) {
+            let joinsEmoji = scalar.value == 0x200D && index > 0 && index + 1 < scalars.count
+                && scalars[index - 1].properties.isEmoji && scalars[index + 1].properties.isEmoji
+            if !joinsEmoji { return .failure(.hiddenCharacters) }
+        }
+        guard scalars.contains(where: isVisible) else { return .failure(.invisible) }
+        return .success(trimmed)
+    }
+
+    /// The name as it is shown, or nil when it is refused.
+    public static func validate(_ name: String) -> String? { try? check(name).get() }
+
+    private static func isHidden(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0x061C, 0x200E, 0x200F, 0x202A...0x202E, 0x2066...0x2069: return true  // bidirectional controls
+        case 0x200B...0x200D, 0x2060, 0xFEFF, 0x180E: return true  // zero-width
+        default: return scalar.properties.generalCategory == .control
+        }
+    }
+
+    private static func isVisible(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.properties.generalCategory {
+        case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter, .decimalNumber, .letterNumber,
+            .otherNumber, .connectorPunctuation, .dashPunctuation, .openPunctuation, .closePunctuation, .initialPunctuation,
+            .finalPunctuation, .otherPunctuation, .mathSymbol, .currencySymbol, .modifierSymbol, .otherSymbol:
+            return true
+        default:
+            return false
+        }
     }
 }
 

@@ -36,7 +36,8 @@ public final class DirectoryServer: Sendable {
     /// The HTTP server, and the Prometheus reader when load comes from there.
     public func services(onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }) -> [any Service] {
         let application = HTTPServer.application(
-            router: router(), http: api.http, webSocket: nil, logger: api.logger, onServerRunning: onServerRunning)
+            router: router(), http: api.http, webSocket: nil, metrics: api.metrics, logger: api.logger,
+            onServerRunning: onServerRunning)
         return [application] + (prometheus.map { [$0] } ?? [])
     }
 

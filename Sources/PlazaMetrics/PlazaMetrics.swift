@@ -20,7 +20,14 @@ public final class PlazaMetrics: Sendable {
     public let outboundBytes: Counter
     /// The same bytes, readable: the node reports its outbound rate in its heartbeat.
     public let outboundBytesTotal = Atomic<Int>(0)
-    public let slowConsumerDisconnects: Counter
+    /// Connections closed as slow consumers, by `cause` (`queue_bytes`, `stalled`).
+    public let slowConsumerDisconnects: [SlowConsumerCause: Counter]
+    /// Accepts that failed for want of files or memory (each pauses accepting for a second).
+    public let acceptBackoffs: Counter
+    /// Connections reset after `websocket.closeTimeout` because the client never completed the close.
+    public let abortedConnections: Counter
+    /// Connections the connection guard refused or closed, by reason.
+    public let refusedConnections: [ConnectionRefusal: Counter]
     public let rejectedFrames: [ErrorCode: Counter]
     public let closes: [UInt16: Counter]
     public let storeWriteLatency: DurationHistogram
@@ -45,7 +52,7 @@ public final class PlazaMetrics: Sendable {
     ]
 
     static let closeCodes: [CloseCode] = [
-        .normal, .goingAway, .messageTooBig, .helloTimeout, .slowConsumer, .moved, .flooding,
+        .normal, .goingAway, .protocolError, .invalidPayload, .messageTooBig, .helloTimeout, .slowConsumer, .moved, .flooding,
         .unauthorized, .roomFull, .tooManyConnections, .nodeFull,
     ]
 
@@ -63,7 +70,18 @@ public final class PlazaMetrics: Sendable {
         fanoutDeliveries = registry.makeCounter(descriptor: Self.name("fanout_deliveries_total", "Frames delivered to a connection by room fan-out."))
         outboundMessages = registry.makeCounter(descriptor: Self.name("websocket_messages_out_total", "WebSocket messages written (each may batch several frames)."))
         outboundBytes = registry.makeCounter(descriptor: Self.name("websocket_bytes_out_total", "Payload bytes of the WebSocket messages written."))
-        slowConsumerDisconnects = registry.makeCounter(descriptor: Self.name("slow_consumer_disconnects_total", "Connections closed because their outbound queue overflowed."))
+        slowConsumerDisconnects = Dictionary(uniqueKeysWithValues: SlowConsumerCause.allCases.map {
+            ($0, registry.makeCounter(
+                descriptor: Self.name("slow_consumer_disconnects_total", "Connections closed as slow consumers, by cause: a full outbound queue or a stalled socket."),
+                labels: [("cause", $0.rawValue)]))
+        })
+        acceptBackoffs = registry.makeCounter(
+            descriptor: Self.name("accept_backoffs_total", "Pauses of a second in accepting connections, each after an accept failed for want of open files or memory."))
+        abortedConnections = registry.makeCounter(
+            descriptor: Self.name("connections_aborted_total", "Connections reset because the client did not complete the close within websocket.closeTimeout."))
+        refusedConnections = Dictionary(uniqueKeysWithValues: ConnectionRefusal.allCases.map {
+            ($0, registry.makeCounter(descriptor: Self.name("connections_refused_total", "Connections refused or closed before a request, by reason."), labels: [("reason", $0.rawValue)]))
+        })
         rejectedFrames = Dictionary(uniqueKeysWithValues: Self.rejectionCodes.map {
             ($0, registry.makeCounter(descriptor: Self.name("rejected_frames_total", "Client frames and requests refused, by error code."), labels: [("code", $0.rawValue)]))
         })
@@ -90,7 +108,54 @@ public final class PlazaMetrics: Sendable {
         (rejectedFrames[code] ?? rejectedFrames[.internal])?.increment()
     }
 
+    public func connectionRefused(_ reason: ConnectionRefusal) {
+        refusedConnections[reason]?.increment()
+    }
+
+    public func slowConsumer(_ cause: SlowConsumerCause) {
+        slowConsumerDisconnects[cause]?.increment()
+    }
+
     public func closed(_ code: CloseCode) {
         closes[code.rawValue]?.increment()
+    }
+}
+
+/// How a connection was found to be a slow consumer: the `cause` label of `plaza_slow_consumer_disconnects_total`.
+public enum SlowConsumerCause: String, CaseIterable, Sendable {
+    /// What is queued would pass `limits.outboundQueueBytes`.
+    case queueBytes = "queue_bytes"
+    /// The socket took nothing for `limits.slowConsumerSeconds` while frames waited.
+    case stalled
+}
+
+/// Why the connection guard refused or closed a connection: the `reason` label of
+/// `plaza_connections_refused_total`.
+public enum ConnectionRefusal: String, CaseIterable, Sendable {
+    /// No request within `http.headerTimeout`, or none after the last within `http.idleTimeout`.
+    case idle
+    /// 408: a request head that did not arrive whole in time.
+    case headerTimeout = "header_timeout"
+    /// 431: a request head over `limits.headerBytes` or `limits.headerCount`.
+    case headerTooLarge = "header_too_large"
+    /// 414: a request target over `limits.urlBytes`.
+    case urlTooLong = "url_too_long"
+    /// 429: the client's address holds `limits.connectionsPerAddress` connections.
+    case perAddress = "per_address"
+    /// 503: the server holds `limits.connections`.
+    case capacity
+    /// 400 or 426: not a request, or a broken WebSocket handshake.
+    case badRequest = "bad_request"
+
+    /// The reason of an answer with `status`.
+    public init(status: Int) {
+        self = switch status {
+        case 408: .headerTimeout
+        case 431: .headerTooLarge
+        case 414: .urlTooLong
+        case 429: .perAddress
+        case 503: .capacity
+        default: .badRequest
+        }
     }
 }

@@ -52,7 +52,8 @@ public enum ClientFrame: Sendable, Equatable {
         init() {}
         var type: String?
         var token: String?
-        var since: Int64?
+        /// Any JSON number here: validation says whether it is an offset (an integer from 0 to 2⁶³ − 1).
+        var since: Double?
         var id: String?
         var text: String?
         var x: Double?
@@ -78,6 +79,8 @@ public enum ClientFrame: Sendable, Equatable {
             throw DecodingError(code: .invalidJSON, message: "the frame is not a JSON object")
         } catch Swift.DecodingError.typeMismatch(_, let context) where context.codingPath.isEmpty {
             throw DecodingError(code: .invalidJSON, message: "the frame is not a JSON object")
+        } catch Swift.DecodingError.valueNotFound(_, let context) where context.codingPath.isEmpty {
+            throw DecodingError(code: .invalidJSON, message: "the frame is not a JSON object")
         } catch let error as Swift.DecodingError {
             throw DecodingError(code: .invalidFrame, message: describe(error))
         } catch {
@@ -101,9 +104,7 @@ public enum ClientFrame: Sendable, Equatable {
             case (_, .null): continue  // an explicit null reads as absent, as with JSONDecoder's optionals
             case ("type", .string(let v)): e.type = v
             case ("token", .string(let v)): e.token = v
-            case ("since", .number(let v)):
-                guard let since = Int64(exactly: v) else { return nil }
-                e.since = since
+            case ("since", .number(let v)): e.since = v
             case ("id", .string(let v)): e.id = v
             case ("text", .string(let v)): e.text = v
             case ("x", .number(let v)): e.x = v
@@ -134,10 +135,14 @@ public enum ClientFrame: Sendable, Equatable {
         switch type {
         case "hello":
             guard let token = e.token else { throw missing("token") }
-            if let since = e.since, since < 0 {
-                throw DecodingError(code: .invalidFrame, message: "'since' must be ≥ 0")
+            var since: Int64?
+            if let value = e.since {
+                guard value >= 0, let offset = Int64(exactly: value) else {
+                    throw DecodingError(code: .invalidFrame, message: "'since' must be an integer ≥ 0")
+                }
+                since = offset
             }
-            return .hello(token: token, since: e.since, audio: e.audio, video: e.video)
+            return .hello(token: token, since: since, audio: e.audio, video: e.video)
         case "chat":
             guard let id = e.id, !id.isEmpty else { throw missing("id") }
             guard let text = e.text else { throw missing("text") }

@@ -50,6 +50,14 @@ public struct ErrorCode: Hashable, Sendable, CustomStringConvertible {
     public static let invalidName = ErrorCode("invalid_name")
     /// A malformed HTTP request body or query.
     public static let invalidRequest = ErrorCode("invalid_request")
+    /// An HTTP request head that did not arrive within `http.headerTimeout` (408).
+    public static let requestTimeout = ErrorCode("request_timeout")
+    /// An HTTP request head over `limits.headerBytes` or `limits.headerCount` (431), or a target over
+    /// `limits.urlBytes` (414).
+    public static let requestTooLarge = ErrorCode("request_too_large")
+    /// The client's address holds `limits.connectionsPerAddress` connections (429), or the server
+    /// `limits.connections` (503; only health endpoints are answered then).
+    public static let connectionLimit = ErrorCode("connection_limit")
     /// No such route or resource.
     public static let notFound = ErrorCode("not_found")
     /// The store could not durably write; nothing was acknowledged.
@@ -76,6 +84,11 @@ public struct CloseCode: Hashable, Sendable, CustomStringConvertible {
     /// The server is shutting down (reconnect through `POST /api/v1/join`), or the client did not answer
     /// a ping within `websocket.pingInterval` (reason "Ping timeout"; reconnect with `since`).
     public static let goingAway = CloseCode(1001)
+    /// The client broke the WebSocket protocol (RFC 6455): an unmasked frame, reserved bits, an unknown opcode,
+    /// fragments out of order, a control frame over 125 bytes, a close code it may not send.
+    public static let protocolError = CloseCode(1002)
+    /// A text message (or close reason) that is not UTF-8.
+    public static let invalidPayload = CloseCode(1007)
     /// A frame larger than `limits.frameBytes`.
     public static let messageTooBig = CloseCode(1009)
 

@@ -1,8 +1,13 @@
 /// A parser for the common case of a client frame: one JSON object whose values are strings, numbers,
 /// booleans or null. Anything else (a nested `data`, malformed input, an unusual number) makes it return nil
 /// and the caller falls back to `JSONDecoder`, which also produces the error codes. So this only ever adds
-/// speed, never a second opinion on what is valid.
+/// speed, never a second opinion on what is valid, with one deliberate exception: a number beyond a Double's
+/// range (`1e400`), which `JSONDecoder` refuses as malformed, reads as ±∞ here, so the frame's validation
+/// names the field instead of calling well-formed JSON invalid.
 enum FlatJSON {
+    /// 10⁰ through 10¹⁵, each exact in a Double.
+    static let powersOfTen: [Double] = [1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15]
+
     enum Value: Equatable {
         case string(String)
         case number(Double)
@@ -73,36 +78,54 @@ enum FlatJSON {
             return true
         }
 
-        /// Integers and plain decimals; exponents and anything odd go to the slow path.
+        /// A JSON number. Up to 15 significant digits without an exponent are exact in a Double, so one
+        /// division by a power of ten gives the correctly rounded value; longer numbers and exponents are read
+        /// by the standard library (which rounds correctly too, and reads an out-of-range exponent as ±∞ for
+        /// the frame's validation to refuse, rather than failing the whole frame as malformed JSON).
         mutating func number() -> Double? {
             let start = i
-            if bytes[i] == UInt8(ascii: "-") { i += 1 }
-            var integer: Int64 = 0
-            var digits = 0
-            while i < bytes.count, bytes[i] >= 0x30, bytes[i] <= 0x39 {
-                guard digits < 15 else { return nil }
-                integer = integer * 10 + Int64(bytes[i] - 0x30)
-                digits += 1
+            let negative = bytes[i] == UInt8(ascii: "-")
+            if negative { i += 1 }
+            var mantissa: Int64 = 0
+            var significant = 0
+            var fractionDigits = 0
+            let integerStart = i
+            while i < bytes.count, isDigit(bytes[i]) {
+                if significant < 16 { mantissa = mantissa * 10 + Int64(bytes[i] - 0x30) }
+                significant += 1
                 i += 1
             }
-            guard digits > 0, !(digits > 1 && bytes[start + (bytes[start] == UInt8(ascii: "-") ? 1 : 0)] == 0x30) else { return nil }
-            var value = Double(integer)
+            let integerDigits = i - integerStart
+            guard integerDigits > 0, !(integerDigits > 1 && bytes[integerStart] == 0x30) else { return nil }
             if i < bytes.count, bytes[i] == UInt8(ascii: ".") {
                 i += 1
-                var scale = 1.0
-                var fraction = 0
-                while i < bytes.count, bytes[i] >= 0x30, bytes[i] <= 0x39 {
-                    guard fraction < 15 else { return nil }
-                    scale /= 10
-                    value += Double(bytes[i] - 0x30) * scale
-                    fraction += 1
+                let fractionStart = i
+                while i < bytes.count, isDigit(bytes[i]) {
+                    if significant < 16 { mantissa = mantissa * 10 + Int64(bytes[i] - 0x30) }
+                    significant += 1
                     i += 1
                 }
-                guard fraction > 0 else { return nil }
+                fractionDigits = i - fractionStart
+                guard fractionDigits > 0 else { return nil }
             }
-            if i < bytes.count, bytes[i] == UInt8(ascii: "e") || bytes[i] == UInt8(ascii: "E") { return nil }
-            return bytes[start] == UInt8(ascii: "-") ? -value : value
+            var exponent = false
+            if i < bytes.count, bytes[i] == UInt8(ascii: "e") || bytes[i] == UInt8(ascii: "E") {
+                exponent = true
+                i += 1
+                if i < bytes.count, bytes[i] == UInt8(ascii: "+") || bytes[i] == UInt8(ascii: "-") { i += 1 }
+                let exponentStart = i
+                while i < bytes.count, isDigit(bytes[i]) { i += 1 }
+                guard i > exponentStart else { return nil }
+            }
+            if !exponent, significant <= 15 {
+                let value = Double(mantissa) / FlatJSON.powersOfTen[fractionDigits]
+                return negative ? -value : value
+            }
+            let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<i]), as: UTF8.self)
+            return Double(text)
         }
+
+        private func isDigit(_ byte: UInt8) -> Bool { byte >= 0x30 && byte <= 0x39 }
 
         /// A string without escapes is taken as is; escapes other than the simple ones go to the slow path.
         mutating func string() -> String? {

@@ -35,6 +35,13 @@ extension PlazaConfiguration {
         .optional("web.root", \.http.webRoot),
         .string("ice.servers", \.http.iceServersJSON),
         .int("chat.historyPageLimit", \.http.historyPageLimit),
+        .double("http.headerTimeout", \.http.headerTimeout),
+        .double("http.idleTimeout", \.http.idleTimeout),
+        .int("limits.headerBytes", \.http.headerBytes),
+        .int("limits.headerCount", \.http.headerCount),
+        .int("limits.urlBytes", \.http.urlBytes),
+        .int("limits.connectionsPerAddress", \.http.connectionsPerAddress),
+        .list("http.trustedProxies", \.http.trustedProxies),
 
         .bool("auth.guests", \.auth.guests),
         .optional("auth.secret", \.auth.secret, secret: true),
@@ -59,6 +66,8 @@ extension PlazaConfiguration {
         .double("limits.frameBurst", \.roomServer.webSocket.frameBurst),
         .int("limits.floodClose", \.roomServer.webSocket.floodClose),
         .int("limits.outboundQueueBytes", \.roomServer.webSocket.outboundQueueBytes),
+        .int("limits.socketSendBuffer", \.roomServer.webSocket.socketSendBuffer),
+        .double("limits.slowConsumerSeconds", \.roomServer.webSocket.slowConsumerSeconds),
         .int("limits.participantsPerRoom", \.roomServer.rooms.limits.participantsPerRoom),
         .int("limits.connectionsPerParticipant", \.roomServer.rooms.limits.connectionsPerParticipant),
         .int("limits.chatTextLength", \.roomServer.rooms.limits.chatTextLength),
@@ -108,6 +117,7 @@ extension PlazaConfiguration {
         Key(name: "media.bridgeKind", read: readBridgeKind),
         Key(name: "agent.kind", read: readAgentKind),
         Key(name: "cluster.capacity", read: readAgentCapacity),
+        Key(name: "limits.connections", read: readConnections),
     ]
 }
 
@@ -138,6 +148,11 @@ extension PlazaConfiguration {
         configuration.agent.setKind(reader.string(forKey: "agent.kind"))
     }
 
+    /// Unset unless given: its default depends on the process's open-file limit.
+    private static func readConnections(_ reader: ConfigReader, _ configuration: inout PlazaConfiguration) {
+        configuration.http.connections = reader.int(forKey: "limits.connections")
+    }
+
     /// An agent's capacity stays unset unless given: its default depends on its kind.
     private static func readAgentCapacity(_ reader: ConfigReader, _ configuration: inout PlazaConfiguration) {
         configuration.agent.capacity = reader.int(forKey: "cluster.capacity")
@@ -151,6 +166,9 @@ extension PlazaConfiguration.Key {
     static func double(_ name: String, _ path: Path<Double>) -> Self { bind(name, path) { $0.double(forKey: $1, default: $2) } }
     static func bool(_ name: String, _ path: Path<Bool>) -> Self { bind(name, path) { $0.bool(forKey: $1, default: $2) } }
     static func string(_ name: String, _ path: Path<String>) -> Self { bind(name, path) { $0.string(forKey: $1, default: $2) } }
+
+    /// A list: a JSON array in the file, comma-separated in an environment variable.
+    static func list(_ name: String, _ path: Path<[String]>) -> Self { bind(name, path) { $0.stringArray(forKey: $1, default: $2) } }
 
     /// A key without a default; `secret` keeps its value out of the configuration's own logs.
     static func optional(_ name: String, _ path: Path<String?>, secret: Bool = false) -> Self {

@@ -1,5 +1,5 @@
 public import PlazaCore
-import Foundation
+public import Foundation
 
 /// A map file (docs/maps.md), read and validated at startup: a broken map fails with its reason and the key
 /// that names it (`space.map`), rather than as a blank page in the browser.
@@ -31,8 +31,15 @@ public struct MapFile: Sendable {
 
     /// Reads and checks the map at `path`.
     public static func load(path: String) throws(ConfigurationError) -> MapFile {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigurationError(key: "space.map", message: "\(path): cannot read the file")
+        }
+        return try parse(data, path: path)
+    }
+
+    /// Checks the map file `data` (read from `path`, which errors name).
+    public static func parse(_ data: Data, path: String) throws(ConfigurationError) -> MapFile {
         func fail(_ message: String) -> ConfigurationError { ConfigurationError(key: "space.map", message: "\(path): \(message)") }
-        guard let data = FileManager.default.contents(atPath: path) else { throw fail("cannot read the file") }
         let map: Decoded
         do { map = try JSONDecoder().decode(Decoded.self, from: data) } catch { throw fail("not a Plaza map: \(error)") }
         guard map.format == 1 else { throw fail("format \(map.format) is not supported (expected 1)") }

@@ -10,9 +10,13 @@ public struct APIError: Error, HTTPResponseError, Sendable {
     public var message: String
     /// Seconds the caller should wait before trying again (`Retry-After`), for an answer that says "busy".
     public var retryAfter: Int?
+    /// Fields the answer carries besides its body (`Allow` on a 405, `Upgrade` on a 426).
+    public var headers: HTTPFields
 
-    public init(_ status: HTTPResponse.Status, _ code: ErrorCode, _ message: String, retryAfter: Int? = nil) {
-        (self.status, self.code, self.message, self.retryAfter) = (status, code, message, retryAfter)
+    public init(
+        _ status: HTTPResponse.Status, _ code: ErrorCode, _ message: String, retryAfter: Int? = nil, headers: HTTPFields = [:]
+    ) {
+        (self.status, self.code, self.message, self.retryAfter, self.headers) = (status, code, message, retryAfter, headers)
     }
 
     /// The HTTP answer to `refusal`.
@@ -23,6 +27,7 @@ public struct APIError: Error, HTTPResponseError, Sendable {
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         var response = Self.render(status: status, code: code, message: message)
         if let retryAfter { response.headers[.retryAfter] = String(retryAfter) }
+        response.headers.append(contentsOf: headers)
         return response
     }
 

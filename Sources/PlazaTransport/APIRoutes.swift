@@ -118,6 +118,7 @@ public struct APIRoutes: Sendable {
         }
         let group = router.group("api/v1")
         group.post("join") { request, context in try await join(request, context) }
+        Self.refuseOtherMethods(on: router, "/api/v1/join", allowed: .post)
         group.get("space") { _, _ in
             Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: api.spaceBody)))
         }
@@ -159,8 +160,10 @@ public struct APIRoutes: Sendable {
         } else {
             throw Refusal.unauthorized("this server admits no guests: send 'Authorization: Bearer <token>'")
         }
-        guard let name = DisplayName.validate(grant.name ?? body.name ?? "") else {
-            throw APIError(.badRequest, .invalidName, "names are 1–64 characters without control characters")
+        let name: String
+        switch DisplayName.check(grant.name ?? body.name ?? "") {
+        case .success(let checked): name = checked
+        case .failure(let problem): throw APIError(.badRequest, .invalidName, problem.description)
         }
         let home = try await allocator.home(of: room, for: grant.participant, region: body.region, authority: request.head.authority)
         let bridge = try await allocator.bridge(for: room, asked: body.bridge == true, region: body.region, current: home.conference)
@@ -271,6 +274,16 @@ public struct APIRoutes: Sendable {
     }
 
     // MARK: helpers
+
+    /// Answers 405 with `Allow` for the methods a route does not take (the router alone would answer 404).
+    public static func refuseOtherMethods(on router: Router<PlazaRequestContext>, _ path: RouterPath, allowed: HTTPRequest.Method) {
+        for method: HTTPRequest.Method in [.get, .put, .delete, .patch, .post] where method != allowed {
+            router.on(path, method: method) { _, _ -> Response in
+                throw APIError(
+                    .methodNotAllowed, .invalidRequest, "\(path) takes \(allowed.rawValue) only", headers: [.allow: allowed.rawValue])
+            }
+        }
+    }
 
     public static func json(_ text: String, status: HTTPResponse.Status = .ok) -> Response {
         Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: text)))

@@ -26,6 +26,25 @@ public struct HTTPConfiguration: Sendable {
     public var iceServersJSON = "[]"
     /// `chat.historyPageLimit`: most messages one history request returns. Default 200.
     public var historyPageLimit = 200
+    /// `http.headerTimeout`: seconds a request head has to arrive whole, from a connection's first byte (or from
+    /// its opening); then 408, or a silent close for a connection that sent nothing. Default 10.
+    public var headerTimeout: Double = 10
+    /// `http.idleTimeout`: seconds a kept-alive connection may wait for its next request. Default 60.
+    public var idleTimeout: Double = 60
+    /// `limits.headerBytes`: largest request head, request line and fields together (larger: 431). Default 16384.
+    public var headerBytes = 16_384
+    /// `limits.headerCount`: most header fields in a request (more: 431). Default 100.
+    public var headerCount = 100
+    /// `limits.urlBytes`: longest request target, path and query (longer: 414). Default 4096.
+    public var urlBytes = 4_096
+    /// `limits.connectionsPerAddress`: connections one client address may hold (more: 429). Default 256.
+    public var connectionsPerAddress = 256
+    /// `limits.connections`: connections the server holds before it answers only its health endpoints (503 for
+    /// the rest). Default: the process's open-file limit less 128 kept for the store, logs and those answers.
+    public var connections: Int?
+    /// `http.trustedProxies`: addresses of proxies whose `X-Forwarded-For` names the client (a JSON array in the
+    /// file, comma-separated in `PLAZA_HTTP_TRUSTED_PROXIES`). Default none.
+    public var trustedProxies: [String] = []
 
     public init() {}
 
@@ -34,6 +53,13 @@ public struct HTTPConfiguration: Sendable {
         try ConfigurationError.require(backlog > 0, "server.backlog", "must be positive")
         try ConfigurationError.require(requestBodyBytes >= 1024, "limits.requestBodyBytes", "must be ≥ 1024")
         try ConfigurationError.require(historyPageLimit >= 1, "chat.historyPageLimit", "must be ≥ 1")
+        try ConfigurationError.require(headerTimeout > 0, "http.headerTimeout", "must be > 0")
+        try ConfigurationError.require(idleTimeout > 0, "http.idleTimeout", "must be > 0")
+        try ConfigurationError.require(headerBytes >= 1024, "limits.headerBytes", "must be ≥ 1024")
+        try ConfigurationError.require(headerCount >= 8, "limits.headerCount", "must be ≥ 8")
+        try ConfigurationError.require(urlBytes >= 256 && urlBytes < headerBytes, "limits.urlBytes", "must be ≥ 256 and below limits.headerBytes")
+        try ConfigurationError.require(connectionsPerAddress >= 1, "limits.connectionsPerAddress", "must be ≥ 1")
+        try ConfigurationError.require(connections.map { $0 >= 1 } ?? true, "limits.connections", "must be ≥ 1")
         let ice = try? JSONSerialization.jsonObject(with: Data(iceServersJSON.utf8))
         try ConfigurationError.require(ice is [Any], "ice.servers", "must be a JSON array")
     }
@@ -87,6 +113,13 @@ public struct WebSocketConfiguration: Sendable {
     /// `limits.outboundQueueBytes`: bytes queued to one connection before it is closed as a slow consumer
     /// (4002). Default 1048576.
     public var outboundQueueBytes = 1 << 20
+    /// `limits.socketSendBuffer`: the kernel's send buffer of each connection, in bytes (`SO_SNDBUF`; the kernel
+    /// doubles it for its own bookkeeping): with the outbound queue, all a client that stops reading can hold.
+    /// Default 65536.
+    public var socketSendBuffer = 65_536
+    /// `limits.slowConsumerSeconds`: seconds a connection may go without taking what is queued for it (its
+    /// socket full) before it is closed as a slow consumer (4002), however little is queued. Default 10.
+    public var slowConsumerSeconds: Double = 10
 
     public init() {}
 
@@ -99,6 +132,8 @@ public struct WebSocketConfiguration: Sendable {
         try ConfigurationError.require(frameBurst >= 1, "limits.frameBurst", "must be ≥ 1")
         try ConfigurationError.require(floodClose >= 1, "limits.floodClose", "must be ≥ 1")
         try ConfigurationError.require(outboundQueueBytes >= 4096, "limits.outboundQueueBytes", "must be ≥ 4096")
+        try ConfigurationError.require(socketSendBuffer >= 4096, "limits.socketSendBuffer", "must be ≥ 4096")
+        try ConfigurationError.require(slowConsumerSeconds > 0, "limits.slowConsumerSeconds", "must be > 0")
     }
 }
 

@@ -9,6 +9,7 @@ public import NIOCore
 public import Logging
 import PlazaWebClient
 import PlazaCore
+public import PlazaMetrics
 
 /// The request context of every Plaza route: Hummingbird's core context plus the channel, so a session can
 /// drop a socket that will not take a close frame.
@@ -36,27 +37,55 @@ public enum HTTPServer {
         return router
     }
 
-    /// The server for `router`; with `webSocket`, it upgrades the WebSocket routes registered on it.
+    /// The server for `router`, every connection behind a `ConnectionGuard`; with `webSocket`, it upgrades the
+    /// WebSocket routes registered on it.
     public static func application(
-        router: Router<PlazaRequestContext>, http: HTTPConfiguration, webSocket: WebSocketConfiguration?, logger: Logger,
-        onServerRunning: @escaping @Sendable (any Channel) async -> Void
+        router: Router<PlazaRequestContext>, http: HTTPConfiguration, webSocket: WebSocketConfiguration?, metrics: PlazaMetrics,
+        logger: Logger, onServerRunning: @escaping @Sendable (any Channel) async -> Void
     ) -> some ApplicationProtocol {
+        let admission = ConnectionAdmission(
+            perAddress: http.connectionsPerAddress, total: http.connections ?? OpenFiles.defaultConnectionLimit,
+            trustedProxies: http.trustedProxies)
+        let settings = ConnectionGuard.Settings(
+            headerTimeout: .milliseconds(Int64(http.headerTimeout * 1000)), idleTimeout: .milliseconds(Int64(http.idleTimeout * 1000)),
+            limits: .init(headerBytes: http.headerBytes, headerCount: http.headerCount, urlBytes: http.urlBytes),
+            maximumMessageBytes: webSocket?.frameBytes)
+        // The parser's own limits stay above the guard's, which answers first and says why.
+        var decoder = HTTP1Channel.Configuration.DecoderConfiguration()
+        (decoder.maxHeaderFieldSize, decoder.maxHeaderListSize) = (2 * http.headerBytes, 2 * http.headerBytes)
+        decoder.maxHeaderFieldCount = 2 * http.headerCount
+        let http1 = HTTP1Channel.Configuration(
+            additionalChannelHandlers: [ResponseCompletionObserver()], idleTimeout: nil, httpDecoderConfiguration: decoder)
         let server: HTTPServerBuilder
         if let webSocket {
-            server = .http1WebSocketUpgrade(
-                webSocketRouter: router,
-                configuration: .init(
-                    http1: .init(),
-                    ws: WebSocketServerConfiguration(
-                        maxFrameSize: webSocket.frameBytes,
-                        autoPing: .enabled(timePeriod: .seconds(fromConfiguration: webSocket.pingInterval)),
-                        closeTimeout: .seconds(fromConfiguration: webSocket.closeTimeout))))
+            let webSocketResponder = router.buildResponder()
+            let configuration = HTTP1WebSocketUpgradeChannel.Configuration(
+                http1: http1,
+                ws: WebSocketServerConfiguration(
+                    maxFrameSize: webSocket.frameBytes,
+                    autoPing: .enabled(timePeriod: .seconds(fromConfiguration: webSocket.pingInterval)),
+                    closeTimeout: .seconds(fromConfiguration: webSocket.closeTimeout), validateUTF8: true))
+            server = HTTPServerBuilder { responder in
+                GuardedChannel(
+                    inner: HTTP1WebSocketUpgradeChannel(
+                        responder: responder, webSocketResponder: webSocketResponder, configuration: configuration),
+                    settings: settings, admission: admission, metrics: metrics, socketSendBuffer: webSocket.socketSendBuffer)
+            }
         } else {
-            server = .http1()
+            server = HTTPServerBuilder { responder in
+                GuardedChannel(
+                    inner: HTTP1Channel(responder: responder, configuration: http1), settings: settings, admission: admission,
+                    metrics: metrics, socketSendBuffer: nil)
+            }
         }
         return Application(
             router: router, server: server,
             configuration: .init(address: .hostname(http.host, port: http.port), serverName: nil, backlog: http.backlog),
-            onServerRunning: onServerRunning, logger: logger)
+            onServerRunning: { channel in
+                try? await channel.eventLoop.submit {
+                    try channel.pipeline.syncOperations.addHandler(AcceptBackoff(metrics: metrics, logger: logger), position: .first)
+                }.get()
+                await onServerRunning(channel)
+            }, logger: logger)
     }
 }

@@ -1,9 +1,10 @@
 import ServiceLifecycle
 import PlazaProtocol
 
-/// A room server's background work: its rooms' commit loops, the interest-management tick and idle-room
-/// sweeping; at shutdown, closing every connection with "going away" after its queued frames (and every pending
-/// chat ack) are flushed, then retiring the rooms.
+/// A room server's background work: its rooms' commit loops, the interest-management tick, idle-room
+/// sweeping and returning freed memory once many connections have closed; at shutdown, closing every
+/// connection with "going away" after its queued frames (and every pending chat ack) are flushed, then retiring
+/// the rooms.
 ///
 /// Run it after the HTTP server in one `ServiceGroup`, which shuts services down in reverse order: this one
 /// closes the sockets first, while the server is still up to flush them.
@@ -21,6 +22,7 @@ struct NodeService: Service {
                 let clock = ContinuousClock()
                 var next = clock.now + interval
                 var lastSweep = clock.now
+                var memory = MemoryTrim()
                 while !Task.isCancelled {
                     do { try await Task.sleep(until: next, clock: clock) } catch { break }
                     next = next + interval
@@ -29,6 +31,7 @@ struct NodeService: Service {
                     if clock.now - lastSweep >= .seconds(1) {
                         lastSweep = clock.now
                         await registry.sweep()
+                        if memory.shouldTrim(closed: server.takeClosedCount(), now: clock.now) { MemoryTrim.trim() }
                     }
                 }
             }

@@ -13,27 +13,44 @@ import PlazaMetrics
 /// many connections shares with every other connection on that loop. A flush writes everything queued as one
 /// WebSocket message, frames separated by `\n`. A lone frame is written as the frame's own NIO buffer, shared
 /// by every recipient; frames are copied only to join two or more. While the socket is not writable the queue
-/// grows, up to `limit` bytes: then the connection is closed as a slow consumer (4002) instead of growing memory.
+/// grows, up to `limits.outboundQueueBytes`: then the connection is closed as a slow consumer (4002) instead of
+/// growing memory. A client that takes nothing for `limits.slowConsumerSeconds` while frames wait is closed the
+/// same way however little waits, so a room of stalled clients cannot hold its queues full for long.
 final class OutboundQueue: Outbound {
+
     private struct State: ~Copyable {
         /// What the next flush writes: one shared frame, or frames joined into a buffer of this queue's own.
         var pending: ByteBuffer?
         /// Whether `pending` is a buffer of this queue's own that more frames may be appended to.
         var pendingIsOwned = false
+        /// Frames queued while the socket is full, after `pending`: kept as the buffers every recipient shares,
+        /// not copied, so a room of stalled clients holds each frame once rather than once per client.
+        var stalledFrames: [ByteBuffer] = []
+        /// Bytes queued in `pending` and `stalledFrames`, separators included.
+        var queuedBytes = 0
         var flushScheduled = false
         var closing: (CloseCode, String)?
+        /// When the socket, full, first refused what waits in `pending`: the start of a stall.
+        var stalledSince: NIODeadline?
         /// The session task waiting to perform the close handshake, once everything before it is written.
         var closeWaiter: CheckedContinuation<(CloseCode, String), Never>?
+
+        mutating func drop() {
+            pending = nil
+            stalledFrames = []
+            queuedBytes = 0
+        }
     }
 
     let channel: any Channel
     private let flusher: LoopFlusher
     private let state = Mutex(State())
     private let limit: Int
+    private let stallLimit: TimeAmount
     private let metrics: PlazaMetrics
 
-    init(channel: any Channel, flusher: LoopFlusher, limit: Int, metrics: PlazaMetrics) {
-        (self.channel, self.flusher, self.limit, self.metrics) = (channel, flusher, limit, metrics)
+    init(channel: any Channel, flusher: LoopFlusher, limit: Int, stallLimit: TimeAmount, metrics: PlazaMetrics) {
+        (self.channel, self.flusher, self.limit, self.stallLimit, self.metrics) = (channel, flusher, limit, stallLimit, metrics)
     }
 
     /// Queues one frame; `burst` asks for the flush once the fan-out has queued everything. Returns false when
@@ -42,12 +59,20 @@ final class OutboundQueue: Outbound {
         let buffer = frame.transportCopy(as: ByteBuffer.self) { ByteBuffer(bytes: $0) }
         let (queued, needsFlush): (Bool, Bool) = state.withLock { state in
             guard state.closing == nil else { return (false, false) }
+            let size = buffer.readableBytes + (state.queuedBytes > 0 ? 1 : 0)
+            guard state.queuedBytes == 0 || state.queuedBytes + size <= limit else {
+                // Drop what is queued: the client will resume with `since`.
+                state.closing = (.slowConsumer, "slow consumer")
+                metrics.slowConsumer(.queueBytes)
+                return (false, true)  // hands the close over; the session then enforces the close timeout
+            }
+            state.queuedBytes += size
+            if state.stalledSince != nil {
+                // Writability flushes when the socket drains; until then, hold a reference, not a copy.
+                state.stalledFrames.append(buffer)
+                return (true, false)
+            }
             if var pending = state.pending.take() {
-                guard pending.readableBytes + buffer.readableBytes + 1 <= limit else {
-                    // Drop what is queued: the client will resume with `since`.
-                    state.closing = (.slowConsumer, "slow consumer")
-                    return (false, true)  // hands the close over; the session then enforces the close timeout
-                }
                 if !state.pendingIsOwned {
                     var joined = channel.allocator.buffer(capacity: max(2 * (pending.readableBytes + buffer.readableBytes + 1), 1024))
                     joined.writeBuffer(&pending)
@@ -76,12 +101,35 @@ final class OutboundQueue: Outbound {
     func flush() {
         // A closed socket takes nothing more: hand the close over so the session can finish.
         let writable = channel.isWritable || !channel.isActive
+        var watchStall: NIODeadline?
         let (message, close): (ByteBuffer?, (CheckedContinuation<(CloseCode, String), Never>, (CloseCode, String))?) = state.withLock { state in
             state.flushScheduled = false
             let slow = state.closing?.0 == .slowConsumer
-            if slow { state.pending = nil }
-            guard writable || slow else { return (nil, nil) }  // writability will call us again
-            let message = state.pending.take()
+            if slow { state.drop() }
+            guard writable || slow else {
+                // Writability will call us again; until then, time the stall.
+                if state.stalledSince == nil, state.pending != nil {
+                    let now = NIODeadline.now()
+                    state.stalledSince = now
+                    watchStall = now
+                }
+                return (nil, nil)
+            }
+            state.stalledSince = nil
+            var message = state.pending.take()
+            if !state.stalledFrames.isEmpty, var first = message {
+                // The stall is over: one message of everything, in order.
+                var joined = channel.allocator.buffer(capacity: state.queuedBytes)
+                joined.writeBuffer(&first)
+                for var frame in state.stalledFrames {
+                    joined.writeInteger(UInt8(ascii: "\n"))
+                    joined.writeBuffer(&frame)
+                }
+                message = joined
+                state.stalledFrames = []
+            }
+            state.queuedBytes = 0
+            state.pendingIsOwned = false
             guard let closing = state.closing, let waiter = state.closeWaiter.take() else { return (message, nil) }
             return (message, (waiter, closing))
         }
@@ -93,6 +141,21 @@ final class OutboundQueue: Outbound {
             metrics.outboundBytesTotal.add(bytes, ordering: .relaxed)
         }
         if let (waiter, closing) = close { waiter.resume(returning: closing) }
+        if let watchStall {
+            channel.eventLoop.scheduleTask(deadline: watchStall + stallLimit) { self.endStall(since: watchStall) }
+        }
+    }
+
+    /// Closes the connection as a slow consumer if the stall that began at `since` has not ended.
+    private func endStall(since: NIODeadline) {
+        let stalled: Bool = state.withLock { state in
+            guard state.stalledSince == since, state.closing == nil else { return false }
+            state.closing = (.slowConsumer, "slow consumer")
+            return true
+        }
+        guard stalled else { return }
+        metrics.slowConsumer(.stalled)
+        flush()
     }
 
     /// Asks for the connection to be closed with `code` after what is already queued. The first reason wins.

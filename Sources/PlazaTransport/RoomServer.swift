@@ -6,6 +6,7 @@ import Hummingbird
 public import ServiceLifecycle
 public import NIOCore
 import HummingbirdWebSocket
+import HTTPTypes
 public import PlazaMetrics
 public import Logging
 import Synchronization
@@ -25,6 +26,8 @@ public final class RoomServer: Sendable {
     let flushers = LoopFlushers()
     private let nextConnectionID = Atomic<UInt64>(1)
     private let openConnections = Mutex<[ConnectionID: OutboundQueue]>([:])
+    /// Connections closed since `takeClosedCount()` last asked (memory trimming counts them).
+    private let closedConnections = Atomic<Int>(0)
 
     public init(
         configuration: RoomServerConfiguration, api: APIContext, store: any ChatStore, claims: any RoomClaims,
@@ -44,7 +47,8 @@ public final class RoomServer: Sendable {
     /// server is still up to flush them.
     public func services(onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }) -> [any Service] {
         let application = HTTPServer.application(
-            router: router(), http: api.http, webSocket: configuration.webSocket, logger: logger, onServerRunning: onServerRunning)
+            router: router(), http: api.http, webSocket: configuration.webSocket, metrics: metrics, logger: logger,
+            onServerRunning: onServerRunning)
         return [application, NodeService(server: self)]
     }
 
@@ -54,8 +58,14 @@ public final class RoomServer: Sendable {
             if await registry.draining { throw Refusal.draining }
         }.register(on: router)
         router.get("/api/v1/rooms") { request, _ in try await self.rooms(request) }
-        router.ws("/ws") { _, _ in
-            .upgrade([:])
+        router.ws("/ws") { request, _ in
+            // A plain GET is not a WebSocket: say what is needed rather than answer 200.
+            guard request.headers[.upgrade]?.lowercased().contains("websocket") == true else {
+                throw APIError(
+                    .init(code: 426), .invalidRequest, "/ws is a WebSocket: upgrade to it (RFC 6455, version 13)",
+                    headers: [.upgrade: "websocket", .connection: "Upgrade", HTTPField.Name("Sec-WebSocket-Version")!: "13"])
+            }
+            return .upgrade([:])
         } onUpgrade: { inbound, outbound, context in
             await WebSocketSession(server: self, channel: context.requestContext.channel).run(inbound: inbound, outbound: outbound)
         }
@@ -100,7 +110,11 @@ public final class RoomServer: Sendable {
     func closed(_ id: ConnectionID) {
         openConnections.withLock { $0[id] = nil }
         metrics.connections.decrement()
+        closedConnections.add(1, ordering: .relaxed)
     }
+
+    /// Connections closed since the last call.
+    func takeClosedCount() -> Int { closedConnections.exchange(0, ordering: .relaxed) }
 
     /// Connections currently open on this server.
     public var connectionCount: Int { openConnections.withLock { $0.count } }

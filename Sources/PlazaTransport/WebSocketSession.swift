@@ -4,8 +4,10 @@ import PlazaAuth
 import PlazaRooms
 import HummingbirdWebSocket
 import NIOCore
+import NIOPosix
 import NIOWebSocket
 import Logging
+import PlazaMetrics
 
 /// One client connection, from upgrade to close: `hello`, then frames routed to the room.
 ///
@@ -25,7 +27,7 @@ struct WebSocketSession {
         let channel = self.channel
         let queue = OutboundQueue(
             channel: channel, flusher: server.flushers.flusher(for: channel.eventLoop), limit: configuration.outboundQueueBytes,
-            metrics: metrics)
+            stallLimit: .milliseconds(Int64(configuration.slowConsumerSeconds * 1000)), metrics: metrics)
         do {
             try await channel.eventLoop.submit {
                 try channel.pipeline.syncOperations.addHandler(WritabilityHandler(queue: queue), position: .first)
@@ -45,20 +47,29 @@ struct WebSocketSession {
                 // Everything queued before the close is written first (the queue hands the close over then).
                 let (code, reason) = await queue.closeRequested()
                 if code != .normal { metrics.closed(code) }
-                if code == .slowConsumer { metrics.slowConsumerDisconnects.increment() }
                 // A client that never answers (or never reads) loses its socket after the close timeout.
-                channel.eventLoop.scheduleTask(in: closeTimeout) { channel.close(promise: nil) }
+                channel.eventLoop.scheduleTask(in: closeTimeout) { abort(channel, metrics) }
                 try? await outbound.close(.init(codeNumber: Int(code.rawValue)), reason: reason.isEmpty ? nil : reason)
             }
             await reader.read(inbound)
             // The client closed (or we did and it answered): finish the close, and never wait forever.
             helloDeadline.cancel()
             queue.close(.normal, reason: "")
-            channel.eventLoop.scheduleTask(in: closeTimeout) { channel.close(promise: nil) }
+            channel.eventLoop.scheduleTask(in: closeTimeout) { abort(channel, metrics) }
         }
         await reader.leave()
         server.closed(id)
     }
+}
+
+/// Resets a connection still open after its close timeout. A reset (`SO_LINGER` 0) rather than a close, so
+/// the kernel drops what the client never read instead of holding it while it retries.
+private func abort(_ channel: any Channel, _ metrics: PlazaMetrics) {
+    guard channel.isActive else { return }
+    metrics.abortedConnections.increment()
+    let reset = (channel as? any SocketOptionProvider)?.setSoLinger(linger(l_onoff: 1, l_linger: 0))
+        ?? channel.eventLoop.makeSucceededVoidFuture()
+    reset.whenComplete { _ in channel.close(promise: nil) }
 }
 
 /// The reading half of a session. Confined to the session's task: nothing else touches its state.

@@ -10,7 +10,10 @@ struct Bench: AsyncParsableCommand {
             Each benchmark starts `plaza serve` (this executable) on a free loopback port with a temporary data \
             directory, measures its CPU and memory from /proc, and prints one JSON object of results.
             """,
-        subcommands: [Fanout.self, Space.self, Placement.self, Join.self, FleetFanout.self, Failover.self, Load.self]
+        subcommands: [
+            Fanout.self, Space.self, Placement.self, Join.self, FleetFanout.self, Failover.self, Load.self,
+            SlowConsumers.self,
+        ]
     )
 
     struct Common: ParsableArguments {
@@ -203,6 +206,35 @@ struct Bench: AsyncParsableCommand {
             drill.messagesPerSecond = rate
             let outcome = try await drill.run(log: log)
             report(outcome.results)
+        }
+    }
+}
+
+extension Bench {
+    struct SlowConsumers: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "slow-consumers",
+            abstract: "A storm of clients that stop reading while chat flows: server memory during and after, and how they were closed.",
+            discussion: """
+                N clients join one room and stop reading; one more sends chat, evenly paced, for --duration \
+                seconds (--warmup is not used). Reports the server's RSS before, at its peak and 20 s after the \
+                storm, the kernel's TCP memory (machine-wide), and the server's counts of 4002 closes, slow \
+                consumers by cause and connections reset after the close timeout.
+                """)
+        @Option(help: "Clients that stop reading.") var clients: Int = 500
+        @Option(help: "Chat messages per second.") var rate: Double = 200
+        @Option(help: "Chat text bytes per message.") var size: Int = 200
+        @Option(name: .customLong("slow-consumer-seconds"), help: "The server's limits.slowConsumerSeconds (default: its own).")
+        var slowConsumerSeconds: Double?
+        @OptionGroup var common: Common
+
+        func run() async throws {
+            var bench = SlowConsumerStormBench(settings: common.settings)
+            bench.clients = clients
+            bench.rate = rate
+            bench.size = size
+            if let slowConsumerSeconds { bench.environment["PLAZA_LIMITS_SLOW_CONSUMER_SECONDS"] = String(slowConsumerSeconds) }
+            report(try await bench.run(log: log))
         }
     }
 }

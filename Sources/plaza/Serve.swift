@@ -3,6 +3,7 @@ import Configuration
 import Logging
 import PlazaFleet
 import PlazaRoles
+import PlazaTransport
 import PlazaCore
 import ServiceLifecycle
 import Foundation
@@ -122,6 +123,12 @@ enum RoleRunner {
         try validated(configuration.validate)
         bootstrapLogging(level: configuration.logLevel)
         let logger = Logger(label: "plaza")
+        // Every connection is a file: a service's default soft limit (1024 under systemd) runs out long before the
+        // machine does, so take what the hard limit allows before anything listens.
+        let files = OpenFiles.raiseToHardLimit()
+        logger.notice(
+            "open-file limit \(files.now)\(files.now > files.before ? " (raised from \(files.before))" : "")",
+            metadata: ["limits.connections": "\(configuration.http.connections ?? OpenFiles.defaultConnectionLimit)"])
         let (role, others) = try await launch(configuration, logger)
         let group = role.serviceGroup(others: others, logger: logger) { channel in
             let port = channel.localAddress?.port ?? configuration.http.port

@@ -318,3 +318,45 @@ def test_a_participant_in_two_tabs_holds_one_steady_call(plaza, browsers):
     assert later["state"] == "connected" and later["bytesReceived"] > first["bytesReceived"], "the call stays up"
     holders = [tab for tab in (bob_tab, bob_other_tab) if calls(tab).get(ann_id, {}).get("state") == "connected"]
     assert len(holders) == 1, "exactly one of Bob's tabs is in the call"
+
+
+def test_names_and_messages_cannot_reorder_what_surrounds_them(plaza, browsers):
+    """A right-to-left name keeps its place before the time and before "(you)", and a message with a
+    right-to-left override reorders only itself: each is an isolated run of text."""
+    ann, bob = browsers(), browsers()
+    join(ann, plaza, ROOM, "سارة")
+    join(bob, plaza, ROOM, "Bob")
+    field = ann.find_element(By.ID, "chat-input")
+    field.send_keys("\u202eevil")
+    field.send_keys(Keys.ENTER)
+    field.send_keys("plain text after it")
+    field.send_keys(Keys.ENTER)
+    wait_for(bob, """
+        return [...document.querySelectorAll('#messages li:not(.pending) .text')]
+            .some(e => e.textContent === 'plain text after it');
+    """, 10, "messages not shown")
+    layout = bob.execute_script("""
+        const items = [...document.querySelectorAll('#messages li:not(.pending)')]
+            .filter(li => li.querySelector('.who')?.textContent === 'سارة');
+        return items.map(li => {
+            const who = li.querySelector('.who'), time = li.querySelector('time'), text = li.querySelector('.text');
+            return {whoTag: who.tagName, whoRight: who.getBoundingClientRect().right,
+                    timeLeft: time.getBoundingClientRect().left, dir: text.dir,
+                    bidi: getComputedStyle(text).unicodeBidi, text: text.textContent};
+        });
+    """)
+    assert [entry["text"] for entry in layout] == ["\u202eevil", "plain text after it"], layout
+    for entry in layout:
+        assert entry["whoTag"] == "BDI", entry
+        assert entry["timeLeft"] >= entry["whoRight"], f"the time moved before the name: {entry}"
+        assert entry["dir"] == "auto" and entry["bidi"] == "isolate", entry
+    # In her own list of people, "(you)" stays after her name.
+    order = ann.execute_script("""
+        const name = [...document.querySelectorAll('#people li span bdi')].find(e => e.textContent === 'سارة');
+        const you = document.createRange();
+        you.selectNodeContents(name.nextSibling);
+        return [name.getBoundingClientRect().right, you.getBoundingClientRect().left];
+    """)
+    assert order[1] >= order[0] - 1, f"'(you)' drawn before the name: {order}"
+    screenshot(bob, "bidi-chat.png")
+    screenshot(ann, "bidi-people.png")

@@ -38,6 +38,13 @@ import PlazaCore
         #expect(code(#"{"type":"move","x":1e9,"y":0}"#) == .invalidFrame)
         #expect(code(#"{"type":"media","audio":"off","video":false}"#) == .invalidFrame)
         #expect(code(#"{"type":"hello","token":"t","since":-1}"#) == .invalidFrame)
+        // As docs/protocol.md says: an offset that is not an integer from 0 to 2⁶³ − 1 is a bad field, not bad JSON.
+        for since in ["1.5", "9223372036854775808", "1e400", "-0.5"] {
+            #expect(code(#"{"type":"hello","token":"t","since":\#(since)}"#) == .invalidFrame, "since \(since)")
+        }
+        #expect(code("null") == .invalidJSON, "JSON, but not an object")
+        #expect(code("[1]") == .invalidJSON)
+        #expect(code("") == .invalidJSON)
     }
 }
 
@@ -73,12 +80,17 @@ import PlazaCore
         #"{"type":"hello","token":"t","since":42}"#,
         #"{"type":"app","data":"hi"}"#,
         #"{"type":"teleport"}"#,
+        #"{"type":"move","x":1e2,"y":0}"#,
+        #"{"type":"move","x":0.1,"y":-0.30000000000000004}"#,
+        #"{"type":"move","x":12345.678901234,"y":123456789012345678}"#,
+        #"{"type":"move","x":1.7976931348623157E+308,"y":4.9e-324}"#,
     ]
     /// Frames the fast path must decline: the reference decoder alone decides them.
     static let declined = [
         #"{"type":"chat","id":"é","text":"\u00e9"}"#,
-        #"{"type":"move","x":1e2,"y":0}"#,
         #"{"type":"move","x":01,"y":0}"#,
+        #"{"type":"move","x":1.,"y":0}"#,
+        #"{"type":"move","x":1e,"y":0}"#,
         #"{"type":"chat","id":"x","text":"t","id":"y"}"#,
         #"{"type":"app","data":{"n":1}}"#,
         #"{"type":"chat","id":5,"text":"t"}"#,
@@ -94,6 +106,13 @@ import PlazaCore
         case (.success(let a), .success(let b)): #expect(a == b)
         case (.failure(let a), .failure(let b)): #expect(a.code == b.code)
         default: Issue.record("fast \(fast) and reference \(reference) disagree on \(text)")
+        }
+    }
+
+    /// Well-formed JSON whose number no Double holds names the field rather than calling the frame malformed.
+    @Test func anOutOfRangeNumberIsAnInvalidField() {
+        #expect(throws: ClientFrame.DecodingError(code: .invalidFrame, message: "'since' must be an integer ≥ 0")) {
+            try ClientFrame.decode(Array(#"{"type":"hello","token":"t","since":1e400}"#.utf8))
         }
     }
 

@@ -57,5 +57,13 @@ import PlazaCore
         #expect(DisplayName.validate("a\u{7}b") == nil)
         #expect(DisplayName.validate(String(repeating: "é", count: 64)) != nil)
         #expect(DisplayName.validate(String(repeating: "é", count: 65)) == nil)
+        #expect(DisplayName.validate("Rene\u{301}") == "Ren\u{E9}", "NFC")
+        #expect(DisplayName.check("") == .failure(.missing))
+        #expect(DisplayName.check("\u{202E}evil") == .failure(.hiddenCharacters), "a right-to-left override")
+        #expect(DisplayName.check("An\u{200B}n") == .failure(.hiddenCharacters), "a zero-width space")
+        #expect(DisplayName.check("\u{200B}\u{200B}") == .failure(.hiddenCharacters))
+        #expect(DisplayName.check("\u{301}\u{301}") == .failure(.invisible), "combining marks alone")
+        #expect(DisplayName.validate("👨\u{200D}👩\u{200D}👧") != nil, "a joiner between emoji joins them")
+        #expect(DisplayName.validate("مريم") == "مريم", "right-to-left letters are names like any other")
     }
 }

@@ -153,7 +153,7 @@ import NIOCore
         let code = try await slow.closeCode(timeout: 20)
         #expect(code == nil || code == 4002)
         let metrics = try await server.request("GET", "/metrics")
-        #expect(metrics.text.contains("plaza_slow_consumer_disconnects_total 1"))
+        #expect(metrics.text.contains(#"plaza_slow_consumer_disconnects_total{cause="queue_bytes"} 1"#))
         try await server.stop()
     }
 }

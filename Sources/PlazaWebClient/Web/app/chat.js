@@ -263,7 +263,9 @@ export class Chat {
     const item = document.createElement('li');
     const meta = document.createElement('div');
     meta.className = 'meta';
-    const who = document.createElement('span');
+    // Names and text are isolated runs (bdi, dir=auto): bidirectional controls in them cannot reorder the
+    // name, the time or the next message.
+    const who = document.createElement('bdi');
     who.className = 'who';
     who.textContent = name;
     const time = document.createElement('time');
@@ -274,6 +276,7 @@ export class Chat {
     meta.append(who, time);
     const body = document.createElement('div');
     body.className = 'text';
+    body.dir = 'auto';
     body.textContent = text;
     item.append(meta, body);
     return item;

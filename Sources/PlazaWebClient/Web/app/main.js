@@ -6,7 +6,7 @@ import { SpaceMap } from './map.js';
 import { Space, isField } from './space.js';
 import { Chat } from './chat.js';
 import { Proximity, RECONNECT_GRACE_MS } from './proximity.js';
-import { VideoStrip, badge } from './videos.js';
+import { VideoStrip, badge, isolated } from './videos.js';
 import { avatarHue } from './render/renderer.js';
 
 const $ = (id) => document.getElementById(id);
@@ -142,7 +142,7 @@ async function enter(choice, description, map) {
       dot.className = 'dot';
       dot.style.background = `hsl(${avatarHue(p.id)}, 62%, 70%)`;
       const name = document.createElement('span');
-      name.textContent = p.name + (p === space.self ? ' (you)' : '');
+      name.append(isolated(p.name), p === space.self ? ' (you)' : '');
       item.append(dot, name);
       if (!p.audio) item.append(badge('muted', 'muted'));
       if (!p.video) item.append(badge('camoff', 'camera off'));

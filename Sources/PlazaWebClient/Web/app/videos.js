@@ -38,7 +38,7 @@ export class VideoStrip {
       tile.video.hidden = !showVideo;
       tile.initial.hidden = showVideo;
       tile.initial.textContent = (person.name || '?').slice(0, 1).toUpperCase();
-      tile.label.replaceChildren(person.name + (self ? ' (you)' : ''));
+      tile.label.replaceChildren(isolated(person.name), self ? ' (you)' : '');
       if (!person.audio) tile.label.append(badge('muted', 'muted'));
       tile.root.dataset.audio = String(person.audio);
       tile.root.dataset.video = String(person.video);
@@ -64,6 +64,13 @@ export class VideoStrip {
     this.tiles.set(id, tile);
     return tile;
   }
+}
+
+/** A name as an isolated run of text (`<bdi>`): whatever its direction, it cannot reorder what is beside it. */
+export function isolated(text) {
+  const bdi = document.createElement('bdi');
+  bdi.textContent = text;
+  return bdi;
 }
 
 export function badge(kind, text) {

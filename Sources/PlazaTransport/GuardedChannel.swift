@@ -1,0 +1,32 @@
+import HummingbirdCore
+import NIOCore
+import Logging
+import PlazaMetrics
+
+/// A Hummingbird child channel with Plaza's `ConnectionGuard` in front of it (closest to the socket) and the
+/// connection's socket send buffer sized (`limits.socketSendBuffer`), so a client that stops reading holds at most
+/// that much kernel memory besides its outbound queue.
+struct GuardedChannel<Inner: ServerChildChannel>: ServerChildChannel {
+    typealias Value = Inner.Value
+
+    let inner: Inner
+    let settings: ConnectionGuard.Settings
+    let admission: ConnectionAdmission
+    let metrics: PlazaMetrics
+    let socketSendBuffer: Int?
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        inner.setup(channel: channel, logger: logger).flatMapThrowing { value in
+            try channel.pipeline.syncOperations.addHandler(
+                ConnectionGuard(settings: settings, admission: admission, metrics: metrics), position: .first)
+            if let socketSendBuffer {
+                try channel.syncOptions?.setOption(.socketOption(.so_sndbuf), value: SocketOptionValue(socketSendBuffer))
+            }
+            return value
+        }
+    }
+
+    func handle(value: Value, logger: Logger) async {
+        await inner.handle(value: value, logger: logger)
+    }
+}
