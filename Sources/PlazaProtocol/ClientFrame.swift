@@ -82,6 +82,11 @@ public enum ClientFrame: Sendable, Equatable {
         } catch Swift.DecodingError.valueNotFound(_, let context) where context.codingPath.isEmpty {
             throw DecodingError(code: .invalidJSON, message: "the frame is not a JSON object")
         } catch let error as Swift.DecodingError {
+            // Malformed JSON deep inside can surface as a type error, depending on the order JSONDecoder visits
+            // members in: ask the syntax alone.
+            guard JSONSyntax.isWellFormed(bytes) else {
+                throw DecodingError(code: .invalidJSON, message: "the frame is not a JSON object")
+            }
             throw DecodingError(code: .invalidFrame, message: describe(error))
         } catch {
             throw DecodingError(code: .invalidJSON, message: "the frame is not a JSON object")

@@ -1,9 +1,10 @@
 /// A parser for the common case of a client frame: one JSON object whose values are strings, numbers,
 /// booleans or null. Anything else (a nested `data`, malformed input, an unusual number) makes it return nil
 /// and the caller falls back to `JSONDecoder`, which also produces the error codes. So this only ever adds
-/// speed, never a second opinion on what is valid, with one deliberate exception: a number beyond a Double's
-/// range (`1e400`), which `JSONDecoder` refuses as malformed, reads as ±∞ here, so the frame's validation
-/// names the field instead of calling well-formed JSON invalid.
+/// speed, never a second opinion on what is valid, with one deliberate exception: a number no Double holds —
+/// beyond its range (`1e400`, read as ±∞) or so small it would round to zero (`1e-400`, read as NaN) —, which
+/// `JSONDecoder` refuses as malformed, reads here as a value no field accepts, so the frame's validation names
+/// the field instead of calling well-formed JSON invalid.
 enum FlatJSON {
     /// 10⁰ through 10¹⁵, each exact in a Double.
     static let powersOfTen: [Double] = [1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15]
@@ -80,18 +81,20 @@ enum FlatJSON {
 
         /// A JSON number. Up to 15 significant digits without an exponent are exact in a Double, so one
         /// division by a power of ten gives the correctly rounded value; longer numbers and exponents are read
-        /// by the standard library (which rounds correctly too, and reads an out-of-range exponent as ±∞ for
-        /// the frame's validation to refuse, rather than failing the whole frame as malformed JSON).
+        /// by the standard library, which rounds correctly too. A number past a Double's range reads as ±∞ and
+        /// a non-zero one that would round to zero as NaN, for the frame's validation to refuse.
         mutating func number() -> Double? {
             let start = i
             let negative = bytes[i] == UInt8(ascii: "-")
             if negative { i += 1 }
             var mantissa: Int64 = 0
             var significant = 0
+            var nonZero = false
             var fractionDigits = 0
             let integerStart = i
             while i < bytes.count, isDigit(bytes[i]) {
                 if significant < 16 { mantissa = mantissa * 10 + Int64(bytes[i] - 0x30) }
+                nonZero = nonZero || bytes[i] != 0x30
                 significant += 1
                 i += 1
             }
@@ -102,6 +105,7 @@ enum FlatJSON {
                 let fractionStart = i
                 while i < bytes.count, isDigit(bytes[i]) {
                     if significant < 16 { mantissa = mantissa * 10 + Int64(bytes[i] - 0x30) }
+                    nonZero = nonZero || bytes[i] != 0x30
                     significant += 1
                     i += 1
                 }
@@ -110,6 +114,13 @@ enum FlatJSON {
             }
             var exponent = false
             if i < bytes.count, bytes[i] == UInt8(ascii: "e") || bytes[i] == UInt8(ascii: "E") {
+                // Foundation's JSONDecoder refuses a bare `0` with an unsigned exponent (`0e4`, though `0e+4` and
+                // `-0e4` pass): leave that form to it, so the two paths never disagree.
+                if integerDigits == 1, fractionDigits == 0, !negative, bytes[integerStart] == 0x30, i + 1 < bytes.count,
+                    isDigit(bytes[i + 1])
+                {
+                    return nil
+                }
                 exponent = true
                 i += 1
                 if i < bytes.count, bytes[i] == UInt8(ascii: "+") || bytes[i] == UInt8(ascii: "-") { i += 1 }
@@ -122,7 +133,8 @@ enum FlatJSON {
                 return negative ? -value : value
             }
             let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<i]), as: UTF8.self)
-            return Double(text)
+            guard let value = Double(text) else { return nil }
+            return value == 0 && nonZero ? .nan : value
         }
 
         private func isDigit(_ byte: UInt8) -> Bool { byte >= 0x30 && byte <= 0x39 }

@@ -84,6 +84,7 @@ import PlazaCore
         #"{"type":"move","x":0.1,"y":-0.30000000000000004}"#,
         #"{"type":"move","x":12345.678901234,"y":123456789012345678}"#,
         #"{"type":"move","x":1.7976931348623157E+308,"y":4.9e-324}"#,
+        #"{"type":"hello","token":"t","since":0e+4}"#,
     ]
     /// Frames the fast path must decline: the reference decoder alone decides them.
     static let declined = [
@@ -91,6 +92,7 @@ import PlazaCore
         #"{"type":"move","x":01,"y":0}"#,
         #"{"type":"move","x":1.,"y":0}"#,
         #"{"type":"move","x":1e,"y":0}"#,
+        #"{"type":"hello","token":"t","since":0e4}"#,  // refused by JSONDecoder (though valid JSON): its call
         #"{"type":"chat","id":"x","text":"t","id":"y"}"#,
         #"{"type":"app","data":{"n":1}}"#,
         #"{"type":"chat","id":5,"text":"t"}"#,
@@ -110,14 +112,64 @@ import PlazaCore
     }
 
     /// Well-formed JSON whose number no Double holds names the field rather than calling the frame malformed.
-    @Test func anOutOfRangeNumberIsAnInvalidField() {
+    @Test(arguments: ["1e400", "-1e400", "1e-400", "1234e-678"])
+    func aNumberNoDoubleHoldsIsAnInvalidField(number: String) {
         #expect(throws: ClientFrame.DecodingError(code: .invalidFrame, message: "'since' must be an integer ≥ 0")) {
-            try ClientFrame.decode(Array(#"{"type":"hello","token":"t","since":1e400}"#.utf8))
+            try ClientFrame.decode(Array(#"{"type":"hello","token":"t","since":\#(number)}"#.utf8))
+        }
+        #expect(throws: ClientFrame.DecodingError(code: .invalidFrame, message: "coordinates must be within ±1000000")) {
+            try ClientFrame.decode(Array(#"{"type":"move","x":\#(number),"y":0}"#.utf8))
         }
     }
 
     @Test func answersFlatFramesAndDeclinesTheRest() {
         for text in Self.flat { #expect(ClientFrame.fastEnvelope(Array(text.utf8)) != nil, "\(text)") }
         for text in Self.declined { #expect(ClientFrame.fastEnvelope(Array(text.utf8)) == nil, "\(text)") }
+    }
+}
+
+@Suite struct JSONSyntaxTests {
+    @Test(arguments: [
+        #"{}"#, #"[]"#, #" {"a":[1,-2.5e+3,{"b":null}],"c":"\u00e9\n","d":true} "#, #"0"#, #""x""#, #"[[[[]]]]"#,
+        #"{"a":{"b":{"c":[false]}}}"#,
+    ])
+    func wellFormed(text: String) {
+        #expect(JSONSyntax.isWellFormed(Array(text.utf8)))
+    }
+
+    @Test(arguments: [
+        "", "{", #"{"a"}"#, #"{"a":}"#, #"{"a":1,}"#, "[1,]", "01", "1.", "-", "1e", #""\x""#, "\"a\u{0}b\"", #""\u12"#,
+        "tru", "{} {}", #"{"a":1"#, "[1 2]", #"{"a" 1}"#,
+    ])
+    func malformed(text: String) {
+        #expect(!JSONSyntax.isWellFormed(Array(text.utf8)))
+    }
+
+    @Test func deepNestingCostsNoStack() {
+        let deep = String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000)
+        #expect(JSONSyntax.isWellFormed(Array(deep.utf8)))
+    }
+
+    /// A malformed value deep inside `data` is malformed JSON, whatever order the decoder visits members in.
+    @Test func aMalformedNestedValueIsInvalidJSON() {
+        let text = "{\"type\":\"signal\",\"to\":\"g-1\",\"data\":{\"a\":\"%\u{0}\",\"b\":{\"c\u{4}\":1}}}"
+        for _ in 0..<20 {
+            #expect(throws: ClientFrame.DecodingError(code: .invalidJSON, message: "the frame is not a JSON object")) {
+                try ClientFrame.decode(Array(text.utf8))
+            }
+        }
+    }
+}
+
+@Suite struct DeepFrameTests {
+    /// The deepest `data` a message of `limits.frameBytes` can carry is refused or decoded, never a crash.
+    @Test(arguments: [500, 8_000, 60_000])
+    func deeplyNestedDataDoesNotCrash(depth: Int) {
+        let text = #"{"type":"app","data":"# + String(repeating: "[", count: depth) + String(repeating: "]", count: depth) + "}"
+        let result = Result { () throws(ClientFrame.DecodingError) in try ClientFrame.decode(Array(text.utf8)) }
+        switch result {
+        case .success(let frame): #expect(depth <= 512, "decoded \(depth) levels: \(frame.type)")
+        case .failure(let error): #expect(depth > 512 && error.code == .invalidJSON, "\(error)")
+        }
     }
 }
