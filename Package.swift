@@ -88,7 +88,7 @@ let package = Package(
         // The embedded engine of every store: one SQLite file.
         library("PlazaSQLite", ["PlazaStore", "PlazaPlacement", sqliteNIO, logging]),
         // The PostgreSQL engine of every store, for processes of a fleet that share one database.
-        library("PlazaPostgres", ["PlazaStore", "PlazaPlacement", postgresNIO, logging]),
+        library("PlazaPostgres", ["PlazaStore", "PlazaFleetModel", "PlazaPlacement", postgresNIO, logging]),
         // Room-scoped tokens: issuing our own and verifying an external auth service's.
         library("PlazaAuth", ["PlazaCore", jwtKit, cryptoExtras]),
         // The process's Prometheus metrics, with bounded labels.
@@ -108,7 +108,7 @@ let package = Package(
             "PlazaTransport",
             [
                 "PlazaCore", "PlazaProtocol", "PlazaStore", "PlazaFleetModel", "PlazaAuth", "PlazaMetrics", "PlazaRooms",
-                "PlazaWebClient", "CAllocator", hummingbird, hummingbirdWebSocket, nioHTTPTypes, httpTypes, logging, serviceLifecycle,
+                "PlazaWebClient", "PlazaHTTPClient", "CAllocator", hummingbird, hummingbirdWebSocket, nioHTTPTypes, httpTypes, logging, serviceLifecycle,
             ]),
         // The directory role: the join allocator, the fleet and recording routes, the Prometheus load source.
         library(

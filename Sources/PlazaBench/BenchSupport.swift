@@ -148,7 +148,9 @@ public final class BenchServer: Sendable {
         if arguments.first == "serve" && !arguments.contains("--data-dir") { arguments += ["--data-dir", directory + "/data"] }
         if !arguments.contains("--log-level") { arguments += ["--log-level", "warning"] }
         process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        // Every generated client comes from 127.0.0.1: one address, however many users it stands for.
+        let generator = ["PLAZA_LIMITS_CONNECTIONS_PER_ADDRESS": "1000000"]
+        process.environment = ProcessInfo.processInfo.environment.merging(generator.merging(environment) { $1 }) { $1 }
         process.standardError = FileHandle(forWritingAtPath: logFile)
         try process.run()
         let server = BenchServer(

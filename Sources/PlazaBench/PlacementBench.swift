@@ -40,7 +40,7 @@ public struct PlacementBench: Sendable {
         try await concurrentMap(ids, width: 16) { id in
             try await registry.register(
                 NodeRegistration(id: id, url: "http://\(id).invalid:8080", region: "default", capacity: 1_000_000),
-                now: wallClockMilliseconds())
+                now: registry.fleetTime())
         }
         // Every registered node reports on its own schedule, as a fleet would: spread over the interval. In
         // burst mode every node reports the same figures once, at once, and the burst meets those reports when
@@ -57,7 +57,7 @@ public struct PlacementBench: Sendable {
                         state: .serving, connections: 100 + (varied ? (index + round) % 50 : 0), rooms: 10,
                         participants: 100 + (varied ? (index * 7 + round) % 50 : 0), cpu: 0.2, bytesOutPerSecond: 1e6)
                     _ = try? await registry.heartbeat(
-                        node: id, report: report, rooms: [], leaseTTL: 6_000, now: wallClockMilliseconds())
+                        node: id, report: report, rooms: [], leaseTTL: 6_000, now: registry.fleetTime())
                 }
                 round += 1
             }

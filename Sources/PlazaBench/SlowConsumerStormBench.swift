@@ -20,7 +20,6 @@ public struct SlowConsumerStormBench: Sendable {
             environment: [
                 "PLAZA_LIMITS_PARTICIPANTS_PER_ROOM": String(clients + 10),
                 "PLAZA_LIMITS_FRAMES_PER_SECOND": "100000", "PLAZA_LIMITS_FRAME_BURST": "100000",
-                "PLAZA_LIMITS_CONNECTIONS_PER_ADDRESS": String(clients + 100),
             ].merging(environment) { $1 }, log: log)
         let (server, group, histogram, pool, tokens) = (setup.server, setup.group, setup.histogram, setup.pool, setup.tokens)
         defer { server.stop() }

@@ -9,7 +9,10 @@
 /// messages reach the store, the room and the acks in offset order.
 ///
 /// The promise it keeps: nothing is acknowledged before the commit that stored it has returned, and nothing
-/// acknowledged is ever given another offset.
+/// acknowledged is ever given another offset. A write the store did not confirm (a timeout, a dropped
+/// connection) may still have been stored: its senders are told to send it again at once, and before anything
+/// else is written the log asks the store what it holds at those offsets, so a late commit is announced rather
+/// than written over, and a resend of it is acknowledged at its stored offset.
 public struct ChatLog<Waiter: Hashable & Sendable, Frame: Sendable>: Sendable {
     /// A message's identity for de-duplication: its sender and the sender's id for it.
     public struct Key: Hashable, Sendable {
@@ -29,6 +32,9 @@ public struct ChatLog<Waiter: Hashable & Sendable, Frame: Sendable>: Sendable {
         /// The message was refused as a duplicate of one stored before the ring's memory: find the offset it was
         /// stored under, then report it with `lookedUp(_:)`.
         case lookUp(ChatMessage)
+        /// A write of these messages was not confirmed: read what the store holds at their offsets, then report
+        /// it with `reconciled(_:)`, or `reconcileFailed()` if the store cannot say (ask again after a pause).
+        case reconcile([ChatMessage])
         /// The message is committed: send its frame (encoded once) to everyone in the room.
         case announce(ChatMessage, Frame)
         /// Acknowledge `clientID` at `offset` to these waiters.
@@ -46,7 +52,7 @@ public struct ChatLog<Waiter: Hashable & Sendable, Frame: Sendable>: Sendable {
         case conflict
         /// The room's placement is another node's now.
         case fenced
-        /// Anything else: nothing in the batch was stored.
+        /// Anything else: the store did not confirm the write, which may or may not have been stored.
         case unavailable
     }
 
@@ -63,6 +69,8 @@ public struct ChatLog<Waiter: Hashable & Sendable, Frame: Sendable>: Sendable {
         /// After a conflict, the batch's messages go one at a time: `current` is being written (or looked up),
         /// `rest` follow it.
         case oneByOne(current: ChatMessage, rest: ArraySlice<ChatMessage>, lookingUp: Bool)
+        /// A write was not confirmed: the store is being asked whether it holds these messages.
+        case reconciling([ChatMessage])
         /// The fence was lost: the log takes nothing more.
         case moved
     }
@@ -100,7 +108,7 @@ public struct ChatLog<Waiter: Hashable & Sendable, Frame: Sendable>: Sendable {
     public var isIdle: Bool {
         switch outstanding {
         case .none, .moved: pending.isEmpty
-        case .batch, .oneByOne: false
+        case .batch, .oneByOne, .reconciling: false
         }
     }
 
@@ -161,26 +169,55 @@ public struct ChatLog<Waiter: Hashable & Sendable, Frame: Sendable>: Sendable {
         }
         switch outstanding {
         case .batch(let batch):
-            guard failure == .conflict else {
-                outstanding = .none
-                var actions: [Action] = []
-                for message in batch { fail(message, into: &actions) }
-                renumberPending(from: batch[0].offset)
-                return actions + startNext()
-            }
+            guard failure == .conflict else { return unconfirmed(batch, failing: batch) }
             // A retry older than the ring: write one by one, and ack a duplicate with the offset it was stored under.
             return continueOneByOne(batch[...], at: batch[0].offset)
         case .oneByOne(let current, let rest, lookingUp: false):
-            guard failure == .conflict else {
-                var actions: [Action] = []
-                fail(current, into: &actions)
-                return actions + continueOneByOne(rest, at: current.offset)
-            }
+            guard failure == .conflict else { return unconfirmed([current], failing: [current] + rest) }
             outstanding = .oneByOne(current: current, rest: rest, lookingUp: true)
             return [.lookUp(current)]
         default:
             preconditionFailure("commitFailed(_:) without a commit outstanding")
         }
+    }
+
+    /// The store answered what it holds at the offsets of the unconfirmed write: `found`, oldest first. Our
+    /// messages there were stored (a write is all or nothing): they are announced, and a resend of one is
+    /// acknowledged at its offset. Nothing there: the write was lost and its offsets are used again. Another
+    /// writer's messages there: the room has moved.
+    public mutating func reconciled(_ found: [ChatMessage]) -> [Action] {
+        guard case .reconciling(let batch) = outstanding else {
+            preconditionFailure("reconciled(_:) without a reconcile outstanding")
+        }
+        outstanding = .none
+        guard !found.isEmpty else {
+            renumberPending(from: batch[0].offset)
+            return startNext()
+        }
+        let ours = Set(batch.map { Key(sender: $0.sender, clientID: $0.clientID) })
+        guard found.allSatisfy({ ours.contains(Key(sender: $0.sender, clientID: $0.clientID)) }) else {
+            return commitFailed(.fenced)
+        }
+        var actions: [Action] = []
+        for message in found {
+            let key = Key(sender: message.sender, clientID: message.clientID)
+            pending.removeAll { Key(sender: $0.sender, clientID: $0.clientID) == key }
+            announce(message, into: &actions)
+        }
+        renumberPending(from: (found.last?.offset ?? batch[0].offset - 1) + 1)
+        return actions + startNext()
+    }
+
+    /// The store could not say what it holds: everything waiting is told to send again (the store is down; a
+    /// client should not wait on it), and the store is asked again.
+    public mutating func reconcileFailed() -> [Action] {
+        guard case .reconciling(let batch) = outstanding else {
+            preconditionFailure("reconcileFailed() without a reconcile outstanding")
+        }
+        var actions: [Action] = []
+        for message in pending { fail(message, into: &actions) }
+        pending.removeAll()
+        return actions + [.reconcile(batch)]
     }
 
     /// The look-up of a duplicate answered: it was stored under `offset` (nil: it could not be found, or the store
@@ -232,6 +269,15 @@ public struct ChatLog<Waiter: Hashable & Sendable, Frame: Sendable>: Sendable {
         if let waiting = waiters.removeValue(forKey: key) {
             actions.append(.ack(waiting, clientID: message.clientID, offset: message.offset))
         }
+    }
+
+    /// A write of `batch` was not confirmed: the senders of `failing` are told to send again, and the store is
+    /// asked what it holds before anything else is written.
+    private mutating func unconfirmed(_ batch: [ChatMessage], failing: [ChatMessage]) -> [Action] {
+        var actions: [Action] = []
+        for message in failing { fail(message, into: &actions) }
+        outstanding = .reconciling(batch)
+        return actions + [.reconcile(batch)]
     }
 
     private mutating func fail(_ message: ChatMessage, into actions: inout [Action]) {

@@ -91,7 +91,7 @@ struct FleetRoutes {
         try await storeCall {
             try await fleet.record(
                 ScalingActivity(
-                    pool: name, at: wallClockMilliseconds(), action: "desired", from: previous, to: body.desired,
+                    pool: name, at: directory.store.fleetTime(), action: "desired", from: previous, to: body.desired,
                     cause: "operator", reason: "set through the fleet API"))
         }
         return try APIRoutes.json(pool)
@@ -108,7 +108,7 @@ struct FleetRoutes {
         try await storeCall {
             try await fleet.record(
                 ScalingActivity(
-                    pool: pool, at: wallClockMilliseconds(), action: "protect", instance: id, cause: "operator",
+                    pool: pool, at: directory.store.fleetTime(), action: "protect", instance: id, cause: "operator",
                     reason: body.protected ? "protected from scale-in" : "no longer protected from scale-in"))
         }
         struct Answer: Encodable { var instance: InstanceID; var `protected`: Bool }

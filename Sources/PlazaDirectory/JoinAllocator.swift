@@ -25,11 +25,14 @@ public struct JoinAllocator: RoomAllocator {
         do {
             decision = try await placements.place(
                 room, region: region, policy: policy, external: prometheus?.latest, leaseTTL: leaseTTL.milliseconds,
-                now: wallClockMilliseconds(), using: &random)
+                now: placements.fleetTime(), using: &random)
         } catch {
             throw Refusal.storeUnavailable("placement is unavailable")
         }
-        guard let placement = decision.placement else { throw Refusal.noNode }
+        guard let placement = decision.placement else {
+            throw decision == .resuming
+                ? Refusal.storeUnavailable("the fleet is coming back from a store outage; try again in a moment") : Refusal.noNode
+        }
         return RoomHome(node: placement.node.rawValue, url: placement.url, conference: placement.conference)
     }
 
@@ -43,7 +46,7 @@ public struct JoinAllocator: RoomAllocator {
             try await media.placeConference(
                 room, kind: configuration.bridgeKind, region: region, policy: policy,
                 participantCap: configuration.bridgeParticipantCap, leaseTTL: Int64(configuration.bridgeLeaseTTL * 1000),
-                now: wallClockMilliseconds(), using: &random)
+                now: media.fleetTime(), using: &random)
         }
         guard let placement else { throw Refusal.bridgesUnavailable(retryAfter: configuration.retryAfter) }
         return placement

@@ -36,7 +36,7 @@ struct RecordingRoutes {
     private func start(_ request: Request, _ context: PlazaRequestContext) async throws -> Response {
         let room = try await authorize(request, context)
         let (store, heartbeatTTL) = (directory.store, directory.policy.heartbeatTTL)
-        let outcome = try await storeCall { try await store.startRecording(room, heartbeatTTL: heartbeatTTL, now: wallClockMilliseconds()) }
+        let outcome = try await storeCall { try await store.startRecording(room, heartbeatTTL: heartbeatTTL, now: store.fleetTime()) }
         guard let outcome else { throw Refusal.recordersBusy(retryAfter: directory.configuration.media.retryAfter) }
         return try Self.json(outcome.recording, status: outcome.started ? .created : .ok)
     }

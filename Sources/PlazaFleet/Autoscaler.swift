@@ -51,7 +51,7 @@ public struct Autoscaler: Service {
             if terminates {
                 await withTaskGroup(of: Void.self) { group in
                     for controller in controllers.values {
-                        group.addTask { await controller.terminateAll(now: wallClockMilliseconds(), reason: "the autoscaler stopped") }
+                        group.addTask { await controller.terminateAll(now: store.fleetTime(), reason: "the autoscaler stopped") }
                     }
                 }
             }
@@ -68,7 +68,7 @@ public struct Autoscaler: Service {
         var due: [PoolName: Int64] = [:]
         var pruneDue: Int64 = 0
         while !Task.isCancelled {
-            let now = wallClockMilliseconds()
+            let now = store.fleetTime()
             do {
                 let current = try await store.lead(holder: holder, ttl: leaseTTL.milliseconds, now: now)
                 if current != term || !announced {
@@ -98,7 +98,7 @@ public struct Autoscaler: Service {
                 for pool in pools where term != nil && (due[pool.name] ?? 0) <= now {
                     due[pool.name] = now + Int64(pool.period * 1000)
                     do {
-                        try await controllers[pool.name]?.reconcile(now: wallClockMilliseconds())
+                        try await controllers[pool.name]?.reconcile(now: store.fleetTime())
                     } catch is LeadershipLost {
                         logger.warning("lost the lease during a pass", metadata: ["pool": "\(pool.name)"])
                         term = nil
@@ -126,7 +126,7 @@ public struct Autoscaler: Service {
             controllers[pool.name] = try await PoolController.resuming(
                 pool: pool, provider: try providers(pool), store: store, logger: logger,
                 stillLeading: {
-                    guard try await store.lead(holder: holder, ttl: ttl, now: wallClockMilliseconds()) == term else { throw LeadershipLost() }
+                    guard try await store.lead(holder: holder, ttl: ttl, now: store.fleetTime()) == term else { throw LeadershipLost() }
                 })
         }
         return controllers

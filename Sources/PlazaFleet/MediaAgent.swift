@@ -66,13 +66,13 @@ public struct MediaAgent: Service {
         while !Task.isCancelled {
             do {
                 if !registered {
-                    try await store.register(registration, now: wallClockMilliseconds())
+                    try await store.register(registration, now: store.fleetTime())
                     registered = true
                     logger.notice("registered with the fleet", metadata: ["instance": "\(registration.id)", "kind": "\(kind.rawValue)"])
                 }
                 let observation = await observe()
                 if observation.healthy {
-                    let answer = try await store.report(node: registration.id, observation.report, now: wallClockMilliseconds())
+                    let answer = try await store.report(node: registration.id, observation.report, now: store.fleetTime())
                     if answer.drain, !drainRequested {
                         try await drain()
                         drainRequested = true

@@ -22,6 +22,8 @@ public final class PlazaMetrics: Sendable {
     public let outboundBytesTotal = Atomic<Int>(0)
     /// Connections closed as slow consumers, by `cause` (`queue_bytes`, `stalled`).
     public let slowConsumerDisconnects: [SlowConsumerCause: Counter]
+    /// Rooms a fleet node gave up because it could not renew their leases while its peers reached the store.
+    public let leasesGivenUp: Counter
     /// Accepts that failed for want of files or memory (each pauses accepting for a second).
     public let acceptBackoffs: Counter
     /// Connections reset after `websocket.closeTimeout` because the client never completed the close.
@@ -75,6 +77,8 @@ public final class PlazaMetrics: Sendable {
                 descriptor: Self.name("slow_consumer_disconnects_total", "Connections closed as slow consumers, by cause: a full outbound queue or a stalled socket."),
                 labels: [("cause", $0.rawValue)]))
         })
+        leasesGivenUp = registry.makeCounter(
+            descriptor: Self.name("leases_given_up_total", "Rooms this node gave up (clients sent away with 4003) because it could not renew their leases."))
         acceptBackoffs = registry.makeCounter(
             descriptor: Self.name("accept_backoffs_total", "Pauses of a second in accepting connections, each after an accept failed for want of open files or memory."))
         abortedConnections = registry.makeCounter(

@@ -7,7 +7,7 @@ import Foundation
 /// which PostgreSQL serializes on its row: of two autoscalers racing for it, one gets it.
 extension PostgresStore: FleetStore {
     public func lead(holder: String, ttl: Int64, now: Int64) async throws -> Int64? {
-        try await guarded {
+        try await guarded { [self] in
             let rows = try await client.query(
                 """
                 INSERT INTO fleet_leases (name, holder, term, until) VALUES (\(Self.autoscalerLease), \(holder), 1, \(now + ttl))
@@ -22,14 +22,14 @@ extension PostgresStore: FleetStore {
     }
 
     public func resign(holder: String) async throws {
-        _ = try await guarded {
+        _ = try await guarded { [self] in
             try await client.query(
                 "UPDATE fleet_leases SET until = 0 WHERE name = \(Self.autoscalerLease) AND holder = \(holder)", logger: logger)
         }
     }
 
     public func declare(_ pool: FleetPool) async throws -> Int {
-        try await guarded {
+        try await guarded { [self] in
             let rows = try await client.query(
                 """
                 INSERT INTO fleet_pools (name, kind, region, min_size, max_size, desired)
@@ -45,7 +45,7 @@ extension PostgresStore: FleetStore {
     }
 
     public func pools() async throws -> [FleetPool] {
-        try await guarded {
+        try await guarded { [self] in
             var pools: [FleetPool] = []
             let rows = try await client.query(
                 "SELECT name, kind, region, min_size, max_size, desired FROM fleet_pools ORDER BY name", logger: logger)
@@ -57,7 +57,7 @@ extension PostgresStore: FleetStore {
     }
 
     public func policyMemory(pool: PoolName) async throws -> String? {
-        try await guarded {
+        try await guarded { [self] in
             let rows = try await client.query("SELECT policy_memory FROM fleet_pools WHERE name = \(pool.rawValue)", logger: logger)
             for try await memory in rows.decode(String?.self) { return memory }
             return nil
@@ -65,13 +65,13 @@ extension PostgresStore: FleetStore {
     }
 
     public func savePolicyMemory(pool: PoolName, _ memory: String) async throws {
-        _ = try await guarded {
+        _ = try await guarded { [self] in
             try await client.query("UPDATE fleet_pools SET policy_memory = \(memory) WHERE name = \(pool.rawValue)", logger: logger)
         }
     }
 
     public func setDesired(pool: PoolName, desired: Int) async throws -> Bool {
-        try await guarded {
+        try await guarded { [self] in
             let rows = try await client.query(
                 "UPDATE fleet_pools SET desired = \(desired) WHERE name = \(pool.rawValue) RETURNING 1", logger: logger)
             for try await _ in rows.decode(Int.self) { return true }
@@ -80,7 +80,7 @@ extension PostgresStore: FleetStore {
     }
 
     public func save(_ instance: FleetInstance) async throws {
-        _ = try await guarded {
+        _ = try await guarded { [self] in
             try await client.query(
                 """
                 INSERT INTO fleet_instances (id, pool, state, protected, launched_at, state_since, health_failures)
@@ -94,14 +94,14 @@ extension PostgresStore: FleetStore {
     }
 
     public func rename(instance: InstanceID, to id: InstanceID) async throws {
-        _ = try await guarded {
+        _ = try await guarded { [self] in
             try await client.query("UPDATE fleet_instances SET id = \(id.rawValue) WHERE id = \(instance.rawValue)", logger: logger)
         }
     }
 
     public func instances(pool: PoolName?, includeTerminated: Bool) async throws -> [FleetInstance] {
         let pool = pool?.rawValue
-        return try await guarded {
+        return try await guarded { [self] in
             var instances: [FleetInstance] = []
             let rows = try await client.query(
                 """
@@ -122,7 +122,7 @@ extension PostgresStore: FleetStore {
     }
 
     public func setProtected(instance: InstanceID, _ protected: Bool) async throws -> PoolName? {
-        try await guarded {
+        try await guarded { [self] in
             let rows = try await client.query(
                 """
                 UPDATE fleet_instances SET protected = \(protected) WHERE id = \(instance.rawValue) AND state <> 'terminated'
@@ -136,7 +136,7 @@ extension PostgresStore: FleetStore {
     @discardableResult
     public func record(_ activity: ScalingActivity) async throws -> ScalingActivity {
         let figures = String(decoding: try JSONEncoder().encode(activity.values), as: UTF8.self)
-        return try await guarded {
+        return try await guarded { [self] in
             let rows = try await client.query(
                 """
                 INSERT INTO fleet_activities (pool, at, action, instance, from_capacity, to_capacity, cause, reason, figures, result)
@@ -152,7 +152,7 @@ extension PostgresStore: FleetStore {
 
     public func activities(pool: PoolName?, limit: Int) async throws -> [ScalingActivity] {
         let pool = pool?.rawValue
-        return try await guarded {
+        return try await guarded { [self] in
             var activities: [ScalingActivity] = []
             let rows = try await client.query(
                 """
@@ -174,7 +174,7 @@ extension PostgresStore: FleetStore {
 
     @discardableResult
     public func prune(before: Int64) async throws -> Int {
-        try await guarded {
+        try await guarded { [self] in
             let rows = try await client.query(
                 """
                 WITH a AS (DELETE FROM fleet_activities WHERE at < \(before) RETURNING 1),

@@ -15,7 +15,7 @@ extension PostgresStore: MediaStore {
         let live = now - policy.heartbeatTTL
         let leaseUntil = now + leaseTTL
         for _ in 0..<5 {
-            let existing = try await guarded {
+            let existing = try await guarded { [self] in
                 let rows = try await client.query(
                     """
                     UPDATE bridge_placements p SET lease_until = GREATEST(p.lease_until, \(leaseUntil)) FROM nodes n
@@ -28,9 +28,9 @@ extension PostgresStore: MediaStore {
                 return nil
             }
             if let existing { return existing }
-            var loads: [NodeLoad] = []
-            var urls: [NodeID: String] = [:]
-            try await guarded {
+            let (loads, urls) = try await guarded { [self] in
+                var loads: [NodeLoad] = []
+                var urls: [NodeID: String] = [:]
                 let rows = try await client.query(
                     """
                     SELECT n.id, n.url, n.region, n.state, n.capacity, n.participants, n.rooms, n.cpu, n.reported_at,
@@ -48,11 +48,12 @@ extension PostgresStore: MediaStore {
                             capacity: participantCap > 0 ? min(capacity, participantCap) : capacity, participants: participants,
                             rooms: rooms, cpu: cpu, reportedAt: reportedAt, placedSinceReport: Int(placed)))
                 }
+                return (loads, urls)
             }
             guard let chosen = Placement.choose(from: loads, region: region, now: now, policy: policy, using: &random) else {
                 return nil
             }
-            let placed = try await guarded {
+            let placed = try await guarded { [self] in
                 let rows = try await client.query(
                     """
                     INSERT INTO bridge_placements (room, bridge, lease_until, placed_at)
@@ -73,7 +74,7 @@ extension PostgresStore: MediaStore {
 
     public func startRecording(_ room: RoomName, heartbeatTTL: Int64, now: Int64) async throws -> (recording: Recording, started: Bool)? {
         // A recording whose recorder stopped reporting (it died, or was replaced) ends here.
-        _ = try await guarded {
+        _ = try await guarded { [self] in
             try await client.query(
                 """
                 DELETE FROM recordings r WHERE NOT EXISTS (
@@ -84,7 +85,7 @@ extension PostgresStore: MediaStore {
         // Recorders that may take a job; whether each is idle is `Occupancy`'s to say. Each is tried in turn: the
         // unique recorder column refuses one a racing request took first.
         for recorder in try await freeRecorders(heartbeatTTL: heartbeatTTL, now: now).shuffled() {
-            let assigned = try await guarded {
+            let assigned = try await guarded { [self] in
                 let rows = try await client.query(
                     """
                     INSERT INTO recordings (room, recorder, started_at) VALUES (\(room.rawValue), \(recorder.rawValue), \(now))
@@ -101,7 +102,7 @@ extension PostgresStore: MediaStore {
     }
 
     public func stopRecording(_ room: RoomName) async throws -> Recording? {
-        try await guarded {
+        try await guarded { [self] in
             let rows = try await client.query(
                 """
                 DELETE FROM recordings WHERE room = \(room.rawValue) RETURNING recorder, started_at
@@ -114,7 +115,7 @@ extension PostgresStore: MediaStore {
     }
 
     private func recording(of room: RoomName) async throws -> Recording? {
-        try await guarded {
+        try await guarded { [self] in
             let rows = try await client.query("SELECT recorder, started_at FROM recordings WHERE room = \(room.rawValue)", logger: logger)
             for try await (recorder, startedAt) in rows.decode((String, Int64).self) {
                 return Recording(room: room, recorder: NodeID(recorder), startedAt: startedAt)

@@ -6,7 +6,7 @@ import PostgresNIO
 /// The node registry in PostgreSQL (table `nodes`, migration 2).
 extension PostgresStore: NodeRegistry {
     public func register(_ node: NodeRegistration, now: Int64) async throws {
-        _ = try await guarded {
+        _ = try await guarded { [self] in
             try await client.query(
                 """
                 INSERT INTO nodes (id, url, region, capacity, state, reported_at, registered_at, kind)
@@ -19,7 +19,7 @@ extension PostgresStore: NodeRegistry {
     }
 
     public func report(node: NodeID, _ report: NodeReport, now: Int64) async throws -> RegistryAnswer {
-        try await guarded {
+        try await guarded { [self] in
             for try await (drain, recording) in try await client.execute(
                 Report(node: node.rawValue, report: report, now: now), logger: logger)
             {
@@ -30,7 +30,7 @@ extension PostgresStore: NodeRegistry {
     }
 
     public func nodes() async throws -> [NodeRecord] {
-        try await guarded {
+        try await guarded { [self] in
             var result: [NodeRecord] = []
             let rows = try await client.query(
                 """
@@ -58,7 +58,7 @@ extension PostgresStore: NodeRegistry {
 
     @discardableResult
     public func requestDrain(node: NodeID) async throws -> Bool {
-        let drained = try await guarded {
+        let drained = try await guarded { [self] in
             // The recording check is the write's condition, not an occupancy rule: a recording may have been
             // assigned since the caller read the node.
             let rows = try await client.query(
@@ -75,7 +75,7 @@ extension PostgresStore: NodeRegistry {
     }
 
     public func forget(node: NodeID) async throws {
-        _ = try await guarded { try await client.query("DELETE FROM nodes WHERE id = \(node.rawValue)", logger: logger) }
+        _ = try await guarded { [self] in try await client.query("DELETE FROM nodes WHERE id = \(node.rawValue)", logger: logger) }
         candidates.withLock { $0.invalidate() }
     }
 }

@@ -13,7 +13,7 @@ extension PostgresStore: RoomPlacements {
     public func heartbeat(
         node: NodeID, report: NodeReport, rooms: [RoomName], leaseTTL: Int64, now: Int64
     ) async throws -> HeartbeatAnswer {
-        try await guarded {
+        try await guarded { [self] in
             var kept = Set<String>()
             var drain = false
             for try await (room, drainRequested) in try await client.execute(
@@ -38,9 +38,9 @@ extension PostgresStore: RoomPlacements {
             if let existing = try await livePlacement(of: room, live: live, now: now) { return .existing(existing) }
             guard let (chosen, url) = try await choose(
                 region: region, policy: policy, external: external, live: live, now: now, using: &random)
-            else { return .noCapacity }
+            else { return try await isResuming(live: live, silentSince: now - leaseTTL) ? .resuming : .noCapacity }
             let leaseUntil = now + leaseTTL
-            let placed = try await guarded {
+            let placed = try await guarded { [self] in
                 for try await (epoch, bridge, bridgeURL, bridgeLease) in try await client.execute(
                     PlaceRoom(room: room.rawValue, node: chosen.id.rawValue, leaseUntil: leaseUntil, now: now, live: live), logger: logger)
                 {
@@ -56,10 +56,25 @@ extension PostgresStore: RoomPlacements {
         throw StoreError(.unavailable, "placing \(room) did not settle")
     }
 
+    /// Whether the fleet came back from a silence less than a heartbeat TTL ago, or is silent now (room servers are
+    /// registered but none has beaten since `silentSince`: the store may have just come back, before any could).
+    private func isResuming(live: Int64, silentSince: Int64) async throws -> Bool {
+        try await guarded { [self] in
+            let rows = try await client.query(
+                """
+                SELECT resumed_at >= \(live) OR (last_heartbeat > 0 AND last_heartbeat < \(silentSince)
+                    AND EXISTS (SELECT 1 FROM nodes WHERE kind = \(NodeKind.roomServer.rawValue)))
+                FROM fleet_clock WHERE id = 1
+                """, logger: logger)
+            for try await resuming in rows.decode(Bool.self) { return resuming }
+            return false
+        }
+    }
+
     /// The room's placement while it is sticky: its lease runs and its node reports (a draining home keeps its
-    /// rooms).
+    /// rooms), or the fleet is coming back from a silence.
     private func livePlacement(of room: RoomName, live: Int64, now: Int64) async throws -> RoomPlacement? {
-        try await guarded {
+        try await guarded { [self] in
             for try await (node, url, epoch, leaseUntil, bridge, bridgeURL, bridgeLease) in try await client.execute(
                 LivePlacement(room: room.rawValue, now: now, live: live), logger: logger)
             {
@@ -83,13 +98,13 @@ extension PostgresStore: RoomPlacements {
         region: String?, policy: PlacementPolicy, external: ExternalLoads?, live: Int64, now: Int64,
         using random: inout some RandomNumberGenerator
     ) async throws -> (NodeLoad, String)? {
-        try await guarded {
-            var urls: [NodeID: String] = [:]
-            let chosen = try await Placement.choose(
-                candidates: try await candidateNodes(live: live, now: now), region: region, now: now, policy: policy,
-                using: &random
-            ) { only in
-                let (loads, read) = if let only {
+        var urls: [NodeID: String] = [:]
+        let chosen = try await Placement.choose(
+            candidates: try await candidateNodes(live: live, now: now), region: region, now: now, policy: policy,
+            using: &random
+        ) { only in
+            let (loads, read) = try await guarded { [self] in
+                if let only {
                     try await Self.loads(
                         client.execute(NodeLoads<SampledNodes>(filter: only.map(\.rawValue), placedSince: external?.since), logger: logger),
                         external: external)
@@ -97,24 +112,27 @@ extension PostgresStore: RoomPlacements {
                     try await Self.loads(
                         client.execute(NodeLoads<LiveRoomServers>(filter: live, placedSince: external?.since), logger: logger), external: external)
                 }
-                urls.merge(read) { $1 }
-                return loads
             }
-            return chosen.map { ($0, urls[$0.id] ?? "") }
+            urls.merge(read) { $1 }
+            return loads
         }
+        return chosen.map { ($0, urls[$0.id] ?? "") }
     }
 
     /// The live serving room servers, from `candidates` unless it is older than `PlacementCandidates.maximumAge`.
     private func candidateNodes(live: Int64, now: Int64) async throws -> [PlacementCandidates.Node] {
         if let fresh = candidates.withLock({ $0.nodes(at: now) }) { return fresh }
-        var nodes: [PlacementCandidates.Node] = []
-        let rows = try await client.query(
-            """
-            SELECT id, region FROM nodes
-            WHERE reported_at >= \(live) AND state = 'serving' AND kind = \(NodeKind.roomServer.rawValue)
-            """,
-            logger: logger)
-        for try await (id, region) in rows.decode((String, String).self) { nodes.append(.init(id: NodeID(id), region: region)) }
+        let nodes = try await guarded { [self] in
+            var nodes: [PlacementCandidates.Node] = []
+            let rows = try await client.query(
+                """
+                SELECT id, region FROM nodes
+                WHERE reported_at >= \(live) AND state = 'serving' AND kind = \(NodeKind.roomServer.rawValue)
+                """,
+                logger: logger)
+            for try await (id, region) in rows.decode((String, String).self) { nodes.append(.init(id: NodeID(id), region: region)) }
+            return nodes
+        }
         candidates.withLock { $0.update(nodes, readAt: now) }
         return nodes
     }
@@ -136,7 +154,7 @@ extension PostgresStore: RoomPlacements {
     }
 
     public func placement(of room: RoomName) async throws -> RoomPlacement? {
-        try await guarded {
+        try await guarded { [self] in
             let rows = try await client.query(
                 """
                 SELECT p.node, COALESCE(n.url, ''), p.epoch, p.lease_until FROM placements p
@@ -150,7 +168,7 @@ extension PostgresStore: RoomPlacements {
     }
 
     public func claim(_ room: RoomName, node: NodeID, leaseTTL: Int64, now: Int64) async throws -> Fence? {
-        try await guarded {
+        try await guarded { [self] in
             let rows = try await client.query(
                 """
                 INSERT INTO placements (room, node, epoch, lease_until, placed_at)
@@ -167,7 +185,7 @@ extension PostgresStore: RoomPlacements {
     }
 
     public func release(_ room: RoomName, fence: Fence) async throws {
-        _ = try await guarded {
+        _ = try await guarded { [self] in
             try await client.query(
                 """
                 UPDATE placements SET lease_until = 0
@@ -193,6 +211,10 @@ private struct Heartbeat: PostgresPreparedStatement {
             UPDATE placements SET lease_until = $11 WHERE node = $1 AND room = ANY($12) RETURNING room
         ), bridged AS (
             UPDATE bridge_placements SET lease_until = $11 WHERE room IN (SELECT room FROM renewed) AND lease_until < $11
+        ), clocked AS (
+            UPDATE fleet_clock SET last_heartbeat = $8,
+                resumed_at = CASE WHEN last_heartbeat > 0 AND last_heartbeat < $8 - ($11 - $8) THEN $8 ELSE resumed_at END
+            WHERE id = 1 AND last_heartbeat < $8 - 1000
         )
         SELECT room, false FROM renewed
         UNION ALL SELECT NULL, drain_requested FROM reported
@@ -222,7 +244,7 @@ private struct LivePlacement: PostgresPreparedStatement {
         SELECT p.node, n.url, p.epoch, p.lease_until, c.bridge, c.url, c.lease_until
         FROM placements p JOIN nodes n ON n.id = p.node
         LEFT JOIN LATERAL (\(liveConference(room: "$1", now: "$2", live: "$3"))) c ON true
-        WHERE p.room = $1 AND p.lease_until > $2 AND n.reported_at >= $3
+        WHERE p.room = $1 AND ((p.lease_until > $2 AND n.reported_at >= $3) OR \(fleetResuming(live: "$3")))
         """
     var room: String
     var now: Int64
@@ -244,8 +266,9 @@ private struct PlaceRoom: PostgresPreparedStatement {
             INSERT INTO placements (room, node, epoch, lease_until, placed_at) VALUES ($1, $2, 1, $3, $4)
             ON CONFLICT (room) DO UPDATE SET node = EXCLUDED.node, epoch = placements.epoch + 1,
                 lease_until = EXCLUDED.lease_until, placed_at = EXCLUDED.placed_at
-            WHERE placements.lease_until <= $4
-                OR NOT EXISTS (SELECT 1 FROM nodes n WHERE n.id = placements.node AND n.reported_at >= $5)
+            WHERE (placements.lease_until <= $4
+                OR NOT EXISTS (SELECT 1 FROM nodes n WHERE n.id = placements.node AND n.reported_at >= $5))
+                AND NOT \(fleetResuming(live: "$5"))
             RETURNING epoch
         )
         SELECT placed.epoch, c.bridge, c.url, c.lease_until
@@ -260,6 +283,12 @@ private struct PlaceRoom: PostgresPreparedStatement {
     func makeBindings() throws -> PostgresBindings { PostgresBindings(room, node, leaseUntil, now, live) }
 
     func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
+}
+
+/// Whether the fleet came back from a silence (the store was down for everyone) less than a heartbeat TTL ago,
+/// as a condition of the placement statements (`live` names the parameter holding now − heartbeat TTL).
+private func fleetResuming(live: String) -> String {
+    "(SELECT resumed_at FROM fleet_clock WHERE id = 1) >= \(live)"
 }
 
 /// The room's conference while its lease runs and its bridge reports, as a subquery of the placement

@@ -6,6 +6,7 @@ public import PlazaCore
 public import PlazaStore
 public import Logging
 import PlazaPlacement
+import PlazaFleetModel
 import PostgresNIO
 import Foundation
 import Synchronization
@@ -18,6 +19,13 @@ import Synchronization
 public final class PostgresStore: ChatStore {
     let client: PostgresClient
     private let runner: Task<Void, Never>
+    /// How long one call may take (`limits.storeTimeout`).
+    let timeout: Duration
+    /// The database's clock less this machine's, in milliseconds, as last measured (`fleetTime()`).
+    private let clockOffset = Atomic<Int64>(0)
+    /// Measures `clockOffset` again every `clockInterval`, for the store's life.
+    private let clockKeeper = Mutex<Task<Void, Never>?>(nil)
+    static let clockInterval: Duration = .seconds(30)
     let logger: Logger
     /// Live serving room servers as last read, where placement samples its candidates (`PostgresRoomPlacements`).
     let candidates = Mutex(PlacementCandidates())
@@ -138,6 +146,12 @@ public final class PostgresStore: ChatStore {
             "ALTER TABLE nodes ADD COLUMN bytes_in_per_second DOUBLE PRECISION NOT NULL DEFAULT 0",
             "ALTER TABLE nodes ADD COLUMN largest_room INTEGER NOT NULL DEFAULT 0",
         ],
+        [
+            // The fleet's last heartbeat, and when the fleet last came back from a silence longer than a lease
+            // (the store was down for everyone): see `RoomPlacements`.
+            "CREATE TABLE fleet_clock (id INTEGER PRIMARY KEY, last_heartbeat BIGINT NOT NULL, resumed_at BIGINT NOT NULL)",
+            "INSERT INTO fleet_clock (id, last_heartbeat, resumed_at) VALUES (1, 0, 0)",
+        ],
     ]
 
     /// Any number of processes may migrate at once: the first takes this advisory lock, the others wait and
@@ -146,22 +160,33 @@ public final class PostgresStore: ChatStore {
 
     /// Connects to `url` (`postgres://user:password@host:port/database`, optional `?sslmode=disable|require`)
     /// and brings the schema up to date.
-    public static func open(url: String, logger: Logger) async throws -> PostgresStore {
-        let configuration = try Self.configuration(url)
+    /// Every call answers within `timeout` (`store.timeout`), or fails as `StoreError.unavailable`.
+    public static func open(url: String, timeout: Duration = .seconds(3), logger: Logger) async throws -> PostgresStore {
+        var configuration = try Self.configuration(url)
+        configuration.options.connectTimeout = .milliseconds(timeout.milliseconds)
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         // The client's connection pool runs for the store's life; `close()` ends it and waits for it.
-        let store = PostgresStore(client: client, runner: Task { await client.run() }, logger: logger)
+        let store = PostgresStore(client: client, runner: Task { await client.run() }, timeout: timeout, logger: logger)
         do {
             try await store.migrate()
+            try await store.synchronizeClock()
         } catch {
             try? await store.close()
             throw error
         }
+        store.clockKeeper.withLock { keeper in
+            keeper = Task { [weak store] in
+                while !Task.isCancelled {
+                    do { try await Task.sleep(for: Self.clockInterval) } catch { return }
+                    try? await store?.synchronizeClock()
+                }
+            }
+        }
         return store
     }
 
-    private init(client: PostgresClient, runner: Task<Void, Never>, logger: Logger) {
-        (self.client, self.runner, self.logger) = (client, runner, logger)
+    private init(client: PostgresClient, runner: Task<Void, Never>, timeout: Duration, logger: Logger) {
+        (self.client, self.runner, self.timeout, self.logger) = (client, runner, timeout, logger)
     }
 
     /// Parses a PostgreSQL URL into the client's configuration.
@@ -180,15 +205,38 @@ public final class PostgresStore: ChatStore {
         default: throw StoreError(.unavailable, "sslmode must be disable, prefer or require")
         }
         let database = components.path.hasPrefix("/") ? String(components.path.dropFirst()) : components.path
-        var configuration = PostgresClient.Configuration(
+        let configuration = PostgresClient.Configuration(
             host: host, port: components.port ?? 5432, username: components.user ?? "postgres",
             password: components.password, database: database.isEmpty ? nil : database, tls: tls)
-        configuration.options.connectTimeout = .seconds(5)
         return configuration
     }
 
+    /// This machine's clock corrected by the offset last measured against the database's.
+    public func fleetTime() -> Int64 { wallClockMilliseconds() + clockOffset.load(ordering: .relaxed) }
+
+    /// Measures the offset between the database's clock and this machine's (half the round trip is the error).
+    /// A machine more than a second off is worth a warning: its own timestamps (chat, logs) are that far off too.
+    func synchronizeClock() async throws {
+        let sent = wallClockMilliseconds()
+        let database = try await guarded { [self] in
+            let rows = try await client.query(
+                "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint", logger: logger)
+            for try await time in rows.decode(Int64.self) { return time }
+            throw StoreError(.unavailable, "the database did not tell its time")
+        }
+        let received = wallClockMilliseconds()
+        let offset = database - (sent + received) / 2
+        let previous = clockOffset.exchange(offset, ordering: .relaxed)
+        if abs(offset) > 1_000, abs(offset - previous) > 500 {
+            logger.warning(
+                "this machine's clock is off the database's; leases and placements follow the database's",
+                metadata: ["offsetMilliseconds": "\(offset)"])
+        }
+    }
+
+    /// Brings the schema up to date. No deadline: a migration takes as long as it takes, once, at start.
     private func migrate() async throws {
-        try await guarded {
+        do {
             try await client.withTransaction(logger: logger) { connection in
                 try await connection.query("SELECT pg_advisory_xact_lock(\(Self.migrationLock))", logger: logger)
                 try await connection.query(
@@ -214,6 +262,8 @@ public final class PostgresStore: ChatStore {
                     logger.info("applied store migration", metadata: ["version": "\(version)"])
                 }
             }
+        } catch {
+            throw Self.storeError(error)
         }
     }
 
@@ -223,7 +273,7 @@ public final class PostgresStore: ChatStore {
     public func append(_ messages: [ChatMessage], fence: Fence?) async throws {
         guard let room = messages.first?.room else { return }
         let inserts = try Self.inserts(messages)
-        try await guarded {
+        try await guarded { [self] in
             if fence == nil, inserts.count == 1 {
                 _ = try await client.query(inserts[0], logger: logger)
                 return
@@ -288,7 +338,7 @@ public final class PostgresStore: ChatStore {
     }
 
     public func offset(in room: RoomName, sender: ParticipantID, clientID: String) async throws -> Int64? {
-        try await guarded {
+        try await guarded { [self] in
             let rows = try await client.query(
                 "SELECT seq FROM chat_messages WHERE room = \(room.rawValue) AND sender = \(sender.rawValue) AND client_id = \(clientID)",
                 logger: logger)
@@ -298,7 +348,7 @@ public final class PostgresStore: ChatStore {
     }
 
     public func lastOffset(in room: RoomName) async throws -> Int64 {
-        try await guarded {
+        try await guarded { [self] in
             let rows = try await client.query(
                 "SELECT COALESCE(MAX(seq), 0)::BIGINT FROM chat_messages WHERE room = \(room.rawValue)", logger: logger)
             for try await last in rows.decode(Int64.self) { return last }
@@ -307,18 +357,19 @@ public final class PostgresStore: ChatStore {
     }
 
     public func ping() async throws {
-        try await guarded {
+        try await guarded { [self] in
             _ = try await client.query("SELECT 1", logger: logger)
         }
     }
 
     public func close() async throws {
+        clockKeeper.withLock { $0?.cancel() }
         runner.cancel()
         await runner.value
     }
 
     private func select(_ query: PostgresQuery) async throws -> [ChatMessage] {
-        try await guarded {
+        try await guarded { [self] in
             var result: [ChatMessage] = []
             let rows = try await client.query(query, logger: logger)
             for try await (room, seq, clientID, sender, name, body, ts) in rows.decode(
@@ -336,9 +387,10 @@ public final class PostgresStore: ChatStore {
 
     /// Maps the driver's errors onto the store's kinds: uniqueness violations are conflicts, the rest
     /// (connection loss, timeouts, server errors) make the store unavailable.
-    func guarded<T>(_ body: () async throws -> T) async throws -> T {
+    /// Runs one call to the database within `store.timeout`, with its errors as `StoreError`s.
+    func guarded<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
         do {
-            return try await body()
+            return try await StoreDeadline.run(within: timeout, body)
         } catch {
             throw Self.storeError(error)
         }

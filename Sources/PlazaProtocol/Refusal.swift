@@ -45,10 +45,14 @@ public struct Refusal: Error, Sendable, Equatable, CustomStringConvertible {
         Refusal(.recordersBusy, "every recorder is busy; try again later", close: .goingAway, status: 503, retryAfter: retryAfter)
     }
 
-    /// The store could not be reached: nothing was written.
+    /// The store could not be reached: nothing was written. Over HTTP, `Retry-After` says when to try again.
     public static func storeUnavailable(_ message: String) -> Refusal {
-        Refusal(.storeUnavailable, message, close: .goingAway, status: 503)
+        Refusal(.storeUnavailable, message, close: .goingAway, status: 503, retryAfter: storeRetryAfter)
     }
+
+    /// Seconds a caller refused for want of the store waits before trying again: outages that stop PostgreSQL
+    /// for a few seconds are the common case, and a join retried every second or two finds it back soon.
+    public static let storeRetryAfter = 2
 
     /// No credentials, or a token that is malformed, wrongly signed or tampered with.
     public static func unauthorized(_ message: String) -> Refusal {

@@ -24,6 +24,7 @@ extension PlazaConfiguration {
     static let keys: [Key] = [
         .string("dataDir", \.dataDirectory),
         .optional("store", \.store, secret: true),
+        .double("limits.storeTimeout", \.storeTimeout),
         .string("log.level", \.logLevel),
         .string("directory", \.directoryURL),
 

@@ -15,6 +15,10 @@ public struct PlazaConfiguration: Sendable {
     /// for the processes of one machine. `plaza serve` embeds SQLite under `dataDir` instead; `plaza node`,
     /// `plaza directory`, `plaza autoscaler` and `plaza agent` need it.
     public var store: String?
+    /// `limits.storeTimeout`: seconds one call to the shared store (PostgreSQL) may take before it fails as
+    /// `store_unavailable`: chat answers an error instead of an ack, a directory 503 with `Retry-After`, a
+    /// heartbeat counts as missed. Default 3.
+    public var storeTimeout: Double = 3
     /// `log.level`: trace, debug, info, notice, warning, error or critical. Default info.
     public var logLevel = "info"
     /// `directory` (`PLAZA_DIRECTORY`): the directory whose fleet API `plaza fleet` talks to. Default
@@ -40,6 +44,7 @@ public struct PlazaConfiguration: Sendable {
 
     /// Refuses values that cannot work for a serving role, naming the key.
     public func validate() throws(ConfigurationError) {
+        try ConfigurationError.require(storeTimeout > 0, "limits.storeTimeout", "must be > 0")
         try http.validate()
         try auth.validate()
         try space.validate()

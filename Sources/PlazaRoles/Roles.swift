@@ -71,14 +71,14 @@ public enum Roles {
             id: NodeID(node.nodeID ?? "\(ProcessInfo.processInfo.hostName)-\(configuration.http.port)"), url: publicURL,
             region: node.region, capacity: node.capacity)
         let claims = FleetClaims(
-            placements: shared.store, node: registration.id, leaseTTL: .seconds(fromConfiguration: node.leaseTTL),
-            now: wallClockMilliseconds)
+            placements: shared.store, node: registration.id, leaseTTL: .seconds(fromConfiguration: node.leaseTTL))
         let api = try await apiContext(
             configuration, shared.map, authority: shared.authority, adminToken: shared.adminToken, history: shared.store, logger: logger)
         let server = roomServer(configuration, api: api, map: shared.map, store: shared.store, claims: claims, identity: registration.id.rawValue)
         let heartbeat = HeartbeatService(
             server: server, registry: shared.store, placements: shared.store, registration: registration,
-            leaseTTL: .seconds(fromConfiguration: node.leaseTTL), interval: .seconds(fromConfiguration: node.heartbeatInterval))
+            leaseTTL: .seconds(fromConfiguration: node.leaseTTL), interval: .seconds(fromConfiguration: node.heartbeatInterval),
+            heartbeatTTL: .seconds(fromConfiguration: configuration.directory.heartbeatTTL))
         return Launch(store: shared.store, roomServer: server) { server.services(onServerRunning: $0) + [heartbeat] }
     }
 
@@ -206,7 +206,7 @@ struct SharedProcess {
         }
         let map = try Roles.map(configuration)
         let authority = try await TokenAuthority(secret: secret, external: try externalKeys(configuration.auth))
-        let store = try await SharedStores.open(location, logger: logger)
+        let store = try await SharedStores.open(location, timeout: .seconds(fromConfiguration: configuration.storeTimeout), logger: logger)
         return SharedProcess(
             map: map, store: store, authority: authority,
             adminToken: configuration.auth.adminToken ?? UUID().uuidString + UUID().uuidString)
@@ -217,12 +217,13 @@ struct SharedProcess {
 public enum SharedStores {
     /// `postgres://user:password@host:5432/database` for a fleet of machines; `sqlite:<path>` for the processes of
     /// one machine sharing one database file (what `plaza serve --pools` hands the room servers it launches).
-    public static func open(_ location: String, logger: Logger) async throws -> any SharedStore {
+    /// A PostgreSQL store's every call answers within `timeout` (`limits.storeTimeout`).
+    public static func open(_ location: String, timeout: Duration = .seconds(3), logger: Logger) async throws -> any SharedStore {
         if location.hasPrefix("sqlite:") {
             let path = String(location.dropFirst("sqlite:".count))
             guard !path.isEmpty else { throw StoreError(.unavailable, "a SQLite store looks like sqlite:/path/to/plaza.sqlite") }
             return try await SQLiteStore.open(path: path, logger: logger)
         }
-        return try await PostgresStore.open(url: location, logger: logger)
+        return try await PostgresStore.open(url: location, timeout: timeout, logger: logger)
     }
 }

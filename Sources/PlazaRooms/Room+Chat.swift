@@ -27,10 +27,14 @@ extension Room {
                 from: connection))
     }
 
+    /// Time between two questions to a store that could not say whether a write was stored.
+    static let reconcilePause: Duration = .milliseconds(500)
+
     /// The commit loop, for the room's lifetime: writes what the log asks for, one batch (or look-up) at a time,
     /// and hands each outcome back to the log. Ends when the room is unloaded or moves away. Run by the
     /// registry as a child task of its own.
     public func run() async {
+        var reconcileFailed = false
         for await work in commits {
             switch work {
             case .commit(let batch):
@@ -47,13 +51,27 @@ extension Room {
                 } catch let error as StoreError where error.kind == .conflict {
                     failure = .conflict
                 } catch {
-                    logger.error("chat write failed; nothing in the batch was acknowledged", metadata: ["error": "\(error)"])
+                    logger.error("chat write not confirmed; its senders are told to send again", metadata: ["error": "\(error)"])
                     failure = .unavailable
                 }
                 perform(log.commitFailed(failure))
             case .lookUp(let message):
                 let stored = try? await store.offset(in: name, sender: message.sender, clientID: message.clientID)
                 perform(log.lookedUp(stored ?? nil))
+            case .reconcile(let batch):
+                // Asked again after a failure: pace the questions while the store is down.
+                if reconcileFailed { try? await Task.sleep(for: Self.reconcilePause) }
+                do {
+                    let found = try await store.messages(in: name, after: batch[0].offset - 1, limit: batch.count)
+                    reconcileFailed = false
+                    perform(log.reconciled(found))
+                } catch {
+                    if !reconcileFailed {
+                        logger.error("the store cannot say whether a chat write was stored; asking again", metadata: ["error": "\(error)"])
+                    }
+                    reconcileFailed = true
+                    perform(log.reconcileFailed())
+                }
             case .announce, .ack, .fail, .moveAway:
                 break  // carried out by `perform`, never queued
             }
@@ -64,7 +82,7 @@ extension Room {
     func perform(_ actions: [LogAction]) {
         for action in actions {
             switch action {
-            case .commit, .lookUp:
+            case .commit, .lookUp, .reconcile:
                 commitRequests.yield(action)
             case .announce(_, let frame):
                 broadcast(frame)

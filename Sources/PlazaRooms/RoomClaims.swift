@@ -38,15 +38,14 @@ public struct FleetClaims: RoomClaims {
     public let node: NodeID
     /// How long a claimed placement stays this node's without renewal (`cluster.leaseTTL`).
     public let leaseTTL: Duration
-    /// The time of the fleet (milliseconds since the Unix epoch).
-    let now: @Sendable () -> Int64
 
-    public init(placements: any RoomPlacements, node: NodeID, leaseTTL: Duration, now: @escaping @Sendable () -> Int64) {
-        (self.placements, self.node, self.leaseTTL, self.now) = (placements, node, leaseTTL, now)
+    public init(placements: any RoomPlacements, node: NodeID, leaseTTL: Duration) {
+        (self.placements, self.node, self.leaseTTL) = (placements, node, leaseTTL)
     }
 
     public func claim(_ room: RoomName) async throws -> RoomClaim {
-        guard let fence = try await placements.claim(room, node: node, leaseTTL: leaseTTL.milliseconds, now: now()) else {
+        let now = placements.fleetTime()
+        guard let fence = try await placements.claim(room, node: node, leaseTTL: leaseTTL.milliseconds, now: now) else {
             return .elsewhere
         }
         return .fenced(fence)

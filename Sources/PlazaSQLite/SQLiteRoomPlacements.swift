@@ -20,6 +20,12 @@ extension SQLiteStore: RoomPlacements {
         return try await exclusive {
             try await transaction {
                 let reported = try await record(report, of: node, now: now)
+                try await run(
+                    """
+                    UPDATE fleet_clock SET last_heartbeat = ?1,
+                        resumed_at = CASE WHEN last_heartbeat > 0 AND last_heartbeat < ?1 - ?2 THEN ?1 ELSE resumed_at END
+                    WHERE id = 1 AND last_heartbeat < ?1 - 1000
+                    """, [.integer(Int(now)), .integer(Int(leaseTTL))])
                 var kept = Set<String>()
                 if !rooms.isEmpty {
                     let renewed = try await query(
@@ -80,7 +86,9 @@ extension SQLiteStore: RoomPlacements {
                     for row in rows { if let id = row.column("id")?.string { urls[NodeID(id)] = row.column("url")?.string } }
                     return rows.compactMap { Self.load($0, placed: "placed").map { external?.applied(to: $0) ?? $0 } }
                 }
-                guard let chosen, let url = urls[chosen.id] else { return .noCapacity }
+                guard let chosen, let url = urls[chosen.id] else {
+                    return try await isResuming(live: live, silentSince: Int(now - leaseTTL)) ? .resuming : .noCapacity
+                }
                 let placed = try await query(
                     """
                     INSERT INTO placements (room, node, epoch, lease_until, placed_at) VALUES (?, ?, 1, ?, ?)
@@ -120,13 +128,25 @@ extension SQLiteStore: RoomPlacements {
             FROM placements p JOIN nodes n ON n.id = p.node
             LEFT JOIN bridge_placements b ON b.room = p.room AND b.lease_until > ?2
             LEFT JOIN nodes bn ON bn.id = b.bridge AND bn.reported_at >= ?3
-            WHERE p.room = ?1 AND p.lease_until > ?2 AND n.reported_at >= ?3
+            WHERE p.room = ?1 AND ((p.lease_until > ?2 AND n.reported_at >= ?3)
+                OR (SELECT resumed_at FROM fleet_clock WHERE id = 1) >= ?3)
             """, [.text(room.rawValue), .integer(Int(now)), .integer(live)])
         guard let row = rows.first, let node = row.column("node")?.string else { return nil }
         return RoomPlacement(
             room: room, node: NodeID(node), url: row.column("url")?.string ?? "", epoch: Int64(row.int("epoch")),
             leaseUntil: Int64(row.int("lease_until")),
             conference: Self.conference(of: room, row, bridge: "bridge", url: "bridge_url", leaseUntil: "bridge_lease"))
+    }
+
+    /// Whether the fleet came back from a silence less than a heartbeat TTL ago, or is silent now (room servers are
+    /// registered but none has beaten since `silentSince`). The caller holds the connection.
+    private func isResuming(live: Int, silentSince: Int) async throws -> Bool {
+        let rows = try await query(
+            """
+            SELECT resumed_at >= ?1 OR (last_heartbeat > 0 AND last_heartbeat < ?2 AND EXISTS (SELECT 1 FROM nodes WHERE kind = ?3)) AS resuming
+            FROM fleet_clock WHERE id = 1
+            """, [.integer(live), .integer(silentSince), .text(NodeKind.roomServer.rawValue)])
+        return rows.first?.column("resuming")?.bool ?? false
     }
 
     /// The room's conference while its lease runs and its bridge reports. The caller holds the connection.

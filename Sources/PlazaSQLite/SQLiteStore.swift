@@ -142,6 +142,12 @@ public actor SQLiteStore: ChatStore {
             "ALTER TABLE nodes ADD COLUMN bytes_in_per_second REAL NOT NULL DEFAULT 0",
             "ALTER TABLE nodes ADD COLUMN largest_room INTEGER NOT NULL DEFAULT 0",
         ],
+        [
+            // The fleet's last heartbeat, and when it last came back from a silence longer than a lease: see
+            // `RoomPlacements`.
+            "CREATE TABLE fleet_clock (id INTEGER PRIMARY KEY, last_heartbeat INTEGER NOT NULL, resumed_at INTEGER NOT NULL)",
+            "INSERT INTO fleet_clock (id, last_heartbeat, resumed_at) VALUES (1, 0, 0)",
+        ],
     ]
 
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.

@@ -48,7 +48,7 @@ public struct ScalingActivity: Sendable, Equatable, Codable {
 /// The autoscaler's shared state: who leads, each pool's desired capacity, the instances it launched and every
 /// scaling activity. Kept in the store so that a standby autoscaler taking over knows what its predecessor did,
 /// and so that directories can answer `GET /api/v1/fleet` without asking the autoscaler.
-public protocol FleetStore: Sendable {
+public protocol FleetStore: FleetTimeSource {
     /// Takes or renews the autoscaler lease for `holder` until `now + ttl`. Returns the lease's term (it grows
     /// each time the lease changes hands) while `holder` holds it, nil while another holder's lease runs.
     func lead(holder: String, ttl: Int64, now: Int64) async throws -> Int64?

@@ -28,7 +28,7 @@ public struct Recording: Sendable, Equatable {
 }
 
 /// Media bridges and recorders in the registry: conferences placed on bridges, recordings assigned to recorders.
-public protocol MediaStore: Sendable {
+public protocol MediaStore: FleetTimeSource {
     /// The room's bridge: its live placement (the bridge reports within the heartbeat TTL and the lease runs; a
     /// draining bridge keeps its conferences), otherwise a serving bridge of `kind` chosen by `Placement.choose`
     /// (corrected load from its `stress_level` and participants, at most `participantCap` participants when

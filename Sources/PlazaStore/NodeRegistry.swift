@@ -3,9 +3,9 @@ public import PlazaFleetModel
 
 /// The fleet's registry: every node (room servers, bridges, recorders) with its registration and last report.
 ///
-/// Times are milliseconds since the Unix epoch, passed in by the caller (so decisions stay testable); the
-/// machines of a fleet must keep their clocks in step (NTP) to well within the lease and heartbeat TTLs.
-public protocol NodeRegistry: Sendable {
+/// Times are milliseconds since the Unix epoch, passed in by the caller (so decisions stay testable), who reads
+/// them from `fleetTime()`: the store's clock, so a machine whose own clock is off does not stretch its leases.
+public protocol NodeRegistry: FleetTimeSource {
     /// Adds or updates a node; it counts as having reported at `now`.
     func register(_ node: NodeRegistration, now: Int64) async throws
 

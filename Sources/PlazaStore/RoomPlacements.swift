@@ -5,7 +5,13 @@ public import PlazaPlacement
 /// Where each room lives: its home node, with a lease and an epoch (a fencing token).
 ///
 /// Times are milliseconds since the Unix epoch, passed in by the caller; see `NodeRegistry` about clocks.
-public protocol RoomPlacements: Sendable {
+///
+/// After a silence of the whole fleet longer than a lease — no room server's heartbeat reached the store, which
+/// was down for everyone — every lease has run out at once, though the nodes kept their rooms (`LeaseWatch`).
+/// For a heartbeat TTL after the first heartbeat back, placements stay where they were, lease or not: every
+/// node has a heartbeat to renew its rooms before anyone may take them. A placement that finds no live node
+/// while the fleet is silent, or coming back, is answered `.resuming` (try again), not `.noCapacity`.
+public protocol RoomPlacements: FleetTimeSource {
     /// A room server's beat, in one round trip: records its load and state (as `NodeRegistry.report`) and extends
     /// by `leaseTTL` the leases of the rooms it hosts (`rooms`) that are still its own. Answers the rooms of
     /// `rooms` it no longer owns (moved elsewhere: the node must stop serving them) and whether the fleet asked
@@ -87,11 +93,13 @@ public enum PlacementDecision: Sendable, Equatable {
     case placed(RoomPlacement)
     /// No node is alive, serving and below capacity.
     case noCapacity
+    /// No node has reported yet since the fleet came back from a silence: ask again in a moment.
+    case resuming
 
     public var placement: RoomPlacement? {
         switch self {
         case .existing(let placement), .placed(let placement): placement
-        case .noCapacity: nil
+        case .noCapacity, .resuming: nil
         }
     }
 }

@@ -38,6 +38,10 @@ public final class PostgresServer: Sendable {
         return "postgres://plaza@127.0.0.1:\(port)/\(name)"
     }
 
+    /// A server of its own, for a test that stops, pauses or restarts it (`shutDown`, `pause`, `startAgain`);
+    /// `stop()` it at the end.
+    public static func dedicated() throws -> PostgresServer { try start() }
+
     static func start() throws -> PostgresServer {
         let binaries = try locateBinaries()
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("plaza-pg-\(UUID().uuidString)").path
@@ -49,27 +53,76 @@ public final class PostgresServer: Sendable {
         let data = directory + "/data"
         try run(
             binaries + "/initdb", ["-D", data, "-U", "plaza", "--auth=trust", "-E", "UTF8", "--no-sync"], asPostgres: asRoot)
-        let port = try LoopbackPort.free()
+        let instance = PostgresServer(port: try LoopbackPort.free(), directory: directory, binaries: binaries)
+        do {
+            try instance.launch()
+        } catch {
+            instance.stop()
+            throw error
+        }
+        return instance
+    }
+
+    /// Starts the postmaster on the server's folder and port, and waits until it accepts connections.
+    private func launch() throws {
+        let asRoot = geteuid() == 0
         let server = Process()
         server.executableURL = URL(fileURLWithPath: asRoot ? "/usr/sbin/runuser" : binaries + "/postgres")
         let arguments = [
-            "-D", data, "-h", "127.0.0.1", "-p", "\(port)", "-k", directory, "-c", "fsync=off",
+            "-D", directory + "/data", "-h", "127.0.0.1", "-p", "\(port)", "-k", directory, "-c", "fsync=off",
             "-c", "max_connections=300", "-c", "log_min_messages=warning",
         ]
         server.arguments = asRoot ? ["-u", "postgres", "--", binaries + "/postgres"] + arguments : arguments
         server.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
         server.standardError = FileHandle(forWritingAtPath: "/dev/null")
         try server.run()
-        let instance = PostgresServer(port: port, directory: directory, binaries: binaries)
         let deadline = Date().addingTimeInterval(30)
-        while (try? run(binaries + "/pg_isready", ["-q", "-h", "127.0.0.1", "-p", "\(port)"])) == nil {
-            guard Date() < deadline, server.isRunning else {
-                instance.stop()
-                throw TestFailure("PostgreSQL did not start on port \(port)")
-            }
+        while (try? Self.run(binaries + "/pg_isready", ["-q", "-h", "127.0.0.1", "-p", "\(port)"])) == nil {
+            guard Date() < deadline, server.isRunning else { throw TestFailure("PostgreSQL did not start on port \(port)") }
             usleep(100_000)
         }
-        return instance
+    }
+
+    /// The postmaster's PID, from `postmaster.pid`.
+    private var postmaster: pid_t? {
+        guard let pidFile = try? String(contentsOfFile: directory + "/data/postmaster.pid", encoding: .utf8),
+            let line = pidFile.split(separator: "\n").first
+        else { return nil }
+        return pid_t(line)
+    }
+
+    /// Stops the server as an operator would (fast shutdown: connections are closed), keeping its data.
+    public func shutDown() {
+        guard let pid = postmaster else { return }
+        kill(pid, SIGINT)
+        for _ in 0..<200 where kill(pid, 0) == 0 { usleep(50_000) }
+    }
+
+    /// Starts the server again after `shutDown`, on the same port, with its data.
+    public func startAgain() throws { try launch() }
+
+    /// Freezes every process of the server (SIGSTOP): connections stay open and nothing answers, as with a
+    /// server that hangs.
+    public func pause() { signalAll(SIGSTOP) }
+
+    /// Lets a paused server go on (SIGCONT).
+    public func resume() { signalAll(SIGCONT) }
+
+    /// Sends `signal` to the postmaster and its children (their PIDs from /proc).
+    private func signalAll(_ signal: Int32) {
+        guard let parent = postmaster else { return }
+        var pids = [parent]
+        if let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") {
+            for entry in entries {
+                guard let pid = pid_t(entry),
+                    let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                    let close = stat.lastIndex(of: ")")
+                else { continue }
+                let fields = stat[stat.index(after: close)...].split(separator: " ")
+                if fields.count > 1, pid_t(fields[1]) == parent { pids.append(pid) }
+            }
+        }
+        for pid in pids { kill(pid, signal) }
     }
 
     private init(port: Int, directory: String, binaries: String) {
@@ -78,12 +131,8 @@ public final class PostgresServer: Sendable {
 
     /// Stops the postmaster by the PID in its `postmaster.pid` (fast shutdown) and removes its folder.
     public func stop() {
-        if let pidFile = try? String(contentsOfFile: directory + "/data/postmaster.pid", encoding: .utf8),
-            let line = pidFile.split(separator: "\n").first, let pid = pid_t(line)
-        {
-            kill(pid, SIGINT)
-            for _ in 0..<100 where kill(pid, 0) == 0 { usleep(50_000) }
-        }
+        resume()  // a paused server would not hear the shutdown
+        shutDown()
         try? FileManager.default.removeItem(atPath: directory)
     }
 

@@ -28,6 +28,9 @@ public final class RoomServer: Sendable {
     private let openConnections = Mutex<[ConnectionID: OutboundQueue]>([:])
     /// Connections closed since `takeClosedCount()` last asked (memory trimming counts them).
     private let closedConnections = Atomic<Int>(0)
+    /// Whether this node's last heartbeat reached the fleet's store (always, for `plaza serve`): a node that
+    /// cannot renew its rooms' leases is not ready (`/readyz` 503 `store_unavailable`).
+    private let storeReachable = Atomic<Bool>(true)
 
     public init(
         configuration: RoomServerConfiguration, api: APIContext, store: any ChatStore, claims: any RoomClaims,
@@ -54,7 +57,12 @@ public final class RoomServer: Sendable {
 
     func router() -> Router<PlazaRequestContext> {
         let router = HTTPServer.router(http: api.http, logger: logger)
-        APIRoutes(api: api, allocator: ThisNode(server: self)) { [registry] in
+        APIRoutes(api: api, allocator: ThisNode(server: self)) { [registry, unowned self] in
+            // The store first: a node cut off from it says so even while draining (its peers ask, see
+            // `HeartbeatService`).
+            guard self.isStoreReachable else {
+                throw Refusal.storeUnavailable("this node cannot reach the fleet's store")
+            }
             if await registry.draining { throw Refusal.draining }
         }.register(on: router)
         router.get("/api/v1/rooms") { request, _ in try await self.rooms(request) }
@@ -118,6 +126,12 @@ public final class RoomServer: Sendable {
 
     /// Connections currently open on this server.
     public var connectionCount: Int { openConnections.withLock { $0.count } }
+
+    /// Records whether the last heartbeat reached the store (`/readyz` says so).
+    public func setStoreReachable(_ reachable: Bool) { storeReachable.store(reachable, ordering: .relaxed) }
+
+    /// Whether the last heartbeat reached the store.
+    public var isStoreReachable: Bool { storeReachable.load(ordering: .relaxed) }
 
     /// Whether the server takes new rooms (`/readyz`).
     public func isReady() async -> Bool { await !registry.draining }

@@ -52,7 +52,7 @@ struct AgentCommand: AsyncParsableCommand {
         guard let kind = agent.kind, let id = agent.instanceID, let apiURL = agent.apiURL else { return }
         bootstrapLogging(level: configuration.logLevel)
         let logger = Logger(label: "plaza.agent")
-        let registry = try await SharedStores.open(storeURL, logger: logger)
+        let registry = try await SharedStores.open(storeURL, timeout: .seconds(fromConfiguration: configuration.storeTimeout), logger: logger)
         let mediaAgent = MediaAgent(
             kind: kind, api: apiURL, internalAPI: agent.internalAPIURL, adminSecret: agent.adminSecret, callBaseURL: agent.callBaseURL,
             registration: agent.registration(id: NodeID(id)), store: registry, interval: .seconds(agent.interval), logger: logger)

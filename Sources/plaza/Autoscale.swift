@@ -51,7 +51,7 @@ struct AutoscalerCommand: AsyncParsableCommand {
         bootstrapLogging(level: configuration.logLevel)
         let logger = Logger(label: "plaza.autoscaler")
         let stateDirectory = URL(fileURLWithPath: autoscaling.stateDirectory)
-        let registry = try await SharedStores.open(storeURL, logger: logger)
+        let registry = try await SharedStores.open(storeURL, timeout: .seconds(fromConfiguration: configuration.storeTimeout), logger: logger)
         let autoscaler = Autoscaler(
             pools: file.pools, store: registry, holder: autoscaling.holder, leaseTTL: .seconds(autoscaling.leaseTTL),
             retention: .seconds(autoscaling.retention), logger: logger

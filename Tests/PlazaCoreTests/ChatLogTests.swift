@@ -69,17 +69,65 @@ import PlazaCore
         #expect(batch(again) == nil && acks(again).map(\.offset) == [1], "stored once, acked with its offset")
     }
 
-    @Test func aFailedCommitAcksNothingAndGivesItsOffsetsToWhatFollows() {
+    /// The messages of a `.reconcile`, or nil.
+    func reconcile(_ actions: [Log.Action]) -> [ChatMessage]? {
+        for case .reconcile(let batch) in actions { return batch }
+        return nil
+    }
+
+    @Test func anUnconfirmedCommitAcksNothingAndAsksTheStoreBeforeWritingMore() {
         var log = log()
         _ = submit(&log, "m1")
         _ = submit(&log, "m2")
         let after = log.commitFailed(.unavailable)
-        #expect(failed(after) == ["m1"] && acks(after).isEmpty)
-        #expect(batch(after)?.map(\.clientID) == ["m2"] && batch(after)?.map(\.offset) == [1], "offsets stay dense")
+        #expect(failed(after) == ["m1"] && acks(after).isEmpty, "its sender is told to send again at once")
+        #expect(batch(after) == nil, "nothing more is written before the store says what it holds")
+        #expect(reconcile(after)?.map(\.offset) == [1])
+        // The store holds nothing there: the offsets go to what follows, and the offsets stay dense.
+        let lost = log.reconciled([])
+        #expect(batch(lost)?.map(\.clientID) == ["m2"] && batch(lost)?.map(\.offset) == [1])
         _ = log.committed()
         #expect(log.lastOffset == 1)
-        // The sender sends m1 again: it is a new message now, at the next offset.
-        #expect(batch(submit(&log, "m1"))?.map(\.offset) == [2])
+        #expect(batch(submit(&log, "m1"))?.map(\.offset) == [2], "sent again, m1 is a new message")
+    }
+
+    @Test func aCommitThatLandedLateIsAnnouncedAndItsResendAckedAtItsOffset() {
+        var log = log()
+        let m1 = try! #require(batch(submit(&log, "m1", from: 1)))
+        _ = log.commitFailed(.unavailable)
+        // The sender resends while the store is being asked: it waits as a new message.
+        #expect(batch(submit(&log, "m1", from: 2)) == nil)
+        _ = submit(&log, "m2", from: 3)
+        let landed = log.reconciled(m1)
+        #expect(announced(landed) == ["text of m1"], "everyone sees the message that was stored")
+        #expect(acks(landed).map(\.offset) == [1] && acks(landed).map(\.waiters) == [[2]], "the resend is acked at the stored offset")
+        #expect(batch(landed)?.map(\.clientID) == ["m2"] && batch(landed)?.map(\.offset) == [2], "not written twice")
+        _ = log.committed()
+        #expect(acks(submit(&log, "m1", from: 4)).map(\.offset) == [1])
+    }
+
+    @Test func whileTheStoreCannotSayEverythingWaitingIsToldToSendAgain() {
+        var log = log()
+        _ = submit(&log, "m1")
+        _ = log.commitFailed(.unavailable)
+        _ = submit(&log, "m2", from: 2)
+        let down = log.reconcileFailed()
+        #expect(failed(down) == ["m2"] && reconcile(down)?.map(\.clientID) == ["m1"], "told at once; the store asked again")
+        #expect(!log.isIdle)
+        let back = log.reconciled([])
+        #expect(batch(back) == nil && log.isIdle)
+        #expect(batch(submit(&log, "m2", from: 2))?.map(\.offset) == [1])
+    }
+
+    @Test func anotherWritersMessagesAtTheOffsetsMeanTheRoomMoved() {
+        var log = log()
+        _ = submit(&log, "m1")
+        _ = log.commitFailed(.unavailable)
+        let theirs = ChatMessage(
+            room: room, offset: 1, clientID: "x", sender: ParticipantID("bob"), senderName: "Bob", text: "hi", timestamp: 1)
+        let after = log.reconciled([theirs])
+        guard case .moveAway = after.first else { Issue.record("the room moves away: \(after)"); return }
+        #expect(log.hasMoved)
     }
 
     @Test func aLostFenceStopsTheLogWithoutAcknowledgingAnything() {

@@ -48,13 +48,21 @@ struct ParsedFrame: @unchecked Sendable {
 
 /// A chat store whose writes the test holds and fails at will.
 actor ScriptedStore: ChatStore {
-    enum Outcome { case store, fail(StoreError.Kind) }
+    enum Outcome {
+        case store, fail(StoreError.Kind)
+        /// Stores the messages, then fails as a timeout would: the writer cannot tell.
+        case storeButFail
+    }
 
     private(set) var stored: [ChatMessage] = []
     private var held = false
     private var waiting: [CheckedContinuation<Void, Never>] = []
     private var outcomes: [Outcome] = []
     private(set) var appendsStarted = 0
+    /// Whether reads fail, as from a store that is down.
+    private var readsFail = false
+
+    func setReadsFail(_ value: Bool) { readsFail = value }
 
     /// Writes wait until `release()`.
     func hold() { held = true }
@@ -71,14 +79,17 @@ actor ScriptedStore: ChatStore {
     func append(_ messages: [ChatMessage], fence: Fence?) async throws {
         appendsStarted += 1
         while held { await withCheckedContinuation { waiting.append($0) } }
-        if !outcomes.isEmpty, case .fail(let kind) = outcomes.removeFirst() { throw StoreError(kind, "scripted") }
+        let outcome = outcomes.isEmpty ? Outcome.store : outcomes.removeFirst()
+        if case .fail(let kind) = outcome { throw StoreError(kind, "scripted") }
         guard messages.allSatisfy({ m in !stored.contains { $0.offset == m.offset || ($0.sender == m.sender && $0.clientID == m.clientID) } })
         else { throw StoreError(.conflict, "duplicate") }
         stored += messages
+        if case .storeButFail = outcome { throw StoreError(.unavailable, "scripted timeout") }
     }
 
     func messages(in room: RoomName, after offset: Int64, limit: Int) async throws -> [ChatMessage] {
-        Array(stored.filter { $0.offset > offset }.prefix(limit))
+        if readsFail { throw StoreError(.unavailable, "scripted outage") }
+        return Array(stored.filter { $0.offset > offset }.prefix(limit))
     }
     func messages(in room: RoomName, before offset: Int64, limit: Int) async throws -> [ChatMessage] {
         Array(stored.filter { $0.offset < offset }.suffix(limit))
@@ -173,6 +184,41 @@ func eventually(_ condition: () async -> Bool) async -> Bool {
         #expect(await eventually { ann.frames("ack").count == 2 })
         #expect(ann.frames("ack").map { $0.int("offset") } == [1, 1])
         #expect(await fixture.store.stored.map(\.clientID) == ["m1"])
+        await fixture.stop()
+    }
+
+    @Test func aWriteStoredAfterItTimedOutIsShownToEveryoneAndItsResendAckedOnce() async throws {
+        let fixture = try await RoomFixture.start()
+        let ann = try await fixture.join("Ann", connection: 1)
+        let bob = try await fixture.join("Bob", connection: 2)
+        await fixture.store.script(.storeButFail)
+        await fixture.room.chat(from: ConnectionID(1), id: "m1", text: "hello")
+        #expect(await eventually { !ann.frames("error").isEmpty }, "told to send again, not left waiting")
+        #expect(await eventually { bob.frames("chat").count == 1 }, "the stored message is shown")
+        await fixture.room.chat(from: ConnectionID(1), id: "m1", text: "hello")
+        #expect(await eventually { ann.frames("ack").count == 1 })
+        #expect(ann.frames("ack")[0].int("offset") == 1 && bob.frames("chat").count == 1)
+        #expect(await fixture.store.stored.map(\.clientID) == ["m1"])
+        await fixture.room.chat(from: ConnectionID(2), id: "b1", text: "next")
+        #expect(await eventually { ann.frames("chat").count == 2 })
+        #expect(await fixture.store.stored.map(\.offset) == [1, 2])
+        await fixture.stop()
+    }
+
+    @Test func whileTheStoreIsDownEveryMessageGetsAnErrorAndChatResumesByItself() async throws {
+        let fixture = try await RoomFixture.start()
+        let ann = try await fixture.join("Ann", connection: 1)
+        await fixture.store.setReadsFail(true)
+        await fixture.store.script(.fail(.unavailable))
+        await fixture.room.chat(from: ConnectionID(1), id: "m1", text: "one")
+        #expect(await eventually { ann.frames("error").count == 1 })
+        await fixture.room.chat(from: ConnectionID(1), id: "m2", text: "two")
+        #expect(await eventually { ann.frames("error").count == 2 }, "an error, not silence, while the store is down")
+        #expect(ann.frames("ack").isEmpty)
+        await fixture.store.setReadsFail(false)
+        await fixture.room.chat(from: ConnectionID(1), id: "m2", text: "two")
+        #expect(await eventually { ann.frames("ack").count == 1 })
+        #expect(await fixture.store.stored.map(\.clientID) == ["m2"] && ann.frames("ack")[0].int("offset") == 1)
         await fixture.stop()
     }
 

@@ -181,8 +181,9 @@ import PlazaTesting
         // A long lease: only a's silence, not the lease, may free the room.
         let first = try #require(try await store.place(room, region: nil, policy: policy, leaseTTL: 60_000, now: t0, using: &random).placement)
         #expect(first.node == "a", "b is nearly full")
-        // a dies: no heartbeat. Once its reports are older than the TTL the room goes to b, epoch 2.
+        // a dies: no heartbeat, while b beats on. Once a's reports are older than the TTL the room goes to b, epoch 2.
         let later = t0 + policy.heartbeatTTL + 1
+        _ = try await store.heartbeat(node: "b", report: NodeReport(participants: 99), rooms: [], leaseTTL: lease, now: t0 + lease / 2)
         _ = try await store.heartbeat(node: "b", report: NodeReport(), rooms: [], leaseTTL: lease, now: later)
         let moved = try #require(try await store.place(room, region: nil, policy: policy, leaseTTL: lease, now: later, using: &random).placement)
         #expect(moved.node == "b" && moved.epoch == first.epoch + 1)
@@ -192,6 +193,41 @@ import PlazaTesting
         _ = try await store.heartbeat(node: "a", report: NodeReport(), rooms: [], leaseTTL: lease, now: later + 1)
         let again = try #require(try await store.place(room, region: nil, policy: policy, leaseTTL: lease, now: later + 1, using: &random).placement)
         #expect(again.epoch == moved.epoch + 1, "epochs never repeat")
+        try await store.close()
+    }
+
+    /// The store was down for the whole fleet: every lease ran out at once, though the nodes kept their rooms.
+    @Test(arguments: StoreEngine.allCases)
+    func aFleetComingBackFromASilenceKeepsItsPlacementsForAHeartbeatTTL(engine: StoreEngine) async throws {
+        let (store, _) = try await store(engine)
+        try await register(store, ["a", "b"])
+        var random = SystemRandomNumberGenerator()
+        let room = RoomName("kept")!
+        _ = try await store.heartbeat(node: "b", report: NodeReport(participants: 99), rooms: [], leaseTTL: lease, now: t0)
+        let first = try #require(try await store.place(room, region: nil, policy: policy, leaseTTL: lease, now: t0, using: &random).placement)
+        #expect(first.node == "a")
+        // Silence: nobody beats for three leases. Before any node is back, a new room is "try again", not "full".
+        let back = t0 + 3 * lease
+        #expect(try await store.place(RoomName("new")!, region: nil, policy: policy, leaseTTL: lease, now: back, using: &random) == .resuming)
+        #expect(try await store.place(room, region: nil, policy: policy, leaseTTL: lease, now: back, using: &random) == .resuming)
+        // b is back first: a's room stays a's, though its lease ran out and a has not beaten yet.
+        _ = try await store.heartbeat(node: "b", report: NodeReport(), rooms: [], leaseTTL: lease, now: back)
+        #expect(try await store.place(room, region: nil, policy: policy, leaseTTL: lease, now: back + 1, using: &random).placement?.node == "a")
+        // a beats within the grace and renews it (expired or not): the room is a's as ever, same epoch.
+        let renewed = try await store.heartbeat(node: "a", report: NodeReport(), rooms: [room], leaseTTL: lease, now: back + 100)
+        #expect(renewed.lost.isEmpty)
+        #expect(try await store.place(room, region: nil, policy: policy, leaseTTL: lease, now: back + 200, using: &random) == .existing(
+            RoomPlacement(room: room, node: "a", url: first.url, epoch: first.epoch, leaseUntil: back + 100 + lease)))
+        // Once a stops beating (dead after all), its room moves when its lease and reports are stale and the grace
+        // is over, b beating on meanwhile.
+        var time = back + 300
+        while time < back + 100 + lease + policy.heartbeatTTL {
+            _ = try await store.heartbeat(node: "b", report: NodeReport(), rooms: [], leaseTTL: lease, now: time)
+            time += lease / 2
+        }
+        _ = try await store.heartbeat(node: "b", report: NodeReport(), rooms: [], leaseTTL: lease, now: time)
+        let moved = try await store.place(room, region: nil, policy: policy, leaseTTL: lease, now: time + 1, using: &random)
+        #expect(moved.placement?.node == "b" && moved.placement?.epoch == first.epoch + 1, "\(moved)")
         try await store.close()
     }
 

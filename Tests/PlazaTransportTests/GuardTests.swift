@@ -199,3 +199,31 @@ private func closeCode(_ verdict: WebSocketFrameValidator.Verdict) -> CloseCode?
         }
     }
 }
+
+@Suite struct LeaseWatchTests {
+    @Test func theDeadlineIsTheLeasesEndLessAMarginFromTheLastRenewalSent() {
+        let start = ContinuousClock.now
+        var watch = LeaseWatch(leaseTTL: .milliseconds(2_500), margin: .milliseconds(500), startedAt: start)
+        #expect(!watch.isExpiring(at: start + .milliseconds(1_999)))
+        #expect(watch.isExpiring(at: start + .milliseconds(2_000)))
+        watch.renewed(sentAt: start + .seconds(1))
+        #expect(!watch.isExpiring(at: start + .milliseconds(2_999)) && watch.isExpiring(at: start + .seconds(3)))
+        watch.renewed(sentAt: start + .milliseconds(500))  // an older heartbeat answering late changes nothing
+        #expect(watch.deadline == start + .seconds(3))
+    }
+
+    @Test func theMarginIsAtMostHalfTheLease() {
+        let start = ContinuousClock.now
+        let watch = LeaseWatch(leaseTTL: .seconds(2), margin: .seconds(5), startedAt: start)
+        #expect(watch.deadline == start + .seconds(1))
+    }
+
+    @Test func roomsAreKeptOnlyWhenEveryPeerThatAnsweredCannotReachTheStore() {
+        #expect(PeerWitness.verdict([false, false]) == .storeDownEverywhere)
+        #expect(PeerWitness.verdict([false, true]) == .storeReachableElsewhere)
+        #expect(PeerWitness.verdict([]) == .noAnswer)
+        #expect(LeaseWatch.decision(.storeDownEverywhere) == .keep)
+        #expect(LeaseWatch.decision(.storeReachableElsewhere) == .giveUp)
+        #expect(LeaseWatch.decision(.noAnswer) == .giveUp)
+    }
+}
