@@ -141,7 +141,7 @@ let package = Package(
             "PlazaBench",
             [
                 "PlazaWebSocketClient", "PlazaStore", "PlazaFleetModel", "PlazaPlacement", "PlazaRoles", "PlazaHTTPClient",
-                nioCore, nioPosix, nioHTTP1, logging, histogram,
+                "PlazaTesting", nioCore, nioPosix, nioHTTP1, logging, histogram,
             ]),
         // Test harness shipped as a target: live roles on free loopback ports, real servers, real clients.
         library(

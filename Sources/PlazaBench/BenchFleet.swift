@@ -8,29 +8,43 @@ struct BenchFleet: Sendable {
     let executable: String
     let store: String
     let environment: [String: String]
+    let layout: Layout
     private(set) var directories: [BenchServer] = []
     private(set) var nodes: [String: BenchServer] = [:]
     private let nodePorts: [Int]
+
+    /// How particular processes differ from the rest, for the fault drills.
+    struct Layout: Sendable {
+        /// Environment variables added for a node or a directory (by index): a skewed clock, say.
+        var nodeEnvironment: [Int: [String: String]] = [:]
+        var directoryEnvironment: [Int: [String: String]] = [:]
+        /// Another URL of the store for a node (by index): through a proxy that a drill cuts.
+        var nodeStores: [Int: String] = [:]
+        /// How many nodes `start` starts (the rest with `startNode`); all of them when nil.
+        var startedNodes: Int?
+    }
 
     static func nodeID(_ index: Int) -> String { "node-\(index)" }
 
     /// Starts `directories` directories and `nodes` nodes with `environment` (PLAZA_* settings) added; on a
     /// failure the processes already started are stopped.
     static func start(
-        executable: String, store: String, nodes: Int, directories: Int, environment: [String: String]
+        executable: String, store: String, nodes: Int, directories: Int, environment: [String: String],
+        layout: Layout = Layout()
     ) async throws -> BenchFleet {
         let secret = (0..<4).map { _ in UUID().uuidString }.joined()
         var fleet = BenchFleet(
             executable: executable, store: store,
-            environment: environment.merging(["PLAZA_AUTH_SECRET": secret]) { $1 },
+            environment: environment.merging(["PLAZA_AUTH_SECRET": secret]) { $1 }, layout: layout,
             nodePorts: try (0..<nodes).map { _ in try LoopbackPort.free() })
         do {
-            for _ in 0..<directories {
+            for index in 0..<directories {
                 fleet.directories.append(
                     try await BenchServer.start(
-                        executable: executable, arguments: ["directory", "--store", store], environment: fleet.environment))
+                        executable: executable, arguments: ["directory", "--store", store],
+                        environment: fleet.environment.merging(layout.directoryEnvironment[index] ?? [:]) { $1 }))
             }
-            for index in 0..<nodes { try await fleet.startNode(index) }
+            for index in 0..<(layout.startedNodes ?? nodes) { try await fleet.startNode(index) }
         } catch {
             fleet.stop()
             throw error
@@ -38,13 +52,19 @@ struct BenchFleet: Sendable {
         return fleet
     }
 
+    /// The number of nodes, started or not.
+    var nodeCount: Int { nodePorts.count }
+
     /// Starts node `index` (again, after a kill) under its id and port.
     mutating func startNode(_ index: Int) async throws {
         let port = nodePorts[index]
         nodes[Self.nodeID(index)] = try await BenchServer.start(
             executable: executable,
-            arguments: ["node", "--store", store, "--node-id", Self.nodeID(index), "--public-url", "http://127.0.0.1:\(port)"],
-            port: port, environment: environment)
+            arguments: [
+                "node", "--store", layout.nodeStores[index] ?? store, "--node-id", Self.nodeID(index),
+                "--public-url", "http://127.0.0.1:\(port)",
+            ],
+            port: port, environment: environment.merging(layout.nodeEnvironment[index] ?? [:]) { $1 })
     }
 
     /// CPU seconds used so far by each process, keyed `directory-N` and by node id.

@@ -142,11 +142,11 @@ public final class BenchServer: Sendable {
         let logFile = directory + "/plaza.log"
         _ = FileManager.default.createFile(atPath: logFile, contents: nil)
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
         process.currentDirectoryURL = URL(fileURLWithPath: directory)
         var arguments = arguments + ["--port", String(port)]
         if arguments.first == "serve" && !arguments.contains("--data-dir") { arguments += ["--data-dir", directory + "/data"] }
         if !arguments.contains("--log-level") { arguments += ["--log-level", "warning"] }
+        process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         // Every generated client comes from 127.0.0.1: one address, however many users it stands for.
         let generator = ["PLAZA_LIMITS_CONNECTIONS_PER_ADDRESS": "1000000"]
@@ -173,10 +173,19 @@ public final class BenchServer: Sendable {
 
     /// Graceful stop: SIGTERM, then wait for the exit; the temporary folder goes too. Stopping twice is harmless.
     public func stop() {
-        if process.isRunning { kill(pid, SIGTERM) }
+        if process.isRunning {
+            kill(pid, SIGCONT)  // a paused process would not hear the SIGTERM
+            kill(pid, SIGTERM)
+        }
         process.waitUntilExit()
         try? FileManager.default.removeItem(atPath: directory)
     }
+
+    /// Freezes the process (SIGSTOP), as a machine that stalls or a VM that is paused.
+    public func pause() { kill(pid, SIGSTOP) }
+
+    /// Lets a paused process go on (SIGCONT).
+    public func resume() { kill(pid, SIGCONT) }
 
     /// A crash: SIGKILL, then wait for the exit. Nothing of the process runs after this.
     public func kill9() {

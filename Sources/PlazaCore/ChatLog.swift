@@ -12,7 +12,9 @@
 /// acknowledged is ever given another offset. A write the store did not confirm (a timeout, a dropped
 /// connection) may still have been stored: its senders are told to send it again at once, and before anything
 /// else is written the log asks the store what it holds at those offsets, so a late commit is announced rather
-/// than written over, and a resend of it is acknowledged at its stored offset.
+/// than written over, and a resend of it is acknowledged at its stored offset. Such a write may also land after
+/// the store said it held nothing there (it was still on its way): the next write at those offsets then
+/// conflicts, and a conflict too is answered by reading the offsets first, before it is taken for a retry.
 public struct ChatLog<Waiter: Hashable & Sendable, Frame: Sendable>: Sendable {
     /// A message's identity for de-duplication: its sender and the sender's id for it.
     public struct Key: Hashable, Sendable {
@@ -32,8 +34,9 @@ public struct ChatLog<Waiter: Hashable & Sendable, Frame: Sendable>: Sendable {
         /// The message was refused as a duplicate of one stored before the ring's memory: find the offset it was
         /// stored under, then report it with `lookedUp(_:)`.
         case lookUp(ChatMessage)
-        /// A write of these messages was not confirmed: read what the store holds at their offsets, then report
-        /// it with `reconciled(_:)`, or `reconcileFailed()` if the store cannot say (ask again after a pause).
+        /// A write of these messages was not confirmed, or conflicted: read what the store holds at their offsets,
+        /// then report it with `reconciled(_:)`, or `reconcileFailed()` if the store cannot say (ask again after a
+        /// pause).
         case reconcile([ChatMessage])
         /// The message is committed: send its frame (encoded once) to everyone in the room.
         case announce(ChatMessage, Frame)
@@ -69,10 +72,28 @@ public struct ChatLog<Waiter: Hashable & Sendable, Frame: Sendable>: Sendable {
         /// After a conflict, the batch's messages go one at a time: `current` is being written (or looked up),
         /// `rest` follow it.
         case oneByOne(current: ChatMessage, rest: ArraySlice<ChatMessage>, lookingUp: Bool)
-        /// A write was not confirmed: the store is being asked whether it holds these messages.
-        case reconciling([ChatMessage])
+        /// A write was not confirmed or conflicted: the store is being asked what it holds at these messages'
+        /// offsets.
+        case reconciling([ChatMessage], Cause)
         /// The fence was lost: the log takes nothing more.
         case moved
+    }
+
+    /// Why the log reads what the store holds at some offsets.
+    private enum Cause: Sendable {
+        /// The write of the messages was not confirmed; their senders were told to send again.
+        case unconfirmed
+        /// The batch conflicted: a write that was not confirmed landed there late, or it holds a retry.
+        case batchConflict
+        /// One message of a one-by-one write conflicted; `rest` follow it.
+        case oneByOneConflict(rest: ArraySlice<ChatMessage>)
+    }
+
+    /// A write that was not confirmed and may still land: its offsets and its messages' keys.
+    private struct UncertainWrite: Sendable {
+        var first: Int64
+        var last: Int64
+        var keys: Set<Key>
     }
 
     public let room: RoomName
@@ -85,6 +106,8 @@ public struct ChatLog<Waiter: Hashable & Sendable, Frame: Sendable>: Sendable {
     private var pending: [ChatMessage] = []
     private var waiters: [Key: [Waiter]] = [:]
     private var outstanding = Outstanding.none
+    /// Writes not confirmed that may still land (at most a few: each goes once a write at its offsets commits).
+    private var uncertain: [UncertainWrite] = []
     /// The offset the next accepted message gets.
     private var nextOffset: Int64
 
@@ -147,10 +170,12 @@ public struct ChatLog<Waiter: Hashable & Sendable, Frame: Sendable>: Sendable {
         switch outstanding {
         case .batch(let batch):
             outstanding = .none
+            settle(through: batch.last!.offset)
             var actions: [Action] = []
             for message in batch { announce(message, into: &actions) }
             return actions + startNext()
         case .oneByOne(let current, let rest, lookingUp: false):
+            settle(through: current.offset)
             var actions: [Action] = []
             announce(current, into: &actions)
             return actions + continueOneByOne(rest, at: current.offset + 1)
@@ -170,53 +195,85 @@ public struct ChatLog<Waiter: Hashable & Sendable, Frame: Sendable>: Sendable {
         switch outstanding {
         case .batch(let batch):
             guard failure == .conflict else { return unconfirmed(batch, failing: batch) }
-            // A retry older than the ring: write one by one, and ack a duplicate with the offset it was stored under.
-            return continueOneByOne(batch[...], at: batch[0].offset)
+            // Either a write not confirmed landed at these offsets after all, or the batch holds a retry of a
+            // message older than the ring: what the store holds there tells which.
+            outstanding = .reconciling(batch, .batchConflict)
+            return [.reconcile(batch)]
         case .oneByOne(let current, let rest, lookingUp: false):
             guard failure == .conflict else { return unconfirmed([current], failing: [current] + rest) }
-            outstanding = .oneByOne(current: current, rest: rest, lookingUp: true)
-            return [.lookUp(current)]
+            outstanding = .reconciling([current], .oneByOneConflict(rest: rest))
+            return [.reconcile([current])]
         default:
             preconditionFailure("commitFailed(_:) without a commit outstanding")
         }
     }
 
-    /// The store answered what it holds at the offsets of the unconfirmed write: `found`, oldest first. Our
-    /// messages there were stored (a write is all or nothing): they are announced, and a resend of one is
-    /// acknowledged at its offset. Nothing there: the write was lost and its offsets are used again. Another
-    /// writer's messages there: the room has moved.
+    /// The store answered what it holds at the offsets asked about: `found`, oldest first. Our messages there
+    /// (of this write or of an earlier one not confirmed) were stored: they are announced, and a resend of one is
+    /// acknowledged at its offset; what was not stored of a conflicting write is written after them. Nothing
+    /// there: an unconfirmed write was lost and its offsets are used again, and a conflict was a retry of a
+    /// message older than the ring. Another writer's messages there: the room has moved.
     public mutating func reconciled(_ found: [ChatMessage]) -> [Action] {
-        guard case .reconciling(let batch) = outstanding else {
+        guard case .reconciling(let batch, let cause) = outstanding else {
             preconditionFailure("reconciled(_:) without a reconcile outstanding")
         }
         outstanding = .none
-        guard !found.isEmpty else {
-            renumberPending(from: batch[0].offset)
-            return startNext()
+        guard let lastFound = found.last else {
+            switch cause {
+            case .unconfirmed:
+                renumberPending(from: batch[0].offset)
+                return startNext()
+            case .batchConflict:
+                // A retry older than the ring: write one by one, and ack a duplicate with the offset it was
+                // stored under.
+                return continueOneByOne(batch[...], at: batch[0].offset)
+            case .oneByOneConflict(let rest):
+                outstanding = .oneByOne(current: batch[0], rest: rest, lookingUp: true)
+                return [.lookUp(batch[0])]
+            }
         }
-        let ours = Set(batch.map { Key(sender: $0.sender, clientID: $0.clientID) })
+        var ours = Set(batch.map { Key(sender: $0.sender, clientID: $0.clientID) })
+        for write in uncertain { ours.formUnion(write.keys) }
         guard found.allSatisfy({ ours.contains(Key(sender: $0.sender, clientID: $0.clientID)) }) else {
             return commitFailed(.fenced)
         }
         var actions: [Action] = []
+        var stored = Set<Key>()
         for message in found {
             let key = Key(sender: message.sender, clientID: message.clientID)
+            stored.insert(key)
             pending.removeAll { Key(sender: $0.sender, clientID: $0.clientID) == key }
             announce(message, into: &actions)
         }
-        renumberPending(from: (found.last?.offset ?? batch[0].offset - 1) + 1)
+        settle(through: lastFound.offset)
+        // A conflicting write stored nothing of its own: what of it was not found goes first again.
+        let unwritten: [ChatMessage] =
+            switch cause {
+            case .unconfirmed: []
+            case .batchConflict: batch
+            case .oneByOneConflict(let rest): [batch[0]] + rest
+            }
+        pending = unwritten.filter { !stored.contains(Key(sender: $0.sender, clientID: $0.clientID)) } + pending
+        renumberPending(from: lastFound.offset + 1)
         return actions + startNext()
     }
 
     /// The store could not say what it holds: everything waiting is told to send again (the store is down; a
     /// client should not wait on it), and the store is asked again.
     public mutating func reconcileFailed() -> [Action] {
-        guard case .reconciling(let batch) = outstanding else {
+        guard case .reconciling(let batch, let cause) = outstanding else {
             preconditionFailure("reconcileFailed() without a reconcile outstanding")
         }
         var actions: [Action] = []
-        for message in pending { fail(message, into: &actions) }
+        let waiting: [ChatMessage] =
+            switch cause {
+            case .unconfirmed: pending
+            case .batchConflict: batch + pending
+            case .oneByOneConflict(let rest): [batch[0]] + rest + pending
+            }
+        for message in waiting { fail(message, into: &actions) }
         pending.removeAll()
+        if case .unconfirmed = cause {} else { outstanding = .reconciling(batch, .unconfirmed) }
         return actions + [.reconcile(batch)]
     }
 
@@ -276,8 +333,18 @@ public struct ChatLog<Waiter: Hashable & Sendable, Frame: Sendable>: Sendable {
     private mutating func unconfirmed(_ batch: [ChatMessage], failing: [ChatMessage]) -> [Action] {
         var actions: [Action] = []
         for message in failing { fail(message, into: &actions) }
-        outstanding = .reconciling(batch)
+        uncertain.append(
+            UncertainWrite(
+                first: batch[0].offset, last: batch.last!.offset,
+                keys: Set(batch.map { Key(sender: $0.sender, clientID: $0.clientID) })))
+        outstanding = .reconciling(batch, .unconfirmed)
         return actions + [.reconcile(batch)]
+    }
+
+    /// Offsets up to `offset` are stored now: an unconfirmed write that starts there or before can no longer
+    /// land (its first offset is taken, and a write is all or nothing).
+    private mutating func settle(through offset: Int64) {
+        uncertain.removeAll { $0.first <= offset }
     }
 
     private mutating func fail(_ message: ChatMessage, into actions: inout [Action]) {

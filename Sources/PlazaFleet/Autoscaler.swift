@@ -67,8 +67,21 @@ public struct Autoscaler: Service {
         var controllers: [PoolName: PoolController] = [:]
         var due: [PoolName: Int64] = [:]
         var pruneDue: Int64 = 0
+        /// When the store last failed (`.min`: it has not); see `PoolController.reconcile`.
+        var storeReachableSince = Int64.min
+        var inOutage = false
         while !Task.isCancelled {
             let now = store.fleetTime()
+            var storeFailed = false
+            defer {
+                if storeFailed {
+                    storeReachableSince = store.fleetTime()
+                    inOutage = true
+                } else if inOutage {
+                    inOutage = false
+                    logger.notice("the fleet's store answers again: no capacity decision until the instances have reported")
+                }
+            }
             do {
                 let current = try await store.lead(holder: holder, ttl: leaseTTL.milliseconds, now: now)
                 if current != term || !announced {
@@ -98,17 +111,19 @@ public struct Autoscaler: Service {
                 for pool in pools where term != nil && (due[pool.name] ?? 0) <= now {
                     due[pool.name] = now + Int64(pool.period * 1000)
                     do {
-                        try await controllers[pool.name]?.reconcile(now: store.fleetTime())
+                        try await controllers[pool.name]?.reconcile(now: store.fleetTime(), storeReachableSince: storeReachableSince)
                     } catch is LeadershipLost {
                         logger.warning("lost the lease during a pass", metadata: ["pool": "\(pool.name)"])
                         term = nil
                         controllers = [:]
                         break
                     } catch {
+                        if error is StoreError { storeFailed = true }
                         logger.error("reconcile failed", metadata: ["pool": "\(pool.name)", "error": "\(error)"])
                     }
                 }
             } catch {
+                if error is StoreError { storeFailed = true }
                 logger.error("autoscaler pass failed", metadata: ["error": "\(error)"])
             }
             do { try await Task.sleep(for: tick) } catch { break }

@@ -48,8 +48,12 @@ public struct PoolController: Sendable {
             pool: pool, provider: provider, store: store, logger: logger, memory: memory ?? .init(), stillLeading: stillLeading)
     }
 
-    /// One pass at `now` (milliseconds since the Unix epoch).
-    public mutating func reconcile(now: Int64) async throws {
+    /// One pass at `now` (milliseconds since the Unix epoch). `storeReachableSince` is when the autoscaler last
+    /// started reaching the store after failing to: until a report TTL has passed since then, a stale report
+    /// says more about the outage (no one could report) than about the instance, so the pass replaces nothing
+    /// for silence, ends no drain for silence, and decides no capacity on the figures it has.
+    public mutating func reconcile(now: Int64, storeReachableSince: Int64 = .min) async throws {
+        let reportsTrusted = storeReachableSince == .min || now - storeReachableSince >= milliseconds(pool.health.reportTTL)
         var instances = try await store.instances(pool: pool.name, includeTerminated: false)
         let listed = Set(try await provider.list().map(\.id))
         let nodes = Dictionary(try await store.nodes().map { ($0.registration.id, $0) }) { first, _ in first }
@@ -71,7 +75,7 @@ public struct PoolController: Sendable {
                     instance.stateSince = now
                     try await store.save(instance)
                     logger.info("instance registered", metadata: ["pool": "\(pool.name)", "instance": "\(instance.id)"])
-                } else if now - instance.launchedAt > milliseconds(pool.health.registrationGrace) {
+                } else if reportsTrusted, now - instance.launchedAt > milliseconds(pool.health.registrationGrace) {
                     try await record(
                         now, "unregistered", instance: instance.id, cause: "health",
                         reason: "launched \(seconds(now - instance.launchedAt)) s ago and never registered; terminating it")
@@ -92,7 +96,7 @@ public struct PoolController: Sendable {
                         instance.healthFailures = 0
                         try await store.save(instance)
                     }
-                } else {
+                } else if reportsTrusted {
                     instance.healthFailures += 1
                     if instance.healthFailures >= pool.health.unhealthyThreshold {
                         // Replaced, not repaired: out of the capacity now, a new one launched below, then terminated.
@@ -138,10 +142,13 @@ public struct PoolController: Sendable {
             logger.warning("publishing the pool's statistics failed", metadata: ["pool": "\(pool.name)", "error": "\(error)"])
         }
         var cause = "operator"
-        let decision = evaluator.evaluate(
-            // Desired capacity without figures yet (to launch this pass, launching, warming up, or not reporting),
-            // less what already works.
-            PoolPeriod(now: Double(now) / 1000, capacity: desired, metrics: metrics, warming: max(0, desired - measured - working)))
+        let decision =
+            reportsTrusted
+            ? evaluator.evaluate(
+                // Desired capacity without figures yet (to launch this pass, launching, warming up, or not reporting),
+                // less what already works.
+                PoolPeriod(now: Double(now) / 1000, capacity: desired, metrics: metrics, warming: max(0, desired - measured - working)))
+            : nil
         try await stillLeading()
         try await store.savePolicyMemory(pool: pool.name, String(decoding: try JSONEncoder().encode(evaluator.memory), as: UTF8.self))
         if let decision {
@@ -186,7 +193,7 @@ public struct PoolController: Sendable {
 
         // Drains.
         for var instance in instances where instance.state == .draining {
-            try await drainStep(&instance, node: nodes[instance.id.node], now: now)
+            try await drainStep(&instance, node: nodes[instance.id.node], now: now, reportsTrusted: reportsTrusted)
         }
     }
 
@@ -220,13 +227,15 @@ public struct PoolController: Sendable {
 
     /// A draining instance: terminated once empty (or gone quiet: its rooms have moved), or at the deadline
     /// when the pool says so; otherwise the provider hears it still drains.
-    private mutating func drainStep(_ instance: inout FleetInstance, node: NodeRecord?, now: Int64) async throws {
+    private mutating func drainStep(
+        _ instance: inout FleetInstance, node: NodeRecord?, now: Int64, reportsTrusted: Bool
+    ) async throws {
         let elapsed = now - instance.stateSince
         guard let node else {
             try await terminate(&instance, now: now, cause: "drain", reason: "chosen for scale-in before it registered")
             return
         }
-        let quiet = now - node.reportedAt > milliseconds(pool.health.reportTTL)
+        let quiet = reportsTrusted && now - node.reportedAt > milliseconds(pool.health.reportTTL)
         if node.report.state != .draining {
             // Marked draining in the store but not in the registry (a crash between the two): ask again.
             _ = try await store.requestDrain(node: instance.id.node)

@@ -75,11 +75,17 @@ public enum Roles {
         let api = try await apiContext(
             configuration, shared.map, authority: shared.authority, adminToken: shared.adminToken, history: shared.store, logger: logger)
         let server = roomServer(configuration, api: api, map: shared.map, store: shared.store, claims: claims, identity: registration.id.rawValue)
+        let listening = ListeningFlag()
         let heartbeat = HeartbeatService(
             server: server, registry: shared.store, placements: shared.store, registration: registration,
             leaseTTL: .seconds(fromConfiguration: node.leaseTTL), interval: .seconds(fromConfiguration: node.heartbeatInterval),
-            heartbeatTTL: .seconds(fromConfiguration: configuration.directory.heartbeatTTL))
-        return Launch(store: shared.store, roomServer: server) { server.services(onServerRunning: $0) + [heartbeat] }
+            heartbeatTTL: .seconds(fromConfiguration: configuration.directory.heartbeatTTL), listening: listening)
+        return Launch(store: shared.store, roomServer: server) { onServerRunning in
+            server.services(onServerRunning: { channel in
+                listening.set()
+                await onServerRunning(channel)
+            }) + [heartbeat]
+        }
     }
 
     /// `plaza directory`: the join and admin API of a fleet over the shared store.

@@ -111,7 +111,9 @@ public final class PostgresServer: Sendable {
     /// Sends `signal` to the postmaster and its children (their PIDs from /proc).
     private func signalAll(_ signal: Int32) {
         guard let parent = postmaster else { return }
-        var pids = [parent]
+        // The postmaster first: a stopped postmaster forks no backend that the scan below could miss.
+        kill(parent, signal)
+        var pids: [pid_t] = []
         if let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") {
             for entry in entries {
                 guard let pid = pid_t(entry),

@@ -63,12 +63,12 @@ public final class TCPProxy: Sendable {
                 .connect(host: host, port: port)
                 .flatMap { outbound in
                     self.track(outbound)
+                    // Reading starts once both relays are in place (the inbound side may not be active yet:
+                    // it starts reading when it is).
                     return inbound.pipeline.addHandler(Relay(core: self, peer: outbound))
                         .and(outbound.pipeline.addHandler(Relay(core: self, peer: inbound)))
-                        .map { _ in
-                            inbound.read()
-                            outbound.read()
-                        }
+                        .flatMap { _ in inbound.setOption(.autoRead, value: true) }
+                        .flatMap { outbound.setOption(.autoRead, value: true) }
                 }
                 .flatMapError { _ in inbound.close() }
         }
@@ -91,8 +91,6 @@ public final class TCPProxy: Sendable {
             guard !core.isCut else { return }
             peer.writeAndFlush(unwrapInboundIn(data), promise: nil)
         }
-
-        func channelReadComplete(context: ChannelHandlerContext) { context.read() }
 
         func channelInactive(context: ChannelHandlerContext) {
             if !core.isCut { peer.close(promise: nil) }

@@ -26,16 +26,21 @@ public struct HeartbeatService: Service {
     /// lease or not; a node cut off must be done with its rooms by then too.
     let heartbeatTTL: Duration
 
+    /// Set once the HTTP server accepts connections: a node registers only then, so no join is sent to a node
+    /// that would refuse the connection.
+    let listening: ListeningFlag?
+
     public init(
         server: RoomServer, registry: any NodeRegistry, placements: any RoomPlacements, registration: NodeRegistration,
-        leaseTTL: Duration, interval: Duration, heartbeatTTL: Duration
+        leaseTTL: Duration, interval: Duration, heartbeatTTL: Duration, listening: ListeningFlag? = nil
     ) {
-        (self.server, self.registry, self.placements) = (server, registry, placements)
+        (self.server, self.registry, self.placements, self.listening) = (server, registry, placements, listening)
         (self.registration, self.leaseTTL, self.interval, self.heartbeatTTL) = (registration, leaseTTL, interval, heartbeatTTL)
     }
 
     public func run() async throws {
         let logger = server.logger
+        while let listening, !listening.isSet { try await Task.sleep(for: .milliseconds(10)) }
         try await registry.register(registration, now: registry.fleetTime())
         logger.notice("registered with the fleet", metadata: ["node": "\(registration.id)", "url": "\(registration.url)"])
         let state = SharedState(watch: LeaseWatch(leaseTTL: min(leaseTTL, heartbeatTTL), margin: interval, startedAt: .now))
@@ -112,7 +117,9 @@ public struct HeartbeatService: Service {
                     logger.notice("draining: the fleet chose this node for scale-in; its rooms keep running")
                     await server.setDraining(true)
                 }
-                if lastPeerRead.map({ ContinuousClock.now - $0 >= Self.peerReadInterval }) ?? true {
+                // Every ten seconds, and at every beat while no peer is known (the fleet is still starting).
+                let knowsPeers = state.values.withLock { !$0.peers.isEmpty }
+                if !knowsPeers || lastPeerRead.map({ ContinuousClock.now - $0 >= Self.peerReadInterval }) ?? true {
                     lastPeerRead = .now
                     await readPeers(into: state)
                 }
@@ -226,4 +233,15 @@ struct LoadSampler {
         guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
         return user + system
     }
+}
+
+/// Whether the HTTP server listens yet: set by its `onServerRunning`, read by the heartbeat before it registers.
+public final class ListeningFlag: Sendable {
+    private let value = Atomic<Bool>(false)
+
+    public init() {}
+
+    public var isSet: Bool { value.load(ordering: .acquiring) }
+
+    public func set() { value.store(true, ordering: .releasing) }
 }

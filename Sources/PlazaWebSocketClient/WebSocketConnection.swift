@@ -48,7 +48,8 @@ public final class WebSocketConnection: Sendable {
     /// the socket's receive buffer (default: the system's, which grows with use).
     public static func connect(
         host: String, port: Int, path: String = "/ws", group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-        maxMessageBytes: Int = 64 << 20, receiveBufferBytes: Int? = nil, callbacks: Callbacks
+        maxMessageBytes: Int = 64 << 20, receiveBufferBytes: Int? = nil, handshakeTimeout: TimeAmount? = nil,
+        callbacks: Callbacks
     ) async throws -> WebSocketConnection {
         let upgraded = group.next().makePromise(of: Void.self)
         let settings = Settings()
@@ -74,6 +75,12 @@ public final class WebSocketConnection: Sendable {
             throw error
         }
         let connection = WebSocketConnection(channel: channel, settings: settings)
+        if let handshakeTimeout {
+            // A server that accepts the connection and never answers the upgrade (a frozen process): closing the
+            // channel fails the handshake.
+            let timer = channel.eventLoop.scheduleTask(in: handshakeTimeout) { channel.close(promise: nil) }
+            upgraded.futureResult.whenComplete { _ in timer.cancel() }
+        }
         try await upgraded.futureResult.get()
         return connection
     }

@@ -12,7 +12,7 @@ struct Bench: AsyncParsableCommand {
             """,
         subcommands: [
             Fanout.self, Space.self, Placement.self, Join.self, FleetFanout.self, Failover.self, Load.self,
-            SlowConsumers.self,
+            SlowConsumers.self, Drill.self,
         ]
     )
 
@@ -211,6 +211,42 @@ struct Bench: AsyncParsableCommand {
 }
 
 extension Bench {
+    struct Drill: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "A fault an operator meets, on a fleet under load: what clients, directories and nodes answered, and nothing acknowledged lost.",
+            discussion: """
+                Starts its own PostgreSQL server (Debian's postgresql), `plaza directory` and `plaza node` processes \
+                (this executable) with the cluster's default timings unless PLAZA_* settings in the environment say \
+                otherwise, and two writers per room sending chat and moves. Then one fault: store-down (PostgreSQL \
+                shut down for --seconds), store-hung (frozen with SIGSTOP), partition (the rooms' node cut off from \
+                PostgreSQL through a proxy), clock-skew (the rooms' node --skew seconds ahead, another behind, one \
+                directory ahead, with Debian's faketime; then the node ahead frozen), rolling-restart (SIGTERM and \
+                restart of every node in turn). Probes ask the directories and nodes four times a second \
+                meanwhile. At the end every acknowledged message is looked up in the history.
+                """)
+        @Option(help: "store-down, store-hung, partition, clock-skew or rolling-restart.") var fault: String
+        @Option(help: "Seconds the fault lasts.") var seconds: Double = 30
+        @Option(help: "Seconds of clock skew (clock-skew).") var skew: Int = 30
+        @Option(help: "Room servers (default: 2, or 3 for rolling-restart).") var nodes: Int?
+        @Option(help: "Rooms, two writers each.") var rooms: Int = 4
+        @Option(help: "Chat messages per second per writer.") var rate: Double = 10
+
+        func run() async throws {
+            guard let fault = FaultDrill.Fault(rawValue: fault) else {
+                throw ValidationError("--fault must be one of \(FaultDrill.Fault.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            var drill = FaultDrill(executable: executablePath(), fault: fault)
+            if let nodes { drill.nodes = nodes }
+            drill.rooms = rooms
+            drill.faultSeconds = seconds
+            drill.skewSeconds = skew
+            drill.messagesPerSecond = rate
+            let outcome = try await drill.run(log: log)
+            for failure in outcome.failures { log(failure) }
+            report(outcome.results)
+        }
+    }
+
     struct SlowConsumers: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "slow-consumers",

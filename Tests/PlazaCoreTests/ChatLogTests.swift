@@ -119,6 +119,26 @@ import PlazaCore
         #expect(batch(submit(&log, "m2", from: 2))?.map(\.offset) == [1])
     }
 
+    /// A write the store timed out on was still on its way when the store said it held nothing: it lands, and the
+    /// next write at its offsets conflicts. The late messages are announced and the conflicting batch written
+    /// after them, nothing failed and nothing twice.
+    @Test func aWriteThatLandsAfterTheStoreSaidItHadNothingIsAnnouncedWhenTheNextConflicts() {
+        var log = log()
+        let late = try! #require(batch(submit(&log, "late", from: 1)))
+        _ = log.commitFailed(.unavailable)
+        _ = submit(&log, "a1", from: 2)
+        _ = submit(&log, "b1", from: 3)
+        let nothingYet = log.reconciled([])
+        #expect(batch(nothingYet)?.map(\.offset) == [1, 2], "the offsets of the lost write are used again")
+        #expect(reconcile(log.commitFailed(.conflict))?.map(\.offset) == [1, 2])
+        let landed = log.reconciled(late)
+        #expect(announced(landed) == ["text of late"] && failed(landed).isEmpty)
+        #expect(batch(landed)?.map(\.clientID) == ["a1", "b1"] && batch(landed)?.map(\.offset) == [2, 3])
+        let written = log.committed()
+        #expect(acks(written).map(\.waiters) == [[2], [3]] && log.isIdle && log.lastOffset == 3)
+        #expect(acks(submit(&log, "late", from: 4)).map(\.offset) == [1], "the resend is acked at its stored offset")
+    }
+
     @Test func anotherWritersMessagesAtTheOffsetsMeanTheRoomMoved() {
         var log = log()
         _ = submit(&log, "m1")
@@ -147,10 +167,13 @@ import PlazaCore
         _ = submit(&log, "old", from: 2)
         _ = submit(&log, "m3", from: 3)
         _ = log.committed()  // m1 at 1; [old, m3] at 2, 3 in flight
-        // "old" was stored long ago, under offset 0… of another life: the batch conflicts.
-        let split = log.commitFailed(.conflict)
+        // "old" was stored long ago, under offset 0… of another life: the batch conflicts. The store holds
+        // nothing at its offsets, so the conflict is a retry.
+        #expect(reconcile(log.commitFailed(.conflict))?.map(\.offset) == [2, 3], "what is at the offsets is read first")
+        let split = log.reconciled([])
         #expect(batch(split)?.map(\.clientID) == ["old"] && batch(split)?.map(\.offset) == [2])
-        let lookUp = log.commitFailed(.conflict)
+        #expect(reconcile(log.commitFailed(.conflict))?.map(\.clientID) == ["old"])
+        let lookUp = log.reconciled([])
         guard case .lookUp(let duplicate)? = lookUp.first else { Issue.record("a duplicate is looked up"); return }
         #expect(duplicate.clientID == "old")
         _ = submit(&log, "m4", from: 4)  // arrives meanwhile
@@ -167,8 +190,10 @@ import PlazaCore
     @Test func aDuplicateThatCannotBeFoundIsToldToSendAgain() {
         var log = log()
         _ = submit(&log, "m1")
-        _ = log.commitFailed(.conflict)  // alone: written one by one, conflicts again
+        _ = log.commitFailed(.conflict)  // nothing at its offset: written one by one, conflicts again
+        _ = log.reconciled([])
         _ = log.commitFailed(.conflict)
+        _ = log.reconciled([])
         let resolved = log.lookedUp(nil)
         #expect(failed(resolved) == ["m1"] && log.isIdle)
     }

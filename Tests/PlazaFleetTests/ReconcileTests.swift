@@ -168,6 +168,53 @@ import PlazaTesting
         try await harness.stop()
     }
 
+    /// After the store was down for a minute, every report is a minute old: that is the outage, not the instances.
+    /// For a report TTL after the store answers again, nothing is replaced or ended for silence and no capacity is
+    /// decided; once the instances have had time to report, the usual rules apply.
+    @Test(arguments: StoreEngine.allCases)
+    func reportsMadeStaleByAStoreOutageReplaceNothingAndDecideNothing(engine: StoreEngine) async throws {
+        // A rule that scales in when the figures are missing, as they are while every report is stale.
+        let scaleIn = ScalingPolicy.step(StepScaling(
+            name: "quiet",
+            alarm: Alarm(
+                metric: "participants", statistic: .average, comparison: .lessThanOrEqualToThreshold, threshold: 2, period: 1,
+                evaluationPeriods: 1, treatMissingData: .breaching),
+            steps: [StepAdjustment(adjustment: -1)], cooldown: 60))
+        var harness = try await Harness.start(engine, Self.roomServers(min: 0, desired: 2))
+        var controller = harness.controller()
+        try await controller.reconcile(now: t0)
+        let ids = try await harness.instances().map(\.id)
+        for id in ids { _ = try await harness.report(id, participants: 5, at: t0 + 500) }
+        try await controller.reconcile(now: t0 + 1_000)
+        #expect(try await harness.instances().map(\.state) == [.serving, .serving])
+        let draining = ids[0]
+        #expect(try await harness.store.setDesired(pool: "rooms", desired: 1))
+        #expect(try await harness.store.requestDrain(node: draining.node))
+        _ = try await harness.report(draining, participants: 5, state: .draining, at: t0 + 1_500)
+        try await controller.reconcile(now: t0 + 2_000)
+
+        // The store is back at t0 + 62 s; no one has reported since t0 + 1.5 s. (A leader that takes over now,
+        // with the rule.)
+        let back = t0 + 62_000
+        harness.pool.policies = [scaleIn]
+        controller = harness.controller()
+        for now in stride(from: back, through: back + 10_000, by: 5_000) {
+            try await controller.reconcile(now: now, storeReachableSince: back)
+        }
+        let held = try await harness.instances()
+        #expect(held.map(\.healthFailures) == [0, 0], "no failed health check for silence during the outage")
+        #expect(held.first { $0.id == draining }?.state == .draining && harness.running.count == 2, "the drain goes on")
+        #expect(try await harness.activities().filter { $0.at >= back }.isEmpty, "no decision, no termination")
+
+        // A report TTL (15 s) later, an instance still silent is judged as usual.
+        _ = try await harness.report(draining, participants: 0, state: .draining, at: back + 14_000)
+        try await controller.reconcile(now: back + 16_000, storeReachableSince: back)
+        #expect(!harness.running.contains(draining), "the drained instance reported empty and ended")
+        let decided = try await harness.activities().filter { $0.at == back + 16_000 }.map(\.action)
+        #expect(decided.contains("desired"), "the rule decides again on what it sees: \(decided)")
+        try await harness.stop()
+    }
+
     @Test(arguments: StoreEngine.allCases)
     func scaleInDrainsTheLeastLoadedUnprotectedInstanceAndTerminatesItOnceEmpty(engine: StoreEngine) async throws {
         // Average participants ≤ 2 for one period: one fewer.
