@@ -3,6 +3,7 @@
 // evenly paced, not synchronized bursts.
 
 public import Foundation
+import NIOCore
 import NIOPosix
 import Synchronization
 import PlazaWebSocketClient
@@ -244,4 +245,15 @@ func scanInteger(_ bytes: UnsafeRawBufferPointer, after key: [UInt8], from start
         digits += 1
     }
     return digits > 0 ? (value, p) : scanInteger(bytes, after: key, from: p)
+}
+
+/// Calls `body` with each frame of a server message (one JSON object per line: a welcome and the replayed chat
+/// may share a message) and its `type`. For the drills' clients, whose frames are few.
+func forEachFrame(in buffer: ByteBuffer, _ body: ([String: Any], String) -> Void) {
+    for line in buffer.readableBytesView.split(separator: UInt8(ascii: "\n")) {
+        guard let frame = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any],
+            let type = frame["type"] as? String
+        else { continue }
+        body(frame, type)
+    }
 }

@@ -243,7 +243,7 @@ public struct FaultDrill: Sendable {
                 report.slowestWriter = "\(writer.room)/\(writer.label): " + (await writer.trail).joined(separator: "; ")
             }
             report.writers.add(counts)
-            homes[writer.room, default: []].formUnion(counts.homes)
+            homes[writer.room, default: []].formUnion(await writer.homesSinceFirstCount)
             await writer.stop()
         }
         report.movedRooms = homes.values.filter { $0.count > 1 }.count

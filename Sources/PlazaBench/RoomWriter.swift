@@ -37,6 +37,8 @@ actor RoomWriter {
     /// The last events, with the time since the writer started: what a drill prints about its slowest writer.
     private(set) var trail: [String] = []
     private let started = monotonicNanos()
+    /// Every node that welcomed this writer since `startCounting()` was first called.
+    private(set) var homesSinceFirstCount: Set<String> = []
     /// What the fleet answered since `startCounting()`.
     private(set) var counts = Counts()
     private var lastMovesAt: UInt64 = 0
@@ -57,8 +59,6 @@ actor RoomWriter {
         var longestMovesGap: UInt64 = 0
         /// Sockets given up after `silence` without a frame.
         var silentSockets = 0
-        /// Homes this writer was welcomed by, in order (a room that moves shows two).
-        var homes: [String] = []
 
         mutating func add(_ other: Counts) {
             errors.merge(other.errors, uniquingKeysWith: +)
@@ -92,7 +92,7 @@ actor RoomWriter {
         counts = Counts()
         let now = monotonicNanos()
         (lastAcknowledgedAt, lastMovesAt) = (max(lastAcknowledgedAt, now), now)
-        if let home { counts.homes = [home] }
+        if let home { homesSinceFirstCount.insert(home) }
     }
 
     /// The counts, with the gaps still open at this moment included.
@@ -158,11 +158,7 @@ actor RoomWriter {
                 host: answer.host, port: answer.port, path: answer.path, handshakeTimeout: .nanoseconds(Int64(silence)),
                 callbacks: .init(
                     onMessage: { buffer in
-                        // One message may carry several frames, one per line (a welcome and the replayed chat).
-                        for line in buffer.readableBytesView.split(separator: UInt8(ascii: "\n")) {
-                            guard let frame = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any],
-                                let type = frame["type"] as? String
-                            else { continue }
+                        forEachFrame(in: buffer) { frame, type in
                             continuation.yield(
                                 .frame(
                                     type: type, id: frame["id"] as? String,
@@ -200,7 +196,7 @@ actor RoomWriter {
                 welcomedAt = monotonicNanos()
                 lastMovesAt = welcomedAt
                 welcomed = true
-                if let home, counts.homes.last != home { counts.homes.append(home) }
+                if let home, !homesSinceFirstCount.isEmpty { homesSinceFirstCount.insert(home) }
                 resend(olderThan: 0)
             case .frame("ack", let id?, let offset?, _):
                 acknowledge(id, at: offset)

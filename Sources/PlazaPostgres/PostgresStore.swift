@@ -164,6 +164,11 @@ public final class PostgresStore: ChatStore {
     public static func open(url: String, timeout: Duration = .seconds(3), logger: Logger) async throws -> PostgresStore {
         var configuration = try Self.configuration(url)
         configuration.options.connectTimeout = .milliseconds(timeout.milliseconds)
+        // A process frozen in the middle of a transaction (a paused VM, SIGSTOP) would hold its row locks — a
+        // room's placement among them, so no other node could take the room — for as long as it stays frozen.
+        // PostgreSQL ends such a session once it has idled in a transaction for as long as a call may take.
+        configuration.options.additionalStartupParameters.append(
+            ("idle_in_transaction_session_timeout", String(max(timeout.milliseconds, 1_000))))
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         // The client's connection pool runs for the store's life; `close()` ends it and waits for it.
         let store = PostgresStore(client: client, runner: Task { await client.run() }, timeout: timeout, logger: logger)

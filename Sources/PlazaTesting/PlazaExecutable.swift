@@ -26,9 +26,10 @@ public final class PlazaProcess: Sendable {
     private let process: Process
     public let logFile: String
 
-    public init(arguments: [String], environment: [String: String], directory: URL) throws {
+    /// Starts `executable` (the built `plaza` when nil) with `arguments` in `directory`.
+    public init(executable: String? = nil, arguments: [String], environment: [String: String], directory: URL) throws {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: try PlazaExecutable.path())
+        process.executableURL = URL(fileURLWithPath: try executable ?? PlazaExecutable.path())
         process.arguments = arguments
         process.currentDirectoryURL = directory
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }

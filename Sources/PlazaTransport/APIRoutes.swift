@@ -7,6 +7,7 @@ public import PlazaRooms
 public import PlazaMetrics
 public import Logging
 import Foundation
+public import HTTPTypes
 
 /// What the HTTP API of any role answers from: its settings, tokens, the space it serves and the chat history.
 public struct APIContext: Sendable {
@@ -99,17 +100,37 @@ public struct APIRoutes: Sendable {
     public let allocator: any RoomAllocator
     /// Throws when the role cannot take new rooms (`/readyz` answers 503 with the error).
     public let readiness: @Sendable () async throws -> Void
+    /// A fleet node's last contact with the store (fleet milliseconds), sent with every `/readyz` answer as
+    /// `Plaza-Store-Reached-At` for its peers' lease watch; nil elsewhere.
+    public let storeReachedAt: @Sendable () -> Int64?
 
-    public init(api: APIContext, allocator: any RoomAllocator, readiness: @escaping @Sendable () async throws -> Void) {
-        (self.api, self.allocator, self.readiness) = (api, allocator, readiness)
+    public init(
+        api: APIContext, allocator: any RoomAllocator, storeReachedAt: @escaping @Sendable () -> Int64? = { nil },
+        readiness: @escaping @Sendable () async throws -> Void
+    ) {
+        (self.api, self.allocator, self.readiness, self.storeReachedAt) = (api, allocator, readiness, storeReachedAt)
     }
+
+    /// `Plaza-Store-Reached-At`.
+    public static let storeReachedAtField = HTTPField.Name("Plaza-Store-Reached-At")!
 
     public func register(on router: Router<PlazaRequestContext>) {
         let api = self.api
         router.get("/healthz") { _, _ in Self.json(#"{"status":"ok"}"#) }
+        let storeReachedAt = self.storeReachedAt
         router.get("/readyz") { _, _ in
-            try await readiness()
-            return Self.json(#"{"status":"ready"}"#)
+            var contact: HTTPFields = [:]
+            if let reachedAt = storeReachedAt() { contact[Self.storeReachedAtField] = String(reachedAt) }
+            do {
+                try await readiness()
+            } catch let refusal as Refusal {
+                var error = APIError(refusal)
+                error.headers.append(contentsOf: contact)
+                throw error
+            }
+            var response = Self.json(#"{"status":"ready"}"#)
+            response.headers.append(contentsOf: contact)
+            return response
         }
         router.get("/metrics") { _, _ in
             Response(

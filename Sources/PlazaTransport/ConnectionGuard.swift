@@ -18,11 +18,14 @@ import Synchronization
 /// frame the client sends is checked against RFC 6455 (`WebSocketFrameValidator`) before the WebSocket library sees
 /// it.
 ///
+/// It reads inbound bytes only: what the server writes while the connection is HTTP is seen by its companion
+/// `ConnectionGuard.AnswerWatcher`, which leaves the pipeline once the connection is a WebSocket, so a room's
+/// fan-out passes through no guard on its way to the socket.
+///
 /// Concurrency: a channel handler, confined to its channel's event loop.
-final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
+final class ConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
-    typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     struct Settings: Sendable {
@@ -55,6 +58,8 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     private var address: String?
     private var overCapacity = false
     private var counted = false
+    /// This handler's context, for what its watcher reports.
+    private var context: ChannelHandlerContext?
 
     init(settings: Settings, admission: ConnectionAdmission, metrics: PlazaMetrics) {
         self.settings = settings
@@ -62,6 +67,10 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         self.metrics = metrics
         scanner = RequestHeadScanner(limits: settings.limits)
     }
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+
+    func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
 
     func channelActive(context: ChannelHandlerContext) {
         counted = true
@@ -156,24 +165,49 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         return true
     }
 
-    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        guard phase != .closing else {
-            promise?.fail(ChannelError.ioOnClosedChannel)
-            return
-        }
-        if phase == .request, let maximum = settings.maximumMessageBytes, Self.isSwitchingProtocols(unwrapOutboundIn(data)) {
-            phase = .webSocket
-            validator = WebSocketFrameValidator(maximumMessageBytes: maximum)
-        }
-        context.write(data, promise: promise)
+    /// Whether the connection was refused or failed: nothing more is written to it.
+    fileprivate var isClosing: Bool { phase == .closing }
+
+    /// The server writes `bytes`; answers whether they switch the connection to a WebSocket.
+    fileprivate func answerWritten(_ bytes: ByteBuffer) -> Bool {
+        guard phase == .request, let maximum = settings.maximumMessageBytes, Self.isSwitchingProtocols(bytes) else { return false }
+        phase = .webSocket
+        validator = WebSocketFrameValidator(maximumMessageBytes: maximum)
+        return true
     }
 
-    func triggerUserOutboundEvent(context: ChannelHandlerContext, event: Any, promise: EventLoopPromise<Void>?) {
-        guard event is ResponseCompleted else { return context.triggerUserOutboundEvent(event, promise: promise) }
-        promise?.succeed()
-        guard phase == .request else { return }
+    /// An answer was written whole: wait for the next request, or the idle timeout.
+    fileprivate func responseCompleted() {
+        guard phase == .request, let context else { return }
         phase = .head
         arm(context, after: settings.idleTimeout)
+    }
+
+    /// Sits next to the guard on the outbound side while the connection is HTTP: drops what the server writes
+    /// after a refusal, tells the guard when an answer is complete and when the connection becomes a WebSocket,
+    /// and then leaves the pipeline.
+    final class AnswerWatcher: ChannelOutboundHandler, RemovableChannelHandler {
+        typealias OutboundIn = ByteBuffer
+        typealias OutboundOut = ByteBuffer
+        private let connectionGuard: ConnectionGuard
+
+        init(_ connectionGuard: ConnectionGuard) { self.connectionGuard = connectionGuard }
+
+        func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+            guard !connectionGuard.isClosing else {
+                promise?.fail(ChannelError.ioOnClosedChannel)
+                return
+            }
+            let upgraded = connectionGuard.answerWritten(unwrapOutboundIn(data))
+            context.write(data, promise: promise)
+            if upgraded { context.pipeline.syncOperations.removeHandler(context: context, promise: nil) }
+        }
+
+        func triggerUserOutboundEvent(context: ChannelHandlerContext, event: Any, promise: EventLoopPromise<Void>?) {
+            guard event is ResponseCompleted else { return context.triggerUserOutboundEvent(event, promise: promise) }
+            promise?.succeed()
+            connectionGuard.responseCompleted()
+        }
     }
 
     /// The clock of the head being read, or of an idle kept-alive connection: when it runs out, an idle
@@ -317,3 +351,6 @@ final class ConnectionAdmission: Sendable {
         return hops.last { !trusts($0) } ?? hops.first ?? peer
     }
 }
+
+@available(*, unavailable)
+extension ConnectionGuard.AnswerWatcher: Sendable {}

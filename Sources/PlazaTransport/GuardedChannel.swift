@@ -17,8 +17,8 @@ struct GuardedChannel<Inner: ServerChildChannel>: ServerChildChannel {
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         inner.setup(channel: channel, logger: logger).flatMapThrowing { value in
-            try channel.pipeline.syncOperations.addHandler(
-                ConnectionGuard(settings: settings, admission: admission, metrics: metrics), position: .first)
+            let connectionGuard = ConnectionGuard(settings: settings, admission: admission, metrics: metrics)
+            try channel.pipeline.syncOperations.addHandlers([connectionGuard, ConnectionGuard.AnswerWatcher(connectionGuard)], position: .first)
             if let socketSendBuffer {
                 try channel.syncOptions?.setOption(.socketOption(.so_sndbuf), value: SocketOptionValue(socketSendBuffer))
             }

@@ -70,6 +70,8 @@ public struct HeartbeatService: Service {
             var watch: LeaseWatch
             /// The public URLs of the other room servers, as last read from the registry.
             var peers: [String] = []
+            /// When (fleet milliseconds) the first heartbeat of the current failures was sent; nil while they succeed.
+            var firstFailedAt: Int64?
         }
 
         let values: Mutex<Values>
@@ -102,16 +104,18 @@ public struct HeartbeatService: Service {
                 rooms: rooms.count, participants: participants, cpu: sample.cpu, bytesOutPerSecond: sample.bytesOutPerSecond,
                 largestRoom: largest)
             let sent = ContinuousClock.now
+            let sentAt = placements.fleetTime()
             do {
                 let answer = try await placements.heartbeat(
                     node: registration.id, report: report, rooms: rooms.map(\.name), leaseTTL: leaseTTL.milliseconds,
-                    now: placements.fleetTime())
+                    now: sentAt)
                 state.values.withLock { $0.watch.renewed(sentAt: sent) }
                 if let since = failingSince {
                     logger.notice("the fleet's store is reachable again", metadata: ["unreachableFor": "\(ContinuousClock.now - since)"])
                     failingSince = nil
                 }
-                server.setStoreReachable(true)
+                server.storeReached(sentAt: sentAt)
+                state.values.withLock { $0.firstFailedAt = nil }
                 if !answer.lost.isEmpty { await server.registry.lost(answer.lost) }
                 if answer.drain, await server.isReady() {
                     logger.notice("draining: the fleet chose this node for scale-in; its rooms keep running")
@@ -124,6 +128,7 @@ public struct HeartbeatService: Service {
                     await readPeers(into: state)
                 }
             } catch where !Task.isCancelled {
+                state.values.withLock { $0.firstFailedAt = $0.firstFailedAt ?? sentAt }
                 if failingSince == nil {
                     failingSince = .now
                     logger.error(
@@ -157,10 +162,10 @@ public struct HeartbeatService: Service {
         let logger = server.logger
         var keeping = false
         while !Task.isCancelled {
-            let (expiring, peers) = state.values.withLock { ($0.watch.isExpiring(at: .now), $0.peers) }
+            let (expiring, peers, failedAt) = state.values.withLock { ($0.watch.isExpiring(at: .now), $0.peers, $0.firstFailedAt) }
             let rooms = await server.registry.loadedRooms
             if expiring, !server.isStoreReachable, !rooms.isEmpty {
-                let verdict = await PeerWitness(peers: peers, timeout: min(interval, .seconds(1))).ask()
+                let verdict = await PeerWitness(peers: peers, timeout: min(interval, .seconds(1)), since: failedAt).ask()
                 switch LeaseWatch.decision(verdict) {
                 case .keep:
                     if !keeping {

@@ -12,7 +12,7 @@ struct Bench: AsyncParsableCommand {
             """,
         subcommands: [
             Fanout.self, Space.self, Placement.self, Join.self, FleetFanout.self, Failover.self, Load.self,
-            SlowConsumers.self, Drill.self,
+            SlowConsumers.self, Drill.self, LeaderFailover.self, Soak.self,
         ]
     )
 
@@ -242,8 +242,56 @@ extension Bench {
             drill.skewSeconds = skew
             drill.messagesPerSecond = rate
             let outcome = try await drill.run(log: log)
-            for failure in outcome.failures { log(failure) }
-            report(outcome.results)
+            report(outcome.results, failures: outcome.failures)
+        }
+    }
+
+    struct LeaderFailover: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "leader-failover",
+            abstract: "Kill -9 the autoscaler's leader in the middle of scale-outs: nothing may be launched twice.",
+            discussion: """
+                Starts its own PostgreSQL server and two `plaza autoscaler` processes (this executable) on a pool \
+                whose provider is a script keeping a folder of instances and a log of every launch. Each cycle \
+                raises the desired capacity by --step, kills the leader once some of the new instances are \
+                launched, waits for the standby to finish the scale-out and starts the killed one again as the \
+                new standby. At the end the folder must hold exactly the desired instances, each launched once.
+                """)
+        @Option(help: "Kill cycles.") var cycles: Int = 20
+        @Option(help: "Instances added by each scale-out.") var step: Int = 4
+        @Option(name: .customLong("lease-ttl"), help: "The autoscalers' autoscaler.leaseTTL, seconds.") var leaseTTL: Double = 2
+
+        func run() async throws {
+            var drill = LeaderFailoverDrill(executable: executablePath())
+            drill.cycles = cycles
+            drill.step = step
+            drill.leaseTTL = leaseTTL
+            let outcome = try await drill.run(log: log)
+            report(outcome.results, failures: outcome.failures)
+        }
+    }
+
+    struct Soak: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Churn on one plaza serve for an hour: its memory and open files over time, flat once warm.",
+            discussion: """
+                --population participants at all times in --rooms rooms: each joins a room, moves twice a second, \
+                chats every 10 s, now and then loses its socket and resumes with `since`, and after a while \
+                (exponential, mean 60 s) leaves for good and is replaced by a new one. The server's RSS and open \
+                file descriptors are sampled every --sample seconds and printed as a table on standard error.
+                """)
+        @Option(help: "Seconds of churn.") var duration: Double = 3_600
+        @Option(help: "Seconds between samples.") var sample: Double = 60
+        @Option(help: "Participants connected at any time.") var population: Int = 200
+        @Option(help: "Rooms.") var rooms: Int = 20
+
+        func run() async throws {
+            var bench = SoakBench(executable: executablePath())
+            bench.duration = duration
+            bench.sampleInterval = sample
+            bench.population = population
+            bench.rooms = rooms
+            report(try await bench.run(log: log).results)
         }
     }
 
@@ -281,6 +329,12 @@ private func executablePath() -> String {
 
 private func log(_ line: String) {
     FileHandle.standardError.write(Data("bench: \(line)\n".utf8))
+}
+
+/// A drill's figures, after what failed in it.
+private func report(_ results: [String: Double], failures: [String]) {
+    for failure in failures { log(failure) }
+    report(results)
 }
 
 private func report(_ results: [String: Double]) {

@@ -5,6 +5,7 @@ import PlazaBench
 /// The fault drills of `plaza bench drill` with short timings, against real processes and a PostgreSQL server of
 /// their own: the database down and hung, a node cut off from it, clocks 30 s off, a rolling restart. Each checks
 /// what clients, directories and nodes answered meanwhile, and that nothing acknowledged was lost or stored twice.
+/// And the autoscaler's leader killed in the middle of scale-outs (`plaza bench leader-failover`).
 @Suite(.serialized) struct FleetFaultTests {
     /// The fleet tests' heartbeat timings, and a store deadline to match them.
     static let timings = FleetProcessTests.fastTimings.merging(["PLAZA_LIMITS_STORE_TIMEOUT": "1"]) { $1 }
@@ -75,5 +76,15 @@ import PlazaBench
         #expect(report.unreachableHomes == 0, "no join named a node that had stopped")
         #expect(report.interruptions.allSatisfy { $0 < 2 }, "per stop: \(report.interruptions); \(report.slowestWriter)")
         #expect(report.refusedJoins.isEmpty, "\(report.refusedJoins)")
+    }
+
+    @Test func killingTheAutoscalersLeaderInTheMiddleOfScaleOutsLaunchesNothingTwice() async throws {
+        var drill = LeaderFailoverDrill(executable: try PlazaExecutable.path())
+        drill.cycles = 3
+        let report = try await drill.run(log: { _ in })
+        #expect(report.failures.isEmpty, "\(report.failures)")
+        #expect(report.killedMidway == 3, "each leader died with its scale-out half done")
+        #expect(report.running == report.desired && report.extra == 0, "\(report.launches) launched for \(report.desired)")
+        #expect(report.completedAfter.allSatisfy { $0 < 15 }, "the standby finished each scale-out: \(report.completedAfter)")
     }
 }
