@@ -16,13 +16,26 @@ public import PlazaMetrics
 public struct PlazaRequestContext: RequestContext, WebSocketRequestContext {
     public var coreContext: CoreRequestContextStorage
     public let webSocket: WebSocketHandlerReference<Self>
-    public let channel: any Channel
+    /// The connection's channel, held weakly: Hummingbird's WebSocket router keeps each upgraded request's
+    /// context in a reference cycle (its handler box holds the context, which holds the box), so a strong
+    /// reference here kept every closed WebSocket connection's channel — some 4.5 KB each — for good.
+    private let channelReference: WeakChannel
+
+    /// The connection's channel while it is open.
+    public var channel: (any Channel)? { channelReference.channel }
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         webSocket = .init()
-        channel = source.channel
+        channelReference = WeakChannel(source.channel)
     }
+}
+
+/// A channel held weakly, shareable across tasks.
+final class WeakChannel: Sendable {
+    weak let channel: (any Channel)?
+
+    init(_ channel: any Channel) { self.channel = channel }
 }
 
 /// Builds a role's HTTP server.

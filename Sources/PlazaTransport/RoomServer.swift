@@ -79,7 +79,8 @@ public final class RoomServer: Sendable {
             }
             return .upgrade([:])
         } onUpgrade: { inbound, outbound, context in
-            await WebSocketSession(server: self, channel: context.requestContext.channel).run(inbound: inbound, outbound: outbound)
+            guard let channel = context.requestContext.channel else { return }  // already closed
+            await WebSocketSession(server: self, channel: channel).run(inbound: inbound, outbound: outbound)
         }
         return router
     }
