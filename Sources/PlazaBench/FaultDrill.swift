@@ -258,18 +258,6 @@ public struct FaultDrill: Sendable {
         return report
     }
 
-    /// Waits until every writer has an acknowledgement later than `since`.
-    private func allServing(_ writers: [RoomWriter], since: UInt64, timeout: Double) async -> Bool {
-        let deadline = monotonicNanos() + UInt64(timeout * 1e9)
-        while monotonicNanos() < deadline {
-            var all = true
-            for writer in writers where await writer.lastAcknowledgedAt <= since { all = false }
-            if all { return true }
-            try? await Task.sleep(for: .milliseconds(50))
-        }
-        return false
-    }
-
     /// Waits until every writer is acknowledged by a home that welcomed it after `time`; returns when the last
     /// of them was.
     private func allAcknowledged(_ writers: [RoomWriter], byHomesWelcomedAfter time: UInt64, timeout: Double) async -> UInt64? {

@@ -284,3 +284,16 @@ actor RoomWriter {
         return (acknowledged.count, lost, duplicated)
     }
 }
+
+/// Waits until every writer has an acknowledgement later than `since` (monotonic nanoseconds), at most
+/// `timeout` seconds.
+func allServing(_ writers: [RoomWriter], since: UInt64, timeout: Double) async -> Bool {
+    let deadline = monotonicNanos() + UInt64(timeout * 1e9)
+    while monotonicNanos() < deadline {
+        var all = true
+        for writer in writers where await writer.lastAcknowledgedAt <= since { all = false }
+        if all { return true }
+        try? await Task.sleep(for: .milliseconds(50))
+    }
+    return false
+}
