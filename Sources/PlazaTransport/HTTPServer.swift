@@ -11,31 +11,41 @@ import PlazaWebClient
 import PlazaCore
 public import PlazaMetrics
 
-/// The request context of every Plaza route: Hummingbird's core context plus the channel, so a session can
-/// drop a socket that will not take a close frame.
-public struct PlazaRequestContext: RequestContext, WebSocketRequestContext {
+/// The request context of every Plaza route: Hummingbird's core context. The WebSocket upgrade does not go
+/// through the router (see `WebSocketEndpoint`), so the context holds no channel and no handler.
+public struct PlazaRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
-    public let webSocket: WebSocketHandlerReference<Self>
-    /// The connection's channel, held weakly: Hummingbird's WebSocket router keeps each upgraded request's
-    /// context in a reference cycle (its handler box holds the context, which holds the box), so a strong
-    /// reference here kept every closed WebSocket connection's channel — some 4.5 KB each — for good.
-    private let channelReference: WeakChannel
-
-    /// The connection's channel while it is open.
-    public var channel: (any Channel)? { channelReference.channel }
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
-        webSocket = .init()
-        channelReference = WeakChannel(source.channel)
     }
 }
 
-/// A channel held weakly, shareable across tasks.
-final class WeakChannel: Sendable {
-    weak let channel: (any Channel)?
+/// A role's WebSocket endpoint: its path, its limits and what runs on each upgraded connection.
+///
+/// The upgrade is decided from the request head, outside the router: Hummingbird's WebSocket router parks each
+/// upgraded request's context in a box that the context itself holds, a reference cycle that kept some memory
+/// of every WebSocket connection ever closed.
+public struct WebSocketEndpoint: Sendable {
+    public typealias Handler = @Sendable (WebSocketInboundStream, WebSocketOutboundWriter, any Channel) async -> Void
 
-    init(_ channel: any Channel) { self.channel = channel }
+    public let path: String
+    public let configuration: WebSocketConfiguration
+    public let handler: Handler
+
+    public init(path: String, configuration: WebSocketConfiguration, handler: @escaping Handler) {
+        (self.path, self.configuration, self.handler) = (path, configuration, handler)
+    }
+
+    /// Upgrades a handshake for `path` (any query), and no other.
+    func shouldUpgrade(_ head: HTTPRequest, channel: any Channel) -> ShouldUpgradeResult<WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context>> {
+        let target = head.path ?? ""
+        guard target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first == path[...] else {
+            return .dontUpgrade
+        }
+        let handler = self.handler
+        return .upgrade([:]) { inbound, outbound, _ in await handler(inbound, outbound, channel) }
+    }
 }
 
 /// Builds a role's HTTP server.
@@ -50,10 +60,10 @@ public enum HTTPServer {
         return router
     }
 
-    /// The server for `router`, every connection behind a `ConnectionGuard`; with `webSocket`, it upgrades the
-    /// WebSocket routes registered on it.
+    /// The server for `router`, every connection behind a `ConnectionGuard`; with `webSocket`, it upgrades that
+    /// endpoint's handshakes.
     public static func application(
-        router: Router<PlazaRequestContext>, http: HTTPConfiguration, webSocket: WebSocketConfiguration?, metrics: PlazaMetrics,
+        router: Router<PlazaRequestContext>, http: HTTPConfiguration, webSocket endpoint: WebSocketEndpoint?, metrics: PlazaMetrics,
         logger: Logger, onServerRunning: @escaping @Sendable (any Channel) async -> Void
     ) -> some ApplicationProtocol {
         let admission = ConnectionAdmission(
@@ -62,7 +72,7 @@ public enum HTTPServer {
         let settings = ConnectionGuard.Settings(
             headerTimeout: .milliseconds(Int64(http.headerTimeout * 1000)), idleTimeout: .milliseconds(Int64(http.idleTimeout * 1000)),
             limits: .init(headerBytes: http.headerBytes, headerCount: http.headerCount, urlBytes: http.urlBytes),
-            maximumMessageBytes: webSocket?.frameBytes)
+            maximumMessageBytes: endpoint?.configuration.frameBytes)
         // The parser's own limits stay above the guard's, which answers first and says why.
         var decoder = HTTP1Channel.Configuration.DecoderConfiguration()
         (decoder.maxHeaderFieldSize, decoder.maxHeaderListSize) = (2 * http.headerBytes, 2 * http.headerBytes)
@@ -70,8 +80,8 @@ public enum HTTPServer {
         let http1 = HTTP1Channel.Configuration(
             additionalChannelHandlers: [ResponseCompletionObserver()], idleTimeout: nil, httpDecoderConfiguration: decoder)
         let server: HTTPServerBuilder
-        if let webSocket {
-            let webSocketResponder = router.buildResponder()
+        if let endpoint {
+            let webSocket = endpoint.configuration
             let configuration = HTTP1WebSocketUpgradeChannel.Configuration(
                 http1: http1,
                 ws: WebSocketServerConfiguration(
@@ -80,8 +90,9 @@ public enum HTTPServer {
                     closeTimeout: .seconds(fromConfiguration: webSocket.closeTimeout), validateUTF8: true))
             server = HTTPServerBuilder { responder in
                 GuardedChannel(
-                    inner: HTTP1WebSocketUpgradeChannel(
-                        responder: responder, webSocketResponder: webSocketResponder, configuration: configuration),
+                    inner: HTTP1WebSocketUpgradeChannel(responder: responder, configuration: configuration) { head, channel, _ in
+                        endpoint.shouldUpgrade(head, channel: channel)
+                    },
                     settings: settings, admission: admission, metrics: metrics, socketSendBuffer: webSocket.socketSendBuffer)
             }
         } else {

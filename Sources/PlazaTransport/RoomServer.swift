@@ -53,7 +53,10 @@ public final class RoomServer: Sendable {
     /// server is still up to flush them.
     public func services(onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }) -> [any Service] {
         let application = HTTPServer.application(
-            router: router(), http: api.http, webSocket: configuration.webSocket, metrics: metrics, logger: logger,
+            router: router(), http: api.http,
+            webSocket: WebSocketEndpoint(path: "/ws", configuration: configuration.webSocket) { [unowned self] inbound, outbound, channel in
+                await WebSocketSession(server: self, channel: channel).run(inbound: inbound, outbound: outbound)
+            }, metrics: metrics, logger: logger,
             onServerRunning: onServerRunning)
         return [application, NodeService(server: self)]
     }
@@ -70,17 +73,12 @@ public final class RoomServer: Sendable {
             if await registry.draining { throw Refusal.draining }
         }.register(on: router)
         router.get("/api/v1/rooms") { request, _ in try await self.rooms(request) }
-        router.ws("/ws") { request, _ in
-            // A plain GET is not a WebSocket: say what is needed rather than answer 200.
-            guard request.headers[.upgrade]?.lowercased().contains("websocket") == true else {
-                throw APIError(
-                    .init(code: 426), .invalidRequest, "/ws is a WebSocket: upgrade to it (RFC 6455, version 13)",
-                    headers: [.upgrade: "websocket", .connection: "Upgrade", HTTPField.Name("Sec-WebSocket-Version")!: "13"])
-            }
-            return .upgrade([:])
-        } onUpgrade: { inbound, outbound, context in
-            guard let channel = context.requestContext.channel else { return }  // already closed
-            await WebSocketSession(server: self, channel: channel).run(inbound: inbound, outbound: outbound)
+        // The handshake itself never reaches the router (see `WebSocketEndpoint`); a plain GET does, and is told
+        // what is needed rather than answered 200.
+        router.get("/ws") { _, _ -> Response in
+            throw APIError(
+                .init(code: 426), .invalidRequest, "/ws is a WebSocket: upgrade to it (RFC 6455, version 13)",
+                headers: [.upgrade: "websocket", .connection: "Upgrade", HTTPField.Name("Sec-WebSocket-Version")!: "13"])
         }
         return router
     }
