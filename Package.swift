@@ -29,6 +29,10 @@ let unixSignals = Target.Dependency.product(name: "UnixSignals", package: "swift
 let jwtKit = Target.Dependency.product(name: "JWTKit", package: "jwt-kit")
 let sqliteNIO = Target.Dependency.product(name: "SQLiteNIO", package: "sqlite-nio")
 let postgresNIO = Target.Dependency.product(name: "PostgresNIO", package: "postgres-nio")
+let nioSSL = Target.Dependency.product(name: "NIOSSL", package: "swift-nio-ssl")
+let nioEmbedded = Target.Dependency.product(name: "NIOEmbedded", package: "swift-nio")
+let x509 = Target.Dependency.product(name: "X509", package: "swift-certificates")
+let asn1 = Target.Dependency.product(name: "SwiftASN1", package: "swift-asn1")
 
 /// A library target of Plaza, importing the targets and products it names.
 func library(_ name: String, _ dependencies: [Target.Dependency] = [], resources: [Resource]? = nil) -> Target {
@@ -43,7 +47,7 @@ func tests(_ name: String, _ dependencies: [Target.Dependency]) -> Target {
 /// The libraries other packages may use, leaves first.
 let libraries = [
     "PlazaCore", "PlazaProtocol", "PlazaFleetModel", "PlazaPlacement", "PlazaAutoscaling", "PlazaStore", "PlazaSQLite",
-    "PlazaPostgres", "PlazaAuth", "PlazaRooms", "PlazaTransport", "PlazaDirectory", "PlazaFleet", "PlazaTesting",
+    "PlazaPostgres", "PlazaAuth", "PlazaRooms", "PlazaTLS", "PlazaTransport", "PlazaDirectory", "PlazaFleet", "PlazaTesting",
 ]
 
 let package = Package(
@@ -68,6 +72,9 @@ let package = Package(
         .package(url: "https://github.com/vapor/jwt-kit", from: "5.1.0"),
         .package(url: "https://github.com/vapor/sqlite-nio", from: "1.10.0"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.25.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.30.0"),
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.10.0"),
+        .package(url: "https://github.com/apple/swift-asn1", from: "1.3.0"),
     ],
     targets: [
         // Leaves first: each target imports only targets above it. docs/architecture.md draws the graph.
@@ -90,7 +97,7 @@ let package = Package(
         // The PostgreSQL engine of every store, for processes of a fleet that share one database.
         library("PlazaPostgres", ["PlazaStore", "PlazaFleetModel", "PlazaPlacement", postgresNIO, logging]),
         // Room-scoped tokens: issuing our own and verifying an external auth service's.
-        library("PlazaAuth", ["PlazaCore", jwtKit, cryptoExtras]),
+        library("PlazaAuth", ["PlazaCore", jwtKit, crypto, cryptoExtras]),
         // The process's Prometheus metrics, with bounded labels.
         library("PlazaMetrics", ["PlazaProtocol", prometheus]),
         // Rooms: room actors, the registry, fan-out behind the `Outbound` protocol, the map file. No HTTP, no sockets.
@@ -102,13 +109,18 @@ let package = Package(
         .target(name: "CAllocator"),
         // Plaza's one outbound HTTP client, on async-http-client.
         library("PlazaHTTPClient", [asyncHTTPClient, nioCore, nioHTTP1]),
+        // HTTPS: certificate files reloaded in place, or certificates obtained and renewed over ACME; the certificate
+        // chosen per connection (NIOSSL), the TLS-ALPN-01 challenge answered from the ClientHello.
+        library(
+            "PlazaTLS",
+            ["PlazaCore", "PlazaHTTPClient", nioSSL, x509, asn1, crypto, asyncHTTPClient, nioCore, nioHTTP1, logging, serviceLifecycle, unixSignals]),
         // The transport: Hummingbird routes, the WebSocket session and its bounded queue, HTTP errors, the room
         // server role.
         library(
             "PlazaTransport",
             [
                 "PlazaCore", "PlazaProtocol", "PlazaStore", "PlazaFleetModel", "PlazaAuth", "PlazaMetrics", "PlazaRooms",
-                "PlazaWebClient", "PlazaHTTPClient", "CAllocator", hummingbird, hummingbirdWebSocket, nioHTTPTypes, httpTypes, logging, serviceLifecycle,
+                "PlazaWebClient", "PlazaHTTPClient", "PlazaTLS", "CAllocator", hummingbird, hummingbirdWebSocket, nioHTTPTypes, httpTypes, logging, serviceLifecycle,
             ]),
         // The directory role: the join allocator, the fleet and recording routes, the Prometheus load source.
         library(
@@ -131,17 +143,17 @@ let package = Package(
             "PlazaRoles",
             [
                 "PlazaCore", "PlazaStore", "PlazaFleetModel", "PlazaRooms", "PlazaTransport", "PlazaDirectory", "PlazaFleet",
-                "PlazaAuth", "PlazaMetrics", "PlazaSQLite", "PlazaPostgres", "PlazaWebClient", configuration, logging,
+                "PlazaAuth", "PlazaMetrics", "PlazaSQLite", "PlazaPostgres", "PlazaWebClient", "PlazaTLS", configuration, logging,
                 serviceLifecycle, unixSignals, nioCore, systemPackage,
             ]),
         // A minimal WebSocket client with the controls load generators and protocol tests need.
-        library("PlazaWebSocketClient", [nioCore, nioPosix, nioWebSocket]),
+        library("PlazaWebSocketClient", [nioCore, nioPosix, nioWebSocket, nioSSL]),
         // Load generators over real WebSockets and HTTP (`plaza bench`).
         library(
             "PlazaBench",
             [
                 "PlazaWebSocketClient", "PlazaStore", "PlazaFleetModel", "PlazaPlacement", "PlazaRoles", "PlazaHTTPClient",
-                "PlazaTesting", nioCore, nioPosix, nioHTTP1, logging, histogram,
+                "PlazaTesting", "PlazaTLS", nioCore, nioPosix, nioHTTP1, nioSSL, x509, asn1, crypto, asyncHTTPClient, logging, histogram,
             ]),
         // Test harness shipped as a target: live roles on free loopback ports, real servers, real clients.
         library(
@@ -154,7 +166,7 @@ let package = Package(
             name: "plaza",
             dependencies: [
                 "PlazaRoles", "PlazaBench", "PlazaFleet", "PlazaDirectory", "PlazaStore", "PlazaFleetModel", "PlazaHTTPClient",
-                "PlazaCore", argumentParser, serviceLifecycle, unixSignals, configuration, systemPackage, logging,
+                "PlazaCore", argumentParser, serviceLifecycle, unixSignals, configuration, systemPackage, logging, nioCore,
             ],
             swiftSettings: swiftSettings
         ),
@@ -163,6 +175,7 @@ let package = Package(
         tests("PlazaAutoscalingTests", ["PlazaAutoscaling", "PlazaFleetModel"]),
         tests("PlazaRoomsTests", ["PlazaRooms", "PlazaCore", "PlazaProtocol", "PlazaStore", "PlazaAuth", "PlazaMetrics"]),
         tests("PlazaTransportTests", ["PlazaTransport", "PlazaProtocol"]),
+        tests("PlazaTLSTests", ["PlazaTLS", "PlazaCore", nioSSL, nioCore, nioEmbedded, x509, crypto]),
         tests("PlazaStoreTests", ["PlazaStore", "PlazaSQLite", "PlazaPostgres", "PlazaPlacement", "PlazaFleetModel", "PlazaTesting"]),
         tests(
             "PlazaFleetTests",

@@ -4,6 +4,7 @@
 public import PlazaCore
 public import Foundation
 import JWTKit
+import Crypto
 
 /// What a verified token grants.
 public struct Grant: Sendable, Equatable {
@@ -68,6 +69,8 @@ struct RoomClaims: JWTPayload {
 /// external one or the other way round, and an algorithm configured for one cannot be used for the other.
 public struct TokenAuthority: Sendable {
     private let own: JWTKeyCollection
+    /// The `kid` of tokens signed now.
+    private let ownKeyID: JWKIdentifier
     private let external: JWTKeyCollection?
 
     /// Keys of an external auth service: `hmacSecret` or `publicKeyPEM` (not both) for tokens without a `kid`,
@@ -90,11 +93,18 @@ public struct TokenAuthority: Sendable {
 
     /// - Parameters:
     ///   - secret: Plaza's own HS256 signing secret (at least 32 bytes).
+    ///   - previousSecrets: secrets it signed with before a rotation, still accepted so that no token issued
+    ///     before it is refused before it expires.
     ///   - external: the external auth service's keys, or nil when only guests may join.
-    public init(secret: String, external: ExternalKeys?) async throws {
+    public init(secret: String, previousSecrets: [String] = [], external: ExternalKeys?) async throws {
         precondition(secret.utf8.count >= 32, "the signing secret must be at least 32 bytes")
         own = JWTKeyCollection()
-        await own.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
+        ownKeyID = JWKIdentifier(string: Self.keyID(of: secret))
+        // The first key added is also the default, used for tokens without a `kid` (issued before key ids).
+        await own.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256, kid: ownKeyID)
+        for previous in previousSecrets where previous != secret {
+            await own.add(hmac: HMACKey(from: previous), digestAlgorithm: .sha256, kid: JWKIdentifier(string: Self.keyID(of: previous)))
+        }
         guard let external, !external.isEmpty else {
             self.external = nil
             return
@@ -133,24 +143,35 @@ public struct TokenAuthority: Sendable {
             sub: .init(value: participant.rawValue), name: name, room: room.rawValue, role: role.rawValue,
             exp: .init(value: expiresAt), iat: .init(value: Date())
         )
-        return try await own.sign(claims)
+        return try await own.sign(claims, kid: ownKeyID)
+    }
+
+    /// A secret's key id: the start of its SHA-256, so that rotating needs no id of its own and the id tells
+    /// nothing about the secret.
+    public static func keyID(of secret: String) -> String {
+        Data(SHA256.hash(data: Data(secret.utf8)).prefix(8)).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
     }
 
     /// Verifies a token that Plaza issued.
     public func verifyOwn(_ token: String) async throws(AuthError) -> Grant {
-        try await Self.verify(token, with: own, allowWildcard: false)
+        try await Self.verify(token, with: own, allowWildcard: false, iteratingKeys: true)
     }
 
     /// Verifies a token from the external auth service.
     public func verifyExternal(_ token: String) async throws(AuthError) -> Grant {
         guard let external else { throw AuthError(.invalid, "this server accepts no external tokens") }
-        return try await Self.verify(token, with: external, allowWildcard: true)
+        return try await Self.verify(token, with: external, allowWildcard: true, iteratingKeys: false)
     }
 
-    private static func verify(_ token: String, with keys: JWTKeyCollection, allowWildcard: Bool) async throws(AuthError) -> Grant {
+    /// `iteratingKeys`: a token whose `kid` is missing or names no key is tried with every key (Plaza's own
+    /// tokens from before key ids were signed with what may now be a previous secret).
+    private static func verify(
+        _ token: String, with keys: JWTKeyCollection, allowWildcard: Bool, iteratingKeys: Bool
+    ) async throws(AuthError) -> Grant {
         let claims: RoomClaims
         do {
-            claims = try await keys.verify(token, as: RoomClaims.self)
+            claims = try await keys.verify(token, as: RoomClaims.self, iteratingKeys: iteratingKeys)
         } catch let error as JWTError where error.errorType == .claimVerificationFailure && error.failedClaim is ExpirationClaim {
             throw AuthError(.expired, "the token has expired")
         } catch {

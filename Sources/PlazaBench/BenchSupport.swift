@@ -8,6 +8,7 @@ import NIOPosix
 import Synchronization
 import PlazaWebSocketClient
 import PlazaHTTPClient
+public import AsyncHTTPClient
 import Histogram
 #if canImport(Glibc)
 import Glibc
@@ -61,6 +62,8 @@ public struct BenchSettings: Sendable {
     public var duration = 20.0
     /// Event-loop threads of the load generator.
     public var generatorThreads = 1
+    /// Over TLS (https and wss) with this certificate, or plain.
+    public var tls: BenchTLS?
 
     public init(executable: String) { self.executable = executable }
 
@@ -75,12 +78,26 @@ public struct BenchSettings: Sendable {
     }
 
     func setUp(clients: Int, room: String, environment: [String: String], log: @Sendable (String) -> Void) async throws -> Setup {
-        let server = try await BenchServer.start(executable: executable, environment: environment)
+        var environment = environment
+        var healthPort: Int?
+        if let tls {
+            healthPort = try LoopbackPort.free()
+            environment.merge(tls.environment(httpPort: healthPort!)) { $1 }
+        }
+        let server = try await BenchServer.start(executable: executable, arguments: ["serve"], healthPort: healthPort, environment: environment)
         do {
-            let base = "http://127.0.0.1:\(server.port)"
-            log("joining \(clients) clients over HTTP")
-            let tokens = try await concurrentMap(Array(0..<clients), width: 32) { i in
-                try await joinToken(base: base, room: room, name: "c\(i)")
+            let base = "\(tls == nil ? "http" : "https")://localhost:\(server.port)"
+            log("joining \(clients) clients over \(tls == nil ? "HTTP" : "HTTPS")")
+            let client = try tls?.httpClient()
+            let tokens: [String]
+            do {
+                tokens = try await concurrentMap(Array(0..<clients), width: 32) { i in
+                    try await joinToken(base: base, room: room, name: "c\(i)", client: client)
+                }
+                try? await client?.shutdown()
+            } catch {
+                try? await client?.shutdown()
+                throw error
             }
             return Setup(
                 server: server, group: MultiThreadedEventLoopGroup(numberOfThreads: generatorThreads),
@@ -134,8 +151,9 @@ public final class BenchServer: Sendable {
 
     /// Starts `executable arguments… --port port` (a free port when nil) in a new temporary folder, which is
     /// also its `--data-dir` for `serve` unless the arguments name one, and waits until `/healthz` answers.
+    /// `healthPort`: where `/healthz` answers over plain HTTP, when that is not `port` (a server over TLS).
     public static func start(
-        executable: String, arguments: [String], port: Int? = nil, environment: [String: String]
+        executable: String, arguments: [String], port: Int? = nil, healthPort: Int? = nil, environment: [String: String]
     ) async throws -> BenchServer {
         let port = try port ?? LoopbackPort.free()
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("plaza-bench-\(UUID().uuidString)").path
@@ -157,7 +175,7 @@ public final class BenchServer: Sendable {
         let server = BenchServer(
             pid: process.processIdentifier, port: port, logFile: logFile, process: process, directory: directory)
         for _ in 0..<400 {
-            if (try? await httpRequest("GET", "http://127.0.0.1:\(port)/healthz"))?.status == 200 { return server }
+            if (try? await httpRequest("GET", "http://127.0.0.1:\(healthPort ?? port)/healthz"))?.status == 200 { return server }
             guard process.isRunning else { break }
             try await Task.sleep(for: .milliseconds(50))
         }
@@ -201,17 +219,19 @@ public struct BenchError: Error, CustomStringConvertible {
     public init(_ description: String) { self.description = description }
 }
 
-/// A minimal HTTP call for setup (joins): not on the measured path.
+/// A minimal HTTP call for setup (joins): not on the measured path. `client`: one that trusts a benchmark's
+/// certificate, for https.
 public func httpRequest(
-    _ method: String, _ url: String, body: String? = nil, bearer: String? = nil
+    _ method: String, _ url: String, body: String? = nil, bearer: String? = nil, client: HTTPClient? = nil
 ) async throws -> (status: Int, body: Data) {
-    let answer = try await HTTPCall.json(.init(rawValue: method), url, body: body, bearer: bearer).send()
+    let answer = try await HTTPCall.json(.init(rawValue: method), url, body: body, bearer: bearer).send(using: client ?? .shared)
     return (answer.status, answer.body)
 }
 
 /// Joins `room` as a guest; returns the token.
-public func joinToken(base: String, room: String, name: String) async throws -> String {
-    let (status, data) = try await httpRequest("POST", base + "/api/v1/join", body: #"{"room":"\#(room)","name":"\#(name)"}"#)
+public func joinToken(base: String, room: String, name: String, client: HTTPClient? = nil) async throws -> String {
+    let (status, data) = try await httpRequest(
+        "POST", base + "/api/v1/join", body: #"{"room":"\#(room)","name":"\#(name)"}"#, client: client)
     guard status == 200, let object = try JSONSerialization.jsonObject(with: data) as? [String: Any],
         let token = object["token"] as? String
     else { throw BenchError("join failed with \(status)") }
@@ -255,5 +275,20 @@ func forEachFrame(in buffer: ByteBuffer, _ body: ([String: Any], String) -> Void
             let type = frame["type"] as? String
         else { continue }
         body(frame, type)
+    }
+}
+
+/// Waits `seconds` of a phase ("warm-up", "measuring"), logging a progress line each second so a long run is
+/// never silent; `status` adds what the phase has done so far.
+func progress(
+    _ phase: String, seconds: Double, log: @Sendable (String) -> Void, status: () -> String = { "" }
+) async throws {
+    let end = ContinuousClock.now + .seconds(seconds)
+    var elapsed = 0
+    while ContinuousClock.now < end {
+        try await Task.sleep(until: min(ContinuousClock.now + .seconds(1), end))
+        elapsed += 1
+        let extra = status()
+        log("\(phase) \(min(elapsed, Int(seconds.rounded(.up))))/\(Int(seconds.rounded(.up))) s" + (extra.isEmpty ? "" : ": \(extra)"))
     }
 }

@@ -20,10 +20,11 @@ final class BenchClient: Sendable {
     /// Connects and counts what arrives: bytes, the `welcome`, and one latency sample for each `timestampKey`
     /// found (the integer after it is a send time in units of `unitNanos` on `monotonicNanos()`'s clock).
     func connect(
-        port: Int, group: any EventLoopGroup, timestampKey: [UInt8], unitNanos: UInt64, histogram: LatencyHistogram
+        port: Int, group: any EventLoopGroup, timestampKey: [UInt8], unitNanos: UInt64, histogram: LatencyHistogram,
+        tls: BenchTLS? = nil
     ) async throws {
         let connection = try await WebSocketConnection.connect(
-            host: "127.0.0.1", port: port, group: group,
+            host: "127.0.0.1", port: port, group: group, tls: tls.map { ($0.clientContext, "localhost") },
             callbacks: .init(
                 onMessage: { buffer in
                     self.bytes.add(buffer.readableBytes, ordering: .relaxed)
@@ -77,7 +78,8 @@ public struct FanoutBench: Sendable {
         log("connecting")
         let textKey = Array(#""text":"t="#.utf8)
         try await concurrentMap(pool, width: 64) { client in
-            try await client.connect(port: server.port, group: group, timestampKey: textKey, unitNanos: 1, histogram: histogram)
+            try await client.connect(
+                port: server.port, group: group, timestampKey: textKey, unitNanos: 1, histogram: histogram, tls: settings.tls)
         }
         try await Task.sleep(for: .seconds(1))
         let connectedSample = ProcessSample.read(pid: server.pid)!
@@ -93,12 +95,12 @@ public struct FanoutBench: Sendable {
         log("sending \(rate) messages/s from \(senders) senders (\(Int(rate) * clients) deliveries/s offered)")
         let control = SendControl()
         let senderTasks = control.sendChat(from: Array(pool.prefix(senders)), rate: rate, size: size)
-        try await Task.sleep(for: .seconds(warmup))
+        try await progress("warm-up", seconds: warmup, log: log)
         histogram.reset()
         let chatsBefore = pool.reduce(0) { $0 + $1.chats.load(ordering: .relaxed) }
         let cpuBefore = ProcessSample.read(pid: server.pid)!
         let clockBefore = monotonicNanos()
-        try await Task.sleep(for: .seconds(duration))
+        try await progress("measuring", seconds: duration, log: log)
         let cpuAfter = ProcessSample.read(pid: server.pid)!
         let elapsed = Double(monotonicNanos() - clockBefore) / 1e9
         let chatsAfter = pool.reduce(0) { $0 + $1.chats.load(ordering: .relaxed) }

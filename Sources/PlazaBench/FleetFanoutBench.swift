@@ -59,12 +59,12 @@ public struct FleetFanoutBench: Sendable {
         log("sending \(rate) messages/s in \(rooms) rooms (\(Int(rate) * clientsPerRoom) deliveries/s offered)")
         let control = SendControl()
         let senderTasks = control.sendChat(from: Array(pool.prefix(rooms)), rate: rate, size: size)
-        try await Task.sleep(for: .seconds(settings.warmup))
+        try await progress("warm-up", seconds: settings.warmup, log: log)
         histogram.reset()
         let chatsBefore = pool.reduce(0) { $0 + $1.chats.load(ordering: .relaxed) }
         let cpuBefore = fleet.cpuSeconds()
         let clockBefore = monotonicNanos()
-        try await Task.sleep(for: .seconds(settings.duration))
+        try await progress("measuring", seconds: settings.duration, log: log)
         let cpuAfter = fleet.cpuSeconds()
         let elapsed = Double(monotonicNanos() - clockBefore) / 1e9
         let deliveries = Double(pool.reduce(0) { $0 + $1.chats.load(ordering: .relaxed) } - chatsBefore)

@@ -101,12 +101,12 @@ public struct PlacementBench: Sendable {
             }
         }
         log("warming up for \(settings.warmup) s")
-        try await Task.sleep(for: .seconds(settings.warmup))
+        try await progress("warm-up", seconds: settings.warmup, log: log)
         let cpuBefore = fleet.cpuSeconds().values.reduce(0, +)
         state.measuring.store(true, ordering: .relaxed)
         let started = monotonicNanos()
         log("measuring for \(settings.duration) s")
-        try await Task.sleep(for: .seconds(settings.duration))
+        try await progress("measuring", seconds: settings.duration, log: log)
         state.measuring.store(false, ordering: .relaxed)
         let elapsed = Double(monotonicNanos() - started) / 1e9
         let cpuAfter = fleet.cpuSeconds().values.reduce(0, +)

@@ -67,13 +67,13 @@ public struct SpaceBench: Sendable {
                 WebSocketConnection.send(batch)
             }
         }
-        try await Task.sleep(for: .seconds(warmup))
+        try await progress("warm-up", seconds: warmup, log: log)
         histogram.reset()
         let bytesBefore = pool.map { $0.bytes.load(ordering: .relaxed) }
         let movesBefore = control.sent.load(ordering: .relaxed)
         let cpuBefore = ProcessSample.read(pid: server.pid)!
         let clockBefore = monotonicNanos()
-        try await Task.sleep(for: .seconds(duration))
+        try await progress("measuring", seconds: duration, log: log)
         let cpuAfter = ProcessSample.read(pid: server.pid)!
         let elapsed = Double(monotonicNanos() - clockBefore) / 1e9
         let perClient = zip(pool, bytesBefore).map { Double($0.bytes.load(ordering: .relaxed) - $1) / elapsed }

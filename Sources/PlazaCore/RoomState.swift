@@ -57,15 +57,17 @@ public struct RoomState: Sendable {
 
     public let name: RoomName
     public let limits: RoomLimits
-    public let spawn: Position
+    public let arrivals: Arrivals
     private var grid: SpatialGrid
     private var participants: [ParticipantID: Participant] = [:]
     private var connections: [ConnectionID: ParticipantID] = [:]
     /// Participants whose position changed (or who joined) since the last tick.
     private var dirty: Set<ParticipantID> = []
 
-    public init(name: RoomName, limits: RoomLimits, geometry: GridGeometry, spawn: Position = Position(x: 0, y: 0)) {
-        (self.name, self.limits, self.spawn) = (name, limits, spawn)
+    public init(
+        name: RoomName, limits: RoomLimits, geometry: GridGeometry, arrivals: Arrivals = Arrivals(spawn: Position(x: 0, y: 0))
+    ) {
+        (self.name, self.limits, self.arrivals) = (name, limits, arrivals)
         self.grid = SpatialGrid(geometry: geometry)
     }
 
@@ -101,7 +103,7 @@ public struct RoomState: Sendable {
         }
         guard participants.count < limits.participantsPerRoom else { throw .roomFull }
         let participant = Participant(
-            name: name, role: role, position: spawn, cell: nil, audio: audio, video: video, connections: [connection]
+            name: name, role: role, position: arrivals.spot(present: participants.values.lazy.map(\.position)), cell: nil, audio: audio, video: video, connections: [connection]
         )
         participants[id] = participant
         connections[connection] = id

@@ -8,6 +8,7 @@ public import PlazaTransport
 public import PlazaPlacement
 public import ServiceLifecycle
 public import NIOCore
+public import PlazaTLS
 import PlazaCore
 import PlazaProtocol
 import Hummingbird
@@ -19,9 +20,12 @@ public final class DirectoryServer: Sendable {
     public let api: APIContext
     public let store: any SharedStore
     public let prometheus: PrometheusLoadSource?
+    /// The room servers' origins, which the web client served here connects to.
+    let nodeOrigins: NodeOrigins
 
     public init(configuration: DirectoryConfiguration, api: APIContext, store: any SharedStore) {
         (self.configuration, self.api, self.store) = (configuration, api, store)
+        nodeOrigins = NodeOrigins(registry: store)
         prometheus = configuration.loadSource == .prometheus
             ? configuration.prometheusURL.map { PrometheusLoadSource(configuration: configuration, baseURL: $0, logger: api.logger) }
             : nil
@@ -34,15 +38,16 @@ public final class DirectoryServer: Sendable {
     }
 
     /// The HTTP server, and the Prometheus reader when load comes from there.
-    public func services(onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }) -> [any Service] {
-        let application = HTTPServer.application(
-            router: router(), http: api.http, webSocket: nil, metrics: api.metrics, logger: api.logger,
-            onServerRunning: onServerRunning)
-        return [application] + (prometheus.map { [$0] } ?? [])
+    public func services(
+        https: CertificateService? = nil, onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
+    ) -> [any Service] {
+        HTTPServer.services(
+            router: router(), http: api.http, webSocket: nil, https: https, metrics: api.metrics, logger: api.logger,
+            onServerRunning: onServerRunning) + (prometheus.map { [$0] } ?? [])
     }
 
     func router() -> Router<PlazaRequestContext> {
-        let router = HTTPServer.router(http: api.http, logger: api.logger)
+        let router = HTTPServer.router(http: api.http, logger: api.logger) { [nodeOrigins] in await nodeOrigins.current() }
         let allocator = JoinAllocator(
             placements: store, media: store, policy: policy, leaseTTL: .seconds(fromConfiguration: configuration.leaseTTL),
             configuration: configuration.media, prometheus: prometheus)

@@ -95,6 +95,13 @@ public struct Autoscaler: Service {
                         term = current
                         due = Dictionary(uniqueKeysWithValues: pools.map { ($0.name, now) })
                         logger.notice("leading the fleet's autoscaling", metadata: ["holder": "\(holder)", "term": "\(current)"])
+                        for pool in pools {
+                            logger.notice(
+                                "pool", metadata: [
+                                    "pool": "\(pool.name)", "kind": "\(pool.kind.rawValue)", "region": "\(pool.region)",
+                                    "min": "\(pool.min)", "desired": "\(pool.desired)", "max": "\(pool.max)",
+                                ])
+                        }
                     } else {
                         logger.notice("standing by: another autoscaler leads", metadata: ["holder": "\(holder)"])
                     }

@@ -74,7 +74,8 @@ public struct PoolController: Sendable {
                     instance.state = .serving
                     instance.stateSince = now
                     try await store.save(instance)
-                    logger.info("instance registered", metadata: ["pool": "\(pool.name)", "instance": "\(instance.id)"])
+                    logger.notice(
+                        "instance registered", metadata: ["pool": "\(pool.name)", "instance": "\(instance.id)", "url": "\(node.registration.url)"])
                 } else if reportsTrusted, now - instance.launchedAt > milliseconds(pool.health.registrationGrace) {
                     try await record(
                         now, "unregistered", instance: instance.id, cause: "health",
@@ -278,6 +279,7 @@ public struct PoolController: Sendable {
             try await record(
                 now, "launch", instance: instance.id, cause: retry ? "recovery" : "desired",
                 reason: retry ? "recorded as launching but not running: launch re-issued" : "capacity below desired")
+            logger.notice("instance launched", metadata: ["pool": "\(pool.name)", "instance": "\(instance.id)"])
         } catch let lost as LeadershipLost {
             throw lost
         } catch {

@@ -104,6 +104,13 @@ public final class PlazaMetrics: Sendable {
     }
 
     /// `plaza_<name>`; the unit is part of `name` (`_total`, `_seconds`).
+    /// The gauge of the served certificate's expiry (Unix seconds), for a role that serves HTTPS.
+    public func tlsCertificateExpiry() -> Gauge {
+        registry.makeGauge(
+            descriptor: Self.name(
+                "tls_certificate_expiry_timestamp_seconds", "When the TLS certificate in service expires, in seconds since the Unix epoch."))
+    }
+
     private static func name(_ name: String, _ help: String) -> MetricNameDescriptor {
         MetricNameDescriptor(namespace: "plaza", metricName: name, unitName: "", helpText: help)
     }

@@ -170,8 +170,9 @@ public final class PostgresStore: ChatStore {
         configuration.options.additionalStartupParameters.append(
             ("idle_in_transaction_session_timeout", String(max(timeout.milliseconds, 1_000))))
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
-        // The client's connection pool runs for the store's life; `close()` ends it and waits for it.
-        let store = PostgresStore(client: client, runner: Task { await client.run() }, timeout: timeout, logger: logger)
+        // The client's connection pool runs for the store's life; `close()` ends it and waits for it. Started at
+        // once, so the pool is running before the first query (which would otherwise log a warning).
+        let store = PostgresStore(client: client, runner: Task.immediate { await client.run() }, timeout: timeout, logger: logger)
         do {
             try await store.migrate()
             try await store.synchronizeClock()

@@ -35,6 +35,20 @@ extension PlazaConfiguration {
         .int("limits.requestBodyBytes", \.http.requestBodyBytes),
         .optional("web.root", \.http.webRoot),
         .string("ice.servers", \.http.iceServersJSON),
+        .string("ice.transportPolicy", \.http.iceTransportPolicy),
+        .list("turn.urls", \.http.turn.urls),
+        .optional("turn.secret", \.http.turn.secret, secret: true),
+        .double("turn.ttl", \.http.turn.ttl),
+        .optional("tls.certificate", \.http.tls.certificate),
+        .optional("tls.key", \.http.tls.key),
+        .list("tls.domains", \.http.tls.domains),
+        .string("tls.acmeDirectory", \.http.tls.acmeDirectory),
+        .optional("tls.acmeEmail", \.http.tls.acmeEmail),
+        .optional("tls.acmeCA", \.http.tls.acmeCA),
+        .string("tls.challenge", \.http.tls.challenge),
+        .int("tls.httpPort", \.http.tls.httpPort),
+        .double("tls.reloadInterval", \.http.tls.reloadInterval),
+        .int("tls.hstsMaxAge", \.http.tls.hstsMaxAge),
         .int("chat.historyPageLimit", \.http.historyPageLimit),
         .double("http.headerTimeout", \.http.headerTimeout),
         .double("http.idleTimeout", \.http.idleTimeout),
@@ -46,6 +60,7 @@ extension PlazaConfiguration {
 
         .bool("auth.guests", \.auth.guests),
         .optional("auth.secret", \.auth.secret, secret: true),
+        .list("auth.previousSecrets", \.auth.previousSecrets, secret: true),
         .double("auth.tokenTTL", \.auth.tokenTTL),
         .optional("auth.adminToken", \.auth.adminToken, secret: true),
         .optional("auth.jwt.hmacSecret", \.auth.externalHMACSecret, secret: true),
@@ -119,6 +134,7 @@ extension PlazaConfiguration {
         Key(name: "agent.kind", read: readAgentKind),
         Key(name: "cluster.capacity", read: readAgentCapacity),
         Key(name: "limits.connections", read: readConnections),
+        Key(name: "server.port", read: readHTTPSPort),
     ]
 }
 
@@ -154,6 +170,11 @@ extension PlazaConfiguration {
         configuration.http.connections = reader.int(forKey: "limits.connections")
     }
 
+    /// With domains to obtain certificates for, the port defaults to https's.
+    private static func readHTTPSPort(_ reader: ConfigReader, _ configuration: inout PlazaConfiguration) {
+        if reader.int(forKey: "server.port") == nil, !configuration.http.tls.domains.isEmpty { configuration.http.port = 443 }
+    }
+
     /// An agent's capacity stays unset unless given: its default depends on its kind.
     private static func readAgentCapacity(_ reader: ConfigReader, _ configuration: inout PlazaConfiguration) {
         configuration.agent.capacity = reader.int(forKey: "cluster.capacity")
@@ -169,7 +190,9 @@ extension PlazaConfiguration.Key {
     static func string(_ name: String, _ path: Path<String>) -> Self { bind(name, path) { $0.string(forKey: $1, default: $2) } }
 
     /// A list: a JSON array in the file, comma-separated in an environment variable.
-    static func list(_ name: String, _ path: Path<[String]>) -> Self { bind(name, path) { $0.stringArray(forKey: $1, default: $2) } }
+    static func list(_ name: String, _ path: Path<[String]>, secret: Bool = false) -> Self {
+        bind(name, path) { $0.stringArray(forKey: $1, isSecret: secret, default: $2) }
+    }
 
     /// A key without a default; `secret` keeps its value out of the configuration's own logs.
     static func optional(_ name: String, _ path: Path<String?>, secret: Bool = false) -> Self {

@@ -18,6 +18,7 @@ public import Logging
 import PlazaSQLite
 import PlazaPostgres
 import PlazaWebClient
+import PlazaTLS
 import Foundation
 
 /// A role ready to run: its server and the services beside it, and the store it opened, which is closed once
@@ -54,10 +55,13 @@ public struct Launch: Sendable {
 public enum Roles {
     /// `plaza serve`: a room server hosting every room alone, on the embedded store and secrets of `dataDir`.
     public static func serve(_ configuration: PlazaConfiguration, logger: Logger) async throws -> Launch {
+        let metrics = PlazaMetrics()
+        let https = try certificateService(configuration, metrics: metrics, logger: logger)
         let data = try await DataDirectory.open(configuration, logger: logger)
-        let api = try await apiContext(configuration, data.map, authority: data.authority, adminToken: data.adminToken, history: data.store, logger: logger)
+        let api = try await apiContext(
+            configuration, data.map, authority: data.authority, adminToken: data.adminToken, history: data.store, metrics: metrics, logger: logger)
         let server = roomServer(configuration, api: api, map: data.map, store: data.store, claims: SoleHost(), identity: "local")
-        return Launch(store: data.store, roomServer: server) { server.services(onServerRunning: $0) }
+        return Launch(store: data.store, roomServer: server) { server.services(https: https, onServerRunning: $0) }
     }
 
     /// `plaza node`: a room server of a fleet, taking rooms up under their placement in the shared store.
@@ -65,6 +69,8 @@ public enum Roles {
         guard let publicURL = configuration.http.publicURL else {
             throw ConfigurationError(key: "server.publicURL", message: "is needed: the address clients reach this node at")
         }
+        let metrics = PlazaMetrics()
+        let https = try certificateService(configuration, metrics: metrics, logger: logger)
         let shared = try await SharedProcess.open(configuration, logger: logger)
         let node = configuration.roomServer
         let registration = NodeRegistration(
@@ -73,7 +79,8 @@ public enum Roles {
         let claims = FleetClaims(
             placements: shared.store, node: registration.id, leaseTTL: .seconds(fromConfiguration: node.leaseTTL))
         let api = try await apiContext(
-            configuration, shared.map, authority: shared.authority, adminToken: shared.adminToken, history: shared.store, logger: logger)
+            configuration, shared.map, authority: shared.authority, adminToken: shared.adminToken, history: shared.store, metrics: metrics,
+            logger: logger)
         let server = roomServer(configuration, api: api, map: shared.map, store: shared.store, claims: claims, identity: registration.id.rawValue)
         let listening = ListeningFlag()
         let heartbeat = HeartbeatService(
@@ -81,7 +88,7 @@ public enum Roles {
             leaseTTL: .seconds(fromConfiguration: node.leaseTTL), interval: .seconds(fromConfiguration: node.heartbeatInterval),
             heartbeatTTL: .seconds(fromConfiguration: configuration.directory.heartbeatTTL), listening: listening)
         return Launch(store: shared.store, roomServer: server) { onServerRunning in
-            server.services(onServerRunning: { channel in
+            server.services(https: https, onServerRunning: { channel in
                 listening.set()
                 await onServerRunning(channel)
             }) + [heartbeat]
@@ -90,36 +97,55 @@ public enum Roles {
 
     /// `plaza directory`: the join and admin API of a fleet over the shared store.
     public static func directory(_ configuration: PlazaConfiguration, logger: Logger) async throws -> Launch {
+        let metrics = PlazaMetrics()
+        let https = try certificateService(configuration, metrics: metrics, logger: logger)
         let shared = try await SharedProcess.open(configuration, logger: logger)
         let api = try await apiContext(
-            configuration, shared.map, authority: shared.authority, adminToken: shared.adminToken, history: shared.store, logger: logger)
+            configuration, shared.map, authority: shared.authority, adminToken: shared.adminToken, history: shared.store, metrics: metrics,
+            logger: logger)
         let directory = DirectoryServer(configuration: configuration.directory, api: api, store: shared.store)
-        return Launch(store: shared.store, directory: directory) { directory.services(onServerRunning: $0) }
+        return Launch(store: shared.store, directory: directory) { directory.services(https: https, onServerRunning: $0) }
     }
 
     /// `plaza serve --pools`: the embedded store and secrets of `plaza serve`, with this process as the directory
     /// of the room servers its autoscaler launches on this machine. They open the same SQLite file, which is the
     /// registry, the placements and the chat history of this fleet of one machine.
     public static func embeddedFleet(_ configuration: PlazaConfiguration, configFile: String?, logger: Logger) async throws -> EmbeddedFleet {
+        let metrics = PlazaMetrics()
+        let https = try certificateService(configuration, metrics: metrics, logger: logger)
         let data = try await DataDirectory.open(configuration, logger: logger)
         func absolute(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.path }
         var environment = ["PLAZA_AUTH_SECRET": data.secret, "PLAZA_LOG_LEVEL": configuration.logLevel]
+        if !configuration.auth.previousSecrets.isEmpty {
+            environment["PLAZA_AUTH_PREVIOUS_SECRETS"] = configuration.auth.previousSecrets.joined(separator: ",")
+        }
         environment["PLAZA_CONFIG"] = configFile.map(absolute)
         environment["PLAZA_SPACE_MAP"] = configuration.space.map.map(absolute)
-        let api = try await apiContext(configuration, data.map, authority: data.authority, adminToken: data.adminToken, history: data.store, logger: logger)
+        let api = try await apiContext(
+            configuration, data.map, authority: data.authority, adminToken: data.adminToken, history: data.store, metrics: metrics, logger: logger)
         let directory = DirectoryServer(configuration: configuration.directory, api: api, store: data.store)
         return EmbeddedFleet(
-            launch: Launch(store: data.store, directory: directory) { directory.services(onServerRunning: $0) },
+            launch: Launch(store: data.store, directory: directory) { directory.services(https: https, onServerRunning: $0) },
             storeLocation: "sqlite:" + data.storePath, instanceEnvironment: environment)
     }
 
     private static func apiContext(
         _ configuration: PlazaConfiguration, _ map: MapFile, authority: TokenAuthority, adminToken: String, history: any ChatStore,
-        logger: Logger
+        metrics: PlazaMetrics, logger: Logger
     ) async throws -> APIContext {
         APIContext(
             http: configuration.http, auth: configuration.auth, space: configuration.space, map: map, authority: authority,
-            adminToken: adminToken, history: history, metrics: PlazaMetrics(), logger: logger)
+            adminToken: adminToken, history: history, metrics: metrics, logger: logger)
+    }
+
+    /// The certificate service of a role that serves HTTPS (`tls.*`), ready before anything is opened: broken
+    /// certificate files stop the start with the file's name.
+    static func certificateService(_ configuration: PlazaConfiguration, metrics: PlazaMetrics, logger: Logger) throws -> CertificateService? {
+        guard configuration.http.tls.isEnabled else { return nil }
+        let expiry = metrics.tlsCertificateExpiry()
+        return try CertificateService(settings: configuration.http.tls, dataDirectory: configuration.dataDirectory, logger: logger) { pair in
+            expiry.set(pair.notAfter)
+        }
     }
 
     private static func roomServer(
@@ -128,7 +154,7 @@ public enum Roles {
     ) -> RoomServer {
         RoomServer(
             configuration: configuration.roomServer, api: api, store: store, claims: claims, space: configuration.space,
-            spawn: configuration.space.spawn ?? map.spawn, identity: identity)
+            arrivals: Arrivals(spawn: configuration.space.spawn ?? map.spawn, ground: map.ground), identity: identity)
     }
 
     /// The map at `space.map`, or the built-in one.
@@ -164,7 +190,8 @@ struct DataDirectory {
         let storePath = directory.appendingPathComponent("plaza.sqlite").path
         let secret = try configuration.auth.secret ?? loadOrCreateSecret(directory.appendingPathComponent("secret"))
         let adminToken = try configuration.auth.adminToken ?? loadOrCreateSecret(directory.appendingPathComponent("admin-token"))
-        let authority = try await TokenAuthority(secret: secret, external: try externalKeys(configuration.auth))
+        let authority = try await TokenAuthority(
+            secret: secret, previousSecrets: configuration.auth.previousSecrets, external: try externalKeys(configuration.auth))
         let store = try await SQLiteStore.open(path: storePath, logger: logger)
         return DataDirectory(map: map, store: store, storePath: storePath, secret: secret, adminToken: adminToken, authority: authority)
     }
@@ -176,9 +203,7 @@ struct DataDirectory {
         {
             return existing
         }
-        var generator = SystemRandomNumberGenerator()
-        let bytes = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
-        let secret = bytes.map { String(format: "%02x", $0) }.joined()
+        let secret = randomSecret()
         _ = FileManager.default.createFile(atPath: url.path, contents: Data(secret.utf8), attributes: [.posixPermissions: 0o600])
         return secret
     }
@@ -211,7 +236,8 @@ struct SharedProcess {
             throw ConfigurationError(key: "auth.secret", message: "is needed: every node and directory of a fleet shares it")
         }
         let map = try Roles.map(configuration)
-        let authority = try await TokenAuthority(secret: secret, external: try externalKeys(configuration.auth))
+        let authority = try await TokenAuthority(
+            secret: secret, previousSecrets: configuration.auth.previousSecrets, external: try externalKeys(configuration.auth))
         let store = try await SharedStores.open(location, timeout: .seconds(fromConfiguration: configuration.storeTimeout), logger: logger)
         return SharedProcess(
             map: map, store: store, authority: authority,

@@ -11,12 +11,14 @@ public struct MapFile: Sendable {
     public let spawn: Position
     /// The file's JSON, as served to clients inside `GET /api/v1/space`.
     public let json: [UInt8]
+    /// Where avatars can stand: arrivals are spread over it.
+    public let ground: Ground
 
     /// The fields of the map format the server checks.
     private struct Decoded: Decodable {
         struct Point: Decodable { var x: Double; var y: Double }
         struct Tile: Decodable { var kind: String?; var color: String?; var solid: Bool?; var height: Double? }
-        struct Object: Decodable { var kind: String; var x: Double; var y: Double; var w: Double?; var h: Double? }
+        struct Object: Decodable { var kind: String; var x: Double; var y: Double; var w: Double?; var h: Double?; var solid: Bool? }
         var format: Int
         var tileSize: Double
         var spawn: Point
@@ -65,6 +67,24 @@ public struct MapFile: Sendable {
         guard map.legend[String(spawnTile)]?.solid != true else { throw fail("spawn is on a solid tile") }
         var json = Array(data)
         while let last = json.last, [0x20, 0x0A, 0x0D, 0x09].contains(last) { json.removeLast() }
-        return MapFile(spawn: Position(x: map.spawn.x, y: map.spawn.y), json: json)
+        let solidTiles = map.tiles.flatMap { row in row.map { map.legend[String($0)]?.solid == true } }
+        let solidObjects: [Ground.Box] = (map.objects ?? []).compactMap { object in
+            let kind = objectKinds[object.kind] ?? genericObject
+            guard object.solid ?? kind.solid else { return nil }
+            let (w, h) = (object.w ?? kind.w, object.h ?? kind.h)
+            return Ground.Box(minX: object.x - w / 2, minY: object.y - h, maxX: object.x + w / 2, maxY: object.y)
+        }
+        let ground = Ground(tileSize: map.tileSize, columns: width, rows: map.tiles.count, solidTiles: solidTiles, solidObjects: solidObjects)
+        return MapFile(spawn: Position(x: map.spawn.x, y: map.spawn.y), json: json, ground: ground)
     }
+
+    /// Each object kind's default footprint and solidity, as the map format defines them (docs/maps.md,
+    /// "Objects"); any other kind is a 32 × 32 solid box.
+    static let objectKinds: [String: (w: Double, h: Double, solid: Bool)] = [
+        "tree": (24, 14, true), "bush": (40, 22, true), "table": (64, 36, true), "chair": (24, 20, true),
+        "sofa": (96, 36, true), "plant": (24, 18, true), "lamp": (16, 12, true), "fountain": (128, 72, true),
+        "bench": (80, 24, true), "bookshelf": (80, 20, true), "counter": (96, 32, true), "whiteboard": (96, 12, true),
+        "rock": (36, 20, true), "rug": (128, 80, false), "flowers": (64, 32, false),
+    ]
+    static let genericObject: (w: Double, h: Double, solid: Bool) = (32, 32, true)
 }

@@ -40,7 +40,7 @@ public actor Room {
     /// Loads the room's recent history from the store. Run `run()` for the room's lifetime.
     public static func load(
         name: RoomName, store: any ChatStore, fence: Fence?, configuration: RoomsConfiguration, space: SpaceConfiguration,
-        spawn: Position, metrics: PlazaMetrics, clock: any RoomClock, logger: Logger
+        arrivals: Arrivals, metrics: PlazaMetrics, clock: any RoomClock, logger: Logger
     ) async throws -> Room {
         let capacity = configuration.resumeWindow
         let recent = capacity > 0 ? try await store.latestMessages(in: name, limit: capacity) : []
@@ -51,7 +51,7 @@ public actor Room {
         var logger = logger
         logger[metadataKey: "room"] = "\(name)"
         return Room(
-            name: name, log: log, state: RoomState(name: name, limits: configuration.limits, geometry: space.geometry, spawn: spawn),
+            name: name, log: log, state: RoomState(name: name, limits: configuration.limits, geometry: space.geometry, arrivals: arrivals),
             store: store, fence: fence, metrics: metrics, clock: clock, logger: logger)
     }
 

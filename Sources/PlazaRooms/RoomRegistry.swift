@@ -15,7 +15,7 @@ public actor RoomRegistry {
     private let claims: any RoomClaims
     private let configuration: RoomsConfiguration
     private let space: SpaceConfiguration
-    private let spawn: Position
+    private let arrivals: Arrivals
     private let metrics: PlazaMetrics
     private let clock: any RoomClock
     private let logger: Logger
@@ -27,10 +27,10 @@ public actor RoomRegistry {
 
     public init(
         store: any ChatStore, claims: any RoomClaims, configuration: RoomsConfiguration, space: SpaceConfiguration,
-        spawn: Position, metrics: PlazaMetrics, clock: any RoomClock = SystemClock(), logger: Logger
+        arrivals: Arrivals, metrics: PlazaMetrics, clock: any RoomClock = SystemClock(), logger: Logger
     ) {
         (self.store, self.claims, self.configuration, self.space) = (store, claims, configuration, space)
-        (self.spawn, self.metrics, self.clock, self.logger) = (spawn, metrics, clock, logger)
+        (self.arrivals, self.metrics, self.clock, self.logger) = (arrivals, metrics, clock, logger)
         (started, startedContinuation) = AsyncStream.makeStream()
     }
 
@@ -58,11 +58,11 @@ public actor RoomRegistry {
         }
         guard !draining else { throw .draining }
         guard rooms.count + loading.count < configuration.roomsPerNode else { throw .nodeFull }
-        let task = Task { [store, claims, configuration, space, spawn, metrics, clock, logger] in
+        let task = Task { [store, claims, configuration, space, arrivals, metrics, clock, logger] in
             let claim = try await claims.claim(name)
             guard claim != .elsewhere else { throw Refusal.moved }
             return try await Room.load(
-                name: name, store: store, fence: claim.fence, configuration: configuration, space: space, spawn: spawn,
+                name: name, store: store, fence: claim.fence, configuration: configuration, space: space, arrivals: arrivals,
                 metrics: metrics, clock: clock, logger: logger)
         }
         loading[name] = task

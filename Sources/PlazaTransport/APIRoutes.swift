@@ -22,6 +22,19 @@ public struct APIContext: Sendable {
     public let logger: Logger
     /// The `iceServers` handed out by join, parsed once.
     let iceServers: [JSONValue]
+    /// The `iceServers` of one join: the configured ones, then the TURN relay with credentials for `participant`.
+    func iceServers(for participant: ParticipantID, now: Date) -> [JSONValue] {
+        let turn = http.turn
+        guard let secret = turn.secret, !turn.urls.isEmpty else { return iceServers }
+        let credentials = TURNCredentials(secret: secret, participant: participant, now: now, lifetime: turn.ttl)
+        return iceServers + [
+            .object([
+                ("urls", .array(turn.urls.map { .string($0) })), ("username", .string(credentials.username)),
+                ("credential", .string(credentials.credential)),
+            ])
+        ]
+    }
+
     /// The whole `GET /api/v1/space` body, encoded once.
     let spaceBody: [UInt8]
 
@@ -182,7 +195,10 @@ public struct APIRoutes: Sendable {
             throw Refusal.unauthorized("this server admits no guests: send 'Authorization: Bearer <token>'")
         }
         let name: String
-        switch DisplayName.check(grant.name ?? body.name ?? "") {
+        guard let given = grant.name ?? body.name, !given.isEmpty else {
+            throw APIError(.badRequest, .invalidName, "a name is required: send {\"room\": \"…\", \"name\": \"…\"}")
+        }
+        switch DisplayName.check(given) {
         case .success(let checked): name = checked
         case .failure(let problem): throw APIError(.badRequest, .invalidName, problem.description)
         }
@@ -212,7 +228,9 @@ public struct APIRoutes: Sendable {
         w.raw(",\"node\":")
         w.string(home.node)
         w.raw(",\"iceServers\":")
-        w.value(.array(api.iceServers))
+        w.value(.array(api.iceServers(for: grant.participant, now: Date())))
+        w.raw(",\"iceTransportPolicy\":")
+        w.string(api.http.iceTransportPolicy)
         if let bridge {
             w.raw(",\"bridge\":{\"id\":")
             w.string(bridge.bridge.rawValue)

@@ -1,5 +1,6 @@
 public import PlazaCore
 public import PlazaRooms
+public import PlazaTLS
 import PlazaFleetModel
 import Foundation
 
@@ -24,6 +25,13 @@ public struct HTTPConfiguration: Sendable {
     /// `ice.servers`: STUN/TURN servers handed to clients by join, as a JSON array of RTCIceServer objects.
     /// Default `[]` (peers on one LAN need none).
     public var iceServersJSON = "[]"
+    /// `ice.transportPolicy`: `all` (default) or `relay`, handed to the web client for its peer connections;
+    /// `relay` sends every call through a TURN server (it hides participants' addresses from each other).
+    public var iceTransportPolicy = "all"
+    /// The TURN relay whose time-limited credentials join hands out.
+    public var turn = TURNConfiguration()
+    /// HTTPS (`tls.*`).
+    public var tls = TLSSettings()
     /// `chat.historyPageLimit`: most messages one history request returns. Default 200.
     public var historyPageLimit = 200
     /// `http.headerTimeout`: seconds a request head has to arrive whole, from a connection's first byte (or from
@@ -62,6 +70,40 @@ public struct HTTPConfiguration: Sendable {
         try ConfigurationError.require(connections.map { $0 >= 1 } ?? true, "limits.connections", "must be ≥ 1")
         let ice = try? JSONSerialization.jsonObject(with: Data(iceServersJSON.utf8))
         try ConfigurationError.require(ice is [Any], "ice.servers", "must be a JSON array")
+        try ConfigurationError.require(["all", "relay"].contains(iceTransportPolicy), "ice.transportPolicy", "must be all or relay")
+        try turn.validate()
+        try tls.validate()
+        let anyTURN = !turn.urls.isEmpty || iceServersJSON.contains("turn:") || iceServersJSON.contains("turns:")
+        try ConfigurationError.require(
+            iceTransportPolicy == "all" || anyTURN, "ice.transportPolicy",
+            "relay needs a TURN server (turn.urls, or one in ice.servers): without one no call connects")
+    }
+}
+
+/// A TURN relay that shares a secret with Plaza (coturn's `use-auth-secret`): join hands each participant
+/// credentials that expire, so nothing long-lived reaches a browser.
+public struct TURNConfiguration: Sendable {
+    /// `turn.urls`: the relay's URLs, e.g. `turn:party.example.com:3478?transport=udp` (a JSON array in the file,
+    /// comma-separated in `PLAZA_TURN_URLS`). Default none.
+    public var urls: [String] = []
+    /// `turn.secret`: the secret shared with the TURN server (coturn's `static-auth-secret`). Needed with
+    /// `turn.urls`; unused without them.
+    public var secret: String?
+    /// `turn.ttl`: seconds a credential stays valid. Clients get fresh ones each time they renew their room token.
+    /// Default 86400.
+    public var ttl: Double = 86_400
+
+    public init() {}
+
+    public func validate() throws(ConfigurationError) {
+        for url in urls {
+            try ConfigurationError.require(
+                url.hasPrefix("turn:") || url.hasPrefix("turns:") || url.hasPrefix("stun:"), "turn.urls",
+                "'\(url)' is not a turn:, turns: or stun: URL")
+        }
+        try ConfigurationError.require(urls.isEmpty || secret != nil, "turn.secret", "is needed with turn.urls")
+        try ConfigurationError.require(secret.map { $0.utf8.count >= 16 } ?? true, "turn.secret", "must be at least 16 bytes")
+        try ConfigurationError.require(ttl >= 60, "turn.ttl", "must be ≥ 60 seconds")
     }
 }
 
@@ -72,6 +114,10 @@ public struct AuthConfiguration: Sendable {
     /// `auth.secret`: HS256 secret for the room tokens (≥ 32 bytes). Default on `plaza serve`: generated once and
     /// kept in `<dataDir>/secret`; every process of a fleet needs the same one.
     public var secret: String?
+    /// `auth.previousSecrets`: secrets that signed room tokens before `auth.secret` replaced them (`plaza secrets
+    /// rotate`), accepted until the tokens they signed expire (a JSON array in the file, comma-separated in
+    /// `PLAZA_AUTH_PREVIOUS_SECRETS`). Default none.
+    public var previousSecrets: [String] = []
     /// `auth.tokenTTL`: lifetime of an issued room token, in seconds. Default 900.
     public var tokenTTL: Double = 900
     /// `auth.adminToken`: bearer token for the admin API. Default on `plaza serve`: generated once and kept in
@@ -89,6 +135,8 @@ public struct AuthConfiguration: Sendable {
     public func validate() throws(ConfigurationError) {
         try ConfigurationError.require(tokenTTL > 0, "auth.tokenTTL", "must be > 0")
         try ConfigurationError.require(secret.map { $0.utf8.count >= 32 } ?? true, "auth.secret", "must be at least 32 bytes")
+        try ConfigurationError.require(
+            previousSecrets.allSatisfy { $0.utf8.count >= 32 }, "auth.previousSecrets", "must each be at least 32 bytes")
     }
 }
 

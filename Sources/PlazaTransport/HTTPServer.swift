@@ -7,6 +7,9 @@ public import HummingbirdWebSocket
 import HummingbirdCore
 public import NIOCore
 public import Logging
+public import PlazaTLS
+public import ServiceLifecycle
+import HTTPTypes
 import PlazaWebClient
 import PlazaCore
 public import PlazaMetrics
@@ -50,22 +53,73 @@ public struct WebSocketEndpoint: Sendable {
 
 /// Builds a role's HTTP server.
 public enum HTTPServer {
-    /// A router with the error shape and the web client's files: what every role starts from.
-    public static func router(http: HTTPConfiguration, logger: Logger) -> Router<PlazaRequestContext> {
+    /// A router with the security headers, the error shape and the web client's files: what every role starts
+    /// from. `connectSources` names the origins besides this one that the web client may connect to.
+    public static func router(
+        http: HTTPConfiguration, logger: Logger, connectSources: @escaping @Sendable () async -> [String] = { [] }
+    ) -> Router<PlazaRequestContext> {
         let router = Router(context: PlazaRequestContext.self)
         let web = WebClient(root: http.webRoot ?? WebClientFiles.root)
+        let hsts = http.tls.isEnabled && http.tls.hstsMaxAge > 0 ? http.tls.hstsMaxAge : nil
+        router.add(middleware: SecurityHeadersMiddleware(connectSources: connectSources, strictTransportMaxAge: hsts))
         router.add(middleware: APIErrorMiddleware())
         router.add(middleware: web.fileMiddleware(logger: logger))
         web.register(on: router)
         return router
     }
 
-    /// The server for `router`, every connection behind a `ConnectionGuard`; with `webSocket`, it upgrades that
-    /// endpoint's handshakes.
-    public static func application(
-        router: Router<PlazaRequestContext>, http: HTTPConfiguration, webSocket endpoint: WebSocketEndpoint?, metrics: PlazaMetrics,
-        logger: Logger, onServerRunning: @escaping @Sendable (any Channel) async -> Void
-    ) -> some ApplicationProtocol {
+    /// The services that serve `router`: its server and, with `https`, the certificate service and the plain-HTTP
+    /// listener beside it (ACME HTTP-01 answers, redirects to https). In the order a `ServiceGroup` needs: it
+    /// stops them in reverse, so the main server goes first.
+    public static func services(
+        router: Router<PlazaRequestContext>, http: HTTPConfiguration, webSocket: WebSocketEndpoint?, https: CertificateService?,
+        metrics: PlazaMetrics, logger: Logger, onServerRunning: @escaping @Sendable (any Channel) async -> Void
+    ) -> [any Service] {
+        let main = application(
+            router: router, http: http, port: http.port, webSocket: webSocket, certificates: https?.certificates, metrics: metrics,
+            logger: logger, onServerRunning: onServerRunning)
+        guard let https else { return [main] }
+        let plain = application(
+            router: plainRouter(http: http, certificates: https.certificates), http: http, port: http.tls.httpPort, webSocket: nil,
+            certificates: nil, metrics: metrics, logger: logger) { channel in
+                logger.notice("plain HTTP: ACME challenges, and redirects to https", metadata: ["port": "\(channel.localAddress?.port ?? 0)"])
+            }
+        return [https, plain, main]
+    }
+
+    /// The plain-HTTP listener of an https role: the key authorization of a pending HTTP-01 challenge, health,
+    /// and a permanent redirect to the same path over https for everything else.
+    static func plainRouter(http: HTTPConfiguration, certificates: ServingCertificates) -> Router<PlazaRequestContext> {
+        let router = Router(context: PlazaRequestContext.self)
+        router.get("/.well-known/acme-challenge/{token}") { _, context -> Response in
+            let token = context.parameters.get("token") ?? ""
+            guard let answer = certificates.httpChallengeAnswer(token: token) else {
+                return Response(status: .notFound, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: "no such challenge\n")))
+            }
+            return Response(status: .ok, headers: [.contentType: "application/octet-stream"], body: .init(byteBuffer: ByteBuffer(string: answer)))
+        }
+        router.get("/healthz") { _, _ in APIRoutes.json(#"{"status":"ok"}"#) }
+        let httpsPort = http.port
+        let redirect: @Sendable (Request, PlazaRequestContext) async throws -> Response = { request, _ in
+            let host = (request.head.authority ?? http.host).split(separator: ":").first.map(String.init) ?? http.host
+            let target = "https://\(host)\(httpsPort == 443 ? "" : ":\(httpsPort)")\(request.uri.path)"
+                + (request.uri.query.map { "?\($0)" } ?? "")
+            return Response(status: .permanentRedirect, headers: [.location: target, .contentLength: "0"])
+        }
+        for method in [HTTPRequest.Method.get, .head, .post, .put, .delete, .options, .patch] {
+            router.on("/", method: method, use: redirect)
+            router.on("**", method: method, use: redirect)
+        }
+        return router
+    }
+
+    /// The server for `router` on `port`, every connection behind a `ConnectionGuard` (and NIOSSL when
+    /// `certificates` is given); with `webSocket`, it upgrades that endpoint's handshakes.
+    static func application(
+        router: Router<PlazaRequestContext>, http: HTTPConfiguration, port: Int, webSocket endpoint: WebSocketEndpoint?,
+        certificates: ServingCertificates?, metrics: PlazaMetrics, logger: Logger,
+        onServerRunning: @escaping @Sendable (any Channel) async -> Void
+    ) -> some Service {
         let admission = ConnectionAdmission(
             perAddress: http.connectionsPerAddress, total: http.connections ?? OpenFiles.defaultConnectionLimit,
             trustedProxies: http.trustedProxies)
@@ -93,18 +147,19 @@ public enum HTTPServer {
                     inner: HTTP1WebSocketUpgradeChannel(responder: responder, configuration: configuration) { head, channel, _ in
                         endpoint.shouldUpgrade(head, channel: channel)
                     },
-                    settings: settings, admission: admission, metrics: metrics, socketSendBuffer: webSocket.socketSendBuffer)
+                    settings: settings, admission: admission, metrics: metrics, socketSendBuffer: webSocket.socketSendBuffer,
+                    certificates: certificates)
             }
         } else {
             server = HTTPServerBuilder { responder in
                 GuardedChannel(
                     inner: HTTP1Channel(responder: responder, configuration: http1), settings: settings, admission: admission,
-                    metrics: metrics, socketSendBuffer: nil)
+                    metrics: metrics, socketSendBuffer: nil, certificates: certificates)
             }
         }
         return Application(
             router: router, server: server,
-            configuration: .init(address: .hostname(http.host, port: http.port), serverName: nil, backlog: http.backlog),
+            configuration: .init(address: .hostname(http.host, port: port), serverName: nil, backlog: http.backlog),
             onServerRunning: { channel in
                 try? await channel.eventLoop.submit {
                     try channel.pipeline.syncOperations.addHandler(AcceptBackoff(metrics: metrics, logger: logger), position: .first)

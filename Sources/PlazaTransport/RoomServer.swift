@@ -9,6 +9,7 @@ import HummingbirdWebSocket
 import HTTPTypes
 public import PlazaMetrics
 public import Logging
+public import PlazaTLS
 import Synchronization
 
 /// A room server (`plaza serve`, `plaza node`): the rooms it hosts and the WebSocket clients connected to them,
@@ -37,11 +38,11 @@ public final class RoomServer: Sendable {
 
     public init(
         configuration: RoomServerConfiguration, api: APIContext, store: any ChatStore, claims: any RoomClaims,
-        space: SpaceConfiguration, spawn: Position, identity: String, clock: any RoomClock = SystemClock()
+        space: SpaceConfiguration, arrivals: Arrivals, identity: String, clock: any RoomClock = SystemClock()
     ) {
         (self.configuration, self.api, self.identity, self.space) = (configuration, api, identity, space)
         registry = RoomRegistry(
-            store: store, claims: claims, configuration: configuration.rooms, space: space, spawn: spawn,
+            store: store, claims: claims, configuration: configuration.rooms, space: space, arrivals: arrivals,
             metrics: api.metrics, clock: clock, logger: api.logger)
     }
 
@@ -51,14 +52,15 @@ public final class RoomServer: Sendable {
     /// The HTTP server (API, WebSocket, web client) then the room server's own background work, in the order a
     /// `ServiceGroup` needs them: it shuts services down in reverse, so the rooms close their sockets while the
     /// server is still up to flush them.
-    public func services(onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }) -> [any Service] {
-        let application = HTTPServer.application(
+    public func services(
+        https: CertificateService? = nil, onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
+    ) -> [any Service] {
+        let server = HTTPServer.services(
             router: router(), http: api.http,
             webSocket: WebSocketEndpoint(path: "/ws", configuration: configuration.webSocket) { [unowned self] inbound, outbound, channel in
                 await WebSocketSession(server: self, channel: channel).run(inbound: inbound, outbound: outbound)
-            }, metrics: metrics, logger: logger,
-            onServerRunning: onServerRunning)
-        return [application, NodeService(server: self)]
+            }, https: https, metrics: metrics, logger: logger, onServerRunning: onServerRunning)
+        return server + [NodeService(server: self)]
     }
 
     func router() -> Router<PlazaRequestContext> {
@@ -185,7 +187,7 @@ struct ThisNode: RoomAllocator {
         }
         // `server.publicURL` when set; otherwise the address the caller used (its `Host` header).
         let http = server.api.http
-        let base = http.publicURL ?? "http://" + (authority ?? "\(http.host):\(http.port)")
+        let base = http.publicURL ?? (http.tls.isEnabled ? "https://" : "http://") + (authority ?? "\(http.host):\(http.port)")
         return RoomHome(node: server.identity, url: base)
     }
 }

@@ -4,6 +4,7 @@
 public import NIOCore
 public import NIOPosix
 public import NIOWebSocket
+public import NIOSSL
 import Synchronization
 
 /// A minimal WebSocket client over SwiftNIO, for tests and load generation.
@@ -44,12 +45,13 @@ public final class WebSocketConnection: Sendable {
         (self.channel, self.settings) = (channel, settings)
     }
 
-    /// Connects to `ws://host:port/path` and completes the WebSocket handshake. `receiveBufferBytes` sets
-    /// the socket's receive buffer (default: the system's, which grows with use).
+    /// Connects to `ws://host:port/path` (`wss://` with `tls`: a client context and the server name to send and
+    /// verify) and completes the WebSocket handshake. `receiveBufferBytes` sets the socket's receive buffer
+    /// (default: the system's, which grows with use).
     public static func connect(
         host: String, port: Int, path: String = "/ws", group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         maxMessageBytes: Int = 64 << 20, receiveBufferBytes: Int? = nil, handshakeTimeout: TimeAmount? = nil,
-        callbacks: Callbacks
+        tls: (context: NIOSSLContext, serverName: String)? = nil, callbacks: Callbacks
     ) async throws -> WebSocketConnection {
         let upgraded = group.next().makePromise(of: Void.self)
         let settings = Settings()
@@ -63,6 +65,9 @@ public final class WebSocketConnection: Sendable {
             channel = try await bootstrap
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        if let tls {
+                            try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls.context, serverHostname: tls.serverName))
+                        }
                         let frames = FrameHandler(callbacks: callbacks, settings: settings)
                         let handshake = HandshakeHandler(host: host, port: port, path: path, frames: frames, maxFrameSize: maxMessageBytes, upgraded: upgraded)
                         try channel.pipeline.syncOperations.addHandler(handshake)

@@ -40,10 +40,17 @@ struct Bench: AsyncParsableCommand {
         @Option(help: "Clients that send.") var senders: Int = 10
         @Option(help: "Messages per second, all senders together.") var rate: Double = 200
         @Option(help: "Chat text bytes per message.") var size: Int = 100
+        @Flag(help: "Serve over TLS (https, wss) with a self-signed certificate the clients trust.") var tls = false
         @OptionGroup var common: Common
 
         func run() async throws {
-            var bench = FanoutBench(settings: common.settings)
+            var settings = common.settings
+            if tls {
+                let folder = FileManager.default.temporaryDirectory.appendingPathComponent("plaza-bench-tls-\(getpid())").path
+                try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+                settings.tls = try BenchTLS.make(in: folder)
+            }
+            var bench = FanoutBench(settings: settings)
             bench.clients = clients
             bench.senders = senders
             bench.rate = rate
@@ -323,8 +330,12 @@ extension Bench {
     }
 }
 
+/// This executable, which the benchmarks start as the server; a debug build's figures say little, so say so.
 private func executablePath() -> String {
-    (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    #if DEBUG
+    log("warning: this is a debug build, several times slower than a release one: build with `swift build -c release`")
+    #endif
+    return (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
 }
 
 private func log(_ line: String) {

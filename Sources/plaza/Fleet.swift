@@ -18,8 +18,13 @@ struct FleetCommand: AsyncParsableCommand {
         @Option(help: "A directory's base URL (env PLAZA_DIRECTORY; default http://127.0.0.1:8080).")
         var directory: String?
 
-        @Option(name: .customLong("admin-token"), help: "The admin token (env PLAZA_AUTH_ADMIN_TOKEN).")
+        @Option(
+            name: .customLong("admin-token"),
+            help: "The admin token (env PLAZA_AUTH_ADMIN_TOKEN; default: the one plaza serve keeps in <data-dir>/admin-token).")
         var adminToken: String?
+
+        @Option(name: .customLong("data-dir"), help: "plaza serve's data directory, for its admin token (key dataDir; default ./plaza-data).")
+        var dataDirectory: String?
 
         @Flag(help: "Print the API's JSON instead of a table.")
         var json = false
@@ -28,32 +33,41 @@ struct FleetCommand: AsyncParsableCommand {
         func call(_ method: String, _ path: String, body: [String: Any]? = nil) async throws -> Data {
             let configuration = PlazaConfiguration(
                 reader: try await ConfigurationLoader.reader(
-                    flags: ["directory": directory.map { .string($0) }, "auth.adminToken": adminToken.map { .string($0) }], file: nil))
+                    flags: [
+                        "directory": directory.map { .string($0) }, "auth.adminToken": adminToken.map { .string($0) },
+                        "dataDir": dataDirectory.map { .string($0) },
+                    ], file: nil))
             let base = configuration.directoryURL
             guard let url = URL(string: base.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + path) else {
                 throw ValidationError("--directory is not a URL: \(base)")
             }
-            guard let token = configuration.auth.adminToken else {
-                throw ValidationError("the fleet API needs the admin token: --admin-token or PLAZA_AUTH_ADMIN_TOKEN")
+            let tokenFile = URL(fileURLWithPath: configuration.dataDirectory).appendingPathComponent("admin-token").standardizedFileURL.path
+            let stored = (try? String(contentsOfFile: tokenFile, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard let token = configuration.auth.adminToken ?? stored.flatMap({ $0.isEmpty ? nil : $0 }) else {
+                throw CommandFailure(
+                    description: "the fleet API needs the admin token: give --admin-token or set PLAZA_AUTH_ADMIN_TOKEN "
+                        + "(plaza serve keeps its token in <data-dir>/admin-token; there is none at \(tokenFile))")
             }
             let json = try body.map { String(decoding: try JSONSerialization.data(withJSONObject: $0), as: UTF8.self) }
             let answer: HTTPCall.Answer
             do {
                 answer = try await HTTPCall.json(.init(rawValue: method), url.absoluteString, body: json, bearer: token).send()
             } catch {
-                throw FleetError(description: "cannot reach the directory at \(base): \(error)")
+                throw CommandFailure(description: "cannot reach the directory at \(base): \(error)")
+            }
+            if answer.status == 401 {
+                let source = configuration.auth.adminToken != nil ? "the token given" : "the token in \(tokenFile)"
+                throw CommandFailure(
+                    description: "the directory at \(base) refused \(source): it is not that directory's admin token "
+                        + "(auth.adminToken; plaza serve keeps its own in <data-dir>/admin-token)")
             }
             guard answer.status == 200 else {
                 let error = (try? JSONSerialization.jsonObject(with: answer.body) as? [String: Any])?["error"] as? [String: Any]
                 let code = error?["code"] as? String ?? "http_\(answer.status)"
-                throw FleetError(description: "\(code): \(error?["message"] as? String ?? answer.text)")
+                throw CommandFailure(description: "\(code): \(error?["message"] as? String ?? answer.text)")
             }
             return answer.body
         }
-    }
-
-    struct FleetError: Error, CustomStringConvertible {
-        var description: String
     }
 
     struct Status: AsyncParsableCommand {

@@ -9,6 +9,14 @@ struct Plaza: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "plaza",
         abstract: "Real-time meeting spaces: rooms, chat, presence, positions and signalling over WebSocket.",
-        subcommands: [Serve.self, Node.self, DirectoryCommand.self, AutoscalerCommand.self, AgentCommand.self, FleetCommand.self, Bench.self]
+        subcommands: [
+            Serve.self, Node.self, DirectoryCommand.self, AutoscalerCommand.self, AgentCommand.self, FleetCommand.self, SecretsCommand.self,
+            Bench.self,
+        ]
     )
+}
+
+/// A command that could not do what it was asked: printed as one line ("Error: …"), without the usage, exit 1.
+struct CommandFailure: Error, CustomStringConvertible {
+    var description: String
 }

@@ -7,6 +7,7 @@ import PlazaTransport
 import PlazaCore
 import ServiceLifecycle
 import Foundation
+import NIOCore
 
 /// `plaza serve`: every role in one process on the embedded SQLite store.
 struct Serve: AsyncParsableCommand {
@@ -93,11 +94,31 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "A map file for the space, see docs/maps.md (key space.map; default: the built-in map).")
     var map: String?
 
+    @Option(
+        name: .customLong("domain"),
+        help: "Serve HTTPS for this name with a certificate obtained and renewed over ACME; repeat for more names (key tls.domains).")
+    var domains: [String] = []
+
+    @Option(name: .customLong("acme-directory"), help: "The ACME server's directory URL (key tls.acmeDirectory; default Let's Encrypt).")
+    var acmeDirectory: String?
+
+    @Option(name: .customLong("acme-email"), help: "The contact address of the ACME account (key tls.acmeEmail).")
+    var acmeEmail: String?
+
+    @Option(name: .customLong("tls-cert"), help: "Serve HTTPS with this PEM certificate chain, reloaded when it changes (key tls.certificate).")
+    var tlsCertificate: String?
+
+    @Option(name: .customLong("tls-key"), help: "The PEM private key of --tls-cert (key tls.key).")
+    var tlsKey: String?
+
     @OptionGroup var process: ProcessOptions
 
     func reader(_ flags: [String: ConfigContent?]) async throws -> ConfigReader {
         let common: [String: ConfigContent?] = [
             "server.host": host.map { .string($0) }, "server.port": port.map { .int($0) }, "space.map": map.map { .string($0) },
+            "tls.domains": domains.isEmpty ? nil : .stringArray(domains), "tls.acmeDirectory": acmeDirectory.map { .string($0) },
+            "tls.acmeEmail": acmeEmail.map { .string($0) }, "tls.certificate": tlsCertificate.map { .string($0) },
+            "tls.key": tlsKey.map { .string($0) },
         ]
         return try await process.reader(common.merging(flags) { $1 })
     }
@@ -132,12 +153,42 @@ enum RoleRunner {
         let (role, others) = try await launch(configuration, logger)
         let group = role.serviceGroup(others: others, logger: logger) { channel in
             let port = channel.localAddress?.port ?? configuration.http.port
-            let host = configuration.http.host == "0.0.0.0" ? "localhost" : configuration.http.host
-            logger.notice("Plaza is running: open http://\(host):\(port)/", metadata: ["dataDir": "\(configuration.dataDirectory)"])
+            if role.roomServer != nil, configuration.http.publicURL == nil {
+                // One process serving everything: the address to open in a browser.
+                let tls = configuration.http.tls
+                let host = tls.domains.first ?? (configuration.http.host == "0.0.0.0" ? "localhost" : configuration.http.host)
+                let scheme = tls.isEnabled ? "https" : "http"
+                let shownPort = (tls.isEnabled && port == 443) || (!tls.isEnabled && port == 80) ? "" : ":\(port)"
+                logger.notice("Plaza is running: open \(scheme)://\(host)\(shownPort)/", metadata: ["dataDir": "\(configuration.dataDirectory)"])
+            } else {
+                // A fleet's process: where it listens, and the address it gives out (not one to open).
+                var metadata: Logger.Metadata = ["host": "\(configuration.http.host)", "port": "\(port)"]
+                metadata["publicURL"] = configuration.http.publicURL.map { "\($0)" }
+                logger.notice("Plaza is listening", metadata: metadata)
+            }
         }
-        try await group.run()
+        do {
+            try await group.run()
+        } catch {
+            // Whatever was opened is closed before the process says why it stops.
+            try? await role.store.close()
+            throw CommandFailure(description: StartFailure.describe(error, host: configuration.http.host, port: configuration.http.port))
+        }
         try await role.store.close()
         logger.notice("Plaza stopped")
+    }
+}
+
+/// Why a server could not start, in one line that says what to do.
+enum StartFailure {
+    static func describe(_ error: any Error, host: String, port: Int) -> String {
+        guard let code = (error as? IOError)?.errnoCode else { return "Plaza stopped: \(error)" }
+        switch code {
+        case EADDRINUSE: return "port \(port) is in use; pick another with --port (key server.port)"
+        case EACCES: return "port \(port) needs privileges: run with CAP_NET_BIND_SERVICE (see deploy/systemd) or pick a port above 1023 with --port"
+        case EADDRNOTAVAIL: return "\(host) is not an address of this machine; pick another with --host (key server.host)"
+        default: return "cannot listen on \(host):\(port): \(error)"
+        }
     }
 }
 

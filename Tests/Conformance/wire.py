@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import socket
+import ssl
 import struct
 import time
 from dataclasses import dataclass, field
@@ -330,9 +331,13 @@ class WebSocket:
 
     @classmethod
     def open(cls, port: int, path: str = "/ws", source: str | None = None,
-             receive_buffer: int | None = None) -> "WebSocket":
-        """Performs the opening handshake (no subprotocol, no extension) and checks the 101 answer."""
+             receive_buffer: int | None = None, tls: "tuple[ssl.SSLContext, str] | None" = None) -> "WebSocket":
+        """Performs the opening handshake (no subprotocol, no extension) and checks the 101 answer. With `tls`
+        (a client context and the server name to send and verify), the connection is wss."""
         sock = connect(port, source=source, receive_buffer=receive_buffer)
+        if tls is not None:
+            context, server_name = tls
+            sock = context.wrap_socket(sock, server_hostname=server_name)
         key = base64.b64encode(os.urandom(16)).decode()
         sock.sendall(request_bytes("GET", path, [
             ("Upgrade", "websocket"), ("Connection", "Upgrade"),

@@ -114,7 +114,7 @@ struct RoomFixture {
         let clock = ManualClock(wallMilliseconds: 1_750_000_000_000)
         let room = try await Room.load(
             name: RoomName("lobby")!, store: store, fence: fence, configuration: RoomsConfiguration(), space: SpaceConfiguration(),
-            spawn: Position(x: 0, y: 0), metrics: PlazaMetrics(), clock: clock, logger: Logger(label: "test"))
+            arrivals: Arrivals(spawn: Position(x: 0, y: 0)), metrics: PlazaMetrics(), clock: clock, logger: Logger(label: "test"))
         return RoomFixture(room: room, store: store, clock: clock, loop: Task { await room.run() })
     }
 
@@ -253,7 +253,7 @@ func eventually(_ condition: () async -> Bool) async -> Bool {
         let clock = ManualClock()
         let registry = RoomRegistry(
             store: ScriptedStore(), claims: SoleHost(), configuration: RoomsConfiguration(), space: SpaceConfiguration(),
-            spawn: Position(x: 0, y: 0), metrics: PlazaMetrics(), clock: clock, logger: Logger(label: "test"))
+            arrivals: Arrivals(spawn: Position(x: 0, y: 0)), metrics: PlazaMetrics(), clock: clock, logger: Logger(label: "test"))
         let loops = Task { await registry.run() }
         let room = try await registry.room(RoomName("lobby")!)
         let outbound = RecordingOutbound()

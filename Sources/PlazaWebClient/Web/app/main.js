@@ -99,6 +99,8 @@ async function enter(choice, description, map) {
     proximityRadius: description.proximity.radius,
     onRosterChange: () => renderPeople(),
   });
+  // Each token renewal brings fresh TURN credentials (they expire): new calls use them, and open ones take them.
+  session.addEventListener('token', () => proximity?.configure(session.iceServers, session.iceTransportPolicy));
   const refreshVideos = () => videos.update(proximity?.peers ?? new Map(), space, stream, media);
 
   // Media state is set, never toggled: every change sends the complete state, and so does every welcome,
@@ -161,6 +163,7 @@ async function enter(choice, description, map) {
         you: welcome.you,
         signal: (to, data) => session.send({ type: 'signal', to, data }),
         iceServers: session.iceServers,
+        iceTransportPolicy: session.iceTransportPolicy,
         radius: description.proximity.radius,
         maxPeers: description.proximity.maxPeers,
         localTracks: tracks,
@@ -230,17 +233,31 @@ async function enter(choice, description, map) {
   for (const button of document.querySelectorAll('.controls button')) {
     button.addEventListener('pointerup', () => setTimeout(() => $('map').focus(), 0));
   }
-  const showPanel = (panel) => {
-    const open = !sidebar.classList.contains('closed') && !$(panel).hidden;
-    $('chat-panel').hidden = panel !== 'chat-panel';
-    $('people-panel').hidden = panel !== 'people-panel';
-    if (narrow.matches) sidebar.classList.toggle('closed', open);
-    else sidebar.classList.remove('closed');
-    if (panel === 'chat-panel' && chatVisible()) chat.shown();
+  // The side panel holds the chat and the people. On a wide screen both fit, one above the other, and each
+  // button shows or hides its own; on a phone the panel is a sheet over the map with one of them at a time.
+  // The buttons are pressed while their panel is open; with neither open the map takes the whole width.
+  const panels = { chat: $('chat-panel'), people: $('people-panel') };
+  const panelButtons = { chat: $('chat-button'), people: $('people-button') };
+  const panelOpen = (name) => !sidebar.classList.contains('closed') && !panels[name].hidden;
+  const setPanels = (open) => {
+    const chatWasVisible = chatVisible();
+    for (const name of ['chat', 'people']) {
+      panels[name].hidden = !open[name];
+      panelButtons[name].setAttribute('aria-pressed', String(Boolean(open[name])));
+    }
+    sidebar.classList.toggle('closed', !open.chat && !open.people);
+    if (!chatWasVisible && chatVisible()) chat.shown();
   };
-  $('chat-button').addEventListener('click', () => showPanel('chat-panel'));
-  $('people-button').addEventListener('click', () => showPanel('people-panel'));
-  if (!narrow.matches) $('people-panel').hidden = false; // both fit side by side on a wide screen
+  const togglePanel = (name) => {
+    const other = name === 'chat' ? 'people' : 'chat';
+    setPanels({ [name]: !panelOpen(name), [other]: !narrow.matches && panelOpen(other) });
+  };
+  const openChat = () => setPanels({ chat: true, people: !narrow.matches && panelOpen('people') });
+  const defaultPanels = () => setPanels({ chat: !narrow.matches, people: !narrow.matches });
+  panelButtons.chat.addEventListener('click', () => togglePanel('chat'));
+  panelButtons.people.addEventListener('click', () => togglePanel('people'));
+  narrow.addEventListener('change', defaultPanels);
+  defaultPanels();
   $('leave-button').addEventListener('click', () => {
     proximity?.closeAll();
     session.stop();
@@ -255,13 +272,11 @@ async function enter(choice, description, map) {
     const typing = isField(event.target);
     if (event.key === 'Escape') {
       if (typing) event.target.blur();
-      if (narrow.matches) sidebar.classList.add('closed'); // the sheet covers the map on a phone
+      if (narrow.matches) setPanels({ chat: false, people: false }); // the sheet covers the map on a phone
       $('map').focus();
     } else if (!typing && event.key === 'Enter' && !(event.target instanceof HTMLButtonElement)) {
       event.preventDefault();
-      showPanel('chat-panel');
-      $('chat-panel').hidden = false;
-      sidebar.classList.remove('closed');
+      openChat();
       $('chat-input').focus();
     } else if (!typing && EMOTE_KEYS[event.code] && !event.repeat && !event.ctrlKey && !event.metaKey) {
       space.emote(EMOTE_KEYS[event.code]);

@@ -55,16 +55,18 @@ export class Proximity {
    * @param {string} options.you
    * @param {(to: string, data: object) => boolean} options.signal sends a `signal` frame; false if it could not
    * @param {RTCIceServer[]} options.iceServers
+   * @param {'all'|'relay'} options.iceTransportPolicy `relay`: every call goes through a TURN relay
    * @param {number} options.radius
    * @param {number} options.maxPeers
    * @param {() => {audio: MediaStreamTrack|null, video: MediaStreamTrack|null}} options.localTracks
    * @param {() => void} options.onChange called when calls start, end or get media
    */
-  constructor({ you, signal, iceServers, radius, maxPeers, localTracks, onChange }) {
+  constructor({ you, signal, iceServers, iceTransportPolicy, radius, maxPeers, localTracks, onChange }) {
     this.you = you;
     this.tab = crypto.randomUUID();
     this.signal = signal;
     this.iceServers = iceServers;
+    this.iceTransportPolicy = iceTransportPolicy ?? 'all';
     this.radius = radius;
     this.maxPeers = maxPeers;
     this.localTracks = localTracks;
@@ -177,20 +179,45 @@ export class Proximity {
     this.#close(peer);
   }
 
+  /**
+   * New ICE servers (a token renewal brings fresh TURN credentials): calls placed from now on use them, and so
+   * do the open ones whenever they gather candidates again. A relay they already hold keeps its credentials.
+   */
+  configure(iceServers, iceTransportPolicy) {
+    this.iceServers = iceServers;
+    this.iceTransportPolicy = iceTransportPolicy ?? 'all';
+    for (const peer of this.peers.values()) {
+      try {
+        peer.pc.setConfiguration({ ...peer.pc.getConfiguration(), ...this.#configuration() });
+      } catch {
+        // A connection closing under us; its replacement gets the new servers.
+      }
+    }
+  }
+
   closeAll() {
     for (const id of [...this.peers.keys()]) this.hangUp(id, true);
   }
 
-  /** Per call: connection state and RTP byte counts (from getStats), for diagnostics and tests. */
+  /**
+   * Per call: connection state, RTP byte counts and the candidate types of the pair in use (`host`, `srflx`,
+   * `prflx`, `relay`; null before one is chosen), from getStats, for diagnostics and tests.
+   */
   async stats() {
     const result = {};
     for (const [id, peer] of this.peers) {
-      const entry = { state: peer.pc.connectionState, bytesReceived: 0, bytesSent: 0 };
+      const entry = { state: peer.pc.connectionState, bytesReceived: 0, bytesSent: 0, localCandidateType: null, remoteCandidateType: null };
       const report = await peer.pc.getStats();
+      let pair = null;
       report.forEach((stat) => {
         if (stat.type === 'inbound-rtp') entry.bytesReceived += stat.bytesReceived ?? 0;
         if (stat.type === 'outbound-rtp') entry.bytesSent += stat.bytesSent ?? 0;
+        if (stat.type === 'transport' && stat.selectedCandidatePairId) pair = report.get(stat.selectedCandidatePairId) ?? pair;
       });
+      if (pair) {
+        entry.localCandidateType = report.get(pair.localCandidateId)?.candidateType ?? null;
+        entry.remoteCandidateType = report.get(pair.remoteCandidateId)?.candidateType ?? null;
+      }
       result[id] = entry;
     }
     return result;
@@ -258,7 +285,7 @@ export class Proximity {
   }
 
   #open(id, call) {
-    const pc = new RTCPeerConnection({ iceServers: this.iceServers });
+    const pc = new RTCPeerConnection(this.#configuration());
     const peer = new Peer(id, call, pc, this.distances.get(id) ?? this.radius);
     this.peers.set(id, peer);
     pc.onicecandidate = (event) => {
@@ -285,6 +312,10 @@ export class Proximity {
     };
     this.onChange();
     return peer;
+  }
+
+  #configuration() {
+    return { iceServers: this.iceServers, iceTransportPolicy: this.iceTransportPolicy };
   }
 
   #flushCandidates(peer) {

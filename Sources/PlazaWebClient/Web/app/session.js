@@ -58,7 +58,10 @@ export class Session extends EventTarget {
     this.media = media;
     this.since = since;
     this.you = null;
+    /** From the latest join answer: the STUN/TURN servers (TURN credentials expire: each renewal brings fresh
+     * ones) and whether calls may only go through a TURN relay (`relay`) or by any path (`all`). */
     this.iceServers = [];
+    this.iceTransportPolicy = 'all';
     /** connecting → open ⇄ reconnecting; closed at the end. */
     this.state = 'connecting';
     this.socket = null;
@@ -121,6 +124,7 @@ export class Session extends EventTarget {
     this.you = answer.participant;
     this.name = answer.name;
     this.iceServers = answer.iceServers ?? [];
+    this.iceTransportPolicy = answer.iceTransportPolicy === 'relay' ? 'relay' : 'all';
     this.dispatchEvent(new CustomEvent('token', { detail: answer }));
     if (changed) this.dispatchEvent(new CustomEvent('identity', { detail: answer.participant }));
     this.#scheduleRenewal(answer.expiresIn);

@@ -76,6 +76,8 @@ export class Space {
     this.running = false;
 
     window.addEventListener('resize', () => this.renderer.resize());
+    // The map also changes size without the window: when the side panel is shown or hidden.
+    new ResizeObserver(() => this.renderer.resize()).observe(canvas);
     window.addEventListener('keydown', (event) => this.#key(event, true));
     window.addEventListener('keyup', (event) => this.#key(event, false));
     window.addEventListener('blur', () => this.keys.clear());
