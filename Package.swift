@@ -175,7 +175,7 @@ let package = Package(
         tests("PlazaAutoscalingTests", ["PlazaAutoscaling", "PlazaFleetModel"]),
         tests("PlazaRoomsTests", ["PlazaRooms", "PlazaCore", "PlazaProtocol", "PlazaStore", "PlazaAuth", "PlazaMetrics"]),
         tests("PlazaTransportTests", ["PlazaTransport", "PlazaProtocol"]),
-        tests("PlazaTLSTests", ["PlazaTLS", "PlazaCore", nioSSL, nioCore, nioEmbedded, x509, crypto]),
+        tests("PlazaTLSTests", ["PlazaTLS", "PlazaCore", nioSSL, nioCore, nioEmbedded, x509, crypto, logging]),
         tests("PlazaStoreTests", ["PlazaStore", "PlazaSQLite", "PlazaPostgres", "PlazaPlacement", "PlazaFleetModel", "PlazaTesting"]),
         tests(
             "PlazaFleetTests",

@@ -9,6 +9,8 @@ struct BenchFleet: Sendable {
     let store: String
     let environment: [String: String]
     let layout: Layout
+    /// Every process over TLS with this certificate (https, wss), or plain.
+    let tls: BenchTLS?
     private(set) var directories: [BenchServer] = []
     private(set) var nodes: [String: BenchServer] = [:]
     private let nodePorts: [Int]
@@ -30,19 +32,20 @@ struct BenchFleet: Sendable {
     /// failure the processes already started are stopped.
     static func start(
         executable: String, store: String, nodes: Int, directories: Int, environment: [String: String],
-        layout: Layout = Layout()
+        layout: Layout = Layout(), tls: BenchTLS? = nil
     ) async throws -> BenchFleet {
         let secret = (0..<4).map { _ in UUID().uuidString }.joined()
         var fleet = BenchFleet(
             executable: executable, store: store,
-            environment: environment.merging(["PLAZA_AUTH_SECRET": secret]) { $1 }, layout: layout,
+            environment: environment.merging(["PLAZA_AUTH_SECRET": secret]) { $1 }, layout: layout, tls: tls,
             nodePorts: try (0..<nodes).map { _ in try LoopbackPort.free() })
         do {
             for index in 0..<directories {
+                let (secure, healthPort) = try fleet.tlsEnvironment()
                 fleet.directories.append(
                     try await BenchServer.start(
-                        executable: executable, arguments: ["directory", "--store", store],
-                        environment: fleet.environment.merging(layout.directoryEnvironment[index] ?? [:]) { $1 }))
+                        executable: executable, arguments: ["directory", "--store", store], healthPort: healthPort,
+                        environment: fleet.environment.merging(layout.directoryEnvironment[index] ?? [:]) { $1 }.merging(secure) { $1 }))
             }
             for index in 0..<(layout.startedNodes ?? nodes) { try await fleet.startNode(index) }
         } catch {
@@ -58,13 +61,22 @@ struct BenchFleet: Sendable {
     /// Starts node `index` (again, after a kill) under its id and port.
     mutating func startNode(_ index: Int) async throws {
         let port = nodePorts[index]
+        let (secure, healthPort) = try tlsEnvironment()
         nodes[Self.nodeID(index)] = try await BenchServer.start(
             executable: executable,
             arguments: [
                 "node", "--store", layout.nodeStores[index] ?? store, "--node-id", Self.nodeID(index),
-                "--public-url", "http://127.0.0.1:\(port)",
+                "--public-url", tls == nil ? "http://127.0.0.1:\(port)" : "https://localhost:\(port)",
             ],
-            port: port, environment: environment.merging(layout.nodeEnvironment[index] ?? [:]) { $1 })
+            port: port, healthPort: healthPort,
+            environment: environment.merging(layout.nodeEnvironment[index] ?? [:]) { $1 }.merging(secure) { $1 })
+    }
+
+    /// A process's TLS settings and the port of its plain listener, where its health is checked.
+    private func tlsEnvironment() throws -> ([String: String], Int?) {
+        guard let tls else { return ([:], nil) }
+        let healthPort = try LoopbackPort.free()
+        return (tls.environment(httpPort: healthPort), healthPort)
     }
 
     /// CPU seconds used so far by each process, keyed `directory-N` and by node id.

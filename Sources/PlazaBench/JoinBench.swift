@@ -4,6 +4,7 @@ import NIOPosix
 import NIOHTTP1
 import Synchronization
 import PlazaWebSocketClient
+import NIOSSL
 
 /// What `plaza bench join` measures: participants arriving at an offered rate (open loop: the next join is sent
 /// on schedule whether or not earlier ones have been answered), each one `POST /api/v1/join` through a directory,
@@ -31,10 +32,11 @@ public struct JoinBench: Sendable {
         log("starting \(directories) directories and \(nodes) nodes")
         let fleet = try await BenchFleet.start(
             executable: settings.executable, store: store, nodes: nodes, directories: directories,
-            environment: ["PLAZA_CLUSTER_CAPACITY": "1000000", "PLAZA_LIMITS_PARTICIPANTS_PER_ROOM": "10000"])
+            environment: ["PLAZA_CLUSTER_CAPACITY": "1000000", "PLAZA_LIMITS_PARTICIPANTS_PER_ROOM": "10000"], tls: settings.tls)
         defer { fleet.stop() }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: settings.generatorThreads)
-        let http = HTTPClientPool(ports: fleet.directories.map(\.port), group: group)
+        let tls = settings.tls.map { (context: $0.clientContext, serverName: "localhost") }
+        let http = HTTPClientPool(ports: fleet.directories.map(\.port), group: group, tls: tls)
         let held = HeldConnections()
         let outcome = JoinOutcome()
         let run = UUID().uuidString.prefix(6).lowercased()
@@ -63,7 +65,7 @@ public struct JoinBench: Sendable {
                 tasks.addTask {
                     await Self.join(
                         room: "j\(run)-\(index % rooms)", name: "p\(index)", due: due, measured: measured,
-                        http: http, group: group, held: held, hold: hold, outcome: outcome)
+                        http: http, group: group, tls: tls, held: held, hold: hold, outcome: outcome)
                 }
             }
             cpuAfter = Self.cpuSeconds(of: fleet)
@@ -103,7 +105,7 @@ public struct JoinBench: Sendable {
     /// One participant: join, connect, hello, welcome; then held open until its time is up.
     static func join(
         room: String, name: String, due: UInt64, measured: Bool, http: HTTPClientPool, group: any EventLoopGroup,
-        held: HeldConnections, hold: Double, outcome: JoinOutcome
+        tls: (context: NIOSSLContext, serverName: String)? = nil, held: HeldConnections, hold: Double, outcome: JoinOutcome
     ) async {
         let answer: JoinAnswer
         do {
@@ -122,8 +124,10 @@ public struct JoinBench: Sendable {
         }
         let connection: WebSocketConnection
         do {
+            // Over TLS the node is named in the answer (`localhost`) and reached on the loopback address.
             connection = try await WebSocketConnection.connect(
-                host: answer.host, port: answer.port, path: answer.path, group: group,
+                host: tls == nil ? answer.host : "127.0.0.1", port: answer.port, path: answer.path, group: group,
+                tls: tls.map { ($0.context, answer.host) },
                 callbacks: .init(
                     onMessage: { buffer in
                         // `{"type":"welcome"…` is the first frame of a seated connection; anything else first
@@ -200,11 +204,12 @@ final class HeldConnections: Sendable {
 final class HTTPClientPool: Sendable {
     private let ports: [Int]
     private let group: any EventLoopGroup
+    private let tls: (context: NIOSSLContext, serverName: String)?
     private let idle = Mutex<[KeepAliveHTTPClient]>([])
     private let opened = Atomic<Int>(0)
 
-    init(ports: [Int], group: any EventLoopGroup) {
-        (self.ports, self.group) = (ports, group)
+    init(ports: [Int], group: any EventLoopGroup, tls: (context: NIOSSLContext, serverName: String)? = nil) {
+        (self.ports, self.group, self.tls) = (ports, group, tls)
     }
 
     func request(_ method: HTTPMethod, _ path: String, json body: String) async throws -> (status: Int, body: ByteBuffer) {
@@ -213,7 +218,7 @@ final class HTTPClientPool: Sendable {
             client = reused
         } else {
             let index = opened.add(1, ordering: .relaxed).newValue
-            client = try await KeepAliveHTTPClient.connect(host: "127.0.0.1", port: ports[index % ports.count], group: group)
+            client = try await KeepAliveHTTPClient.connect(host: "127.0.0.1", port: ports[index % ports.count], group: group, tls: tls)
         }
         do {
             let response = try await client.request(method, path, json: body)

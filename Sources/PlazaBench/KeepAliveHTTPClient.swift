@@ -1,6 +1,7 @@
 import NIOCore
 import NIOPosix
 import NIOHTTP1
+import NIOSSL
 
 /// One keep-alive HTTP/1.1 connection sending one request at a time: the load generator's client for the
 /// HTTP API, cheap enough that thousands of requests per second measure the server rather than the client.
@@ -9,11 +10,17 @@ final class KeepAliveHTTPClient: Sendable {
     private let handler: NIOLoopBound<ResponseHandler>
     private let host: String
 
-    static func connect(host: String, port: Int, group: any EventLoopGroup) async throws -> KeepAliveHTTPClient {
+    /// `tls`: over https, verifying the server as `tls.serverName`.
+    static func connect(
+        host: String, port: Int, group: any EventLoopGroup, tls: (context: NIOSSLContext, serverName: String)? = nil
+    ) async throws -> KeepAliveHTTPClient {
         let channel = try await ClientBootstrap(group: group)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls.context, serverHostname: tls.serverName))
+                    }
                     try channel.pipeline.syncOperations.addHTTPClientHandlers()
                     try channel.pipeline.syncOperations.addHandler(ResponseHandler())
                 }
@@ -22,7 +29,7 @@ final class KeepAliveHTTPClient: Sendable {
         let handler = try await channel.eventLoop.submit {
             NIOLoopBound(try channel.pipeline.syncOperations.handler(type: ResponseHandler.self), eventLoop: channel.eventLoop)
         }.get()
-        return KeepAliveHTTPClient(channel: channel, handler: handler, host: "\(host):\(port)")
+        return KeepAliveHTTPClient(channel: channel, handler: handler, host: "\(tls?.serverName ?? host):\(port)")
     }
 
     private init(channel: any Channel, handler: NIOLoopBound<ResponseHandler>, host: String) {

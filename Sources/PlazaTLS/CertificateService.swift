@@ -4,6 +4,7 @@ import UnixSignals
 import AsyncHTTPClient
 import NIOSSL
 import Crypto
+import Synchronization
 import Foundation
 
 /// Keeps a role's certificate in service: certificate files reloaded when they change on disk or on SIGHUP, or
@@ -15,6 +16,11 @@ public final class CertificateService: Service {
     private let files: Files
     private let logger: Logger
     private let served: @Sendable (CertificatePair) -> Void
+    /// Listeners running (the https one and the plain one): ACME's validator must find them up.
+    private let listeners = Mutex(0)
+
+    /// Tells the service one of its role's listeners is running.
+    public func listenerRunning() { listeners.withLock { $0 += 1 } }
 
     /// Where the certificate and key are read from (and, with ACME, written to).
     public struct Files: Sendable {
@@ -80,8 +86,14 @@ public final class CertificateService: Service {
             listener.cancel()
             ticker.cancel()
         }
-        if settings.usesACME { continuation.yield(.tick) }
-        await cancelWhenGracefulShutdown { await self.serve(events) }
+        await cancelWhenGracefulShutdown {
+            if self.settings.usesACME {
+                // The first attempt waits for both listeners (at most ten seconds): the validator comes at once.
+                for _ in 0..<200 where self.listeners.withLock({ $0 }) < 2 { try? await Task.sleep(for: .milliseconds(50)) }
+                continuation.yield(.tick)
+            }
+            await self.serve(events)
+        }
     }
 
     /// Reloads on every change and SIGHUP; with ACME, renews when due, and after a failure again later.

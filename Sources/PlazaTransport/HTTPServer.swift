@@ -77,11 +77,16 @@ public enum HTTPServer {
     ) -> [any Service] {
         let main = application(
             router: router, http: http, port: http.port, webSocket: webSocket, certificates: https?.certificates, metrics: metrics,
-            logger: logger, onServerRunning: onServerRunning)
+            logger: logger
+        ) { channel in
+            https?.listenerRunning()
+            await onServerRunning(channel)
+        }
         guard let https else { return [main] }
         let plain = application(
             router: plainRouter(http: http, certificates: https.certificates), http: http, port: http.tls.httpPort, webSocket: nil,
             certificates: nil, metrics: metrics, logger: logger) { channel in
+                https.listenerRunning()
                 logger.notice("plain HTTP: ACME challenges, and redirects to https", metadata: ["port": "\(channel.localAddress?.port ?? 0)"])
             }
         return [https, plain, main]

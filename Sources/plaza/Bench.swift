@@ -12,7 +12,7 @@ struct Bench: AsyncParsableCommand {
             """,
         subcommands: [
             Fanout.self, Space.self, Placement.self, Join.self, FleetFanout.self, Failover.self, Load.self,
-            SlowConsumers.self, Drill.self, LeaderFailover.self, Soak.self,
+            SlowConsumers.self, Drill.self, LeaderFailover.self, Soak.self, Handshakes.self,
         ]
     )
 
@@ -31,6 +31,17 @@ struct Bench: AsyncParsableCommand {
             settings.generatorThreads = threads
             return settings
         }
+
+        /// The settings, over TLS with a new self-signed certificate when `tls`.
+        func settings(tls: Bool) throws -> BenchSettings {
+            var settings = self.settings
+            if tls {
+                let folder = FileManager.default.temporaryDirectory.appendingPathComponent("plaza-bench-tls-\(getpid())").path
+                try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+                settings.tls = try BenchTLS.make(in: folder)
+            }
+            return settings
+        }
     }
 
     struct Fanout: AsyncParsableCommand {
@@ -44,13 +55,7 @@ struct Bench: AsyncParsableCommand {
         @OptionGroup var common: Common
 
         func run() async throws {
-            var settings = common.settings
-            if tls {
-                let folder = FileManager.default.temporaryDirectory.appendingPathComponent("plaza-bench-tls-\(getpid())").path
-                try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-                settings.tls = try BenchTLS.make(in: folder)
-            }
-            var bench = FanoutBench(settings: settings)
+            var bench = FanoutBench(settings: try common.settings(tls: tls))
             bench.clients = clients
             bench.senders = senders
             bench.rate = rate
@@ -120,10 +125,11 @@ struct Bench: AsyncParsableCommand {
         @Option(help: "Joins per second offered.") var rate: Double = 1_000
         @Option(help: "Rooms the participants join, in turn.") var rooms: Int = 1_000
         @Option(help: "Seconds each participant stays connected.") var hold: Double = 10
+        @Flag(help: "Every process over TLS (https, wss) with a self-signed certificate the clients trust.") var tls = false
         @OptionGroup var common: Common
 
         func run() async throws {
-            var bench = JoinBench(settings: common.settings, store: store)
+            var bench = JoinBench(settings: try common.settings(tls: tls), store: store)
             bench.nodes = nodes
             bench.directories = directories
             bench.rate = rate
@@ -275,6 +281,20 @@ extension Bench {
             drill.leaseTTL = leaseTTL
             let outcome = try await drill.run(log: log)
             report(outcome.results, failures: outcome.failures)
+        }
+    }
+
+    struct Handshakes: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "TLS handshakes per second one plaza serve sustains, full and resumed, with its CPU per handshake.",
+            discussion: "The generator is `openssl s_time` (Debian's openssl): --clients processes at once, for --duration s each mode.")
+        @Option(help: "openssl s_time processes at once.") var clients: Int = 2
+        @OptionGroup var common: Common
+
+        func run() async throws {
+            var bench = HandshakeBench(settings: common.settings)
+            bench.clients = clients
+            report(try await bench.run(log: log))
         }
     }
 

@@ -54,6 +54,12 @@ struct Serve: AsyncParsableCommand {
         let configFile = server.process.config
         try await RoleRunner.run(reader: reader) { configuration, logger in
             try validated(configuration.autoscaler.validate)
+            guard !configuration.http.tls.isEnabled else {
+                // Its room servers listen on ports of their own and would each need the certificate.
+                throw CommandFailure(
+                    description: "plaza serve --pools does not serve HTTPS: put a TLS-terminating proxy in front of it, "
+                        + "or run plaza serve without --pools (tls.* keys)")
+            }
             let fleet = try await Roles.embeddedFleet(configuration, configFile: configFile, logger: logger)
             let stateDirectory = URL(fileURLWithPath: configuration.dataDirectory).appendingPathComponent("fleet")
             let autoscaler = Autoscaler(

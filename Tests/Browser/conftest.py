@@ -3,9 +3,8 @@
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
@@ -18,25 +17,11 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "Support"))
+from plaza_processes import free_port, plaza_binary, stop  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(os.environ.get("PLAZA_ARTIFACTS", ROOT / ".build" / "browser-artifacts"))
-
-
-def plaza_binary() -> str:
-    """The `plaza` executable: $PLAZA_BIN, or the debug build (built here if needed)."""
-    if os.environ.get("PLAZA_BIN"):
-        return os.environ["PLAZA_BIN"]
-    subprocess.run(["swift", "build", "--product", "plaza"], cwd=ROOT, check=True)
-    bin_dir = subprocess.run(
-        ["swift", "build", "--show-bin-path"], cwd=ROOT, check=True, capture_output=True, text=True
-    ).stdout.strip()
-    return str(Path(bin_dir) / "plaza")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class PlazaProcess:
@@ -71,13 +56,7 @@ class PlazaProcess:
         raise RuntimeError("plaza did not become healthy within 30 s")
 
     def stop(self):
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop(self.process)
         self.process = None
 
     def history(self, token: str, room: str) -> list:

@@ -10,12 +10,10 @@ configuration file so each test can set the small limits and timeouts it exercis
 
 import copy
 import json
-import os
 import resource
 import shutil
-import signal
-import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
@@ -28,6 +26,9 @@ pytest.register_assert_rewrite("wire")
 
 import wire  # noqa: E402  (after the assertion rewrite is registered)
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "Support"))
+from plaza_processes import free_port, plaza_binary, stop  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[2]
 
 # Settings of the shared server, and the base of every `plaza_with` server.
@@ -38,23 +39,6 @@ BASE_SETTINGS = {
 }
 
 ROOM = "conf"
-
-
-def plaza_binary() -> str:
-    """The `plaza` executable: $PLAZA_BIN, or the debug build (built here if needed)."""
-    if os.environ.get("PLAZA_BIN"):
-        return os.environ["PLAZA_BIN"]
-    subprocess.run(["swift", "build", "--product", "plaza"], cwd=ROOT, check=True)
-    bin_dir = subprocess.run(
-        ["swift", "build", "--show-bin-path"], cwd=ROOT, check=True, capture_output=True, text=True
-    ).stdout.strip()
-    return str(Path(bin_dir) / "plaza")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def merged(base: dict, overrides: dict) -> dict:
@@ -108,13 +92,7 @@ class PlazaServer:
         resource.setrlimit(resource.RLIMIT_NOFILE, (self.file_limit, self.file_limit))
 
     def stop(self):
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop(self.process)
         self.process = None
         self.log.close()
         shutil.rmtree(self.directory, ignore_errors=True)

@@ -253,3 +253,27 @@ def test_join_normalises_name_to_nfc(plaza):
     status, answer = plaza.http("POST", "/api/v1/join", {"room": "conf", "name": "Ren" + "e\u0301"})
     assert status == 200, (status, answer)
     assert answer["name"] == "Ren\u00e9", ascii(answer["name"])
+
+
+def test_tokens_never_reach_the_log_even_at_trace_level(plaza_with, session):
+    """A session at the most verbose log level: joins, a renewal, hello, chat, a refused token. No token (nor the
+    admin token) appears in any log line."""
+    server = plaza_with({"log": {"level": "trace"}, "auth": {"adminToken": "admin-" + "x" * 40}})
+    socket = session(server)
+    socket.send_json({"type": "chat", "id": "t-1", "text": "hello"})
+    socket.expect_json("ack")
+    answer = server.join(name="Bob")
+    status, renewed = server.http("POST", "/api/v1/join", {"room": "conf", "name": "Bob"},
+                                  headers={"Authorization": f"Bearer {answer['token']}"})
+    assert status == 200, renewed
+    status, _ = server.http("POST", "/api/v1/join", {"room": "conf", "name": "Eve"},
+                            headers={"Authorization": "Bearer " + answer["token"][:-4] + "AAAA"})
+    assert status == 401
+    status, _ = server.http("GET", "/api/v1/rooms", headers={"Authorization": "Bearer admin-" + "x" * 40})
+    assert status == 200
+    server.log.flush()
+    log = (server.directory / "plaza.log").read_text(errors="replace")
+    assert "trace" in log or "debug" in log, "the server logged at the verbose levels"
+    for secret in [answer["token"], renewed["token"], answer["token"][:-4] + "AAAA", "admin-" + "x" * 40]:
+        assert secret not in log
+        assert secret.split(".")[-1] not in log, "a token's signature is in the log"

@@ -4,24 +4,15 @@ The tests need Debian's `docker-compose` (1.29, the compose file's oldest reader
 (systemd-analyze), `coturn` (turnserver, turnutils_uclient) and `openssl`.
 """
 
-import os
-import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "Support"))
+from plaza_processes import plaza_binary  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def plaza_binary() -> str:
-    """The `plaza` executable: $PLAZA_BIN, or the debug build (built here if needed)."""
-    if os.environ.get("PLAZA_BIN"):
-        return os.environ["PLAZA_BIN"]
-    subprocess.run(["swift", "build", "--product", "plaza"], cwd=ROOT, check=True)
-    bin_dir = subprocess.run(
-        ["swift", "build", "--show-bin-path"], cwd=ROOT, check=True, capture_output=True, text=True
-    ).stdout.strip()
-    return str(Path(bin_dir) / "plaza")
 
 
 @pytest.fixture(scope="session")

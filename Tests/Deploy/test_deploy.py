@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 import pytest
+from plaza_processes import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -68,23 +69,6 @@ def load_yaml(text: str):
             input=text, capture_output=True, text=True, check=True)
         return json.loads(converted.stdout)
     return yaml.safe_load(text)
-
-
-def free_port(udp_too: bool = False) -> int:
-    """A loopback TCP port nobody listens on (with `udp_too`, its UDP port is free as well)."""
-    for _ in range(100):
-        with socket.socket() as tcp:
-            tcp.bind(("127.0.0.1", 0))
-            port = tcp.getsockname()[1]
-            if not udp_too:
-                return port
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-                try:
-                    udp.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-                return port
-    raise RuntimeError("no free loopback port")
 
 
 def conf_value(name: str) -> str:
@@ -280,7 +264,7 @@ def coturn(tmp_path):
     secret = "deploy-test-" + os.urandom(12).hex()
     certificate_dir = tmp_path / "tls" / DOMAIN
     der = make_certificate(certificate_dir, DOMAIN)
-    port, tls_port = free_port(udp_too=True), free_port()
+    port, tls_port = free_port(udp=True), free_port()
     relay_start = 40000 + int.from_bytes(os.urandom(2), "big") % 20000
     log_path = tmp_path / "turnserver.log"
     log = open(log_path, "wb")

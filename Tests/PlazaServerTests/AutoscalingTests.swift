@@ -249,6 +249,22 @@ import PlazaTesting
         #expect(lines.contains { $0.contains(" terminate ") && $0.contains(first) && $0.contains("drained: empty") })
         let status = try await PlazaProcess.run(["fleet", "status"] + cli, directory: folder)
         #expect(status.output.contains("rooms") && status.output.contains(second) && status.output.contains("serving"), "\(status.output)")
+        // Without a token it says where the token is; a wrong one is named as refused, with no HTTP advice.
+        let missing = try await PlazaProcess.run(
+            ["fleet", "status", "--directory", directory.baseURL, "--data-dir", folder.appendingPathComponent("none").path], directory: folder)
+        #expect(missing.status != 0 && missing.output.contains("<data-dir>/admin-token"), "\(missing.output)")
+        #expect(missing.output.contains(folder.appendingPathComponent("none/admin-token").path), "\(missing.output)")
+        let wrong = try await PlazaProcess.run(["fleet", "status", "--directory", directory.baseURL, "--admin-token", "wrong"], directory: folder)
+        #expect(wrong.status != 0 && wrong.output.contains("refused the token given"), "\(wrong.output)")
+        #expect(!wrong.output.contains("Authorization"), "\(wrong.output)")
+        if case .serve = deployment {
+            // On the machine of `plaza serve`, its data directory is enough; and its log told the pools and servers.
+            let local = try await PlazaProcess.run(
+                ["fleet", "status", "--directory", directory.baseURL, "--data-dir", folder.path], directory: folder)
+            #expect(local.status == 0, "\(local.output)")
+            #expect(drill.log.contains("pool=rooms") && drill.log.contains("] pool"), "\(drill.log)")
+            #expect(drill.log.contains("instance registered") && drill.log.contains("url=http://127.0.0.1:"), "\(drill.log)")
+        }
 
         // `plaza serve --pools` stops its room servers when it stops; `plaza autoscaler` leaves them to a successor.
         let running = try #require(drill.roomServerPids[second])

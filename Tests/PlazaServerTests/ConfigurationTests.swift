@@ -35,6 +35,19 @@ import PlazaRoles
         #expect(configuration(["agent.kind": .string("jvb")]).agent.registration(id: "b").capacity == 500)
     }
 
+    @Test func withDomainsThePortIsHTTPSUnlessGiven() {
+        #expect(configuration([:]).http.port == 8080)
+        let automatic = configuration(["tls.domains": .stringArray(["party.example.com"])])
+        #expect(automatic.http.port == 443 && automatic.http.tls.usesACME && automatic.http.tls.httpPort == 80)
+        #expect(configuration(["tls.domains": .stringArray(["party.example.com"]), "server.port": .int(8443)]).http.port == 8443)
+        let lists = configuration([
+            "turn.urls": .stringArray(["turn:a.example:3478?transport=udp"]), "turn.secret": .string("0123456789abcdef"),
+            "auth.previousSecrets": .stringArray([String(repeating: "p", count: 32)]), "ice.transportPolicy": .string("relay"),
+        ])
+        #expect(lists.http.turn.urls.count == 1 && lists.auth.previousSecrets.count == 1 && lists.http.iceTransportPolicy == "relay")
+        #expect((try? lists.validate()) != nil)
+    }
+
     @Test func aValueThatCannotWorkNamesItsKey() {
         for (values, key) in [
             (["cluster.loadSource": ConfigContent.string("gossip")], "cluster.loadSource"),
@@ -42,6 +55,12 @@ import PlazaRoles
             (["limits.frameBytes": .int(10)], "limits.frameBytes"),
             (["cluster.heartbeatInterval": .double(10)], "cluster.leaseTTL"),
             (["cluster.heartbeatInterval": .double(10), "cluster.leaseTTL": .double(20)], "cluster.heartbeatTTL"),
+            (["turn.urls": .stringArray(["turn:a.example"])], "turn.secret"),
+            (["turn.urls": .stringArray(["http://a.example"]), "turn.secret": .string("0123456789abcdef")], "turn.urls"),
+            (["ice.transportPolicy": .string("relay")], "ice.transportPolicy"),
+            (["ice.transportPolicy": .string("none")], "ice.transportPolicy"),
+            (["auth.previousSecrets": .stringArray(["short"])], "auth.previousSecrets"),
+            (["tls.certificate": .string("c.pem")], "tls.key"),
         ] {
             #expect(throws: ConfigurationError.self) { try configuration(values).validate() }
             do { try configuration(values).validate() } catch { #expect(error.key == key) }

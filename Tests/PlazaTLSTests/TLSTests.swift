@@ -6,6 +6,7 @@ import NIOSSL
 import X509
 import Crypto
 import PlazaCore
+import Logging
 @testable import PlazaTLS
 
 /// The first bytes a real TLS client sends: NIOSSL's client handler on an embedded channel.
@@ -174,5 +175,37 @@ private func selfSigned(_ names: [String], days: Double = 30, key: P256.Signing.
         }
         #expect(names == ["party.example.com", "www.party.example.com"])
         #expect(request.publicKey == Certificate.PublicKey(key.publicKey))
+    }
+}
+
+@Suite struct CertificateFilesTests {
+    @Test func oneProcessAtATimeHoldsTheRenewalLock() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("plaza-lock-\(UUID().uuidString)/renewal.lock").path
+        let first = try #require(FileLock(path: path))
+        #expect(FileLock(path: path) == nil, "a second holder, as another process would be, is refused")
+        first.release()
+        let again = try #require(FileLock(path: path), "free once released")
+        again.release()
+    }
+
+    @Test func aStoredCertificateFromTheConfiguredServerIsServedWithoutAsking() throws {
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent("plaza-acme-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        var settings = TLSSettings()
+        settings.domains = ["party.example.com"]
+        settings.acmeDirectory = "https://127.0.0.1:9/directory"  // nothing listens: asking would fail
+        let files = CertificateService.Files(settings: settings, dataDirectory: data)
+        let (chain, key) = try selfSigned(["party.example.com"])
+        try PrivateFile.write(Data(chain.utf8), to: URL(fileURLWithPath: files.certificate))
+        try PrivateFile.write(Data(key.utf8), to: URL(fileURLWithPath: files.key))
+        // From another ACME server (staging, say): not served, a new one is needed.
+        let elsewhere = try CertificateService(settings: settings, dataDirectory: data, logger: .init(label: "test"))
+        #expect(elsewhere.certificates.pair == nil)
+        try PrivateFile.write(Data(settings.acmeDirectory.utf8), to: URL(fileURLWithPath: data + "/tls/party.example.com/acme-directory"))
+        let stored = try CertificateService(settings: settings, dataDirectory: data, logger: .init(label: "test"))
+        #expect(stored.certificates.pair?.names == ["party.example.com"])
+        // A certificate for other names is not one this configuration asks for.
+        settings.domains = ["party.example.com", "www.party.example.com"]
+        #expect(try CertificateService(settings: settings, dataDirectory: data, logger: .init(label: "test")).certificates.pair == nil)
     }
 }

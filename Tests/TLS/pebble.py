@@ -21,17 +21,20 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import socket
 import ssl
 import struct
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "Support"))
+from plaza_processes import free_port, stop  # noqa: E402
 
 def _binary(variable: str, name: str, package: str) -> str:
     for candidate in (os.environ.get(variable), shutil.which(name), f"/usr/bin/{name}"):
@@ -55,23 +58,6 @@ def openssl_binary() -> str:
 
 
 # MARK: Ports
-
-
-def free_port(udp: bool = False) -> int:
-    """A loopback TCP port nothing listens on; with `udp`, one free for UDP as well (a DNS server takes both)."""
-    for _ in range(100):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-            tcp.bind(("127.0.0.1", 0))
-            port = tcp.getsockname()[1]
-            if not udp:
-                return port
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as datagram:
-                try:
-                    datagram.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-                return port
-    raise RuntimeError("no free loopback port")
 
 
 # MARK: A test certificate authority
@@ -326,7 +312,7 @@ class Pebble:
 
     def stop_dns(self):
         """Stops the DNS server: Pebble's lookups are refused (on loopback, at once) and its validations fail."""
-        _stop(self._challtestsrv)
+        stop(self._challtestsrv)
         self._challtestsrv = None
 
     def start_acme(self):
@@ -356,7 +342,7 @@ class Pebble:
 
     def stop_acme(self):
         """Stops Pebble: ACME requests are refused. Everything it knew is lost; `start_acme()` starts afresh."""
-        _stop(self._pebble)
+        stop(self._pebble)
         self._pebble = None
 
     def restart_acme(self):
@@ -542,20 +528,6 @@ class Pebble:
         """The end of both logs, for a failing test's report."""
         return (f"--- pebble.log ---\n{_tail(self.pebble_log_path, limit)}\n"
                 f"--- challtestsrv.log ---\n{_tail(self.challtestsrv_log_path, limit)}")
-
-
-def _stop(process: subprocess.Popen | None, timeout: float = 10):
-    """SIGTERM to the process (by its id), then SIGKILL if it is still there after `timeout` seconds."""
-    if process is None or process.poll() is not None:
-        return
-    try:
-        os.kill(process.pid, signal.SIGTERM)
-        process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.kill(process.pid, signal.SIGKILL)
-        process.wait()
-    except ProcessLookupError:
-        process.wait()
 
 
 def _tail(path: Path, limit: int = 4000) -> str:

@@ -2,7 +2,6 @@
 started and stopped by PID, ready once its plain-HTTP listener (`tls.httpPort`) answers `/healthz`."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -12,16 +11,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "Tests" / "Conformance"))
+sys.path.insert(0, str(ROOT / "Tests" / "Support"))
 
 import wire  # noqa: E402  (the raw WebSocket client of the conformance suite)
-
-
-def plaza_binary() -> str:
-    if os.environ.get("PLAZA_BIN"):
-        return os.environ["PLAZA_BIN"]
-    bin_dir = subprocess.run(["swift", "build", "--show-bin-path"], cwd=ROOT, check=True, capture_output=True,
-                             text=True).stdout.strip()
-    return str(Path(bin_dir) / "plaza")
+from plaza_processes import plaza_binary, stop  # noqa: E402
 
 
 class PlazaHTTPS:
@@ -59,11 +52,11 @@ class PlazaHTTPS:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
-    def wait_for_log(self, text: str, timeout: float = 60) -> str:
-        """Waits until a log line contains `text`; returns that line."""
+    def wait_for_log(self, text: str, timeout: float = 60, after: int = 0) -> str:
+        """Waits until a log line written past the first `after` characters contains `text`; returns that line."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            for line in self.log().splitlines():
+            for line in self.log()[after:].splitlines():
                 if text in line:
                     return line
             time.sleep(0.2)
@@ -73,10 +66,4 @@ class PlazaHTTPS:
         self.process.send_signal(signal.SIGHUP)
 
     def stop(self):
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop(self.process)
