@@ -13,23 +13,31 @@ public struct MapFile: Sendable {
     public let json: [UInt8]
     /// Where avatars can stand: arrivals are spread over it.
     public let ground: Ground
+    /// The map's zones (meeting zones), checked: inside the map, of a known kind, none overlapping another.
+    public let zones: [Zone]
 
     /// The fields of the map format the server checks.
     private struct Decoded: Decodable {
         struct Point: Decodable { var x: Double; var y: Double }
         struct Tile: Decodable { var kind: String?; var color: String?; var solid: Bool?; var height: Double? }
         struct Object: Decodable { var kind: String; var x: Double; var y: Double; var w: Double?; var h: Double?; var solid: Bool? }
+        struct Rect: Decodable { var x: Double; var y: Double; var width: Double; var height: Double }
+        struct ZoneEntry: Decodable { var id: String; var name: String?; var kind: String; var rect: Rect?; var polygon: [Point]? }
         var format: Int
         var tileSize: Double
         var spawn: Point
         var legend: [String: Tile]
         var tiles: [String]
         var objects: [Object]?
+        var zones: [ZoneEntry]?
     }
 
     /// Most tiles per side, and most objects, a map may have.
     public static let maximumSide = 1024
     public static let maximumObjects = 20_000
+    /// Most zones a map may have, and most points in a zone's polygon.
+    public static let maximumZones = 256
+    public static let maximumZonePoints = 64
 
     /// Reads and checks the map at `path`.
     public static func load(path: String) throws(ConfigurationError) -> MapFile {
@@ -75,7 +83,46 @@ public struct MapFile: Sendable {
             return Ground.Box(minX: object.x - w / 2, minY: object.y - h, maxX: object.x + w / 2, maxY: object.y)
         }
         let ground = Ground(tileSize: map.tileSize, columns: width, rows: map.tiles.count, solidTiles: solidTiles, solidObjects: solidObjects)
-        return MapFile(spawn: Position(x: map.spawn.x, y: map.spawn.y), json: json, ground: ground)
+        let zones = try checkedZones(map.zones ?? [], size: size, fail: fail)
+        return MapFile(spawn: Position(x: map.spawn.x, y: map.spawn.y), json: json, ground: ground, zones: zones)
+    }
+
+    /// The zones of a map of `size`, or the first thing wrong with them, naming the zone.
+    private static func checkedZones(
+        _ entries: [Decoded.ZoneEntry], size: (x: Double, y: Double), fail: (String) -> ConfigurationError
+    ) throws(ConfigurationError) -> [Zone] {
+        guard entries.count <= maximumZones else { throw fail("a map has at most \(maximumZones) zones") }
+        var zones: [Zone] = []
+        for entry in entries {
+            guard !entry.id.isEmpty, entry.id.utf8.count <= 64 else { throw fail("a zone's id must be 1–64 characters") }
+            guard !zones.contains(where: { $0.id == entry.id }) else { throw fail("zone '\(entry.id)': another zone has this id") }
+            guard let kind = Zone.Kind(rawValue: entry.kind) else {
+                let known = Zone.Kind.allCases.map(\.rawValue).joined(separator: ", ")
+                throw fail("zone '\(entry.id)': unknown kind '\(entry.kind)' (known: \(known))")
+            }
+            let name = entry.name ?? entry.id
+            let zone: Zone
+            switch (entry.rect, entry.polygon) {
+            case (let rect?, nil):
+                guard rect.width > 0, rect.height > 0 else { throw fail("zone '\(entry.id)': rect needs a width and height > 0") }
+                zone = .rectangle(id: entry.id, name: name, kind: kind, x: rect.x, y: rect.y, width: rect.width, height: rect.height)
+            case (nil, let points?):
+                guard (3...maximumZonePoints).contains(points.count) else {
+                    throw fail("zone '\(entry.id)': a polygon has 3 to \(maximumZonePoints) points")
+                }
+                zone = Zone(id: entry.id, name: name, kind: kind, outline: points.map { Position(x: $0.x, y: $0.y) })
+            default:
+                throw fail("zone '\(entry.id)': give either rect or polygon")
+            }
+            guard zone.outline.allSatisfy({ (0...size.x).contains($0.x) && (0...size.y).contains($0.y) }) else {
+                throw fail("zone '\(entry.id)': outside the map")
+            }
+            if let other = zones.first(where: { $0.overlaps(zone) }) {
+                throw fail("zones '\(other.id)' and '\(entry.id)' overlap")
+            }
+            zones.append(zone)
+        }
+        return zones
     }
 
     /// Each object kind's default footprint and solidity, as the map format defines them (docs/maps.md,

@@ -39,6 +39,12 @@ import PlazaRooms
             return
         }
         #expect(tiles.count > 10)
+        guard case .array(let zones)? = space.json["map"]?["zones"] else {
+            Issue.record("the built-in map has meeting zones")
+            return
+        }
+        #expect(zones.compactMap { $0["id"]?.stringValue } == ["meeting-room", "cafe"])
+        #expect(zones.allSatisfy { $0["kind"] == .string("meeting") })
         try await server.stop()
     }
 
@@ -69,6 +75,10 @@ import PlazaRooms
             (#"{"format":1,"tileSize":32,"spawn":{"x":99,"y":16},"legend":{".":{}},"tiles":[".."]}"#, "outside the map"),
             (#"{"format":2,"tileSize":32,"spawn":{"x":16,"y":16},"legend":{".":{}},"tiles":[".."]}"#, "format 2 is not supported"),
             (#"{"tiles": "W"}"#, "not a Plaza map"),
+            (#"{"format":1,"tileSize":32,"spawn":{"x":16,"y":16},"legend":{".":{}},"tiles":["....","...."],"zones":[{"id":"z","kind":"party","rect":{"x":0,"y":0,"width":32,"height":32}}]}"#, "zone 'z': unknown kind 'party' (known: meeting)"),
+            (#"{"format":1,"tileSize":32,"spawn":{"x":16,"y":16},"legend":{".":{}},"tiles":["....","...."],"zones":[{"id":"z","kind":"meeting","rect":{"x":100,"y":0,"width":64,"height":32}}]}"#, "zone 'z': outside the map"),
+            (#"{"format":1,"tileSize":32,"spawn":{"x":16,"y":16},"legend":{".":{}},"tiles":["....","...."],"zones":[{"id":"a","kind":"meeting","rect":{"x":0,"y":0,"width":64,"height":64}},{"id":"b","kind":"meeting","polygon":[{"x":32,"y":32},{"x":96,"y":32},{"x":96,"y":64}]}]}"#, "zones 'a' and 'b' overlap"),
+            (#"{"format":1,"tileSize":32,"spawn":{"x":16,"y":16},"legend":{".":{}},"tiles":["....","...."],"zones":[{"id":"z","kind":"meeting"}]}"#, "zone 'z': give either rect or polygon"),
         ]
         for (index, (json, reason)) in cases.enumerated() {
             let path = directory + "/map-\(index).json"

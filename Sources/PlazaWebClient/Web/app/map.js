@@ -160,13 +160,19 @@ export class SpaceMap {
       json.objects.forEach((o, i) => objects.push(normaliseObject(o, i)));
     }
 
-    const map = new SpaceMap({ name: json.name ?? "Untitled", tileSize, legend, tiles: tiles.slice(), spawn, objects });
+    const zones = [];
+    if (json.zones !== undefined) {
+      if (!Array.isArray(json.zones)) throw fail("zones must be an array");
+      json.zones.forEach((z, i) => zones.push(normaliseZone(z, i)));
+    }
+
+    const map = new SpaceMap({ name: json.name ?? "Untitled", tileSize, legend, tiles: tiles.slice(), spawn, objects, zones });
     if (map.isBlocked(spawn.x, spawn.y, 0)) throw fail(`spawn (${spawn.x}, ${spawn.y}) is inside a solid tile or object`);
     return map;
   }
 
   /** Use {@link SpaceMap.fromJSON}; this trusts its input. */
-  constructor({ name, tileSize, legend, tiles, spawn, objects }) {
+  constructor({ name, tileSize, legend, tiles, spawn, objects, zones = [] }) {
     this.name = name;
     this.tileSize = tileSize;
     this.legend = legend;
@@ -177,6 +183,8 @@ export class SpaceMap {
     this.height = this.rows * tileSize;
     this.spawn = spawn;
     this.objects = objects;
+    /** Meeting zones: `{id, name, kind, points: [{x, y}, …]}` (the server checked them: no overlaps, inside). */
+    this.zones = zones;
 
     const keys = Object.keys(legend);
     const index = new Map(keys.map((k, i) => [k, i]));
@@ -742,4 +750,25 @@ function normaliseObject(o, i) {
     flat: defaults.flat,
     color: o.color ?? null,
   });
+}
+
+/** A zone of the map file as the client uses it: its outline as points (a rect becomes its four corners). */
+function normaliseZone(z, i) {
+  const where = `zones[${i}]`;
+  if (!isPlainObject(z) || typeof z.id !== "string" || z.id === "") throw fail(`${where} needs an id`);
+  if (typeof z.kind !== "string") throw fail(`${where} (${z.id}) needs a kind`);
+  let points;
+  if (isPlainObject(z.rect)) {
+    const { x, y, width, height } = z.rect;
+    if (![x, y, width, height].every(isFiniteNumber) || width <= 0 || height <= 0) throw fail(`${where}.rect must have x, y, width, height`);
+    points = [{ x, y }, { x: x + width, y }, { x: x + width, y: y + height }, { x, y: y + height }];
+  } else if (Array.isArray(z.polygon) && z.polygon.length >= 3) {
+    points = z.polygon.map((p, j) => {
+      if (!isPlainObject(p) || !isFiniteNumber(p.x) || !isFiniteNumber(p.y)) throw fail(`${where}.polygon[${j}] must be {x, y}`);
+      return { x: p.x, y: p.y };
+    });
+  } else {
+    throw fail(`${where} (${z.id}) needs a rect or a polygon`);
+  }
+  return Object.freeze({ id: z.id, name: typeof z.name === "string" ? z.name : z.id, kind: z.kind, points });
 }

@@ -27,8 +27,8 @@ export function floorScale(map, cssWidth, dpr) {
 }
 
 /**
- * Paints the whole floor into a new canvas at `scale`: tiles, the shadows of walls, then flat objects (rugs,
- * flower beds) in the order the map lists them.
+ * Paints the whole floor into a new canvas at `scale`: tiles, the shadows of walls, meeting zones' tint, then flat
+ * objects (rugs, flower beds) in the order the map lists them, and the zones' outlines on top.
  * @param {Document} doc
  * @param {import("../map.js").SpaceMap} map
  * @param {number} scale device px per map unit
@@ -49,8 +49,64 @@ export function renderFloor(doc, map, scale, tone, flatObjects) {
   for (let r = 0; r < map.rows; r++) {
     for (let c = 0; c < map.cols; c++) paintWallShadow(ctx, map, c, r, ts);
   }
+  for (const zone of map.zones) paintZoneArea(ctx, zone);
   for (let i = 0; i < flatObjects.length; i++) paintObject(ctx, flatObjects[i], 0);
+  for (const zone of map.zones) paintZoneOutline(ctx, zone, ts);
   return canvas;
+}
+
+/** A zone's outline as a path. */
+function zonePath(ctx, zone) {
+  ctx.beginPath();
+  zone.points.forEach((p, i) => (i === 0 ? ctx.moveTo(p.x, p.y) : ctx.lineTo(p.x, p.y)));
+  ctx.closePath();
+}
+
+/** A meeting zone's floor: a light tint, so people see where the conference reaches. */
+function paintZoneArea(ctx, zone) {
+  ctx.save();
+  zonePath(ctx, zone);
+  ctx.fillStyle = "rgba(120, 96, 210, 0.10)";
+  ctx.fill();
+  ctx.restore();
+}
+
+/** A meeting zone's edge, dashed. */
+function paintZoneOutline(ctx, zone, ts) {
+  ctx.save();
+  zonePath(ctx, zone);
+  ctx.setLineDash([ts * 0.3, ts * 0.2]);
+  ctx.lineWidth = Math.max(1.5, ts * 0.07);
+  ctx.strokeStyle = "rgba(96, 72, 190, 0.75)";
+  ctx.stroke();
+  ctx.restore();
+}
+
+/**
+ * Each meeting zone's name, in screen space over everything (a sign, not part of the floor: furniture would hide
+ * it), just inside the zone's top-left corner. Call with the transform at CSS pixels.
+ */
+export function drawZoneLabels(ctx, map, cam) {
+  if (map.zones.length === 0) return;
+  ctx.save();
+  ctx.font = "600 12px system-ui, sans-serif";
+  ctx.textAlign = "left";
+  ctx.textBaseline = "middle";
+  for (const zone of map.zones) {
+    const left = Math.min(...zone.points.map((p) => p.x));
+    const top = Math.min(...zone.points.map((p) => p.y));
+    const x = (left - cam.x) * cam.zoom + 8;
+    const y = (top - cam.y) * cam.zoom + 16;
+    const label = `🎙 ${zone.name}`;
+    const width = ctx.measureText(label).width + 12;
+    ctx.fillStyle = "rgba(255, 255, 255, 0.88)";
+    ctx.beginPath();
+    ctx.roundRect(x, y - 10, width, 20, 10);
+    ctx.fill();
+    ctx.fillStyle = "rgba(72, 52, 160, 0.95)";
+    ctx.fillText(label, x + 6, y + 1);
+  }
+  ctx.restore();
 }
 
 /** One tile of the floor: its colour and the texture of its kind (unknown kinds are plain colour). */

@@ -16,7 +16,7 @@
 
 import { toneFunction } from "./helpers.js";
 import { DepthOrder, computeCamera } from "./camera.js";
-import { drawFloor, drawPath, drawRange, drawWaterGlints, floorScale, renderFloor, waterTiles } from "./floor.js";
+import { drawFloor, drawPath, drawRange, drawWaterGlints, drawZoneLabels, floorScale, renderFloor, waterTiles } from "./floor.js";
 import { drawWall, wallDrawables } from "./walls.js";
 import { objectDrawables, paintObject } from "./objects.js";
 import { AvatarPainter } from "./avatars.js";
@@ -117,6 +117,7 @@ export class Renderer {
     }
 
     ctx.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
+    drawZoneLabels(ctx, this.map, cam);
     this.#avatars.drawLabels(order, cam, now);
     this.#avatars.endFrame();
   }

@@ -1,0 +1,130 @@
+/// Who talks to whom, and how, decided by the server from positions: everyone inside a meeting zone is in that
+/// zone's conference; outside zones, a bubble — participants within `proximityRadius` of each other, transitively —
+/// stays peer-to-peer up to `p2pMax` people, moves to a bridge conference when it grows past that, and back once it
+/// has stayed below `p2pMax` for `bridgeHysteresis`. Pure: positions, zones, time and the memory of the last plan in;
+/// placements and the new memory out.
+public enum ConferencePlan {
+    public struct Settings: Sendable, Equatable {
+        public var proximityRadius: Double
+        /// The largest bubble kept peer-to-peer (`space.p2pMax`).
+        public var p2pMax: Int
+        /// How long a bridged bubble must stay below `p2pMax` before it goes back to peer-to-peer
+        /// (`space.bridgeHysteresis`).
+        public var bridgeHysteresis: Duration
+
+        public init(proximityRadius: Double, p2pMax: Int = 4, bridgeHysteresis: Duration = .seconds(10)) {
+            (self.proximityRadius, self.p2pMax, self.bridgeHysteresis) = (proximityRadius, p2pMax, bridgeHysteresis)
+        }
+    }
+
+    /// Where a participant's media goes.
+    public enum Placement: Sendable, Hashable {
+        /// Calls by distance, browser to browser.
+        case peerToPeer
+        /// A conference on a bridge: a zone's (`zone` is its id) or a bubble's.
+        case conference(id: String, zone: String?)
+    }
+
+    /// What a plan remembers for the next: the bridged bubbles, by conference id.
+    public struct Memory: Sendable, Equatable {
+        struct Bubble: Sendable, Equatable {
+            var members: Set<ParticipantID>
+            /// Since when it has been below `p2pMax` (nil while it is not).
+            var smallSince: Duration?
+        }
+
+        var bubbles: [String: Bubble] = [:]
+        var nextNumber = 1
+
+        public init() {}
+    }
+
+    /// Each participant's placement at `now`.
+    public static func plan(
+        positions: [ParticipantID: Position], zones: [Zone], settings: Settings, memory: inout Memory, now: Duration
+    ) -> [ParticipantID: Placement] {
+        var placements: [ParticipantID: Placement] = [:]
+        var outside: [(ParticipantID, Position)] = []
+        for (id, position) in positions {
+            if let zone = Zone.zone(at: position, in: zones) {
+                placements[id] = .conference(id: "zone-\(zone.id)", zone: zone.id)
+            } else {
+                outside.append((id, position))
+            }
+        }
+        let previous = memory.bubbles
+        let wasBridged = Set(previous.values.flatMap(\.members))
+        var next: [String: Memory.Bubble] = [:]
+        // Larger bubbles first, so a bubble that splits leaves its conference to its larger part.
+        let bubbles = Self.bubbles(outside, radius: settings.proximityRadius).sorted {
+            ($0.count, $1.min()?.rawValue ?? "") > ($1.count, $0.min()?.rawValue ?? "")
+        }
+        for members in bubbles {
+            let small = members.count < settings.p2pMax
+            let inherited = previous
+                .filter { next[$0.key] == nil }
+                .map { (id: $0.key, shared: $0.value.members.intersection(members).count, smallSince: $0.value.smallSince) }
+                .filter { $0.shared > 0 }
+                .max { ($0.shared, $1.id) < ($1.shared, $0.id) }
+            var conference: (id: String, smallSince: Duration?)?
+            if let inherited {
+                conference = (inherited.id, small ? (inherited.smallSince ?? now) : nil)
+            } else if members.count > settings.p2pMax {
+                conference = (Self.newID(&memory), nil)
+            } else if members.count >= 2, !members.isDisjoint(with: wasBridged) {
+                // Part of a bridged bubble that split: stays on the bridge until the hysteresis says otherwise.
+                conference = (Self.newID(&memory), small ? now : nil)
+            }
+            guard let conference, !(conference.smallSince.map { now - $0 >= settings.bridgeHysteresis } ?? false) else {
+                for member in members { placements[member] = .peerToPeer }
+                continue
+            }
+            next[conference.id] = Memory.Bubble(members: members, smallSince: conference.smallSince)
+            for member in members { placements[member] = .conference(id: conference.id, zone: nil) }
+        }
+        memory.bubbles = next
+        return placements
+    }
+
+    private static func newID(_ memory: inout Memory) -> String {
+        defer { memory.nextNumber += 1 }
+        return "bubble-\(memory.nextNumber)"
+    }
+
+    /// Connected groups of participants within `radius` of each other, through a grid of `radius` cells (each
+    /// compared with its neighbours only).
+    static func bubbles(_ participants: [(ParticipantID, Position)], radius: Double) -> [Set<ParticipantID>] {
+        guard radius > 0 else { return participants.map { [$0.0] } }
+        var parent = Array(participants.indices)
+        func root(_ i: Int) -> Int {
+            var i = i
+            while parent[i] != i {
+                parent[i] = parent[parent[i]]
+                i = parent[i]
+            }
+            return i
+        }
+        struct Cell: Hashable { var x: Int; var y: Int }
+        var grid: [Cell: [Int]] = [:]
+        for (index, (_, position)) in participants.enumerated() {
+            grid[Cell(x: Int((position.x / radius).rounded(.down)), y: Int((position.y / radius).rounded(.down))), default: []].append(index)
+        }
+        let limit = radius * radius
+        for (cell, members) in grid {
+            for dx in -1...1 {
+                for dy in -1...1 {
+                    guard let neighbours = grid[Cell(x: cell.x + dx, y: cell.y + dy)] else { continue }
+                    for a in members {
+                        for b in neighbours where a < b {
+                            let (p, q) = (participants[a].1, participants[b].1)
+                            if (p.x - q.x) * (p.x - q.x) + (p.y - q.y) * (p.y - q.y) <= limit { parent[root(a)] = root(b) }
+                        }
+                    }
+                }
+            }
+        }
+        var groups: [Int: Set<ParticipantID>] = [:]
+        for index in participants.indices { groups[root(index), default: []].insert(participants[index].0) }
+        return Array(groups.values)
+    }
+}

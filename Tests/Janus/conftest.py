@@ -1,0 +1,99 @@
+"""Fixtures of the Janus tests: real Janus servers (Debian's `janus` package) on free loopback ports, each in a
+temporary folder with its own configuration (see janus_support.py).
+
+- `janus`: one server shared by the whole session (stored-token authentication, the VideoRoom plugin); tests
+  on it use their own tokens and rooms, so they do not see each other. On a failure the lines Janus logged
+  during that test are printed.
+- `janus_factory(name, **settings)`: starts a server of its own with these settings (`JanusServer`'s
+  arguments) and returns it; all are stopped and removed at the end of the test. For crashes (`kill9()`),
+  restarts, short session timeouts and several servers at once.
+- `admin`: the shared server's Admin API.
+- `token`: a fresh token on the shared server, allowed the VideoRoom plugin only, removed after the test.
+- `connect(token=None)`: a WebSocket to the shared server's Janus API, closed after the test.
+"""
+
+import secrets
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+pytest.register_assert_rewrite("janus_support", "wire")
+
+from janus_support import JanusError, JanusServer  # noqa: E402
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"report_{report.when}", report)
+
+
+def _failed(request) -> bool:
+    return any(getattr(getattr(request.node, f"report_{when}", None), "failed", False)
+               for when in ("setup", "call"))
+
+
+@pytest.fixture(scope="session")
+def janus_server():
+    server = JanusServer("shared").start()
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture
+def janus(janus_server, request):
+    log_start = len(janus_server.log())
+    yield janus_server
+    if _failed(request):
+        print(f"--- {janus_server.name} logged during the test ({janus_server.log_path}):")
+        print(janus_server.log()[log_start:][-6000:])
+
+
+@pytest.fixture
+def janus_factory(request):
+    started = []
+
+    def start(name: str = "janus", **settings) -> JanusServer:
+        server = JanusServer(f"{name}-{len(started) + 1}", **settings)
+        started.append(server)
+        return server.start()
+
+    yield start
+    for server in started:
+        if _failed(request):
+            print(f"--- {server.name} log ({server.log_path}):")
+            print(server.log()[-6000:])
+        server.cleanup()
+
+
+@pytest.fixture
+def admin(janus):
+    return janus.admin()
+
+
+@pytest.fixture
+def token(janus):
+    value = secrets.token_urlsafe(24)
+    janus.admin().add_token(value)
+    yield value
+    try:
+        janus.admin().remove_token(value)
+    except JanusError:
+        pass  # the test removed it
+
+
+@pytest.fixture
+def connect(janus):
+    opened = []
+
+    def open_connection(token: str | None = None):
+        connection = janus.connect(token=token)
+        opened.append(connection)
+        return connection
+
+    yield open_connection
+    for connection in opened:
+        connection.close()
