@@ -47,7 +47,7 @@ func tests(_ name: String, _ dependencies: [Target.Dependency]) -> Target {
 /// The libraries other packages may use, leaves first.
 let libraries = [
     "PlazaCore", "PlazaProtocol", "PlazaFleetModel", "PlazaPlacement", "PlazaAutoscaling", "PlazaStore", "PlazaSQLite",
-    "PlazaPostgres", "PlazaAuth", "PlazaRooms", "PlazaTLS", "PlazaTransport", "PlazaDirectory", "PlazaFleet", "PlazaTesting",
+    "PlazaPostgres", "PlazaAuth", "PlazaRooms", "PlazaMedia", "PlazaTLS", "PlazaTransport", "PlazaDirectory", "PlazaFleet", "PlazaTesting",
 ]
 
 let package = Package(
@@ -109,6 +109,8 @@ let package = Package(
         .target(name: "CAllocator"),
         // Plaza's one outbound HTTP client, on async-http-client.
         library("PlazaHTTPClient", [asyncHTTPClient, nioCore, nioHTTP1]),
+        // Media bridges as Plaza drives them: Janus's Admin API (conference rooms, participants' tokens, load).
+        library("PlazaMedia", ["PlazaHTTPClient"]),
         // HTTPS: certificate files reloaded in place, or certificates obtained and renewed over ACME; the certificate
         // chosen per connection (NIOSSL), the TLS-ALPN-01 challenge answered from the ClientHello.
         library(
@@ -134,7 +136,7 @@ let package = Package(
         library(
             "PlazaFleet",
             [
-                "PlazaCore", "PlazaFleetModel", "PlazaAutoscaling", "PlazaStore", "PlazaPlacement", "PlazaHTTPClient",
+                "PlazaCore", "PlazaFleetModel", "PlazaAutoscaling", "PlazaStore", "PlazaPlacement", "PlazaHTTPClient", "PlazaMedia",
                 "PlazaWebSocketClient", crypto, logging, serviceLifecycle,
             ]),
         // The composition roots: each role put together, stores opened by URL, the configuration tree and its
@@ -188,7 +190,7 @@ let package = Package(
             [
                 "PlazaTesting", "PlazaRoles", "PlazaTransport", "PlazaDirectory", "PlazaRooms", "PlazaAuth", "PlazaProtocol",
                 "PlazaWebSocketClient", "PlazaBench", "PlazaFleet", "PlazaStore", "PlazaSQLite", "PlazaPostgres", "PlazaFleetModel",
-                "PlazaCore", "PlazaHTTPClient", hummingbird, jwtKit, cryptoExtras, configuration,
+                "PlazaCore", "PlazaHTTPClient", "PlazaMedia", hummingbird, jwtKit, cryptoExtras, configuration,
             ]),
     ]
 )

@@ -2,6 +2,7 @@ public import PlazaStore
 public import PlazaFleetModel
 import PlazaCore
 import PlazaHTTPClient
+import PlazaMedia
 public import Logging
 public import ServiceLifecycle
 public import Foundation
@@ -133,12 +134,7 @@ public struct MediaAgent: Service {
             guard let admin = internalAPI else {
                 return Observation(healthy: false, report: NodeReport(), problem: "no admin API to count sessions on")
             }
-            var call: [String: Any] = ["janus": "list_sessions", "transaction": randomID(length: 12)]
-            call["admin_secret"] = adminSecret
-            let json = String(decoding: (try? JSONSerialization.data(withJSONObject: call)) ?? Data(), as: UTF8.self)
-            guard let (adminStatus, answer) = try? await request("POST", admin, "", json: json), adminStatus == 200,
-                let sessions = Self.janusSessions(answer)
-            else {
+            guard let sessions = try? await JanusAdmin(url: admin.absoluteString, secret: adminSecret).sessionCount() else {
                 return Observation(healthy: false, report: NodeReport(), problem: "the admin API did not list the sessions")
             }
             return Observation(healthy: true, report: NodeReport(connections: sessions, participants: sessions))
@@ -148,15 +144,6 @@ public struct MediaAgent: Service {
             }
             return Observation(healthy: true, report: Self.customReport(body))
         }
-    }
-
-    /// Janus's admin `list_sessions` answer: `{"janus": "success", "sessions": [id, …]}`; nil for an error
-    /// (`{"janus": "error", "error": {…}}`, a wrong `admin_secret`).
-    public static func janusSessions(_ body: Data) -> Int? {
-        guard let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any], object["janus"] as? String == "success",
-            let sessions = object["sessions"] as? [Any]
-        else { return nil }
-        return sessions.count
     }
 
     /// A custom server's health answer: any body; a JSON object may carry `participants`, `rooms`,

@@ -5,6 +5,8 @@ import PlazaAuth
 import PlazaCore
 import Synchronization
 import Testing
+import PlazaHTTPClient
+import PlazaMedia
 import PlazaFleetModel
 import PlazaBench
 import PlazaFleet
@@ -160,58 +162,44 @@ import PlazaWebSocketClient
         try await store.close()
     }
 
-    /// Janus 1.x: `GET /janus/info` on the HTTP API, `POST /admin` `list_sessions` on the admin API.
-    static func janus(secret: String) throws -> Fake {
-        try Fake { router, fake in
-            router.get("/janus/info") { _, _ in
-                Response(
-                    status: .init(code: fake.state.withLock { $0.healthStatus }), headers: [.contentType: "application/json"],
-                    body: .init(byteBuffer: ByteBuffer(string: #"{"janus":"server_info","name":"Janus WebRTC Server","version":1211,"version_string":"1.2.11"}"#)))
-            }
-            router.post("/admin") { request, _ in
-                let body = try await request.body.collect(upTo: 4096)
-                let call = try JSONSerialization.jsonObject(with: Data(String(buffer: body).utf8)) as? [String: Any]
-                let transaction = call?["transaction"] as? String ?? ""
-                let answer = call?["janus"] as? String == "list_sessions" && call?["admin_secret"] as? String == secret
-                    ? #"{"janus":"success","transaction":"\#(transaction)","sessions":\#(fake.state.withLock { $0.body })}"#
-                    : #"{"janus":"error","transaction":"\#(transaction)","error":{"code":403,"reason":"Unauthorized request (wrong or missing secret/token)"}}"#
-                return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: answer)))
-            }
-        }
+    /// A session on a real Janus for a participant with a fresh token, as a browser opens one.
+    static func janusSession(_ janus: JanusServer, admin: JanusAdmin) async throws {
+        let token = "participant-" + UUID().uuidString
+        try await admin.add(token: token)
+        let json = #"{"janus":"create","transaction":"t-\#(UUID().uuidString)","token":"\#(token)"}"#
+        let answer = try await HTTPCall.json(.POST, janus.apiURL, body: json).send()
+        #expect(answer.text.contains(#""janus":"success""#), "\(answer.text)")
     }
 
-    @Test func aJanusAgentCountsSessionsThroughTheAdminAPIAndIsUnhealthyWithoutThem() async throws {
-        let fake = try Self.janus(secret: "janus-admin")
-        defer { fake.stop() }
-        fake.set { $0.body = "[111, 222, 333]" }
+    @Test func aJanusAgentCountsARealJanussSessionsAndIsSilentWithoutThem() async throws {
+        let janus = try await JanusServer.start()
+        defer { janus.stop() }
+        let admin = JanusAdmin(url: janus.adminURL, secret: janus.adminSecret)
         let (url, store, folder) = try await Self.workspace()
         defer { try? FileManager.default.removeItem(at: folder) }
         let agent = try PlazaProcess(
             arguments: [
-                "agent", "--kind", "janus", "--store", url, "--api", fake.url + "/janus", "--internal-api", fake.url + "/admin",
-                "--instance-id", "janus-1", "--public-url", "wss://janus-1.example.org", "--interval", "0.2",
+                "agent", "--kind", "janus", "--store", url, "--api", janus.apiURL, "--internal-api", janus.adminURL,
+                "--instance-id", "janus-1", "--public-url", "ws://127.0.0.1:8188", "--interval", "0.2",
             ],
-            environment: ["PLAZA_AGENT_ADMIN_SECRET": "janus-admin"], directory: folder)
+            environment: ["PLAZA_AGENT_ADMIN_SECRET": janus.adminSecret], directory: folder)
         defer { agent.stop() }
-        #expect(try await eventually { try await Self.node(store, "janus-1")?.report.participants == 3 }, "\(agent.log)")
+        #expect(try await eventually { try await Self.node(store, "janus-1")?.report.participants == 0 }, "\(agent.log)")
         #expect(try await Self.node(store, "janus-1")?.registration.kind == .janus)
-        fake.set { $0.body = "[]" }
-        #expect(try await eventually { try await Self.node(store, "janus-1")?.report.participants == 0 })
-        // The HTTP API down: not reported, so the autoscaler replaces it.
-        fake.set { $0.healthStatus = 503 }
-        try await Self.expectSilent(store, "janus-1")
-        // Drained: nothing to call; it keeps reporting, as draining, until the autoscaler stops it.
-        fake.set { $0.healthStatus = 200 }
+        for _ in 0..<3 { try await Self.janusSession(janus, admin: admin) }
+        #expect(try await eventually { try await Self.node(store, "janus-1")?.report.participants == 3 }, "\(agent.log)")
+
+        // Drained: it keeps reporting, as draining, until the autoscaler stops it.
         try await store.requestDrain(node: "janus-1")
         let drainedAt = wallClockMilliseconds()
         #expect(try await eventually { (try await Self.node(store, "janus-1")?.reportedAt ?? 0) > drainedAt }, "\(agent.log)")
         #expect(try await Self.node(store, "janus-1")?.report.state == .draining)
         #expect(agent.log.contains("draining"))
 
-        // A wrong admin secret: Janus answers an error, so its sessions are unknown and it is not reported.
+        // A wrong admin secret: Janus refuses, so its sessions are unknown and it is not reported.
         let refused = try PlazaProcess(
             arguments: [
-                "agent", "--kind", "janus", "--store", url, "--api", fake.url + "/janus", "--internal-api", fake.url + "/admin",
+                "agent", "--kind", "janus", "--store", url, "--api", janus.apiURL, "--internal-api", janus.adminURL,
                 "--instance-id", "janus-2", "--admin-secret", "wrong", "--interval", "0.2",
             ],
             environment: [:], directory: folder)
@@ -219,6 +207,10 @@ import PlazaWebSocketClient
         #expect(try await eventually { try await Self.node(store, "janus-2") != nil }, "\(refused.log)")
         try await Self.expectSilent(store, "janus-2", "registered, never reported")
         #expect(refused.log.contains("the admin API did not list the sessions"), "\(refused.log)")
+
+        // Janus gone: not reported, so the autoscaler replaces it.
+        janus.stop()
+        try await Self.expectSilent(store, "janus-1")
         try await store.close()
     }
 

@@ -1,0 +1,135 @@
+// Media bridges as Plaza drives them. Janus: its Admin API, through which Plaza manages what browsers may do on a
+// bridge — the VideoRoom rooms that carry conferences (each with its own secret and pin) and the stored tokens
+// that admit one participant each — and reads its load. Browsers talk to Janus themselves; no secret of this
+// file reaches them.
+
+import Foundation
+import PlazaHTTPClient
+
+/// Janus's Admin API over HTTP (`admin_base_path`, e.g. `http://127.0.0.1:7088/admin`), authenticated with its
+/// `admin_secret`. VideoRoom requests go through `message_plugin`, which needs no session and no token, so
+/// Plaza holds no Janus session of its own.
+public struct JanusAdmin: Sendable {
+    public let url: String
+    let secret: String?
+    /// The VideoRoom plugin's `admin_key`, when it is set: only then is creating rooms kept to Plaza.
+    let roomAdminKey: String?
+    let timeout: Duration
+
+    public init(url: String, secret: String?, roomAdminKey: String? = nil, timeout: Duration = .seconds(5)) {
+        (self.url, self.secret, self.roomAdminKey, self.timeout) = (url, secret, roomAdminKey, timeout)
+    }
+
+    /// A refusal from Janus or its VideoRoom plugin, with Janus's code (403 unauthorized, 427 room exists, 433 a
+    /// wrong secret or pin, …) and reason.
+    public struct Failure: Error, CustomStringConvertible, Equatable {
+        public var code: Int
+        public var reason: String
+        public var description: String { "janus \(code): \(reason)" }
+    }
+
+    /// A VideoRoom room: what a conference runs in.
+    public struct Room: Sendable, Equatable {
+        public var id: Int64
+        /// Needed to change or destroy the room; Plaza keeps it.
+        public var secret: String
+        /// Needed to join the room; handed to the room's participants with their tokens.
+        public var pin: String
+        /// Most publishers at once.
+        public var publishers: Int
+        /// Each publisher's bitrate cap, bits per second.
+        public var bitrate: Int
+
+        public init(id: Int64, secret: String, pin: String, publishers: Int, bitrate: Int) {
+            (self.id, self.secret, self.pin, self.publishers, self.bitrate) = (id, secret, pin, publishers, bitrate)
+        }
+    }
+
+    // MARK: Rooms
+
+    /// Creates `room` (private, not saved to Janus's configuration).
+    public func create(_ room: Room) async throws {
+        var request: [String: Any] = [
+            "request": "create", "room": room.id, "secret": room.secret, "pin": room.pin, "publishers": room.publishers,
+            "bitrate": room.bitrate, "is_private": true, "permanent": false,
+        ]
+        request["admin_key"] = roomAdminKey
+        _ = try await videoRoom(request, expecting: "created")
+    }
+
+    /// Destroys room `id`; its participants are told and dropped.
+    public func destroy(room id: Int64, secret: String) async throws {
+        _ = try await videoRoom(["request": "destroy", "room": id, "secret": secret, "permanent": false], expecting: "destroyed")
+    }
+
+    /// Whether room `id` exists.
+    public func exists(room id: Int64) async throws -> Bool {
+        let answer = try await videoRoom(["request": "exists", "room": id], expecting: "success")
+        return answer["exists"] as? Bool ?? false
+    }
+
+    /// The ids of the room's participants (publishing or not).
+    public func participants(room id: Int64, secret: String) async throws -> [Int64] {
+        let answer = try await videoRoom(["request": "listparticipants", "room": id, "secret": secret], expecting: "participants")
+        return (answer["participants"] as? [[String: Any]] ?? []).compactMap { ($0["id"] as? NSNumber)?.int64Value }
+    }
+
+    // MARK: Tokens
+
+    /// Admits the holder of `token` to Janus, for the VideoRoom plugin only.
+    public func add(token: String) async throws {
+        _ = try await call(["janus": "add_token", "token": token, "plugins": ["janus.plugin.videoroom"]])
+    }
+
+    /// Refuses `token` from now on: no new session, and no request on an open one.
+    public func remove(token: String) async throws {
+        _ = try await call(["janus": "remove_token", "token": token])
+    }
+
+    /// The tokens Janus admits.
+    public func tokens() async throws -> [String] {
+        let answer = try await call(["janus": "list_tokens"])
+        let list = (answer["data"] as? [String: Any])?["tokens"] as? [[String: Any]] ?? []
+        return list.compactMap { $0["token"] as? String }
+    }
+
+    // MARK: Load
+
+    /// The sessions Janus holds (about one per participant connected to it).
+    public func sessionCount() async throws -> Int {
+        let answer = try await call(["janus": "list_sessions"])
+        return (answer["sessions"] as? [Any])?.count ?? 0
+    }
+
+    // MARK: Calls
+
+    /// A VideoRoom request through `message_plugin`; its answer's `response`, whose `videoroom` must be `expected`.
+    private func videoRoom(_ request: [String: Any], expecting expected: String) async throws -> [String: Any] {
+        let answer = try await call(["janus": "message_plugin", "plugin": "janus.plugin.videoroom", "request": request])
+        let response = answer["response"] as? [String: Any] ?? [:]
+        if let code = response["error_code"] as? Int {
+            throw Failure(code: code, reason: response["error"] as? String ?? "refused")
+        }
+        guard response["videoroom"] as? String == expected else {
+            throw Failure(code: 0, reason: "unexpected answer: \(response)")
+        }
+        return response
+    }
+
+    /// One Admin API call: `body` with a transaction and the secret; the answer when Janus says `success`.
+    private func call(_ body: [String: Any]) async throws -> [String: Any] {
+        var body = body
+        body["transaction"] = UUID().uuidString
+        body["admin_secret"] = secret
+        let json = String(decoding: try JSONSerialization.data(withJSONObject: body), as: UTF8.self)
+        let answer = try await HTTPCall.json(.POST, url, body: json, timeout: timeout).send()
+        guard answer.status == 200, let object = (try? JSONSerialization.jsonObject(with: answer.body)) as? [String: Any] else {
+            throw Failure(code: answer.status, reason: "the admin API answered HTTP \(answer.status)")
+        }
+        guard object["janus"] as? String == "success" else {
+            let error = object["error"] as? [String: Any]
+            throw Failure(code: error?["code"] as? Int ?? 0, reason: error?["reason"] as? String ?? "refused")
+        }
+        return object
+    }
+}
