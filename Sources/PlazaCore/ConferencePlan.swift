@@ -106,8 +106,10 @@ public enum ConferencePlan {
         }
         struct Cell: Hashable { var x: Int; var y: Int }
         var grid: [Cell: [Int]] = [:]
+        // Clamped: a position far off the map must not trap the conversion to Int.
+        func cell(_ value: Double) -> Int { Int(min(max((value / radius).rounded(.down), -1e15), 1e15)) }
         for (index, (_, position)) in participants.enumerated() {
-            grid[Cell(x: Int((position.x / radius).rounded(.down)), y: Int((position.y / radius).rounded(.down))), default: []].append(index)
+            grid[Cell(x: cell(position.x), y: cell(position.y)), default: []].append(index)
         }
         let limit = radius * radius
         for (cell, members) in grid {

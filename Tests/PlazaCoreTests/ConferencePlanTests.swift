@@ -102,6 +102,8 @@ import Testing
         let apart = [(ParticipantID("x"), Position(x: 5000, y: 0))]
         let groups = ConferencePlan.bubbles(chain + apart, radius: 100)
         #expect(groups.count == 2 && groups.contains { $0.count == 10 })
+        let wild = [(ParticipantID("far"), Position(x: 1e300, y: -1e300)), (ParticipantID("near"), Position(x: 0, y: 0))]
+        #expect(ConferencePlan.bubbles(wild, radius: 100).count == 2, "no trap on positions far off any map")
     }
 }
 
