@@ -165,7 +165,9 @@ public struct HeartbeatService: Service {
             let (expiring, peers, failedAt) = state.values.withLock { ($0.watch.isExpiring(at: .now), $0.peers, $0.firstFailedAt) }
             let rooms = await server.registry.loadedRooms
             if expiring, !server.isStoreReachable, !rooms.isEmpty {
-                let verdict = await PeerWitness(peers: peers, timeout: min(interval, .seconds(1)), since: failedAt).ask()
+                // A second for the peers whatever the heartbeat interval: a busy peer answering late must not read as
+                // no answer, which gives the rooms up.
+                let verdict = await PeerWitness(peers: peers, timeout: .seconds(1), since: failedAt).ask()
                 switch LeaseWatch.decision(verdict) {
                 case .keep:
                     if !keeping {
