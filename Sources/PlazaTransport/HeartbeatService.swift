@@ -166,8 +166,11 @@ public struct HeartbeatService: Service {
             let rooms = await server.registry.loadedRooms
             if expiring, !server.isStoreReachable, !rooms.isEmpty {
                 // A second for the peers whatever the heartbeat interval: a busy peer answering late must not read as
-                // no answer, which gives the rooms up.
-                let verdict = await PeerWitness(peers: peers, timeout: .seconds(1), since: failedAt).ask()
+                // no answer, which gives the rooms up. A peer's success counts only if its heartbeat was sent an
+                // interval after this node's first failure: the failing call may have gone out just before the
+                // store froze, and a peer's call sent a moment later, still before the freeze, succeeded.
+                let since = failedAt.map { $0 + interval.milliseconds }
+                let verdict = await PeerWitness(peers: peers, timeout: .seconds(1), since: since).ask()
                 switch LeaseWatch.decision(verdict) {
                 case .keep:
                     if !keeping {
