@@ -88,7 +88,6 @@ public struct SecretsFolder: Sendable {
     public func write(_ secrets: ProductionSecrets, force: Bool) throws {
         let existing = [configurationFile, environmentFile].filter { FileManager.default.fileExists(atPath: $0.path) }
         guard force || existing.isEmpty else { throw Failure.exists(existing) }
-        try FileManager.default.createDirectory(at: configurationFile.deletingLastPathComponent(), withIntermediateDirectories: true)
         try PrivateFile.write(try Self.encode(secrets.configuration), to: configurationFile)
         try PrivateFile.write(Data(Self.environmentText(secrets.environment, keeping: []).utf8), to: environmentFile)
     }

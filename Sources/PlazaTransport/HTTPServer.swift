@@ -56,7 +56,7 @@ public enum HTTPServer {
     /// A router with the security headers, the error shape and the web client's files: what every role starts
     /// from. `connectSources` names the origins besides this one that the web client may connect to.
     public static func router(
-        http: HTTPConfiguration, logger: Logger, connectSources: @escaping @Sendable () async -> [String] = { [] }
+        http: HTTPConfiguration, logger: Logger, connectSources: (@Sendable () async -> [String])? = nil
     ) -> Router<PlazaRequestContext> {
         let router = Router(context: PlazaRequestContext.self)
         let web = WebClient(root: http.webRoot ?? WebClientFiles.root)

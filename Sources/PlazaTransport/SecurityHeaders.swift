@@ -8,10 +8,18 @@ import Foundation
 /// The web client has no inline script or style, so its policy allows none; the only sources it connects to
 /// besides its own origin are the fleet's room servers, which a directory names (`connectSources`).
 struct SecurityHeadersMiddleware<Context: RequestContext>: RouterMiddleware {
-    /// Origins the page may connect to besides its own, as CSP source expressions (`wss://node-1.example.org`).
-    let connectSources: @Sendable () async -> [String]
+    /// Origins the page may connect to besides its own, as CSP source expressions (`wss://node-1.example.org`);
+    /// nil for a role whose page connects only to its own origin.
+    let connectSources: (@Sendable () async -> [String])?
     /// `Strict-Transport-Security`'s max-age, for answers that go out over TLS.
     let strictTransportMaxAge: Int?
+    /// The fields without other origins, built once: all a room server ever sends.
+    private let fixedFields: [(HTTPField.Name, String)]
+
+    init(connectSources: (@Sendable () async -> [String])?, strictTransportMaxAge: Int?) {
+        (self.connectSources, self.strictTransportMaxAge) = (connectSources, strictTransportMaxAge)
+        fixedFields = Self.fields(connectSources: [], strictTransportMaxAge: strictTransportMaxAge)
+    }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var response: Response
@@ -20,7 +28,10 @@ struct SecurityHeadersMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let error as any HTTPResponseError {
             response = try error.response(from: request, context: context)
         }
-        let fields = Self.fields(connectSources: await connectSources(), strictTransportMaxAge: strictTransportMaxAge)
+        let fields =
+            if let connectSources { Self.fields(connectSources: await connectSources(), strictTransportMaxAge: strictTransportMaxAge) } else {
+                fixedFields
+            }
         for (name, value) in fields where response.headers[name] == nil { response.headers[name] = value }
         return response
     }

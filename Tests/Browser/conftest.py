@@ -150,3 +150,31 @@ def screenshot(driver, name):
     path = ARTIFACTS / name
     driver.save_screenshot(str(path))
     return path
+
+
+def position(driver):
+    """Where `driver`'s own avatar stands, `[x, y]`."""
+    return driver.execute_script("const y = window.plaza.you(); return [y.x, y.y];")
+
+
+def calls(driver):
+    """The page's calls by participant id, with their state and statistics (`window.plaza.calls()`)."""
+    return driver.execute_async_script("window.plaza.calls().then(arguments[arguments.length - 1]);")
+
+
+def walk(driver, x, y):
+    """Walks `driver`'s avatar to (x, y) and waits until it stops; returns where it stopped."""
+    assert driver.execute_script("return window.plaza.walkTo(arguments[0], arguments[1]);", x, y), f"no path to {x},{y}"
+    wait_for(driver, "return !window.plaza.isWalking();", 20, "walk did not finish")
+    return position(driver)
+
+
+def wait_for_call(one, other, one_id, other_id, timeout, explain=lambda: ""):
+    """Waits until `one` and `other` both hold a connected call with each other."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        a, b = calls(one), calls(other)
+        if a.get(other_id, {}).get("state") == "connected" and b.get(one_id, {}).get("state") == "connected":
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"no connected call: {calls(one)}, {calls(other)}{explain()}")

@@ -16,7 +16,7 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
-from conftest import ROOT, PlazaProcess, join, screenshot, wait_for
+from conftest import ROOT, PlazaProcess, calls, join, position, screenshot, wait_for
 
 WEB = ROOT / "Sources" / "PlazaWebClient" / "Web"
 
@@ -75,14 +75,6 @@ def viewport(driver, width, height):
     """Sets the page's viewport exactly (a headless window is at least 500 px wide and includes its frame)."""
     driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
                            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 700})
-
-
-def position(driver):
-    return driver.execute_script("const y = window.plaza.you(); return [y.x, y.y];")
-
-
-def calls(driver):
-    return driver.execute_async_script("window.plaza.calls().then(arguments[arguments.length - 1]);")
 
 
 def shows_message(driver, text, timeout=10):

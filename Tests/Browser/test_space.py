@@ -9,13 +9,9 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select
 
-from conftest import PlazaProcess, join, screenshot, wait_for
+from conftest import PlazaProcess, calls, join, position, screenshot, wait_for, wait_for_call, walk
 
 ROOM = "party"
-
-
-def position(driver):
-    return driver.execute_script("const y = window.plaza.you(); return [y.x, y.y];")
 
 
 def seen(driver, participant):
@@ -28,12 +24,6 @@ def wait_seen_at(viewer, participant, expected, timeout=10):
         const a = window.plaza.avatars()[arguments[0]];
         return a && Math.abs(a.x - arguments[1]) < 1 && Math.abs(a.y - arguments[2]) < 1;
     """, timeout, f"{participant} not drawn at {expected}", participant, expected[0], expected[1])
-
-
-def walk(driver, x, y):
-    assert driver.execute_script("return window.plaza.walkTo(arguments[0], arguments[1]);", x, y), f"no path to {x},{y}"
-    wait_for(driver, "return !window.plaza.isWalking();", 20, "walk did not finish")
-    return position(driver)
 
 
 def space_description(plaza):
@@ -170,9 +160,6 @@ def test_walking_close_starts_a_call_with_media_and_walking_away_ends_it(plaza, 
     bob_id = join(bob, plaza, ROOM, "Bob")
     radius = space_description(plaza)["proximity"]["radius"]
 
-    def calls(driver):
-        return driver.execute_async_script("window.plaza.calls().then(arguments[arguments.length - 1]);")
-
     # Ann walks away first (beyond the hang-up distance, but still in view), so the call starts by walking close.
     home = position(bob)
     far = None
@@ -188,14 +175,7 @@ def test_walking_close_starts_a_call_with_media_and_walking_away_ends_it(plaza, 
     assert calls(ann) == {} and calls(bob) == {}
 
     walk(ann, home[0] + 30, home[1])
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        a, b = calls(ann), calls(bob)
-        if a.get(bob_id, {}).get("state") == "connected" and b.get(ann_id, {}).get("state") == "connected":
-            break
-        time.sleep(0.3)
-    else:
-        raise AssertionError(f"no connected call: ann {calls(ann)}, bob {calls(bob)}")
+    wait_for_call(ann, bob, ann_id, bob_id, 20)
     first = calls(bob)[ann_id]["bytesReceived"]
     time.sleep(2)
     second = calls(bob)[ann_id]["bytesReceived"]
@@ -306,9 +286,6 @@ def test_a_participant_in_two_tabs_holds_one_steady_call(plaza, browsers):
     bob_other_tab.execute_script("sessionStorage.setItem(arguments[0], arguments[1]);", f"plaza:token:{ROOM}", token)
     assert join(bob_other_tab, plaza, ROOM, "Bob") == bob_id
     ann_id = join(ann, plaza, ROOM, "Ann")
-
-    def calls(driver):
-        return driver.execute_async_script("window.plaza.calls().then(arguments[arguments.length - 1]);")
 
     wait_for(ann, "return window.plaza.calls().then(c => c[arguments[0]] && c[arguments[0]].state === 'connected');",
              20, "no call between Ann and Bob", bob_id)

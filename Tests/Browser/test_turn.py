@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 
-from conftest import PlazaProcess, join, screenshot, wait_for
+from conftest import PlazaProcess, calls, join, position, screenshot, wait_for, wait_for_call
 from turn_support import TurnServer, allocate, shared_secret_credential
 
 SECRET = "plaza-test-turn-secret-7f3a91c2"
@@ -119,14 +119,6 @@ RTCPeerConnection.prototype.setConfiguration = function (configuration) {
 """
 
 
-def position(driver):
-    return driver.execute_script("const y = window.plaza.you(); return [y.x, y.y];")
-
-
-def calls(driver):
-    return driver.execute_async_script("window.plaza.calls().then(arguments[arguments.length - 1]);")
-
-
 def turn_username(driver):
     return driver.execute_script(
         "return window.plaza.session.iceServers.filter((s) => s.credential).map((s) => s.username)[0] ?? null;")
@@ -151,15 +143,7 @@ def test_relay_only_call_carries_media_through_coturn(binary, coturn, browsers, 
         assert ann.execute_script("return window.plaza.walkTo(arguments[0], arguments[1]);", home[0] + 30, home[1])
         wait_for(ann, "return !window.plaza.isWalking();", 20, "walk did not finish")
 
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            a, b = calls(ann), calls(bob)
-            if a.get(bob_id, {}).get("state") == "connected" and b.get(ann_id, {}).get("state") == "connected":
-                break
-            time.sleep(0.3)
-        else:
-            raise AssertionError(f"no connected call through the relay: ann {calls(ann)}, bob {calls(bob)}\n"
-                                 f"coturn:\n{coturn.log()[-4000:]}")
+        wait_for_call(ann, bob, ann_id, bob_id, 30, lambda: f"\ncoturn:\n{coturn.log()[-4000:]}")
 
         def flowing(seconds):
             """Both sides of the call are connected through the relay, and media arrives on both."""

@@ -24,16 +24,7 @@ pytest.register_assert_rewrite("janus_support", "wire")
 from janus_support import JanusError, JanusServer  # noqa: E402
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item, call):
-    outcome = yield
-    report = outcome.get_result()
-    setattr(item, f"report_{report.when}", report)
-
-
-def _failed(request) -> bool:
-    return any(getattr(getattr(request.node, f"report_{when}", None), "failed", False)
-               for when in ("setup", "call"))
+from failure_reports import pytest_runtest_makereport, test_failed  # noqa: E402,F401
 
 
 @pytest.fixture(scope="session")
@@ -47,7 +38,7 @@ def janus_server():
 def janus(janus_server, request):
     log_start = len(janus_server.log())
     yield janus_server
-    if _failed(request):
+    if test_failed(request):
         print(f"--- {janus_server.name} logged during the test ({janus_server.log_path}):")
         print(janus_server.log()[log_start:][-6000:])
 
@@ -63,7 +54,7 @@ def janus_factory(request):
 
     yield start
     for server in started:
-        if _failed(request):
+        if test_failed(request):
             print(f"--- {server.name} log ({server.log_path}):")
             print(server.log()[-6000:])
         server.cleanup()

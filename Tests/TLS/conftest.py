@@ -28,16 +28,7 @@ import pytest
 from pebble import Pebble, TestCA, free_port
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item, call):
-    """Keeps each phase's report on the test item (`rep_setup`, `rep_call`), so fixtures can tell a failure."""
-    outcome = yield
-    report = outcome.get_result()
-    setattr(item, f"rep_{report.when}", report)
-
-
-def _failed(request) -> bool:
-    return any(getattr(getattr(request.node, f"rep_{when}", None), "failed", False) for when in ("setup", "call"))
+from failure_reports import pytest_runtest_makereport, test_failed  # noqa: E402,F401
 
 
 @pytest.fixture(scope="session")
@@ -74,7 +65,7 @@ def pebble_with(test_ca, acme_ports, tmp_path_factory, request):
 
     yield start
     for instance in started:
-        if _failed(request):
+        if test_failed(request):
             print(f"\n=== Pebble in {instance.directory} (ACME {instance.directory_url}) ===\n{instance.logs()}")
         instance.stop()
 
