@@ -16,13 +16,18 @@ extension PostgresStore: RoomPlacements {
         try await guarded { [self] in
             var kept = Set<String>()
             var drain = false
-            for try await (room, drainRequested) in try await client.execute(
+            var resumedAt: Int64?
+            for try await (room, drainRequested, resumed) in try await client.execute(
                 Heartbeat(node: node.rawValue, report: report, rooms: rooms.map(\.rawValue), leaseUntil: now + leaseTTL, now: now),
                 logger: logger)
             {
-                if let room { kept.insert(room) } else { drain = drainRequested }
+                if let room {
+                    kept.insert(room)
+                } else {
+                    (drain, resumedAt) = (drainRequested, resumed.flatMap { $0 > 0 ? $0 : nil })
+                }
             }
-            return HeartbeatAnswer(lost: rooms.filter { !kept.contains($0.rawValue) }, drain: drain)
+            return HeartbeatAnswer(lost: rooms.filter { !kept.contains($0.rawValue) }, drain: drain, fleetResumedAt: resumedAt)
         }
     }
 
@@ -201,9 +206,9 @@ extension PostgresStore: RoomPlacements {
 /// A room server's report and the renewal of its rooms' leases, in one statement (one round trip, one
 /// snapshot). A node the autoscaler asked to drain stays `draining` whatever it reports; the bridges of its rooms
 /// keep their conferences at least as long as the rooms' leases. Rows: each room whose lease was renewed, then
-/// one row without a room carrying whether the node is asked to drain.
+/// one row without a room carrying whether the node is asked to drain and when the fleet last resumed.
 private struct Heartbeat: PostgresPreparedStatement {
-    typealias Row = (String?, Bool)
+    typealias Row = (String?, Bool, Int64?)
     static let sql = """
         WITH reported AS (
             UPDATE nodes SET \(reportColumns) WHERE id = $1 RETURNING drain_requested
@@ -215,9 +220,11 @@ private struct Heartbeat: PostgresPreparedStatement {
             UPDATE fleet_clock SET last_heartbeat = $8,
                 resumed_at = CASE WHEN last_heartbeat > 0 AND last_heartbeat < $8 - ($11 - $8) THEN $8 ELSE resumed_at END
             WHERE id = 1 AND last_heartbeat < $8 - 1000
+            RETURNING resumed_at
         )
-        SELECT room, false FROM renewed
-        UNION ALL SELECT NULL, drain_requested FROM reported
+        SELECT room, false, NULL::BIGINT FROM renewed
+        UNION ALL SELECT NULL, drain_requested,
+            COALESCE((SELECT resumed_at FROM clocked), (SELECT resumed_at FROM fleet_clock WHERE id = 1)) FROM reported
         """
     var node: String
     var report: NodeReport

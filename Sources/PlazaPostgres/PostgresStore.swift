@@ -17,8 +17,27 @@ import Synchronization
 /// been committed — durable as the server's `synchronous_commit` makes it (on, by default). Connections come
 /// from postgres-nio's pool; concurrent calls run on separate connections.
 public final class PostgresStore: ChatStore {
-    let client: PostgresClient
-    private let runner: Task<Void, Never>
+    /// The connection pool in service, and the task that runs it (`renewStuckPool` replaces both).
+    private struct Pool: Sendable {
+        let client: PostgresClient
+        let runner: Task<Void, Never>
+
+        init(_ configuration: PostgresClient.Configuration, logger: Logger) {
+            let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+            // The pool runs for the store's life; cancelling the runner ends it. Started at once, so the pool is
+            // running before the first query (which would otherwise log a warning).
+            (self.client, runner) = (client, Task.immediate { await client.run() })
+        }
+    }
+
+    private let pool: Mutex<Pool>
+    var client: PostgresClient { pool.withLock { $0.client } }
+    private let configuration: PostgresClient.Configuration
+    /// When (monotonic nanoseconds) calls began to fail as unavailable with none succeeding since; 0 while they
+    /// succeed.
+    private let failingSince = Atomic<UInt64>(0)
+    /// Replaces a pool stuck in its reconnection backoff, for the store's life.
+    private let poolKeeper = Mutex<Task<Void, Never>?>(nil)
     /// How long one call may take (`limits.storeTimeout`).
     let timeout: Duration
     /// The database's clock less this machine's, in milliseconds, as last measured (`fleetTime()`).
@@ -169,16 +188,21 @@ public final class PostgresStore: ChatStore {
         // PostgreSQL ends such a session once it has idled in a transaction for as long as a call may take.
         configuration.options.additionalStartupParameters.append(
             ("idle_in_transaction_session_timeout", String(max(timeout.milliseconds, 1_000))))
-        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
-        // The client's connection pool runs for the store's life; `close()` ends it and waits for it. Started at
-        // once, so the pool is running before the first query (which would otherwise log a warning).
-        let store = PostgresStore(client: client, runner: Task.immediate { await client.run() }, timeout: timeout, logger: logger)
+        let store = PostgresStore(configuration: configuration, timeout: timeout, logger: logger)
         do {
             try await store.migrate()
             try await store.synchronizeClock()
         } catch {
             try? await store.close()
             throw error
+        }
+        store.poolKeeper.withLock { keeper in
+            keeper = Task { [weak store] in
+                while !Task.isCancelled {
+                    do { try await Task.sleep(for: Self.poolCheckInterval) } catch { return }
+                    await store?.renewStuckPool()
+                }
+            }
         }
         store.clockKeeper.withLock { keeper in
             keeper = Task { [weak store] in
@@ -191,8 +215,35 @@ public final class PostgresStore: ChatStore {
         return store
     }
 
-    private init(client: PostgresClient, runner: Task<Void, Never>, timeout: Duration, logger: Logger) {
-        (self.client, self.runner, self.timeout, self.logger) = (client, runner, timeout, logger)
+    private init(configuration: PostgresClient.Configuration, timeout: Duration, logger: Logger) {
+        (self.configuration, self.timeout, self.logger) = (configuration, timeout, logger)
+        pool = Mutex(Pool(configuration, logger: logger))
+    }
+
+    /// How often the store looks for a stuck pool.
+    static let poolCheckInterval: Duration = .seconds(1)
+
+    /// After the database was unreachable for a while, the pool waits longer and longer between connection
+    /// attempts (up to a minute), so it would go on failing long after the database is back — past the fleet's
+    /// grace for nodes to renew their rooms. Once no call has succeeded for a whole `limits.storeTimeout`, a fresh
+    /// pool is tried every `poolCheckInterval`: if it answers a query, it replaces the stuck one.
+    func renewStuckPool() async {
+        let since = failingSince.load(ordering: .relaxed)
+        guard since > 0, DispatchTime.now().uptimeNanoseconds - since >= UInt64(timeout.milliseconds) * 1_000_000 else { return }
+        let fresh = Pool(configuration, logger: logger)
+        do {
+            try await StoreDeadline.run(within: timeout) { _ = try await fresh.client.query("SELECT 1", logger: self.logger) }
+        } catch {
+            fresh.runner.cancel()
+            return
+        }
+        let stuck = pool.withLock { pool in
+            defer { pool = fresh }
+            return pool
+        }
+        failingSince.store(0, ordering: .relaxed)
+        stuck.runner.cancel()
+        logger.notice("the database answers again: its connections are made afresh")
     }
 
     /// Parses a PostgreSQL URL into the client's configuration.
@@ -370,6 +421,11 @@ public final class PostgresStore: ChatStore {
 
     public func close() async throws {
         clockKeeper.withLock { $0?.cancel() }
+        if let keeper = poolKeeper.withLock({ $0 }) {
+            keeper.cancel()
+            await keeper.value  // no pool is swapped in after this
+        }
+        let runner = pool.withLock { $0.runner }
         runner.cancel()
         await runner.value
     }
@@ -396,9 +452,18 @@ public final class PostgresStore: ChatStore {
     /// Runs one call to the database within `store.timeout`, with its errors as `StoreError`s.
     func guarded<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
         do {
-            return try await StoreDeadline.run(within: timeout, body)
+            let result = try await StoreDeadline.run(within: timeout, body)
+            if failingSince.load(ordering: .relaxed) != 0 { failingSince.store(0, ordering: .relaxed) }
+            return result
         } catch {
-            throw Self.storeError(error)
+            let error = Self.storeError(error)
+            if error.kind == .unavailable {
+                _ = failingSince.compareExchange(
+                    expected: 0, desired: DispatchTime.now().uptimeNanoseconds, ordering: .relaxed)
+            } else if failingSince.load(ordering: .relaxed) != 0 {
+                failingSince.store(0, ordering: .relaxed)  // the database answered
+            }
+            throw error
         }
     }
 

@@ -42,9 +42,11 @@ extension SQLiteStore: RoomPlacements {
                             SELECT room FROM placements WHERE node = ?2 AND room IN (SELECT value FROM json_each(?3)))
                         """, [.integer(leaseUntil), .name(node), .text(roomList)])
                 }
+                let resumedAt = try await query("SELECT resumed_at FROM fleet_clock WHERE id = 1", []).first?.column("resumed_at")?.integer
                 return HeartbeatAnswer(
                     lost: rooms.filter { !kept.contains($0.rawValue) },
-                    drain: reported.first?.column("drain_requested")?.bool ?? false)
+                    drain: reported.first?.column("drain_requested")?.bool ?? false,
+                    fleetResumedAt: resumedAt.flatMap { $0 > 0 ? Int64($0) : nil })
             }
         }
     }

@@ -58,9 +58,13 @@ public struct HeartbeatAnswer: Sendable, Equatable {
     public var lost: [RoomName]
     /// The autoscaler chose this node for scale-in: it must take no new rooms.
     public var drain: Bool
+    /// When the fleet last came back from a silence longer than a lease (fleet milliseconds), if it ever did: until
+    /// a heartbeat TTL after it, placements stay where they were. A node tells its peers (`/readyz`), so that one
+    /// whose own connection to the store is slower to come back keeps its rooms for that grace.
+    public var fleetResumedAt: Int64?
 
-    public init(lost: [RoomName] = [], drain: Bool = false) {
-        (self.lost, self.drain) = (lost, drain)
+    public init(lost: [RoomName] = [], drain: Bool = false, fleetResumedAt: Int64? = nil) {
+        (self.lost, self.drain, self.fleetResumedAt) = (lost, drain, fleetResumedAt)
     }
 }
 

@@ -113,27 +113,23 @@ public struct APIRoutes: Sendable {
     public let allocator: any RoomAllocator
     /// Throws when the role cannot take new rooms (`/readyz` answers 503 with the error).
     public let readiness: @Sendable () async throws -> Void
-    /// A fleet node's last contact with the store (fleet milliseconds), sent with every `/readyz` answer as
-    /// `Plaza-Store-Reached-At` for its peers' lease watch; nil elsewhere.
-    public let storeReachedAt: @Sendable () -> Int64?
+    /// A fleet node's last contact with the store, sent with every `/readyz` answer (`StoreContact.fields`) for
+    /// its peers' lease watch; nil elsewhere.
+    public let storeContact: @Sendable () -> StoreContact?
 
     public init(
-        api: APIContext, allocator: any RoomAllocator, storeReachedAt: @escaping @Sendable () -> Int64? = { nil },
+        api: APIContext, allocator: any RoomAllocator, storeContact: @escaping @Sendable () -> StoreContact? = { nil },
         readiness: @escaping @Sendable () async throws -> Void
     ) {
-        (self.api, self.allocator, self.readiness, self.storeReachedAt) = (api, allocator, readiness, storeReachedAt)
+        (self.api, self.allocator, self.readiness, self.storeContact) = (api, allocator, readiness, storeContact)
     }
-
-    /// `Plaza-Store-Reached-At`.
-    public static let storeReachedAtField = HTTPField.Name("Plaza-Store-Reached-At")!
 
     public func register(on router: Router<PlazaRequestContext>) {
         let api = self.api
         router.get("/healthz") { _, _ in Self.json(#"{"status":"ok"}"#) }
-        let storeReachedAt = self.storeReachedAt
+        let storeContact = self.storeContact
         router.get("/readyz") { _, _ in
-            var contact: HTTPFields = [:]
-            if let reachedAt = storeReachedAt() { contact[Self.storeReachedAtField] = String(reachedAt) }
+            let contact = storeContact()?.fields ?? [:]
             do {
                 try await readiness()
             } catch let refusal as Refusal {

@@ -114,7 +114,7 @@ public struct HeartbeatService: Service {
                     logger.notice("the fleet's store is reachable again", metadata: ["unreachableFor": "\(ContinuousClock.now - since)"])
                     failingSince = nil
                 }
-                server.storeReached(sentAt: sentAt)
+                server.storeReached(StoreContact(reachedAt: sentAt, fleetResumedAt: answer.fleetResumedAt))
                 state.values.withLock { $0.firstFailedAt = nil }
                 if !answer.lost.isEmpty { await server.registry.lost(answer.lost) }
                 if answer.drain, await server.isReady() {
@@ -160,27 +160,32 @@ public struct HeartbeatService: Service {
     /// say the store is down for the whole fleet (then nobody can take the rooms, and they go on here).
     private func watchLeases(_ state: SharedState) async {
         let logger = server.logger
-        var keeping = false
+        var keeping: PeerWitness.Verdict?
         while !Task.isCancelled {
             let (expiring, peers, failedAt) = state.values.withLock { ($0.watch.isExpiring(at: .now), $0.peers, $0.firstFailedAt) }
             let rooms = await server.registry.loadedRooms
             if expiring, !server.isStoreReachable, !rooms.isEmpty {
                 // A second for the peers whatever the heartbeat interval: a busy peer answering late must not read as
                 // no answer, which gives the rooms up. A peer's success counts only if its heartbeat was sent an
-                // interval after this node's first failure: the failing call may have gone out just before the
-                // store froze, and a peer's call sent a moment later, still before the freeze, succeeded.
-                let since = failedAt.map { $0 + interval.milliseconds }
-                let verdict = await PeerWitness(peers: peers, timeout: .seconds(1), since: since).ask()
-                switch LeaseWatch.decision(verdict) {
+                // interval after this node's first failure.
+                let verdict = await PeerWitness(peers: peers, timeout: .seconds(1), failedAt: failedAt, slack: interval.milliseconds).ask()
+                let watch = state.values.withLock { $0.watch }
+                switch watch.decision(verdict, fleetNow: placements.fleetTime(), heartbeatTTL: heartbeatTTL) {
                 case .keep:
-                    if !keeping {
-                        keeping = true
-                        logger.error(
-                            "the fleet's store is down for every node that answered: keeping this node's rooms until it is back",
-                            metadata: ["rooms": "\(rooms.count)", "peers": "\(peers.count)"])
+                    if keeping != verdict {
+                        keeping = verdict
+                        if verdict == .storeDownEverywhere {
+                            logger.error(
+                                "the fleet's store is down for every node that answered: keeping this node's rooms until it is back",
+                                metadata: ["rooms": "\(rooms.count)", "peers": "\(peers.count)"])
+                        } else {
+                            logger.warning(
+                                "the fleet's store is back for the other nodes: keeping this node's rooms while its own connection comes back",
+                                metadata: ["rooms": "\(rooms.count)"])
+                        }
                     }
                 case .giveUp:
-                    keeping = false
+                    keeping = nil
                     logger.error(
                         "giving up this node's rooms: their leases end and it cannot renew them",
                         metadata: ["rooms": "\(rooms.count)", "peers": "\(verdict)"])
@@ -188,7 +193,7 @@ public struct HeartbeatService: Service {
                     await server.registry.lost(rooms.map(\.name))
                 }
             } else if server.isStoreReachable {
-                keeping = false
+                keeping = nil
             }
             do { try await Task.sleep(for: expiring ? interval : Self.watchTick) } catch { return }
         }

@@ -31,10 +31,14 @@ struct LeaseWatch {
     /// Whether the leases are over (or about to be) at `now`.
     func isExpiring(at now: ContinuousClock.Instant) -> Bool { deadline.map { now >= $0 } ?? false }
 
-    /// What to do with the rooms at the deadline, given what the node's peers say of the store.
-    static func decision(_ witness: PeerWitness.Verdict) -> Decision {
+    /// What to do with the rooms at the deadline, given what the node's peers say of the store, the fleet's time
+    /// (milliseconds) and `cluster.heartbeatTTL`. After a silence of the whole fleet, the store keeps every
+    /// placement where it was for a heartbeat TTL from the first heartbeat back (`RoomPlacements`): the rooms stay
+    /// here until that grace ends less the margin, while this node's own heartbeat reconnects.
+    func decision(_ witness: PeerWitness.Verdict, fleetNow: Int64, heartbeatTTL: Duration) -> Decision {
         switch witness {
         case .storeDownEverywhere: .keep
+        case .fleetResumed(let at): fleetNow < at + heartbeatTTL.milliseconds - margin.milliseconds ? .keep : .giveUp
         case .storeReachableElsewhere, .noAnswer: .giveUp
         }
     }

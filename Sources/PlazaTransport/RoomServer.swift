@@ -32,9 +32,8 @@ public final class RoomServer: Sendable {
     /// Whether this node's last heartbeat reached the fleet's store (always, for `plaza serve`): a node that
     /// cannot renew its rooms' leases is not ready (`/readyz` 503 `store_unavailable`).
     private let storeReachable = Atomic<Bool>(true)
-    /// When (fleet milliseconds) the last heartbeat that reached the store was sent; 0 before the first, and
-    /// always on `plaza serve`.
-    private let storeReachedAt = Atomic<Int64>(0)
+    /// The last heartbeat that reached the store; nil before the first, and always on `plaza serve`.
+    private let storeContact = Mutex<StoreContact?>(nil)
 
     public init(
         configuration: RoomServerConfiguration, api: APIContext, store: any ChatStore, claims: any RoomClaims,
@@ -65,7 +64,7 @@ public final class RoomServer: Sendable {
 
     func router() -> Router<PlazaRequestContext> {
         let router = HTTPServer.router(http: api.http, logger: logger)
-        APIRoutes(api: api, allocator: ThisNode(server: self), storeReachedAt: { [unowned self] in self.lastStoreContact }) {
+        APIRoutes(api: api, allocator: ThisNode(server: self), storeContact: { [unowned self] in self.lastStoreContact }) {
             [registry, unowned self] in
             // The store first: a node cut off from it says so even while draining (its peers ask, see
             // `HeartbeatService`).
@@ -135,17 +134,14 @@ public final class RoomServer: Sendable {
     /// Records whether the last heartbeat reached the store (`/readyz` says so).
     public func setStoreReachable(_ reachable: Bool) { storeReachable.store(reachable, ordering: .relaxed) }
 
-    /// Records that a heartbeat sent at `sentAt` (fleet milliseconds) reached the store.
-    public func storeReached(sentAt: Int64) {
+    /// Records that a heartbeat reached the store.
+    public func storeReached(_ contact: StoreContact) {
         setStoreReachable(true)
-        storeReachedAt.store(sentAt, ordering: .relaxed)
+        storeContact.withLock { $0 = contact }
     }
 
-    /// When the last heartbeat that reached the store was sent (fleet milliseconds), if one has.
-    var lastStoreContact: Int64? {
-        let at = storeReachedAt.load(ordering: .relaxed)
-        return at > 0 ? at : nil
-    }
+    /// The last heartbeat that reached the store, if one has.
+    var lastStoreContact: StoreContact? { storeContact.withLock { $0 } }
 
     /// Whether the last heartbeat reached the store.
     public var isStoreReachable: Bool { storeReachable.load(ordering: .relaxed) }

@@ -210,8 +210,11 @@ import PlazaTesting
         let back = t0 + 3 * lease
         #expect(try await store.place(RoomName("new")!, region: nil, policy: policy, leaseTTL: lease, now: back, using: &random) == .resuming)
         #expect(try await store.place(room, region: nil, policy: policy, leaseTTL: lease, now: back, using: &random) == .resuming)
-        // b is back first: a's room stays a's, though its lease ran out and a has not beaten yet.
-        _ = try await store.heartbeat(node: "b", report: NodeReport(), rooms: [], leaseTTL: lease, now: back)
+        // b is back first, and learns when the fleet resumed (it tells a, whose connection is slower to come back):
+        // a's room stays a's, though its lease ran out and a has not beaten yet.
+        let firstBack = try await store.heartbeat(node: "b", report: NodeReport(), rooms: [], leaseTTL: lease, now: back)
+        #expect(firstBack.fleetResumedAt == back)
+        #expect(try await store.heartbeat(node: "b", report: NodeReport(), rooms: [], leaseTTL: lease, now: back + 2_000).fleetResumedAt == back)
         #expect(try await store.place(room, region: nil, policy: policy, leaseTTL: lease, now: back + 1, using: &random).placement?.node == "a")
         // a beats within the grace and renews it (expired or not): the room is a's as ever, same epoch.
         let renewed = try await store.heartbeat(node: "a", report: NodeReport(), rooms: [room], leaseTTL: lease, now: back + 100)

@@ -219,11 +219,27 @@ private func closeCode(_ verdict: WebSocketFrameValidator.Verdict) -> CloseCode?
     }
 
     @Test func roomsAreKeptOnlyWhenEveryPeerThatAnsweredCannotReachTheStore() {
-        #expect(PeerWitness.verdict([false, false]) == .storeDownEverywhere)
-        #expect(PeerWitness.verdict([false, true]) == .storeReachableElsewhere)
-        #expect(PeerWitness.verdict([]) == .noAnswer)
-        #expect(LeaseWatch.decision(.storeDownEverywhere) == .keep)
-        #expect(LeaseWatch.decision(.storeReachableElsewhere) == .giveUp)
-        #expect(LeaseWatch.decision(.noAnswer) == .giveUp)
+        let down = PeerWitness.Answer.storeUnreachable
+        #expect(PeerWitness.verdict([down, down], failedAt: 1_000) == .storeDownEverywhere)
+        #expect(PeerWitness.verdict([down, .reachesStore(fleetResumedAt: nil)], failedAt: 1_000) == .storeReachableElsewhere)
+        #expect(PeerWitness.verdict([], failedAt: 1_000) == .noAnswer)
+        let watch = LeaseWatch(leaseTTL: .seconds(6), margin: .seconds(2), startedAt: .now)
+        #expect(watch.decision(.storeDownEverywhere, fleetNow: 9_000, heartbeatTTL: .seconds(6)) == .keep)
+        #expect(watch.decision(.storeReachableElsewhere, fleetNow: 9_000, heartbeatTTL: .seconds(6)) == .giveUp)
+        #expect(watch.decision(.noAnswer, fleetNow: 9_000, heartbeatTTL: .seconds(6)) == .giveUp)
+    }
+
+    /// The store was down for everyone and is back: the peers reconnected before this node. The store keeps every
+    /// placement for a heartbeat TTL after the first heartbeat back, and so does the node, less its margin.
+    @Test func afterAFleetWideSilenceTheRoomsStayForTheStoresGrace() {
+        let back = PeerWitness.Answer.reachesStore(fleetResumedAt: 20_000)
+        #expect(PeerWitness.verdict([back, .storeUnreachable], failedAt: 1_000) == .fleetResumed(at: 20_000))
+        // A resumption older than this node's first failure is not this outage's: the node alone is cut off.
+        #expect(PeerWitness.verdict([back], failedAt: 21_000) == .storeReachableElsewhere)
+        // A peer that reaches the store without a resumption after the failure says the same.
+        #expect(PeerWitness.verdict([back, .reachesStore(fleetResumedAt: nil)], failedAt: 1_000) == .storeReachableElsewhere)
+        let watch = LeaseWatch(leaseTTL: .seconds(6), margin: .seconds(2), startedAt: .now)
+        #expect(watch.decision(.fleetResumed(at: 20_000), fleetNow: 23_999, heartbeatTTL: .seconds(6)) == .keep)
+        #expect(watch.decision(.fleetResumed(at: 20_000), fleetNow: 24_000, heartbeatTTL: .seconds(6)) == .giveUp)
     }
 }
