@@ -122,7 +122,7 @@ let package = Package(
             "PlazaTransport",
             [
                 "PlazaCore", "PlazaProtocol", "PlazaStore", "PlazaFleetModel", "PlazaAuth", "PlazaMetrics", "PlazaRooms",
-                "PlazaWebClient", "PlazaHTTPClient", "PlazaTLS", "CAllocator", hummingbird, hummingbirdWebSocket, nioHTTPTypes, httpTypes, logging, serviceLifecycle,
+                "PlazaWebClient", "PlazaHTTPClient", "PlazaTLS", "PlazaMedia", "CAllocator", hummingbird, hummingbirdWebSocket, nioHTTPTypes, httpTypes, logging, serviceLifecycle,
             ]),
         // The directory role: the join allocator, the fleet and recording routes, the Prometheus load source.
         library(

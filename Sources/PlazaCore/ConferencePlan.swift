@@ -37,6 +37,10 @@ public enum ConferencePlan {
         var nextNumber = 1
 
         public init() {}
+
+        /// Whether a bridged bubble is below `p2pMax` and waiting out the hysteresis: the plan must run again
+        /// even if nobody moves.
+        public var isWaiting: Bool { bubbles.values.contains { $0.smallSince != nil } }
     }
 
     /// Each participant's placement at `now`.

@@ -167,6 +167,9 @@ public struct RoomState: Sendable {
     /// Every participant id, in no particular order.
     public var participantIDs: [ParticipantID] { Array(participants.keys) }
 
+    /// Every participant's position.
+    public var positions: [ParticipantID: Position] { participants.mapValues(\.position) }
+
     /// Applies this tick's coalesced moves and computes who must be told what.
     public mutating func tick() -> TickResult {
         var result = TickResult()

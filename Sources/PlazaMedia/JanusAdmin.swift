@@ -68,10 +68,23 @@ public struct JanusAdmin: Sendable {
         return answer["exists"] as? Bool ?? false
     }
 
-    /// The ids of the room's participants (publishing or not).
-    public func participants(room id: Int64, secret: String) async throws -> [Int64] {
+    /// A participant of a VideoRoom room: its id there and the display name it gave.
+    public struct Participant: Sendable, Equatable {
+        public var id: Int64
+        public var display: String?
+    }
+
+    /// The room's participants (publishing or not).
+    public func participants(room id: Int64, secret: String) async throws -> [Participant] {
         let answer = try await videoRoom(["request": "listparticipants", "room": id, "secret": secret], expecting: "participants")
-        return (answer["participants"] as? [[String: Any]] ?? []).compactMap { ($0["id"] as? NSNumber)?.int64Value }
+        return (answer["participants"] as? [[String: Any]] ?? []).compactMap { entry in
+            (entry["id"] as? NSNumber).map { Participant(id: $0.int64Value, display: entry["display"] as? String) }
+        }
+    }
+
+    /// Sends participant `participant` out of room `id`: its publisher and the feeds others take of it end.
+    public func kick(_ participant: Int64, room id: Int64, secret: String) async throws {
+        _ = try await videoRoom(["request": "kick", "room": id, "secret": secret, "id": participant], expecting: "success")
     }
 
     // MARK: Tokens

@@ -8,7 +8,55 @@ public import PlazaCore
 public enum ServerFrame {
     /// Server frame types: a closed set, safe as a metrics label.
     public enum FrameType: String, Sendable, CaseIterable {
-        case welcome, joined, left, chat, ack, moves, enter, exit, media, app, signal, error, pong
+        case welcome, joined, left, chat, ack, moves, enter, exit, media, app, signal, error, pong, conference
+    }
+
+    /// Where a participant's media goes now (docs/protocol.md): a conference on a Janus bridge with what it takes
+    /// to enter it, or, with `conference` nil, back to peer-to-peer calls.
+    public struct Conference: Sendable, Equatable {
+        /// The conference's id in its room: `zone-<zone id>` or `bubble-<n>`.
+        public var id: String
+        /// The bridge's WebSocket URL (Janus's API, subprotocol `janus-protocol`).
+        public var url: String
+        /// The VideoRoom room, its pin, and this participant's stored token.
+        public var room: Int64
+        public var pin: String
+        public var token: String
+        /// The meeting zone's id, nil for a bubble.
+        public var zone: String?
+
+        public init(id: String, url: String, room: Int64, pin: String, token: String, zone: String?) {
+            (self.id, self.url, self.room, self.pin, self.token, self.zone) = (id, url, room, pin, token, zone)
+        }
+    }
+
+    /// `conference`: a conference to enter, or nil to go back to peer-to-peer.
+    public static func conference(_ conference: Conference?) -> [UInt8] {
+        var w = JSONWriter()
+        w.raw("{\"type\":\"conference\",")
+        w.key("conference")
+        guard let conference else {
+            w.raw("null}")
+            return w.bytes
+        }
+        w.string(conference.id)
+        w.raw(",\"kind\":\"janus\",")
+        w.key("url")
+        w.string(conference.url)
+        w.raw(",")
+        w.key("room")
+        w.int(conference.room)
+        w.raw(",")
+        w.key("pin")
+        w.string(conference.pin)
+        w.raw(",")
+        w.key("token")
+        w.string(conference.token)
+        w.raw(",")
+        w.key("zone")
+        if let zone = conference.zone { w.string(zone) } else { w.raw("null") }
+        w.raw("}")
+        return w.bytes
     }
 
     public static func welcome(

@@ -73,6 +73,13 @@ extension PlazaConfiguration {
         .optional("space.map", \.space.map),
         .double("space.proximityRadius", \.space.proximityRadius),
         .int("space.maxPeers", \.space.maxPeers),
+        .int("space.p2pMax", \.space.p2pMax),
+        .double("space.bridgeHysteresis", \.space.bridgeHysteresis),
+        .optional("media.janusURL", \.roomServer.janus.url),
+        .optional("media.janusAdminURL", \.roomServer.janus.adminURL),
+        .optional("media.janusAdminSecret", \.roomServer.janus.adminSecret, secret: true),
+        .optional("media.janusRoomAdminKey", \.roomServer.janus.roomAdminKey, secret: true),
+        .int("media.janusBitrate", \.roomServer.janus.bitrate),
 
         .double("websocket.helloTimeout", \.roomServer.webSocket.helloTimeout),
         .double("websocket.pingInterval", \.roomServer.webSocket.pingInterval),

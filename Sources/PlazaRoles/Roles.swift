@@ -154,7 +154,8 @@ public enum Roles {
     ) -> RoomServer {
         RoomServer(
             configuration: configuration.roomServer, api: api, store: store, claims: claims, space: configuration.space,
-            arrivals: Arrivals(spawn: configuration.space.spawn ?? map.spawn, ground: map.ground), identity: identity)
+            arrivals: Arrivals(spawn: configuration.space.spawn ?? map.spawn, ground: map.ground), zones: map.zones,
+            identity: identity)
     }
 
     /// The map at `space.map`, or the built-in one.

@@ -30,10 +30,23 @@ extension Room {
     /// Time between two questions to a store that could not say whether a write was stored.
     static let reconcilePause: Duration = .milliseconds(500)
 
-    /// The commit loop, for the room's lifetime: writes what the log asks for, one batch (or look-up) at a time,
-    /// and hands each outcome back to the log. Ends when the room is unloaded or moves away. Run by the
-    /// registry as a child task of its own.
+    /// The room's background work, for its lifetime: the commit loop and, with a bridge, its conferences. Ends
+    /// when the room is unloaded or moves away. Run by the registry as a child task of its own.
     public func run() async {
+        await withDiscardingTaskGroup { group in
+            if let keeper = conferenceKeeper {
+                group.addTask { [name] in
+                    await keeper.run(room: name) { participant, id, conference, token in
+                        await self.conferenceAdmitted(participant, to: id, on: conference, token: token)
+                    }
+                }
+            }
+            group.addTask { await self.commitLoop() }
+        }
+    }
+
+    /// Writes what the log asks for, one batch (or look-up) at a time, and hands each outcome back to the log.
+    func commitLoop() async {
         var reconcileFailed = false
         for await work in commits {
             switch work {

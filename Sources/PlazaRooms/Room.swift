@@ -37,10 +37,20 @@ public actor Room {
     /// When the last connection left (`clock.now`), nil while anyone is connected.
     private(set) var emptySince: Duration?
 
+    /// Who talks to whom on the bridge, when one is configured; nil: peer-to-peer only (Room+Conferences.swift).
+    let conferenceSetup: ConferenceSetup?
+    let conferenceKeeper: ConferenceKeeper?
+    var conferenceMemory = ConferencePlan.Memory()
+    var conferencePlacements: [ParticipantID: ConferencePlan.Placement] = [:]
+    /// The conference each participant was last told of, sent again to a participant's new connections.
+    var toldConference: [ParticipantID: ServerFrame.Conference] = [:]
+    /// Someone moved, came or went since the last plan.
+    var conferencesChanged = false
+
     /// Loads the room's recent history from the store. Run `run()` for the room's lifetime.
     public static func load(
         name: RoomName, store: any ChatStore, fence: Fence?, configuration: RoomsConfiguration, space: SpaceConfiguration,
-        arrivals: Arrivals, metrics: PlazaMetrics, clock: any RoomClock, logger: Logger
+        arrivals: Arrivals, conferences: ConferenceSetup? = nil, metrics: PlazaMetrics, clock: any RoomClock, logger: Logger
     ) async throws -> Room {
         let capacity = configuration.resumeWindow
         let recent = capacity > 0 ? try await store.latestMessages(in: name, limit: capacity) : []
@@ -52,15 +62,19 @@ public actor Room {
         logger[metadataKey: "room"] = "\(name)"
         return Room(
             name: name, log: log, state: RoomState(name: name, limits: configuration.limits, geometry: space.geometry, arrivals: arrivals),
-            store: store, fence: fence, metrics: metrics, clock: clock, logger: logger)
+            store: store, fence: fence, conferences: conferences, metrics: metrics, clock: clock, logger: logger)
     }
 
     init(
         name: RoomName, log: ChatLog<ConnectionID, OutboundFrame>, state: RoomState, store: any ChatStore, fence: Fence?,
-        metrics: PlazaMetrics, clock: any RoomClock, logger: Logger
+        conferences: ConferenceSetup? = nil, metrics: PlazaMetrics, clock: any RoomClock, logger: Logger
     ) {
         (self.name, self.log, self.state, self.store, self.fence) = (name, log, state, store, fence)
         (self.metrics, self.clock, self.logger) = (metrics, clock, logger)
+        conferenceSetup = conferences
+        conferenceKeeper = conferences.map {
+            ConferenceKeeper(bridge: $0.bridge, publishers: state.limits.participantsPerRoom, logger: logger)
+        }
         (commits, commitRequests) = AsyncStream.makeStream(bufferingPolicy: .unbounded)
         emptySince = clock.now
     }
@@ -100,11 +114,13 @@ public actor Room {
         switch outcome {
         case .joined(let snapshot):
             metrics.participants.increment()
+            conferencesChanged = true
             broadcast(OutboundFrame(ServerFrame.joined(snapshot), .joined), except: grant.participant)
         case .additionalConnection:
             // The participant's view already exists; this connection needs it now, not at the next change.
             let view = state.visibleAvatars(of: grant.participant)
             if !view.isEmpty { send(ServerFrame.enter(view), .enter, to: outbound) }
+            if let conference = toldConference[grant.participant] { send(ServerFrame.conference(conference), .conference, to: outbound) }
         }
     }
 
@@ -113,6 +129,8 @@ public actor Room {
         guard connections.removeValue(forKey: connection) != nil else { return }
         if let left = state.disconnect(connection) {
             metrics.participants.decrement()
+            toldConference[left] = nil
+            conferencesChanged = true
             broadcast(OutboundFrame(ServerFrame.left(left), .left))
         }
         if connections.isEmpty { emptySince = clock.now }
@@ -137,6 +155,7 @@ public actor Room {
     func retire() {
         retiredFlag.store(true, ordering: .releasing)
         commitRequests.finish()
+        conferenceKeeper?.finish()
     }
 
     /// Closes every connection with `code` once every accepted chat message has been committed and acked.
@@ -211,6 +230,8 @@ public actor Room {
         for (connection, position) in moves {
             if let id = state.participant(for: connection) { state.move(id, to: position) }
         }
+        if !moves.isEmpty { conferencesChanged = true }
+        planConferences()
         let result = state.tick()
         guard !result.isEmpty else { return }
         var fragments: [GridCell: [UInt8]] = [:]
@@ -265,7 +286,7 @@ public actor Room {
     }
 
     /// Queues `frame` to every connection of `participant` and has it written.
-    private func send(_ frame: OutboundFrame, toParticipant participant: ParticipantID) {
+    func send(_ frame: OutboundFrame, toParticipant participant: ParticipantID) {
         var burst = FlushBurst()
         defer { burst.flush() }
         send(frame, toParticipant: participant, in: &burst)

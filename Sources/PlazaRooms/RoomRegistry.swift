@@ -16,6 +16,7 @@ public actor RoomRegistry {
     private let configuration: RoomsConfiguration
     private let space: SpaceConfiguration
     private let arrivals: Arrivals
+    private let conferences: ConferenceSetup?
     private let metrics: PlazaMetrics
     private let clock: any RoomClock
     private let logger: Logger
@@ -27,9 +28,10 @@ public actor RoomRegistry {
 
     public init(
         store: any ChatStore, claims: any RoomClaims, configuration: RoomsConfiguration, space: SpaceConfiguration,
-        arrivals: Arrivals, metrics: PlazaMetrics, clock: any RoomClock = SystemClock(), logger: Logger
+        arrivals: Arrivals, conferences: ConferenceSetup? = nil, metrics: PlazaMetrics, clock: any RoomClock = SystemClock(),
+        logger: Logger
     ) {
-        (self.store, self.claims, self.configuration, self.space) = (store, claims, configuration, space)
+        (self.store, self.claims, self.configuration, self.space, self.conferences) = (store, claims, configuration, space, conferences)
         (self.arrivals, self.metrics, self.clock, self.logger) = (arrivals, metrics, clock, logger)
         (started, startedContinuation) = AsyncStream.makeStream()
     }
@@ -58,12 +60,12 @@ public actor RoomRegistry {
         }
         guard !draining else { throw .draining }
         guard rooms.count + loading.count < configuration.roomsPerNode else { throw .nodeFull }
-        let task = Task { [store, claims, configuration, space, arrivals, metrics, clock, logger] in
+        let task = Task { [store, claims, configuration, space, arrivals, conferences, metrics, clock, logger] in
             let claim = try await claims.claim(name)
             guard claim != .elsewhere else { throw Refusal.moved }
             return try await Room.load(
                 name: name, store: store, fence: claim.fence, configuration: configuration, space: space, arrivals: arrivals,
-                metrics: metrics, clock: clock, logger: logger)
+                conferences: conferences, metrics: metrics, clock: clock, logger: logger)
         }
         loading[name] = task
         defer { loading[name] = nil }

@@ -44,6 +44,12 @@ public struct SpaceConfiguration: Sendable {
     public var proximityRadius: Double = 160
     /// `space.maxPeers`: most simultaneous calls a browser keeps, nearest first. Default 6.
     public var maxPeers: Int = 6
+    /// `space.p2pMax`: the largest bubble that stays peer-to-peer when a bridge is configured; a bubble that grows
+    /// past it moves to the bridge. Default 4.
+    public var p2pMax: Int = 4
+    /// `space.bridgeHysteresis`: seconds a bridged bubble must stay below `space.p2pMax` before it goes back to
+    /// peer-to-peer. Default 10.
+    public var bridgeHysteresis: Double = 10
 
     public init() {}
 
@@ -53,6 +59,14 @@ public struct SpaceConfiguration: Sendable {
         try ConfigurationError.require((0...16).contains(interestRadius), "space.interestRadius", "must be 0–16")
         try ConfigurationError.require(proximityRadius > 0, "space.proximityRadius", "must be > 0")
         try ConfigurationError.require((0...64).contains(maxPeers), "space.maxPeers", "must be 0–64")
+        try ConfigurationError.require((1...64).contains(p2pMax), "space.p2pMax", "must be 1–64")
+        try ConfigurationError.require(bridgeHysteresis >= 0, "space.bridgeHysteresis", "must be ≥ 0")
+    }
+
+    /// The conference plan's settings.
+    public var conferencePlan: ConferencePlan.Settings {
+        ConferencePlan.Settings(
+            proximityRadius: proximityRadius, p2pMax: p2pMax, bridgeHysteresis: .milliseconds(Int64(bridgeHysteresis * 1000)))
     }
 
     /// The spatial grid of interest management.

@@ -185,9 +185,40 @@ public struct WebSocketConfiguration: Sendable {
     }
 }
 
+/// A Janus beside the room servers (`media.janus*`), which carries meeting zones and large bubbles: where browsers
+/// reach it and how Plaza drives it. Without `media.janusURL` there is no bridge and calls stay peer-to-peer.
+public struct JanusConfiguration: Sendable {
+    /// `media.janusURL`: Janus's WebSocket API as browsers reach it (e.g. `wss://party.example.com/janus`).
+    public var url: String?
+    /// `media.janusAdminURL`: its Admin API, as this server reaches it (e.g. `http://127.0.0.1:7088/admin`).
+    public var adminURL: String?
+    /// `media.janusAdminSecret`: the Admin API's `admin_secret`.
+    public var adminSecret: String?
+    /// `media.janusRoomAdminKey`: the VideoRoom plugin's `admin_key`, when it is set (only Plaza may create rooms).
+    public var roomAdminKey: String?
+    /// `media.janusBitrate`: each publisher's bitrate cap in a conference, bits per second. Default 768000.
+    public var bitrate = 768_000
+
+    public init() {}
+
+    public func validate() throws(ConfigurationError) {
+        try ConfigurationError.require(
+            (url == nil) == (adminURL == nil), url == nil ? "media.janusURL" : "media.janusAdminURL",
+            "media.janusURL and media.janusAdminURL go together")
+        for (key, value) in [("media.janusURL", url), ("media.janusAdminURL", adminURL)] {
+            guard let value else { continue }
+            let schemes = key == "media.janusURL" ? ["ws://", "wss://"] : ["http://", "https://"]
+            try ConfigurationError.require(schemes.contains { value.hasPrefix($0) }, key, "must start with \(schemes.joined(separator: " or "))")
+        }
+        try ConfigurationError.require(bitrate >= 32_000, "media.janusBitrate", "must be ≥ 32000")
+    }
+}
+
 /// A room server: its connections, its rooms, and how it takes part in a fleet (`plaza node`).
 public struct RoomServerConfiguration: Sendable {
     public var webSocket = WebSocketConfiguration()
+    /// The bridge for meeting zones and large bubbles (`media.janus*`).
+    public var janus = JanusConfiguration()
     public var rooms = RoomsConfiguration()
     /// `cluster.nodeID`: this node's name in the registry, unique in the fleet. Default: the host name and port.
     public var nodeID: String?
@@ -207,6 +238,7 @@ public struct RoomServerConfiguration: Sendable {
     public func validate() throws(ConfigurationError) {
         try webSocket.validate()
         try rooms.validate()
+        try janus.validate()
         try ConfigurationError.require(capacity >= 1, "cluster.capacity", "must be ≥ 1")
         try ConfigurationError.require(heartbeatInterval > 0, "cluster.heartbeatInterval", "must be > 0")
         try ConfigurationError.require(

@@ -37,12 +37,15 @@ public final class RoomServer: Sendable {
 
     public init(
         configuration: RoomServerConfiguration, api: APIContext, store: any ChatStore, claims: any RoomClaims,
-        space: SpaceConfiguration, arrivals: Arrivals, identity: String, clock: any RoomClock = SystemClock()
+        space: SpaceConfiguration, arrivals: Arrivals, zones: [Zone] = [], identity: String, clock: any RoomClock = SystemClock()
     ) {
         (self.configuration, self.api, self.identity, self.space) = (configuration, api, identity, space)
+        let conferences = JanusConferenceBridge(configuration.janus).map {
+            ConferenceSetup(bridge: $0, zones: zones, settings: space.conferencePlan)
+        }
         registry = RoomRegistry(
             store: store, claims: claims, configuration: configuration.rooms, space: space, arrivals: arrivals,
-            metrics: api.metrics, clock: clock, logger: api.logger)
+            conferences: conferences, metrics: api.metrics, clock: clock, logger: api.logger)
     }
 
     public var metrics: PlazaMetrics { api.metrics }

@@ -1,0 +1,170 @@
+public import PlazaCore
+import Logging
+import Synchronization
+
+/// A conference as its bridge runs it: where browsers enter it and what they need to, and the secret that lets
+/// Plaza change it (which never leaves the server).
+public struct BridgeRoom: Sendable, Equatable {
+    /// The bridge's WebSocket URL, for browsers.
+    public var url: String
+    /// The bridge's room (a Janus VideoRoom id).
+    public var room: Int64
+    /// Needed to enter the room, with a participant's token.
+    public var pin: String
+    /// Needed to change or destroy the room; Plaza keeps it.
+    public var secret: String
+
+    public init(url: String, room: Int64, pin: String, secret: String) {
+        (self.url, self.room, self.pin, self.secret) = (url, room, pin, secret)
+    }
+}
+
+/// A media bridge that carries a room's conferences (Janus, driven through its Admin API). Every call may fail
+/// (the bridge is down or refuses); the caller tries again.
+public protocol ConferenceBridge: Sendable {
+    /// Creates conference `id` of `room` on the bridge, with room for `publishers` publishers.
+    func open(_ id: String, of room: RoomName, publishers: Int) async throws -> BridgeRoom
+    /// A fresh credential that admits `participant` to the bridge; it enters `conference` with the room's pin.
+    func admit(_ participant: ParticipantID, to conference: BridgeRoom) async throws -> String
+    /// Takes `participant`'s credential back and sends it out of `conference`.
+    func dismiss(_ participant: ParticipantID, token: String, from conference: BridgeRoom) async throws
+    /// Ends `conference` on the bridge; its participants are dropped.
+    func close(_ conference: BridgeRoom) async throws
+}
+
+/// What must happen on the bridge to go from what is there to what the room wants. Pure.
+struct ConferenceWork: Equatable {
+    /// Participants to send out of the conference they were admitted to.
+    var dismiss: [ParticipantID] = []
+    /// Conferences to create.
+    var open: [String] = []
+    /// Participants to admit to the conference the room wants them in, once it is open.
+    var admit: [ParticipantID] = []
+    /// Open conferences nobody is wanted in any more.
+    var close: [String] = []
+
+    var isEmpty: Bool { dismiss.isEmpty && open.isEmpty && admit.isEmpty && close.isEmpty }
+
+    /// `wanted`: each participant's conference, as the room's plan says; `admitted`: where each participant holds
+    /// a credential now; `open`: the conferences on the bridge.
+    static func plan(wanted: [ParticipantID: String], admitted: [ParticipantID: String], open: Set<String>) -> ConferenceWork {
+        var work = ConferenceWork()
+        work.dismiss = admitted.filter { wanted[$0.key] != $0.value }.map(\.key).sorted()
+        let needed = Set(wanted.values)
+        work.open = needed.subtracting(open).sorted()
+        work.admit = wanted.filter { admitted[$0.key] != $0.value }.map(\.key).sorted()
+        work.close = open.subtracting(needed).sorted()
+        return work
+    }
+}
+
+/// Carries a room's conference plan out on its bridge, in the background: the room states who it wants in which
+/// conference (`want`); one task (`run`) brings the bridge there — creating conferences, admitting and dismissing
+/// participants, closing empty conferences — and hands each admission back to the room, which tells the
+/// participant. Works from the latest wish, not a queue of changes, so it holds no more than one entry per
+/// participant however fast people move, and a failed call is simply tried again a second later.
+final class ConferenceKeeper: Sendable {
+    let bridge: any ConferenceBridge
+    /// Publishers a conference has room for: the room's participant limit.
+    let publishers: Int
+    let logger: Logger
+    private let wish = Mutex<Wish>(Wish())
+    private let wake: AsyncStream<Void>.Continuation
+    private let wakes: AsyncStream<Void>
+
+    struct Wish {
+        var conferences: [ParticipantID: String] = [:]
+        /// The room is gone: dismiss everyone, close everything, then stop.
+        var finished = false
+    }
+
+    /// Time between two tries at calls that failed.
+    static let retryPause: Duration = .seconds(1)
+    /// Tries left for a room that is gone to leave its bridge clean.
+    static let triesAfterFinish = 3
+
+    init(bridge: any ConferenceBridge, publishers: Int, logger: Logger) {
+        (self.bridge, self.publishers, self.logger) = (bridge, publishers, logger)
+        (wakes, wake) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// The room's latest plan: each participant's conference (participants not named talk peer-to-peer).
+    func want(_ conferences: [ParticipantID: String]) {
+        wish.withLock { $0.conferences = conferences }
+        wake.yield()
+    }
+
+    /// The room is gone.
+    func finish() {
+        wish.withLock { $0 = Wish(conferences: [:], finished: true) }
+        wake.yield()
+        wake.finish()
+    }
+
+    /// Brings the bridge to the room's wish until `finish()`; `admitted` is told each participant admitted.
+    func run(room: RoomName, admitted: @escaping @Sendable (ParticipantID, String, BridgeRoom, String) async -> Void) async {
+        var open: [String: BridgeRoom] = [:]
+        var tokens: [ParticipantID: (conference: String, token: String)] = [:]
+        var iterator = wakes.makeAsyncIterator()
+        var triesLeft = Self.triesAfterFinish
+        while true {
+            let wish = self.wish.withLock { $0 }
+            let work = ConferenceWork.plan(wanted: wish.conferences, admitted: tokens.mapValues(\.conference), open: Set(open.keys))
+            var failed = false
+            for participant in work.dismiss {
+                guard let held = tokens[participant] else { continue }
+                if let conference = open[held.conference] {
+                    do {
+                        try await bridge.dismiss(participant, token: held.token, from: conference)
+                    } catch {
+                        failed = true
+                        logger.warning("could not dismiss a participant from its conference", metadata: ["error": "\(error)"])
+                        continue
+                    }
+                }
+                tokens[participant] = nil
+            }
+            for id in work.open {
+                do {
+                    open[id] = try await bridge.open(id, of: room, publishers: publishers)
+                } catch {
+                    failed = true
+                    logger.warning("could not open a conference on the bridge", metadata: ["conference": "\(id)", "error": "\(error)"])
+                }
+            }
+            for participant in work.admit {
+                // A credential elsewhere that could not be taken back yet is taken back first.
+                guard tokens[participant] == nil, let id = wish.conferences[participant], let conference = open[id] else { continue }
+                do {
+                    let token = try await bridge.admit(participant, to: conference)
+                    tokens[participant] = (id, token)
+                    await admitted(participant, id, conference, token)
+                } catch {
+                    failed = true
+                    logger.warning("could not admit a participant to its conference", metadata: ["error": "\(error)"])
+                }
+            }
+            for id in work.close where !tokens.values.contains(where: { $0.conference == id }) {
+                guard let conference = open[id] else { continue }
+                do {
+                    try await bridge.close(conference)
+                    open[id] = nil
+                } catch {
+                    failed = true
+                    logger.warning("could not close a conference on the bridge", metadata: ["conference": "\(id)", "error": "\(error)"])
+                }
+            }
+            if wish.finished {
+                triesLeft -= 1
+                if (open.isEmpty && tokens.isEmpty) || triesLeft == 0 { return }
+            }
+            if failed || wish.finished {
+                try? await Task.sleep(for: Self.retryPause)
+                continue
+            }
+            // Something changed meanwhile: another pass at once; otherwise wait for the next wish.
+            if self.wish.withLock({ $0.conferences != wish.conferences || $0.finished }) { continue }
+            guard await iterator.next() != nil else { continue }
+        }
+    }
+}
