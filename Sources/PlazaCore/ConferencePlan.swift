@@ -1,7 +1,8 @@
 /// Who talks to whom, and how, decided by the server from positions: everyone inside a meeting zone is in that
 /// zone's conference; outside zones, a bubble — participants within `proximityRadius` of each other, transitively —
 /// stays peer-to-peer up to `p2pMax` people, moves to a bridge conference when it grows past that, and back once it
-/// has stayed below `p2pMax` for `bridgeHysteresis`. Pure: positions, zones, time and the memory of the last plan in;
+/// has stayed below `p2pMax` for `bridgeHysteresis`. When a bridged bubble splits, its larger part keeps the
+/// conference (and the hysteresis); another part gets a conference of its own only if it is past `p2pMax`. Pure: positions, zones, time and the memory of the last plan in;
 /// placements and the new memory out.
 public enum ConferencePlan {
     public struct Settings: Sendable, Equatable {
@@ -57,7 +58,6 @@ public enum ConferencePlan {
             }
         }
         let previous = memory.bubbles
-        let wasBridged = Set(previous.values.flatMap(\.members))
         var next: [String: Memory.Bubble] = [:]
         // Larger bubbles first, so a bubble that splits leaves its conference to its larger part.
         let bubbles = Self.bubbles(outside, radius: settings.proximityRadius).sorted {
@@ -75,10 +75,9 @@ public enum ConferencePlan {
                 conference = (inherited.id, small ? (inherited.smallSince ?? now) : nil)
             } else if members.count > settings.p2pMax {
                 conference = (Self.newID(&memory), nil)
-            } else if members.count >= 2, !members.isDisjoint(with: wasBridged) {
-                // Part of a bridged bubble that split: stays on the bridge until the hysteresis says otherwise.
-                conference = (Self.newID(&memory), small ? now : nil)
             }
+            // The smaller part of a bridged bubble that split goes peer-to-peer at once if it is small enough: a
+            // conference of its own would only move it once more when its hysteresis ended.
             guard let conference, !(conference.smallSince.map { now - $0 >= settings.bridgeHysteresis } ?? false) else {
                 for member in members { placements[member] = .peerToPeer }
                 continue

@@ -22,9 +22,11 @@ public final class DirectoryServer: Sendable {
     public let prometheus: PrometheusLoadSource?
     /// The room servers' origins, which the web client served here connects to.
     let nodeOrigins: NodeOrigins
+    /// The media bridge's URL browsers reach (`media.janusURL`), which the web client's page may connect to.
+    let bridge: String?
 
-    public init(configuration: DirectoryConfiguration, api: APIContext, store: any SharedStore) {
-        (self.configuration, self.api, self.store) = (configuration, api, store)
+    public init(configuration: DirectoryConfiguration, api: APIContext, store: any SharedStore, bridge: String? = nil) {
+        (self.configuration, self.api, self.store, self.bridge) = (configuration, api, store, bridge)
         nodeOrigins = NodeOrigins(registry: store)
         prometheus = configuration.loadSource == .prometheus
             ? configuration.prometheusURL.map { PrometheusLoadSource(configuration: configuration, baseURL: $0, logger: api.logger) }
@@ -47,7 +49,7 @@ public final class DirectoryServer: Sendable {
     }
 
     func router() -> Router<PlazaRequestContext> {
-        let router = HTTPServer.router(http: api.http, logger: api.logger) { [nodeOrigins] in await nodeOrigins.current() }
+        let router = HTTPServer.router(http: api.http, logger: api.logger, bridge: bridge) { [nodeOrigins] in await nodeOrigins.current() }
         let allocator = JoinAllocator(
             placements: store, media: store, policy: policy, leaseTTL: .seconds(fromConfiguration: configuration.leaseTTL),
             configuration: configuration.media, prometheus: prometheus)

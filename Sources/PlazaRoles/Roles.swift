@@ -103,7 +103,8 @@ public enum Roles {
         let api = try await apiContext(
             configuration, shared.map, authority: shared.authority, adminToken: shared.adminToken, history: shared.store, metrics: metrics,
             logger: logger)
-        let directory = DirectoryServer(configuration: configuration.directory, api: api, store: shared.store)
+        let directory = DirectoryServer(
+            configuration: configuration.directory, api: api, store: shared.store, bridge: configuration.roomServer.janus.url)
         return Launch(store: shared.store, directory: directory) { directory.services(https: https, onServerRunning: $0) }
     }
 
@@ -123,7 +124,8 @@ public enum Roles {
         environment["PLAZA_SPACE_MAP"] = configuration.space.map.map(absolute)
         let api = try await apiContext(
             configuration, data.map, authority: data.authority, adminToken: data.adminToken, history: data.store, metrics: metrics, logger: logger)
-        let directory = DirectoryServer(configuration: configuration.directory, api: api, store: data.store)
+        let directory = DirectoryServer(
+            configuration: configuration.directory, api: api, store: data.store, bridge: configuration.roomServer.janus.url)
         return EmbeddedFleet(
             launch: Launch(store: data.store, directory: directory) { directory.services(https: https, onServerRunning: $0) },
             storeLocation: "sqlite:" + data.storePath, instanceEnvironment: environment)

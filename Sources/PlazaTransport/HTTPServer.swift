@@ -11,6 +11,7 @@ public import PlazaTLS
 public import ServiceLifecycle
 import HTTPTypes
 import PlazaWebClient
+import Foundation
 import PlazaCore
 public import PlazaMetrics
 
@@ -54,14 +55,21 @@ public struct WebSocketEndpoint: Sendable {
 /// Builds a role's HTTP server.
 public enum HTTPServer {
     /// A router with the security headers, the error shape and the web client's files: what every role starts
-    /// from. `connectSources` names the origins besides this one that the web client may connect to.
+    /// from. `connectSources` names the origins besides this one that the web client may connect to, and `bridge`
+    /// the media bridge's URL browsers reach (`media.janusURL`), if any.
     public static func router(
-        http: HTTPConfiguration, logger: Logger, connectSources: (@Sendable () async -> [String])? = nil
+        http: HTTPConfiguration, logger: Logger, bridge: String? = nil, connectSources: (@Sendable () async -> [String])? = nil
     ) -> Router<PlazaRequestContext> {
         let router = Router(context: PlazaRequestContext.self)
         let web = WebClient(root: http.webRoot ?? WebClientFiles.root)
         let hsts = http.tls.isEnabled && http.tls.hstsMaxAge > 0 ? http.tls.hstsMaxAge : nil
-        router.add(middleware: SecurityHeadersMiddleware(connectSources: connectSources, strictTransportMaxAge: hsts))
+        let bridgeSources = bridge.flatMap(URLComponents.init(string:)).flatMap { url -> String? in
+            guard let scheme = url.scheme, let host = url.host else { return nil }
+            return "\(scheme)://\(host)" + (url.port.map { ":\($0)" } ?? "")
+        }
+        router.add(
+            middleware: SecurityHeadersMiddleware(
+                connectSources: connectSources, bridgeSources: bridgeSources.map { [$0] } ?? [], strictTransportMaxAge: hsts))
         router.add(middleware: APIErrorMiddleware())
         router.add(middleware: web.fileMiddleware(logger: logger))
         web.register(on: router)

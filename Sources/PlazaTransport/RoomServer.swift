@@ -66,7 +66,7 @@ public final class RoomServer: Sendable {
     }
 
     func router() -> Router<PlazaRequestContext> {
-        let router = HTTPServer.router(http: api.http, logger: logger)
+        let router = HTTPServer.router(http: api.http, logger: logger, bridge: configuration.janus.url)
         APIRoutes(api: api, allocator: ThisNode(server: self), storeContact: { [unowned self] in self.lastStoreContact }) {
             [registry, unowned self] in
             // The store first: a node cut off from it says so even while draining (its peers ask, see

@@ -6,19 +6,22 @@ import Foundation
 /// not do with the page.
 ///
 /// The web client has no inline script or style, so its policy allows none; the only sources it connects to
-/// besides its own origin are the fleet's room servers, which a directory names (`connectSources`).
+/// besides its own origin are the fleet's room servers, which a directory names (`connectSources`), and the media
+/// bridge configured (`bridgeSources`).
 struct SecurityHeadersMiddleware<Context: RequestContext>: RouterMiddleware {
     /// Origins the page may connect to besides its own, as CSP source expressions (`wss://node-1.example.org`);
-    /// nil for a role whose page connects only to its own origin.
+    /// nil for a role whose page connects only to its own origin and `bridgeSources`.
     let connectSources: (@Sendable () async -> [String])?
+    /// The configured Janus's origin (`media.janusURL`), when there is one.
+    let bridgeSources: [String]
     /// `Strict-Transport-Security`'s max-age, for answers that go out over TLS.
     let strictTransportMaxAge: Int?
     /// The fields without other origins, built once: all a room server ever sends.
     private let fixedFields: [(HTTPField.Name, String)]
 
-    init(connectSources: (@Sendable () async -> [String])?, strictTransportMaxAge: Int?) {
-        (self.connectSources, self.strictTransportMaxAge) = (connectSources, strictTransportMaxAge)
-        fixedFields = Self.fields(connectSources: [], strictTransportMaxAge: strictTransportMaxAge)
+    init(connectSources: (@Sendable () async -> [String])?, bridgeSources: [String] = [], strictTransportMaxAge: Int?) {
+        (self.connectSources, self.bridgeSources, self.strictTransportMaxAge) = (connectSources, bridgeSources, strictTransportMaxAge)
+        fixedFields = Self.fields(connectSources: bridgeSources, strictTransportMaxAge: strictTransportMaxAge)
     }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
@@ -29,7 +32,9 @@ struct SecurityHeadersMiddleware<Context: RequestContext>: RouterMiddleware {
             response = try error.response(from: request, context: context)
         }
         let fields =
-            if let connectSources { Self.fields(connectSources: await connectSources(), strictTransportMaxAge: strictTransportMaxAge) } else {
+            if let connectSources {
+                Self.fields(connectSources: bridgeSources + (await connectSources()), strictTransportMaxAge: strictTransportMaxAge)
+            } else {
                 fixedFields
             }
         for (name, value) in fields where response.headers[name] == nil { response.headers[name] = value }

@@ -67,7 +67,7 @@ import Testing
         #expect(placements[ParticipantID("p1")] == .conference(id: "bubble-1", zone: nil))
     }
 
-    @Test func aSplitLeavesTheConferenceToTheLargerPartAndTheOtherFollowsTheHysteresis() {
+    @Test func aSplitLeavesTheConferenceToTheLargerPartAndASmallOtherGoesPeerToPeerAtOnce() {
         var memory = ConferencePlan.Memory()
         _ = plan(row(7), &memory, at: 0)
         // Apart: four at x 0…150, three at x 1500…1600.
@@ -78,8 +78,14 @@ import Testing
         memory = previous
         let placements = plan(positions, &memory, at: 1)
         #expect(placements[ParticipantID("p0")] == .conference(id: "bubble-1", zone: nil))
-        #expect(placements[ParticipantID("q0")] == .conference(id: "bubble-2", zone: nil), "a part of 3 stays bridged for now")
-        #expect(plan(positions, &memory, at: 11)[ParticipantID("q0")] == .peerToPeer)
+        #expect(placements[ParticipantID("q0")] == .peerToPeer, "a part of 3 would only move twice on a bridge of its own")
+        // A part past p2pMax gets a conference of its own.
+        positions = row(5)
+        positions.merge(row(6, from: 1500, prefix: "q")) { $1 }
+        memory.bubbles = ["bubble-1": .init(members: Set(positions.keys), smallSince: nil)]
+        let apart = plan(positions, &memory, at: 2)
+        #expect(apart[ParticipantID("q0")] == .conference(id: "bubble-1", zone: nil))
+        #expect(apart[ParticipantID("p0")] == .conference(id: "bubble-2", zone: nil))
     }
 
     @Test func twoBridgedBubblesThatMeetKeepTheLargersConference() {

@@ -6,6 +6,7 @@ import { SpaceMap } from './map.js';
 import { Space, isField } from './space.js';
 import { Chat } from './chat.js';
 import { Proximity, RECONNECT_GRACE_MS } from './proximity.js';
+import { Bridge } from './bridge.js';
 import { VideoStrip, badge, isolated } from './videos.js';
 import { avatarHue } from './render/renderer.js';
 
@@ -91,6 +92,10 @@ async function enter(choice, description, map) {
 
   const videos = new VideoStrip($('videos'));
   let proximity = null;
+  let bridge = null;
+  /** The last `conference` frame with a conference, while it stands. */
+  let conference = null;
+  let switchTimer = null;
   const space = new Space({
     canvas: $('map'),
     map,
@@ -100,8 +105,54 @@ async function enter(choice, description, map) {
     onRosterChange: () => renderPeople(),
   });
   // Each token renewal brings fresh TURN credentials (they expire): new calls use them, and open ones take them.
-  session.addEventListener('token', () => proximity?.configure(session.iceServers, session.iceTransportPolicy));
-  const refreshVideos = () => videos.update(proximity?.peers ?? new Map(), space, stream, media);
+  session.addEventListener('token', () => {
+    proximity?.configure(session.iceServers, session.iceTransportPolicy);
+    bridge?.configure(session.iceServers, session.iceTransportPolicy);
+  });
+  const refreshVideos = () => {
+    videos.update(new Map([...(proximity?.peers ?? []), ...(bridge?.peers ?? [])]), space, stream, media);
+    renderConference();
+  };
+  // Who is in this conference with you: a meeting zone by its name, a bubble as a group call.
+  const renderConference = () => {
+    const box = $('conference');
+    box.hidden = !conference;
+    if (!conference) return;
+    const zone = conference.zone != null ? (map.zones ?? []).find((z) => z.id === conference.zone) : null;
+    const names = [...(bridge?.peers.keys() ?? [])].map((id) => space.people.get(id)?.name).filter(Boolean).sort();
+    box.replaceChildren();
+    const title = document.createElement('strong');
+    title.textContent = zone ? zone.name : 'Group call';
+    box.append(title, ` · ${names.length + 1} here: `);
+    names.forEach((name, index) => box.append(isolated(name), index < names.length - 1 ? ', ' : ''));
+    if (names.length) box.append(' and ');
+    box.append('you');
+    box.dataset.zone = conference.zone ?? '';
+  };
+  // Switching between peer-to-peer calls and the bridge overlaps both for a moment, so that what people hear
+  // has no gap: calls end once the bridge brings sound (or after SWITCH_MS), the bridge ends SWITCH_MS after
+  // calls start again.
+  const SWITCH_MS = 2_000;
+  const handleConference = (frame) => {
+    clearTimeout(switchTimer);
+    if (frame.conference) {
+      conference = frame;
+      bridge?.enter(frame);
+      const started = Date.now();
+      const handOver = () => {
+        const heard = [...(bridge?.peers.values() ?? [])].some((p) => p.audio);
+        if (!conference) return;
+        if (heard || Date.now() - started >= SWITCH_MS) proximity?.setConference(true);
+        else switchTimer = setTimeout(handOver, 100);
+      };
+      handOver();
+    } else {
+      conference = null;
+      proximity?.setConference(false);
+      switchTimer = setTimeout(() => bridge?.leave(), SWITCH_MS);
+    }
+    refreshVideos();
+  };
 
   // Media state is set, never toggled: every change sends the complete state, and so does every welcome,
   // since a connection joining a participant that is already here keeps the server's older state.
@@ -169,6 +220,16 @@ async function enter(choice, description, map) {
         localTracks: tracks,
         onChange: refreshVideos,
       });
+      bridge?.leave();
+      bridge = new Bridge({
+        you: welcome.you,
+        iceServers: session.iceServers,
+        iceTransportPolicy: session.iceTransportPolicy,
+        radius: description.proximity.radius,
+        localTracks: tracks,
+        onChange: refreshVideos,
+      });
+      conference = null;
     } else {
       // Calls are browser to browser and survive the server: keep them while everyone reconnects.
       proximity.graceUntil = Date.now() + RECONNECT_GRACE_MS;
@@ -187,6 +248,9 @@ async function enter(choice, description, map) {
         break;
       case 'signal':
         proximity?.handleSignal(frame.from, frame.data);
+        break;
+      case 'conference':
+        handleConference(frame);
         break;
       case 'left':
         proximity?.hangUp(frame.id, false);
@@ -212,6 +276,7 @@ async function enter(choice, description, map) {
   });
   session.addEventListener('fatal', (event) => {
     proximity?.closeAll();
+    bridge?.leave();
     stream.getTracks().forEach((t) => t.stop());
     $('fatal-text').textContent = event.detail.message;
     $('fatal').hidden = false;
@@ -222,6 +287,7 @@ async function enter(choice, description, map) {
   // Calls follow positions a few times a second; volumes follow distance.
   setInterval(() => {
     if (proximity && space.self && session.isOpen) proximity.update(space.self, space.visiblePeople());
+    if (bridge && space.self) bridge.update(space.self, new Map(space.visiblePeople().map((p) => [p.id, p])));
   }, 250);
 
   $('mic-button').addEventListener('click', () => setMedia({ audio: !media.audio }));
@@ -260,6 +326,7 @@ async function enter(choice, description, map) {
   defaultPanels();
   $('leave-button').addEventListener('click', () => {
     proximity?.closeAll();
+    bridge?.leave();
     session.stop();
     chat.clearOutbox();
     sessionStorage.removeItem(TOKEN_KEY(choice.room));
@@ -297,6 +364,8 @@ async function enter(choice, description, map) {
     mapToScreen: (x, y) => space.renderer.mapToScreen?.(x, y),
     drawOrder: () => space.renderer.drawOrder(space.view(performance.now())),
     calls: () => (proximity ? proximity.stats() : {}),
+    conference: () => conference && { ...conference, token: undefined, pin: undefined },
+    bridge: () => (bridge ? bridge.stats() : { sent: 0, peers: {} }),
     dropConnection: () => session.drop(),
     unread: () => unreadCount,
   };

@@ -77,6 +77,17 @@ export class Proximity {
     this.acceptable = new Set();
     this.distances = new Map();
     this.graceUntil = 0;
+    /** In a bridge conference: no calls, none answered (docs/protocol.md §5.12). */
+    this.inConference = false;
+  }
+
+  /** Stops or resumes peer-to-peer calls while this participant is in a bridge conference. */
+  setConference(inConference) {
+    this.inConference = inConference;
+    if (inConference) {
+      this.acceptable = new Set();
+      for (const id of [...this.peers.keys()]) this.hangUp(id, true);
+    }
   }
 
   /**
@@ -84,6 +95,7 @@ export class Proximity {
    * can see (its area of interest).
    */
   update(self, others) {
+    if (this.inConference) return;
     const now = Date.now();
     const ranked = others
       .map((o) => ({ id: o.id, distance: Math.hypot(o.x - self.x, o.y - self.y) }))
