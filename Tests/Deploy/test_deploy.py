@@ -7,7 +7,11 @@
 - deploy/coturn/turnserver.conf: coturn 4.6 starts with it (ports moved to free loopback ones, Plaza's
   certificate path replaced by a throwaway certificate), logs no configuration error, relays for a credential made
   the way Plaza makes them and refuses one made with another secret, and reloads a renewed certificate on
-  SIGUSR2.
+  SIGUSR2;
+- deploy/janus/: Debian's Janus starts with its four files (ports moved to free loopback ones, the certificate
+  path replaced, the secrets the operator sets filled in), with stored tokens, the VideoRoom plugin only, the
+  Admin API on loopback, the browsers' WebSocket over TLS with the certificate given, and `plaza serve` drives
+  it: a conference's room is created with the admin key.
 
 No Docker daemon, no systemd as PID 1 and no root are needed; docker-compose, systemd-analyze, turnserver,
 turnutils_uclient and openssl are (Debian packages docker-compose, systemd, coturn, openssl).
@@ -25,6 +29,7 @@ import socket
 import ssl
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -36,6 +41,7 @@ COMPOSE_FILE = DEPLOY / "compose" / "docker-compose.yml"
 DOCKERFILE = DEPLOY / "compose" / "Dockerfile"
 UNIT = DEPLOY / "systemd" / "plaza.service"
 TURN_CONF = DEPLOY / "coturn" / "turnserver.conf"
+JANUS_DIR = DEPLOY / "janus"
 
 DOMAIN = "party.example.com"
 OPERATOR_LINES = {
@@ -348,3 +354,140 @@ def test_coturn_reloads_a_renewed_certificate_on_sigusr2(coturn):
         time.sleep(0.2)
     assert coturn["process"].poll() is None
     assert "Reloading TLS certificates and keys" in coturn["log"].read_text(errors="replace")
+
+
+# MARK: Janus
+
+
+def janus_settings(text: str, replacements: dict[str, str]) -> str:
+    """`text` with each `key = …` line (commented or not) of `replacements` set to its value."""
+    for key, value in replacements.items():
+        text, count = re.subn(rf"^(\s*)#?{re.escape(key)} = [^\n]*", rf"\g<1>{key} = {value}", text, flags=re.MULTILINE)
+        assert count == 1, f"{key} is not in the shipped file exactly once"
+    return text
+
+
+def test_shipped_janus_files_hold_no_usable_secret():
+    general = (JANUS_DIR / "janus.jcfg").read_text()
+    assert re.search(r"^\s*#admin_secret = ", general, re.MULTILINE) and not re.search(r"^\s*admin_secret", general, re.MULTILINE)
+    assert re.search(r"^\s*token_auth = true", general, re.MULTILINE)
+    videoroom = (JANUS_DIR / "janus.plugin.videoroom.jcfg").read_text()
+    assert re.search(r"^\s*#admin_key = ", videoroom, re.MULTILINE) and not re.search(r"^\s*admin_key", videoroom, re.MULTILINE)
+
+
+@pytest.fixture
+def janus_deployed(tmp_path):
+    """Janus with deploy/janus's files: the paths Debian's package uses for its modules, free loopback ports, a
+    throwaway certificate in place of Plaza's, and secrets filled in as the operator does."""
+    library = next(Path("/usr/lib").glob("*/janus/plugins")).parent
+    certificate_dir = tmp_path / "tls" / DOMAIN
+    der = make_certificate(certificate_dir, DOMAIN)
+    admin_secret, admin_key = "deploy-admin-" + os.urandom(8).hex(), "deploy-key-" + os.urandom(8).hex()
+    wss_port, admin_port = free_port(), free_port()
+    folder = tmp_path / "janus"
+    folder.mkdir()
+    files = {
+        "janus.jcfg": {"configs_folder": f'"{folder}"', "admin_secret": f'"{admin_secret}"',
+                       **{f"{kind}_folder": f'"{library / kind}"' for kind in ("plugins", "transports", "events", "loggers")}},
+        "janus.transport.websockets.jcfg": {"wss_port": str(wss_port), "cert_pem": f'"{certificate_dir / "certificate.pem"}"',
+                                            "cert_key": f'"{certificate_dir / "key.pem"}"'},
+        "janus.transport.http.jcfg": {"admin_port": str(admin_port)},
+        "janus.plugin.videoroom.jcfg": {"admin_key": f'"{admin_key}"'},
+    }
+    for name, replacements in files.items():
+        (folder / name).write_text(janus_settings((JANUS_DIR / name).read_text(), replacements))
+    log_path = tmp_path / "janus.log"
+    log = open(log_path, "wb")
+    process = subprocess.Popen(["janus", "--config", str(folder / "janus.jcfg"), "--configs-folder", str(folder),
+                                "--disable-colors"], stdout=log, stderr=subprocess.STDOUT)
+    admin_url = f"http://127.0.0.1:{admin_port}/admin"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            assert process.poll() is None, f"janus exited with {process.returncode}:\n{log_path.read_text()}"
+            try:
+                with socket.create_connection(("127.0.0.1", wss_port), timeout=1), \
+                        socket.create_connection(("127.0.0.1", admin_port), timeout=1):
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, f"janus did not listen within 20 s:\n{log_path.read_text()}"
+                time.sleep(0.2)
+        yield {"admin_url": admin_url, "admin_secret": admin_secret, "admin_key": admin_key, "wss_port": wss_port,
+               "der": der, "log": log_path}
+    finally:
+        process.kill()  # Janus ignores SIGTERM in a child of a process that blocks it; nothing to keep here
+        process.wait()
+        log.close()
+
+
+def janus_admin(janus, body: dict) -> dict:
+    request = urllib.request.Request(
+        janus["admin_url"], data=json.dumps({**body, "transaction": os.urandom(6).hex(), "admin_secret": janus["admin_secret"]}).encode(),
+        headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return json.load(response)
+
+
+def test_janus_starts_with_the_shipped_files(janus_deployed):
+    info = janus_admin(janus_deployed, {"janus": "info"})
+    assert info["auth_token"] is True, "stored tokens"
+    assert info["session-timeout"] == 30
+    assert list(info["plugins"]) == ["janus.plugin.videoroom"]
+    assert sorted(info["transports"]) == ["janus.transport.http", "janus.transport.websockets"]
+    assert served_certificate(janus_deployed["wss_port"]) == janus_deployed["der"], "wss with the certificate given"
+    refused = janus_admin({**janus_deployed, "admin_secret": "wrong"}, {"janus": "list_sessions"})
+    assert refused["janus"] == "error"
+    # Rooms need the admin key: a VideoRoom create without it is refused.
+    without_key = janus_admin(janus_deployed, {"janus": "message_plugin", "plugin": "janus.plugin.videoroom",
+                                               "request": {"request": "create", "room": 4242}})
+    assert without_key["response"].get("error_code") in (429, 433), without_key
+
+
+def test_plaza_serve_drives_the_deployed_janus(janus_deployed, binary, tmp_path):
+    """`plaza serve` with the Admin API settings: two guests in the meeting room get a conference whose room
+    exists on Janus."""
+    sys_path = str(ROOT / "Tests" / "Conformance")
+    import sys
+    if sys_path not in sys.path:
+        sys.path.insert(0, sys_path)
+    import wire
+    port = free_port()
+    data = tmp_path / "data"
+    config = tmp_path / "plaza.json"
+    config.write_text(json.dumps({"media": {
+        "janusURL": f"wss://{DOMAIN}:{janus_deployed['wss_port']}", "janusAdminURL": janus_deployed["admin_url"],
+        "janusAdminSecret": janus_deployed["admin_secret"], "janusRoomAdminKey": janus_deployed["admin_key"]}}))
+    log = open(tmp_path / "plaza.log", "wb")
+    process = subprocess.Popen([binary, "serve", "--port", str(port), "--data-dir", str(data), "--config", str(config)],
+                               stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
+                    break
+            except OSError:
+                assert process.poll() is None and time.monotonic() < deadline, (tmp_path / "plaza.log").read_text()
+                time.sleep(0.1)
+        sockets = []
+        for name, x in (("Ann", 600), ("Bob", 700)):
+            request = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/join", method="POST",
+                                             data=json.dumps({"room": "deployed", "name": name}).encode(),
+                                             headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(request, timeout=5) as response:
+                token = json.load(response)["token"]
+            websocket = wire.WebSocket.open(port)
+            websocket.send_json({"type": "hello", "token": token})
+            websocket.expect_json("welcome")
+            websocket.send_json({"type": "move", "x": x, "y": 120})
+            sockets.append(websocket)
+        conference = sockets[0].expect_json("conference", timeout=10)
+        assert conference["zone"] == "meeting-room" and conference["url"].startswith("wss://")
+        exists = janus_admin(janus_deployed, {"janus": "message_plugin", "plugin": "janus.plugin.videoroom",
+                                              "request": {"request": "exists", "room": conference["room"]}})
+        assert exists["response"]["exists"] is True
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+        log.close()
+
