@@ -121,8 +121,8 @@ let package = Package(
         library(
             "PlazaTransport",
             [
-                "PlazaCore", "PlazaProtocol", "PlazaStore", "PlazaFleetModel", "PlazaAuth", "PlazaMetrics", "PlazaRooms",
-                "PlazaWebClient", "PlazaHTTPClient", "PlazaTLS", "PlazaMedia", "CAllocator", hummingbird, hummingbirdWebSocket, nioHTTPTypes, httpTypes, logging, serviceLifecycle,
+                "PlazaCore", "PlazaProtocol", "PlazaStore", "PlazaFleetModel", "PlazaPlacement", "PlazaAuth", "PlazaMetrics",
+                "PlazaRooms", "PlazaWebClient", "PlazaHTTPClient", "PlazaTLS", "PlazaMedia", "CAllocator", hummingbird, hummingbirdWebSocket, nioHTTPTypes, httpTypes, logging, serviceLifecycle,
             ]),
         // The directory role: the join allocator, the fleet and recording routes, the Prometheus load source.
         library(
@@ -144,8 +144,8 @@ let package = Package(
         library(
             "PlazaRoles",
             [
-                "PlazaCore", "PlazaStore", "PlazaFleetModel", "PlazaRooms", "PlazaTransport", "PlazaDirectory", "PlazaFleet",
-                "PlazaAuth", "PlazaMetrics", "PlazaSQLite", "PlazaPostgres", "PlazaWebClient", "PlazaTLS", configuration, logging,
+                "PlazaCore", "PlazaStore", "PlazaFleetModel", "PlazaPlacement", "PlazaRooms", "PlazaTransport", "PlazaDirectory",
+                "PlazaFleet", "PlazaAuth", "PlazaMetrics", "PlazaSQLite", "PlazaPostgres", "PlazaWebClient", "PlazaTLS", configuration, logging,
                 serviceLifecycle, unixSignals, nioCore, systemPackage,
             ]),
         // A minimal WebSocket client with the controls load generators and protocol tests need.

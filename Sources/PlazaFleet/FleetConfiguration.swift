@@ -98,6 +98,7 @@ public struct AgentConfiguration: Sendable {
         let kind = self.kind ?? .custom
         return NodeRegistration(
             id: id, url: publicURL ?? apiURL?.absoluteString ?? "", region: region,
-            capacity: kind == .jibri ? 1 : capacity ?? kind.defaultCapacity, kind: kind)
+            capacity: kind == .jibri ? 1 : capacity ?? kind.defaultCapacity, kind: kind,
+            controlURL: kind == .janus ? internalAPIURL?.absoluteString : nil)
     }
 }

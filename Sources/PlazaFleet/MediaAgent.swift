@@ -14,7 +14,7 @@ public import Foundation
 public struct MediaAgent: Service {
     /// `jvb` (load from `/colibri/stats`, drain by graceful shutdown), `jibri` (busy or idle, drain by graceful
     /// shutdown, records the room it is assigned), `janus` (health from `/info`, load from the admin API's
-    /// sessions; no drain call: placement stops sending it conferences and it is stopped once empty) or `custom`
+    /// sessions and VideoRoom rooms; no drain call: placement stops sending it conferences and it is stopped once empty) or `custom`
     /// (a health URL answering 2xx, whose JSON body may carry the load).
     public let kind: NodeKind
     /// The server's local API: JVB's private REST interface (`http://127.0.0.1:8080`), Jibri's HTTP API
@@ -25,6 +25,9 @@ public struct MediaAgent: Service {
     public let internalAPI: URL?
     /// Janus's `admin_secret`.
     public let adminSecret: String?
+    /// Janus's VideoRoom `admin_key` (`media.janusRoomAdminKey`), to list its private rooms: conferences and their
+    /// publishers.
+    public let roomAdminKey: String?
     /// For a recorder: the meeting's base URL Jibri joins to record a room (`callUrlInfo.baseUrl`; the room
     /// name is the `callName`).
     public let callBaseURL: String?
@@ -34,10 +37,11 @@ public struct MediaAgent: Service {
     let logger: Logger
 
     public init(
-        kind: NodeKind, api: URL, internalAPI: URL?, adminSecret: String? = nil, callBaseURL: String? = nil,
-        registration: NodeRegistration, store: any NodeRegistry & MediaStore, interval: Duration, logger: Logger
+        kind: NodeKind, api: URL, internalAPI: URL?, adminSecret: String? = nil, roomAdminKey: String? = nil,
+        callBaseURL: String? = nil, registration: NodeRegistration, store: any NodeRegistry & MediaStore, interval: Duration,
+        logger: Logger
     ) {
-        (self.kind, self.api, self.internalAPI, self.adminSecret) = (kind, api, internalAPI, adminSecret)
+        (self.kind, self.api, self.internalAPI, self.adminSecret, self.roomAdminKey) = (kind, api, internalAPI, adminSecret, roomAdminKey)
         (self.callBaseURL, self.registration, self.store) = (callBaseURL, registration, store)
         (self.interval, self.logger) = (interval, logger)
     }
@@ -134,10 +138,17 @@ public struct MediaAgent: Service {
             guard let admin = internalAPI else {
                 return Observation(healthy: false, report: NodeReport(), problem: "no admin API to count sessions on")
             }
-            guard let sessions = try? await JanusAdmin(url: admin.absoluteString, secret: adminSecret).sessionCount() else {
+            let janus = JanusAdmin(url: admin.absoluteString, secret: adminSecret, roomAdminKey: roomAdminKey)
+            guard let sessions = try? await janus.sessionCount() else {
                 return Observation(healthy: false, report: NodeReport(), problem: "the admin API did not list the sessions")
             }
-            return Observation(healthy: true, report: NodeReport(connections: sessions, participants: sessions))
+            // Its conferences and their publishers, when the rooms can be listed (private ones need the admin key).
+            let rooms = (try? await janus.rooms()) ?? []
+            return Observation(
+                healthy: true,
+                report: NodeReport(
+                    connections: sessions, rooms: rooms.count, participants: sessions,
+                    largestRoom: rooms.map(\.participants).max() ?? 0))
         case .custom, .roomServer:
             guard let (status, body) = try? await request("GET", api, ""), (200..<300).contains(status) else {
                 return Observation(healthy: false, report: NodeReport(), problem: "\(api) did not answer 2xx")

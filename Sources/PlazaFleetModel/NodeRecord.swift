@@ -10,9 +10,12 @@ public struct NodeRegistration: Sendable, Equatable {
     public var capacity: Int
     /// What it is: a room server (rooms are placed on it), a bridge (conferences are), a recorder (recordings are).
     public var kind: NodeKind
+    /// Where the fleet's servers reach the node's control API, when it has one they drive: a Janus's Admin API
+    /// (`http://10.0.0.7:7088/admin`), through which room servers create its conferences and admit participants.
+    public var controlURL: String?
 
-    public init(id: NodeID, url: String, region: String, capacity: Int, kind: NodeKind = .roomServer) {
-        (self.id, self.url, self.region, self.capacity, self.kind) = (id, url, region, capacity, kind)
+    public init(id: NodeID, url: String, region: String, capacity: Int, kind: NodeKind = .roomServer, controlURL: String? = nil) {
+        (self.id, self.url, self.region, self.capacity, self.kind, self.controlURL) = (id, url, region, capacity, kind, controlURL)
     }
 }
 

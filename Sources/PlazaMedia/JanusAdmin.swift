@@ -62,6 +62,24 @@ public struct JanusAdmin: Sendable {
         _ = try await videoRoom(["request": "destroy", "room": id, "secret": secret, "permanent": false], expecting: "destroyed")
     }
 
+    /// A VideoRoom room as `list` shows it: its id and its participants (publishers joined, active or not).
+    public struct RoomSummary: Sendable, Equatable {
+        public var id: Int64
+        public var participants: Int
+    }
+
+    /// Every VideoRoom room, private ones included (those need the plugin's `admin_key`, when it is set).
+    public func rooms() async throws -> [RoomSummary] {
+        var request: [String: Any] = ["request": "list"]
+        request["admin_key"] = roomAdminKey
+        let answer = try await videoRoom(request, expecting: "success")
+        return (answer["list"] as? [[String: Any]] ?? []).compactMap { entry in
+            (entry["room"] as? NSNumber).map {
+                RoomSummary(id: $0.int64Value, participants: (entry["num_participants"] as? NSNumber)?.intValue ?? 0)
+            }
+        }
+    }
+
     /// Whether room `id` exists.
     public func exists(room id: Int64) async throws -> Bool {
         let answer = try await videoRoom(["request": "exists", "room": id], expecting: "success")

@@ -9,11 +9,12 @@ extension PostgresStore: NodeRegistry {
         _ = try await guarded { [self] in
             try await client.query(
                 """
-                INSERT INTO nodes (id, url, region, capacity, state, reported_at, registered_at, kind)
+                INSERT INTO nodes (id, url, region, capacity, state, reported_at, registered_at, kind, control_url)
                 VALUES (\(node.id.rawValue), \(node.url), \(node.region), \(node.capacity), 'serving', \(now), \(now),
-                    \(node.kind.rawValue))
+                    \(node.kind.rawValue), \(node.controlURL))
                 ON CONFLICT (id) DO UPDATE SET url = EXCLUDED.url, region = EXCLUDED.region,
-                    capacity = EXCLUDED.capacity, reported_at = EXCLUDED.reported_at, kind = EXCLUDED.kind
+                    capacity = EXCLUDED.capacity, reported_at = EXCLUDED.reported_at, kind = EXCLUDED.kind,
+                    control_url = EXCLUDED.control_url
                 """, logger: logger)
         }
     }
@@ -36,16 +37,17 @@ extension PostgresStore: NodeRegistry {
                 """
                 SELECT id, url, region, capacity, state, connections, rooms, participants, cpu, bytes_out_per_second,
                     reported_at, kind, bytes_in_per_second, largest_room,
-                    (SELECT room FROM recordings r WHERE r.recorder = n.id)
+                    (SELECT room FROM recordings r WHERE r.recorder = n.id), control_url
                 FROM nodes n ORDER BY id
                 """, logger: logger)
-            for try await (id, url, region, capacity, state, connections, rooms, participants, cpu, bytesOut, reportedAt, kind, bytesIn, largest, recording)
-                in rows.decode((String, String, String, Int, String, Int, Int, Int, Double, Double, Int64, String, Double, Int, String?).self)
+            for try await (id, url, region, capacity, state, connections, rooms, participants, cpu, bytesOut, reportedAt, kind, bytesIn, largest, recording, control)
+                in rows.decode((String, String, String, Int, String, Int, Int, Int, Double, Double, Int64, String, Double, Int, String?, String?).self)
             {
                 guard let kind = NodeKind(rawValue: kind) else { continue }
                 result.append(
                     NodeRecord(
-                        registration: NodeRegistration(id: NodeID(id), url: url, region: region, capacity: capacity, kind: kind),
+                        registration: NodeRegistration(
+                            id: NodeID(id), url: url, region: region, capacity: capacity, kind: kind, controlURL: control),
                         reported: NodeReport(
                             state: NodeState(rawValue: state) ?? .draining, connections: connections, rooms: rooms,
                             participants: participants, cpu: cpu, bytesOutPerSecond: bytesOut, bytesInPerSecond: bytesIn,

@@ -171,6 +171,10 @@ public final class PostgresStore: ChatStore {
             "CREATE TABLE fleet_clock (id INTEGER PRIMARY KEY, last_heartbeat BIGINT NOT NULL, resumed_at BIGINT NOT NULL)",
             "INSERT INTO fleet_clock (id, last_heartbeat, resumed_at) VALUES (1, 0, 0)",
         ],
+        [
+            // A bridge's control API (a Janus's Admin API), which room servers drive: `NodeRegistration.controlURL`.
+            "ALTER TABLE nodes ADD COLUMN control_url TEXT",
+        ],
     ]
 
     /// Any number of processes may migrate at once: the first takes this advisory lock, the others wait and

@@ -6,6 +6,7 @@
 public import PlazaCore
 public import PlazaStore
 import PlazaFleetModel
+import PlazaPlacement
 public import PlazaRooms
 public import PlazaTransport
 public import PlazaDirectory
@@ -81,7 +82,17 @@ public enum Roles {
         let api = try await apiContext(
             configuration, shared.map, authority: shared.authority, adminToken: shared.adminToken, history: shared.store, metrics: metrics,
             logger: logger)
-        let server = roomServer(configuration, api: api, map: shared.map, store: shared.store, claims: claims, identity: registration.id.rawValue)
+        // Conferences on the configured Janus, or else, with the Admin API's secret, on the fleet's registered ones.
+        let directory = configuration.directory
+        let fleetBridges = JanusConferenceBridge.FleetBridges(
+            media: shared.store, registry: shared.store,
+            policy: PlacementPolicy(
+                heartbeatTTL: Int64(directory.heartbeatTTL * 1000), participantsPerNewRoom: directory.participantsPerNewRoom),
+            participantCap: directory.media.bridgeParticipantCap, leaseTTL: Int64(directory.media.bridgeLeaseTTL * 1000),
+            region: node.region)
+        let server = roomServer(
+            configuration, api: api, map: shared.map, store: shared.store, claims: claims, identity: registration.id.rawValue,
+            bridge: JanusConferenceBridge(node.janus, fleet: fleetBridges))
         let listening = ListeningFlag()
         let heartbeat = HeartbeatService(
             server: server, registry: shared.store, placements: shared.store, registration: registration,
@@ -152,12 +163,12 @@ public enum Roles {
 
     private static func roomServer(
         _ configuration: PlazaConfiguration, api: APIContext, map: MapFile, store: any ChatStore, claims: any RoomClaims,
-        identity: String
+        identity: String, bridge: (any ConferenceBridge)? = nil
     ) -> RoomServer {
         RoomServer(
             configuration: configuration.roomServer, api: api, store: store, claims: claims, space: configuration.space,
             arrivals: Arrivals(spawn: configuration.space.spawn ?? map.spawn, ground: map.ground), zones: map.zones,
-            identity: identity)
+            bridge: bridge, identity: identity)
     }
 
     /// The map at `space.map`, or the built-in one.

@@ -13,9 +13,13 @@ public struct BridgeRoom: Sendable, Equatable {
     public var pin: String
     /// Needed to change or destroy the room; Plaza keeps it.
     public var secret: String
+    /// The bridge carrying it (its id in the fleet's registry, or its control URL for one configured bridge).
+    public var bridge: String
+    /// Where Plaza drives that bridge (a Janus's Admin API).
+    public var control: String
 
-    public init(url: String, room: Int64, pin: String, secret: String) {
-        (self.url, self.room, self.pin, self.secret) = (url, room, pin, secret)
+    public init(url: String, room: Int64, pin: String, secret: String, bridge: String, control: String) {
+        (self.url, self.room, self.pin, self.secret, self.bridge, self.control) = (url, room, pin, secret, bridge, control)
     }
 }
 
@@ -30,6 +34,10 @@ public protocol ConferenceBridge: Sendable {
     func dismiss(_ participant: ParticipantID, token: String, from conference: BridgeRoom) async throws
     /// Ends `conference` on the bridge; its participants are dropped.
     func close(_ conference: BridgeRoom) async throws
+    /// Whether `conference` still runs where it was opened: false when its bridge died or is no longer where the
+    /// room's conferences are placed (it is then opened again elsewhere, and its participants admitted there).
+    /// Throws when it cannot tell.
+    func isServing(_ conference: BridgeRoom, of room: RoomName) async throws -> Bool
 }
 
 /// What must happen on the bridge to go from what is there to what the room wants. Pure.
@@ -80,6 +88,8 @@ final class ConferenceKeeper: Sendable {
 
     /// Time between two tries at calls that failed.
     static let retryPause: Duration = .seconds(1)
+    /// How often open conferences are checked for a bridge that died or moved (`isServing`).
+    public static let checkInterval: Duration = .seconds(2)
     /// Tries left for a room that is gone to leave its bridge clean.
     static let triesAfterFinish = 3
 
@@ -94,6 +104,12 @@ final class ConferenceKeeper: Sendable {
         wake.yield()
     }
 
+    /// Asks for a pass now: the room's own loop calls it every `checkInterval`, for the checks.
+    func poke() { wake.yield() }
+
+    /// Whether the room is gone (`finish()`).
+    var isFinished: Bool { wish.withLock { $0.finished } }
+
     /// The room is gone.
     func finish() {
         wish.withLock { $0 = Wish(conferences: [:], finished: true) }
@@ -107,8 +123,19 @@ final class ConferenceKeeper: Sendable {
         var tokens: [ParticipantID: (conference: String, token: String)] = [:]
         var iterator = wakes.makeAsyncIterator()
         var triesLeft = Self.triesAfterFinish
+        var lastCheck = ContinuousClock.now
         while true {
             let wish = self.wish.withLock { $0 }
+            if !wish.finished, ContinuousClock.now - lastCheck >= Self.checkInterval {
+                lastCheck = .now
+                for (id, conference) in open where (try? await bridge.isServing(conference, of: room)) == false {
+                    // Its bridge died or moved: open it again (where the room's conferences are placed now) and
+                    // admit its participants there; they are told the new place.
+                    logger.warning("a conference lost its bridge; opening it again", metadata: ["conference": "\(id)"])
+                    open[id] = nil
+                    tokens = tokens.filter { $0.value.conference != id }
+                }
+            }
             let work = ConferenceWork.plan(wanted: wish.conferences, admitted: tokens.mapValues(\.conference), open: Set(open.keys))
             var failed = false
             for participant in work.dismiss {

@@ -40,6 +40,12 @@ extension Room {
                         await self.conferenceAdmitted(participant, to: id, on: conference, token: token)
                     }
                 }
+                group.addTask {
+                    while !keeper.isFinished, !Task.isCancelled {
+                        try? await Task.sleep(for: ConferenceKeeper.checkInterval)
+                        keeper.poke()
+                    }
+                }
             }
             group.addTask { await self.commitLoop() }
         }

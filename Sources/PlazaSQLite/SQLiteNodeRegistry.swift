@@ -15,13 +15,14 @@ extension SQLiteStore: NodeRegistry {
         try await exclusive {
             try await run(
                 """
-                INSERT INTO nodes (id, url, region, capacity, state, reported_at, registered_at, kind)
-                VALUES (?, ?, ?, ?, 'serving', ?, ?, ?)
+                INSERT INTO nodes (id, url, region, capacity, state, reported_at, registered_at, kind, control_url)
+                VALUES (?, ?, ?, ?, 'serving', ?, ?, ?, ?)
                 ON CONFLICT (id) DO UPDATE SET url = excluded.url, region = excluded.region,
-                    capacity = excluded.capacity, reported_at = excluded.reported_at, kind = excluded.kind
+                    capacity = excluded.capacity, reported_at = excluded.reported_at, kind = excluded.kind,
+                    control_url = excluded.control_url
                 """,
                 [.name(node.id), .text(node.url), .text(node.region), .integer(node.capacity), .integer(Int(now)),
-                 .integer(Int(now)), .text(node.kind.rawValue)])
+                 .integer(Int(now)), .text(node.kind.rawValue), node.controlURL.map { .text($0) } ?? .null])
         }
     }
 
@@ -65,7 +66,9 @@ extension SQLiteStore: NodeRegistry {
             let kind = row.column("kind")?.string.flatMap(NodeKind.init(rawValue:))
         else { return nil }
         return NodeRecord(
-            registration: NodeRegistration(id: NodeID(id), url: url, region: region, capacity: capacity, kind: kind),
+            registration: NodeRegistration(
+                id: NodeID(id), url: url, region: region, capacity: capacity, kind: kind,
+                controlURL: row.column("control_url")?.string),
             reported: NodeReport(
                 state: NodeState(rawValue: row.column("state")?.string ?? "") ?? .draining,
                 connections: row.int("connections"), rooms: row.int("rooms"), participants: row.int("participants"),

@@ -148,6 +148,10 @@ public actor SQLiteStore: ChatStore {
             "CREATE TABLE fleet_clock (id INTEGER PRIMARY KEY, last_heartbeat INTEGER NOT NULL, resumed_at INTEGER NOT NULL)",
             "INSERT INTO fleet_clock (id, last_heartbeat, resumed_at) VALUES (1, 0, 0)",
         ],
+        [
+            // A bridge's control API (a Janus's Admin API): `NodeRegistration.controlURL`.
+            "ALTER TABLE nodes ADD COLUMN control_url TEXT",
+        ],
     ]
 
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.

@@ -12,8 +12,9 @@ public final class JanusServer: Sendable {
     public let directory: String
     private let process: Process
 
-    /// Starts Janus; `roomAdminKey` sets the VideoRoom plugin's `admin_key` (creating rooms then needs it).
-    public static func start(roomAdminKey: String? = nil) async throws -> JanusServer {
+    /// Starts Janus; `roomAdminKey` sets the VideoRoom plugin's `admin_key` (creating rooms then needs it), and
+    /// `adminSecret` the Admin API's secret (a fresh one when nil: the bridges of a fleet share theirs).
+    public static func start(roomAdminKey: String? = nil, adminSecret: String? = nil) async throws -> JanusServer {
         guard let executable = ["/usr/bin/janus", "/usr/local/bin/janus"].first(where: FileManager.default.isExecutableFile) else {
             throw TestFailure("Janus is not installed (apt-get install janus)")
         }
@@ -21,7 +22,7 @@ public final class JanusServer: Sendable {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("plaza-janus-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let (apiPort, adminPort) = (try LoopbackPort.free(), try LoopbackPort.free())
-        let adminSecret = UUID().uuidString
+        let adminSecret = adminSecret ?? UUID().uuidString
         func modules(_ kind: String) -> [String] {
             ((try? FileManager.default.contentsOfDirectory(atPath: "\(library)/\(kind)")) ?? []).filter { $0.hasSuffix(".so") }.sorted()
         }

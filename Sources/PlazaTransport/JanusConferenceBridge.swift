@@ -1,36 +1,108 @@
-import PlazaCore
-import PlazaRooms
+public import PlazaCore
+public import PlazaRooms
+public import PlazaStore
+public import PlazaPlacement
+import PlazaFleetModel
 import PlazaMedia
 
-/// The conferences of a room server's rooms on one Janus (`media.janus*`), through its Admin API: a VideoRoom room
-/// per conference with a secret and a pin of its own, a stored token per participant (VideoRoom only), taken back
-/// and the participant kicked when it leaves. A browser enters with its token and the room's pin and must give its
-/// Plaza participant id as its `display`, by which it is found to be kicked.
-struct JanusConferenceBridge: ConferenceBridge {
-    let admin: JanusAdmin
-    /// Where browsers reach Janus.
-    let publicURL: String
+/// The conferences of a room server's rooms on Janus, through its Admin API: a VideoRoom room per conference with a
+/// secret and a pin of its own, a stored token per participant (VideoRoom only), taken back and the participant
+/// kicked when it leaves. A browser enters with its token and the room's pin and must give its Plaza participant
+/// id as its `display`, by which it is found to be kicked.
+///
+/// Which Janus: one configured (`media.janusURL` and `media.janusAdminURL`: `plaza serve`, or a fleet with one
+/// bridge), or, in a fleet, the Janus bridges their agents registered, placed per room like any conference
+/// (`MediaStore.placeConference`: sticky, never a draining bridge, the per-bridge cap, the region); a room's
+/// conferences all go to its bridge. When that bridge dies its conferences are placed again elsewhere
+/// (`isServing`).
+public struct JanusConferenceBridge: ConferenceBridge {
+    /// Where a room's conferences go.
+    public enum Location: Sendable {
+        /// One Janus: browsers reach it at `url`, Plaza at `control`.
+        case configured(url: String, control: String)
+        /// The fleet's registered Janus bridges.
+        case placed(FleetBridges)
+    }
+
+    /// The fleet's Janus bridges and how a room's conference is placed on one.
+    public struct FleetBridges: Sendable {
+        public var media: any MediaStore
+        public var registry: any NodeRegistry
+        public var policy: PlacementPolicy
+        /// `media.bridgeParticipantCap`.
+        public var participantCap: Int
+        /// `media.bridgeLeaseTTL`, milliseconds.
+        public var leaseTTL: Int64
+        /// `cluster.region`.
+        public var region: String
+
+        public init(
+            media: any MediaStore, registry: any NodeRegistry, policy: PlacementPolicy, participantCap: Int, leaseTTL: Int64,
+            region: String
+        ) {
+            (self.media, self.registry, self.policy) = (media, registry, policy)
+            (self.participantCap, self.leaseTTL, self.region) = (participantCap, leaseTTL, region)
+        }
+    }
+
+    let location: Location
+    let adminSecret: String?
+    let roomAdminKey: String?
     let bitrate: Int
 
-    /// Nil when no Janus is configured.
-    init?(_ configuration: JanusConfiguration) {
-        guard let url = configuration.url, let adminURL = configuration.adminURL else { return nil }
-        admin = JanusAdmin(url: adminURL, secret: configuration.adminSecret, roomAdminKey: configuration.roomAdminKey)
-        (publicURL, bitrate) = (url, configuration.bitrate)
+    /// The configured Janus (`media.janusURL`), or with `fleet` and an admin secret the fleet's registered ones;
+    /// nil when there is neither.
+    public init?(_ configuration: JanusConfiguration, fleet: FleetBridges? = nil) {
+        if let url = configuration.url, let adminURL = configuration.adminURL {
+            location = .configured(url: url, control: adminURL)
+        } else if let fleet, configuration.adminSecret != nil {
+            location = .placed(fleet)
+        } else {
+            return nil
+        }
+        (adminSecret, roomAdminKey, bitrate) = (configuration.adminSecret, configuration.roomAdminKey, configuration.bitrate)
     }
 
     /// Janus's "room already exists" and "no such room".
     static let roomExists = 427
     static let noSuchRoom = 426
 
-    func open(_ id: String, of room: RoomName, publishers: Int) async throws -> BridgeRoom {
+    /// A conference could not be placed: no live, serving Janus has room.
+    struct NoBridge: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    func admin(_ control: String) -> JanusAdmin { JanusAdmin(url: control, secret: adminSecret, roomAdminKey: roomAdminKey) }
+
+    /// Where `room`'s conferences go now: the bridge's id, browsers' URL and control URL.
+    func locate(_ room: RoomName) async throws -> (bridge: String, url: String, control: String) {
+        switch location {
+        case .configured(let url, let control):
+            return (control, url, control)
+        case .placed(let fleet):
+            var random = SystemRandomNumberGenerator()
+            guard let placement = try await fleet.media.placeConference(
+                room, kind: .janus, region: fleet.region, policy: fleet.policy, participantCap: fleet.participantCap,
+                leaseTTL: fleet.leaseTTL, now: fleet.media.fleetTime(), using: &random)
+            else { throw NoBridge(description: "no Janus bridge can take a conference now") }
+            let nodes = try await fleet.registry.nodes()
+            guard let control = nodes.first(where: { $0.registration.id == placement.bridge })?.registration.controlURL else {
+                throw NoBridge(description: "bridge \(placement.bridge) registered no control URL (its agent's --internal-api)")
+            }
+            return (placement.bridge.rawValue, placement.url, control)
+        }
+    }
+
+    public func open(_ id: String, of room: RoomName, publishers: Int) async throws -> BridgeRoom {
+        let (bridge, url, control) = try await locate(room)
         var attempt = 0
         while true {
             // Below 2^53, so a browser's JavaScript holds the id exactly.
             let number = Int64.random(in: 1..<(1 << 53))
-            let conference = BridgeRoom(url: publicURL, room: number, pin: Self.randomText(), secret: Self.randomText())
+            let conference = BridgeRoom(
+                url: url, room: number, pin: Self.randomText(), secret: Self.randomText(), bridge: bridge, control: control)
             do {
-                try await admin.create(
+                try await admin(control).create(
                     JanusAdmin.Room(id: number, secret: conference.secret, pin: conference.pin, publishers: publishers, bitrate: bitrate))
                 return conference
             } catch let failure as JanusAdmin.Failure where failure.code == Self.roomExists && attempt < 3 {
@@ -39,13 +111,14 @@ struct JanusConferenceBridge: ConferenceBridge {
         }
     }
 
-    func admit(_ participant: ParticipantID, to conference: BridgeRoom) async throws -> String {
+    public func admit(_ participant: ParticipantID, to conference: BridgeRoom) async throws -> String {
         let token = Self.randomText()
-        try await admin.add(token: token)
+        try await admin(conference.control).add(token: token)
         return token
     }
 
-    func dismiss(_ participant: ParticipantID, token: String, from conference: BridgeRoom) async throws {
+    public func dismiss(_ participant: ParticipantID, token: String, from conference: BridgeRoom) async throws {
+        let admin = admin(conference.control)
         // The token first: no new session, no request on an open one. Then out of the room, media and all.
         try await admin.remove(token: token)
         let present: [JanusAdmin.Participant]
@@ -59,12 +132,20 @@ struct JanusConferenceBridge: ConferenceBridge {
         }
     }
 
-    func close(_ conference: BridgeRoom) async throws {
+    public func close(_ conference: BridgeRoom) async throws {
         do {
-            try await admin.destroy(room: conference.room, secret: conference.secret)
+            try await admin(conference.control).destroy(room: conference.room, secret: conference.secret)
         } catch let failure as JanusAdmin.Failure where failure.code == Self.noSuchRoom {
             // Gone already (the bridge restarted).
         }
+    }
+
+    public func isServing(_ conference: BridgeRoom, of room: RoomName) async throws -> Bool {
+        if case .placed = location, try await locate(room).bridge != conference.bridge {
+            return false
+        }
+        // A Janus that restarted has lost its rooms.
+        return try await admin(conference.control).exists(room: conference.room)
     }
 
     /// 128 random bits as 32 hexadecimal digits: room secrets, pins and tokens.

@@ -37,10 +37,11 @@ public final class RoomServer: Sendable {
 
     public init(
         configuration: RoomServerConfiguration, api: APIContext, store: any ChatStore, claims: any RoomClaims,
-        space: SpaceConfiguration, arrivals: Arrivals, zones: [Zone] = [], identity: String, clock: any RoomClock = SystemClock()
+        space: SpaceConfiguration, arrivals: Arrivals, zones: [Zone] = [], bridge: (any ConferenceBridge)? = nil, identity: String,
+        clock: any RoomClock = SystemClock()
     ) {
         (self.configuration, self.api, self.identity, self.space) = (configuration, api, identity, space)
-        let conferences = JanusConferenceBridge(configuration.janus).map {
+        let conferences = (bridge ?? JanusConferenceBridge(configuration.janus)).map {
             ConferenceSetup(bridge: $0, zones: zones, settings: space.conferencePlan)
         }
         registry = RoomRegistry(

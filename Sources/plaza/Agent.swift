@@ -54,7 +54,8 @@ struct AgentCommand: AsyncParsableCommand {
         let logger = Logger(label: "plaza.agent")
         let registry = try await SharedStores.open(storeURL, timeout: .seconds(fromConfiguration: configuration.storeTimeout), logger: logger)
         let mediaAgent = MediaAgent(
-            kind: kind, api: apiURL, internalAPI: agent.internalAPIURL, adminSecret: agent.adminSecret, callBaseURL: agent.callBaseURL,
+            kind: kind, api: apiURL, internalAPI: agent.internalAPIURL, adminSecret: agent.adminSecret,
+            roomAdminKey: configuration.roomServer.janus.roomAdminKey, callBaseURL: agent.callBaseURL,
             registration: agent.registration(id: NodeID(id)), store: registry, interval: .seconds(agent.interval), logger: logger)
         try await ServiceGroup(
             configuration: .init(services: [mediaAgent], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)

@@ -171,10 +171,11 @@ import PlazaWebSocketClient
         #expect(answer.text.contains(#""janus":"success""#), "\(answer.text)")
     }
 
-    @Test func aJanusAgentCountsARealJanussSessionsAndIsSilentWithoutThem() async throws {
-        let janus = try await JanusServer.start()
+    @Test func aJanusAgentCountsARealJanussSessionsAndConferencesAndIsSilentWithoutThem() async throws {
+        let roomAdminKey = "agent-room-key-" + UUID().uuidString
+        let janus = try await JanusServer.start(roomAdminKey: roomAdminKey)
         defer { janus.stop() }
-        let admin = JanusAdmin(url: janus.adminURL, secret: janus.adminSecret)
+        let admin = JanusAdmin(url: janus.adminURL, secret: janus.adminSecret, roomAdminKey: roomAdminKey)
         let (url, store, folder) = try await Self.workspace()
         defer { try? FileManager.default.removeItem(at: folder) }
         let agent = try PlazaProcess(
@@ -182,12 +183,29 @@ import PlazaWebSocketClient
                 "agent", "--kind", "janus", "--store", url, "--api", janus.apiURL, "--internal-api", janus.adminURL,
                 "--instance-id", "janus-1", "--public-url", "ws://127.0.0.1:8188", "--interval", "0.2",
             ],
-            environment: ["PLAZA_AGENT_ADMIN_SECRET": janus.adminSecret], directory: folder)
+            environment: ["PLAZA_AGENT_ADMIN_SECRET": janus.adminSecret, "PLAZA_MEDIA_JANUS_ROOM_ADMIN_KEY": roomAdminKey],
+            directory: folder)
         defer { agent.stop() }
         #expect(try await eventually { try await Self.node(store, "janus-1")?.report.participants == 0 }, "\(agent.log)")
-        #expect(try await Self.node(store, "janus-1")?.registration.kind == .janus)
+        let registered = try await Self.node(store, "janus-1")?.registration
+        #expect(registered?.kind == .janus)
+        #expect(registered?.controlURL == janus.adminURL, "room servers drive it there")
         for _ in 0..<3 { try await Self.janusSession(janus, admin: admin) }
         #expect(try await eventually { try await Self.node(store, "janus-1")?.report.participants == 3 }, "\(agent.log)")
+        // Two conferences (private VideoRoom rooms), one with two publishers joined: its rooms and largest room.
+        for id: Int64 in [71, 72] {
+            try await admin.create(JanusAdmin.Room(id: id, secret: "s\(id)", pin: "p\(id)", publishers: 10, bitrate: 256_000))
+        }
+        for display in ["ann", "bob"] {
+            let token = "publisher-" + UUID().uuidString
+            try await admin.add(token: token)
+            _ = try await JanusClient.open(apiURL: janus.apiURL, token: token).joinAsPublisher(room: 71, pin: "p71", display: display)
+        }
+        #expect(
+            try await eventually {
+                let report = try await Self.node(store, "janus-1")?.report
+                return report?.rooms == 2 && report?.largestRoom == 2 && report?.participants == 5
+            }, "\(agent.log)")
 
         // Drained: it keeps reporting, as draining, until the autoscaler stops it.
         try await store.requestDrain(node: "janus-1")

@@ -3,6 +3,10 @@ import Foundation
 import PlazaTesting
 import PlazaProtocol
 import PlazaMedia
+import PlazaFleetModel
+import PlazaStore
+import PlazaCore
+import Synchronization
 
 /// Meeting zones and large bubbles on a real Janus (Debian's), driven by `plaza serve` through its Admin API:
 /// the `conference` frame, the credentials it hands out and what they admit to (checked on Janus's own API).
@@ -124,6 +128,88 @@ import PlazaMedia
         let admin = JanusAdmin(url: janus.adminURL, secret: janus.adminSecret)
         try await eventually("the bubble's room is destroyed") { try await !admin.exists(room: rooms.first!) }
         try await server.stop()
+    }
+
+    /// Janus bridges registered in a fleet, as their agents would, reporting every half second until told to stop.
+    final class Bridges: Sendable {
+        let store: any SharedStore
+        let silenced = Mutex<Set<String>>([])
+        let task = Mutex<Task<Void, Never>?>(nil)
+
+        init(_ store: any SharedStore, _ bridges: [(id: String, janus: JanusServer)]) async throws {
+            self.store = store
+            for (id, janus) in bridges {
+                try await store.register(
+                    NodeRegistration(
+                        id: NodeID(id), url: "ws://\(id).example.test/janus", region: "default", capacity: 100, kind: .janus,
+                        controlURL: janus.adminURL),
+                    now: store.fleetTime())
+            }
+            let ids = bridges.map(\.id)
+            task.withLock {
+                $0 = Task { [store, self] in
+                    while !Task.isCancelled {
+                        for id in ids where !self.silenced.withLock({ $0.contains(id) }) {
+                            _ = try? await store.report(node: NodeID(id), NodeReport(), now: store.fleetTime())
+                        }
+                        try? await Task.sleep(for: .milliseconds(500))
+                    }
+                }
+            }
+        }
+
+        func silence(_ id: String) { _ = silenced.withLock { $0.insert(id) } }
+        func stop() { task.withLock { $0?.cancel() } }
+    }
+
+    @Test func inAFleetARoomsConferencesGoToARegisteredJanusAvoidDrainingOnesAndMoveWhenItDies() async throws {
+        let secret = "fleet-janus-" + UUID().uuidString
+        let janusA = try await JanusServer.start(roomAdminKey: Self.roomAdminKey, adminSecret: secret)
+        defer { janusA.stop() }
+        let janusB = try await JanusServer.start(roomAdminKey: Self.roomAdminKey, adminSecret: secret)
+        defer { janusB.stop() }
+        let location = try PostgresServer.shared().createDatabase()
+        let node = try await TestServer.startNode("node-a", fleetStore: location) {
+            ClusterTests.fast(&$0)
+            $0.space.tickHz = 20
+            $0.roomServer.janus.adminSecret = secret
+            $0.roomServer.janus.roomAdminKey = Self.roomAdminKey
+        }
+        let bridges = try await Bridges(node.store, [("janus-a", janusA), ("janus-b", janusB)])
+        defer { bridges.stop() }
+        let admins = ["janus-a": JanusAdmin(url: janusA.adminURL, secret: secret), "janus-b": JanusAdmin(url: janusB.adminURL, secret: secret)]
+
+        let (ann, _) = try await node.enter("party", name: "Ann")
+        let (bob, _) = try await node.enter("party", name: "Bob")
+        ann.send(#"{"type":"move","x":600,"y":100}"#)
+        bob.send(#"{"type":"move","x":700,"y":100}"#)
+        let first = try await Self.conference(ann)
+        let home = try #require(["janus-a", "janus-b"].first { first.string("url") == "ws://\($0).example.test/janus" })
+        let other = home == "janus-a" ? "janus-b" : "janus-a"
+        #expect(try await admins[home]!.exists(room: try #require(first.int("room"))))
+        #expect(try await Self.conference(bob).int("room") == first.int("room"))
+
+        // The home bridge drains: a new room's conference goes to the other; this room's stays where it is.
+        #expect(try await node.store.requestDrain(node: NodeID(home)))
+        let (cid, _) = try await node.enter("elsewhere", name: "Cid")
+        let (dee, _) = try await node.enter("elsewhere", name: "Dee")
+        cid.send(#"{"type":"move","x":600,"y":100}"#)
+        dee.send(#"{"type":"move","x":700,"y":100}"#)
+        #expect(try await Self.conference(cid).string("url") == "ws://\(other).example.test/janus")
+        let quiet = try await ann.collect(for: 3)
+        #expect(!quiet.contains { $0.string("type") == "conference" }, "a draining bridge keeps its conferences")
+
+        // The home bridge dies: its agent stops reporting. After a heartbeat TTL (2 s here) the conference is
+        // placed on the other, opened there, and everyone in it is told where to go.
+        bridges.silence(home)
+        (home == "janus-a" ? janusA : janusB).stop()
+        let died = ContinuousClock.now
+        let moved = try await Self.conference(ann, timeout: 15)
+        #expect(moved.string("conference") == "zone-meeting-room" && moved.string("url") == "ws://\(other).example.test/janus")
+        #expect(try await admins[other]!.exists(room: try #require(moved.int("room"))))
+        #expect(try await Self.conference(bob, timeout: 5).int("room") == moved.int("room"))
+        #expect(ContinuousClock.now - died < .seconds(2 + 6), "within the heartbeat TTL and a few seconds")
+        try await node.stop()
     }
 
     /// Polls `condition` every 100 ms for up to `seconds`.
