@@ -16,7 +16,8 @@ actor NodeOrigins {
 
     func current() async -> [String] {
         let now = ContinuousClock.now
-        if let readAt, now - readAt < refresh { return origins }
+        // An empty list is read again at once: a fleet that is starting has no instance registered yet.
+        if let readAt, now - readAt < refresh, !origins.isEmpty { return origins }
         readAt = now
         if let nodes = try? await registry.nodes() {
             origins = Set(nodes.compactMap { connectSource(forBaseURL: $0.registration.url) }).sorted()

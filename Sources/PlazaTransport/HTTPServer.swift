@@ -11,7 +11,6 @@ public import PlazaTLS
 public import ServiceLifecycle
 import HTTPTypes
 import PlazaWebClient
-import Foundation
 import PlazaCore
 public import PlazaMetrics
 
@@ -63,10 +62,7 @@ public enum HTTPServer {
         let router = Router(context: PlazaRequestContext.self)
         let web = WebClient(root: http.webRoot ?? WebClientFiles.root)
         let hsts = http.tls.isEnabled && http.tls.hstsMaxAge > 0 ? http.tls.hstsMaxAge : nil
-        let bridgeSources = bridge.flatMap(URLComponents.init(string:)).flatMap { url -> String? in
-            guard let scheme = url.scheme, let host = url.host else { return nil }
-            return "\(scheme)://\(host)" + (url.port.map { ":\($0)" } ?? "")
-        }
+        let bridgeSources = bridge.flatMap(connectSource(forBaseURL:))
         router.add(
             middleware: SecurityHeadersMiddleware(
                 connectSources: connectSources, bridgeSources: bridgeSources.map { [$0] } ?? [], strictTransportMaxAge: hsts))
