@@ -109,3 +109,17 @@ def test_a_bubble_moves_to_the_bridge_past_p2p_max_and_back_after_the_hysteresis
     assert conference(windows[0]) is not None, "the hysteresis keeps the pair on the bridge at first"
     wait_for(windows[0], "return window.plaza.conference() === null;", 10, "not back after the hysteresis")
     browser_support.wait_for_call(windows[0], windows[1], ids[0], ids[1], 30)
+
+
+def test_four_in_one_meeting_zone_each_receive_everyone(janus, plaza_with, browsers):
+    """The most windows a 2-core CI machine holds in one zone: four, each encoding its camera once and decoding
+    the three others through Janus. With five, the windows themselves took the machine (the lobby's device list
+    alone took over 15 s), not Janus (docs/web-client.md)."""
+    count = 4
+    plaza = plaza_with(janus)
+    windows, ids = enter_zone(browsers, plaza, count)
+    started = time.monotonic()
+    for driver, you in zip(windows, ids):
+        wait_for_media(driver, [other for other in ids if other != you], timeout=60)
+    print(f"{count} windows: every stream flowing {time.monotonic() - started:.1f} s after the last arrived")
+    screenshot(windows[0], f"media-zone-{count}.png")
