@@ -21,7 +21,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 pytest.register_assert_rewrite("janus_support", "wire")
 
-from janus_support import JanusError, JanusServer  # noqa: E402
+from janus_support import JanusError, JanusServer, JanusServers  # noqa: E402
 
 
 from failure_reports import pytest_runtest_makereport, test_failed  # noqa: E402,F401
@@ -45,19 +45,9 @@ def janus(janus_server, request):
 
 @pytest.fixture
 def janus_factory(request):
-    started = []
-
-    def start(name: str = "janus", **settings) -> JanusServer:
-        server = JanusServer(f"{name}-{len(started) + 1}", **settings)
-        started.append(server)
-        return server.start()
-
-    yield start
-    for server in started:
-        if test_failed(request):
-            print(f"--- {server.name} log ({server.log_path}):")
-            print(server.log()[-6000:])
-        server.cleanup()
+    servers = JanusServers()
+    yield servers.start
+    servers.finish(test_failed(request))
 
 
 @pytest.fixture

@@ -403,6 +403,27 @@ _running: "set[JanusServer]" = set()
 
 
 @atexit.register
+class JanusServers:
+    """The Janus servers one test starts (`start(name, **settings)`, with `defaults` under the settings given),
+    each in a folder of its own; `finish(failed)` prints the logs of a failed test's servers and removes them all."""
+
+    def __init__(self, **defaults):
+        self.defaults = defaults
+        self.started: list[JanusServer] = []
+
+    def start(self, name: str = "janus", **settings) -> JanusServer:
+        server = JanusServer(f"{name}-{len(self.started) + 1}", **{**self.defaults, **settings})
+        self.started.append(server)
+        return server.start()
+
+    def finish(self, failed: bool):
+        for server in self.started:
+            if failed:
+                print(f"--- {server.name} log ({server.log_path}):")
+                print(server.log()[-6000:])
+            server.cleanup()
+
+
 def _kill_leftovers():
     for server in list(_running):
         server.kill9()

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "Tests" / "Janus"))
 sys.path.insert(0, str(ROOT / "Tests" / "Support"))
 
-from janus_support import JanusServer  # noqa: E402
+from janus_support import JanusServers  # noqa: E402
 from failure_reports import pytest_runtest_makereport, test_failed  # noqa: E402,F401
 
 _spec = importlib.util.spec_from_file_location("browser_support", ROOT / "Tests" / "Browser" / "conftest.py")
@@ -39,22 +39,9 @@ def media_namespace():
 @pytest.fixture
 def janus_factory(request):
     """Starts Janus servers that gather ICE candidates on the namespace's veth only; stopped after the test."""
-    started = []
-
-    def start(name="bridge", **settings):
-        settings.setdefault("ice_enforce_list", INTERFACE)
-        settings.setdefault("videoroom_admin_key", ROOM_ADMIN_KEY)
-        settings.setdefault("plugins", ("videoroom",))
-        server = JanusServer(f"{name}-{len(started) + 1}", **settings)
-        started.append(server)
-        return server.start()
-
-    yield start
-    for server in started:
-        if test_failed(request):
-            print(f"--- {server.name} log ({server.log_path}):")
-            print(server.log()[-6000:])
-        server.cleanup()
+    servers = JanusServers(ice_enforce_list=INTERFACE, videoroom_admin_key=ROOM_ADMIN_KEY, plugins=("videoroom",))
+    yield servers.start
+    servers.finish(test_failed(request))
 
 
 @pytest.fixture

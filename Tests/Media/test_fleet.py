@@ -16,9 +16,9 @@ import pytest
 from conftest import ROOM_ADMIN_KEY, browser_support
 from failure_reports import test_failed
 from plaza_processes import free_port, stop
-from test_zones import MEETING, bridge, conference, wait_for_media
+from test_zones import bridge, conference, enter_zone, wait_for_media
 
-join, walk, wait_for, screenshot = browser_support.join, browser_support.walk, browser_support.wait_for, browser_support.screenshot
+wait_for, screenshot = browser_support.wait_for, browser_support.screenshot
 ROOM = "fleet-zone"
 # The fleet's timings, short so that the test does not wait for production ones.
 TIMINGS = {"PLAZA_CLUSTER_HEARTBEAT_INTERVAL": "0.5", "PLAZA_CLUSTER_HEARTBEAT_TTL": "2.5", "PLAZA_CLUSTER_LEASE_TTL": "2.5"}
@@ -88,7 +88,7 @@ def fleet_of_two(janus_factory, binary, request):
     admin_secret = secrets.token_urlsafe(18)
     servers = [janus_factory(f"fleet-{n}", admin_secret=admin_secret) for n in (1, 2)]
     fleet = Fleet(binary, servers, admin_secret)
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 40
     while set(fleet.bridges()) != {"janus-1", "janus-2"}:
         assert time.monotonic() < deadline, f"the agents did not register: {fleet.log('agent-1')}"
         time.sleep(0.2)
@@ -101,16 +101,7 @@ def fleet_of_two(janus_factory, binary, request):
 
 def test_a_zone_keeps_its_media_while_its_janus_drains_and_moves_with_it_when_that_janus_dies(fleet_of_two, browsers):
     fleet, servers = fleet_of_two
-    windows, ids = [], []
-    for index in range(2):
-        driver = browsers(960, 600)
-        ids.append(join(driver, fleet, ROOM, f"Guest {index + 1}"))
-        windows.append(driver)
-    for driver, spot in zip(windows, MEETING):
-        walk(driver, *spot)
-    for driver in windows:
-        wait_for(driver, "const c = window.plaza.conference(); return c && c.zone === 'meeting-room';", 20,
-                 "not in the meeting room's conference")
+    windows, ids = enter_zone(browsers, fleet, 2, room=ROOM, timeout=20)
     first = conference(windows[0])
     home = next(index for index, server in enumerate(servers) if first["url"] == server.ws_url)
     wait_for_media(windows[0], [ids[1]])

@@ -35,16 +35,18 @@ def wait_for_media(driver, senders, timeout=30):
     raise AssertionError(f"no media from {senders}: {bridge(driver)}; conference {conference(driver)}")
 
 
-def enter_zone(browsers, plaza, count):
+def enter_zone(browsers, plaza, count, room=ROOM, timeout=15):
+    """`count` windows join `room` of `plaza` (a server or a fleet's directory) and walk into the meeting room;
+    returns them and their participant ids once each is in the zone's conference."""
     windows, ids = [], []
     for index in range(count):
         driver = browsers(960, 600)
-        ids.append(join(driver, plaza, ROOM, f"Guest {index + 1}"))
+        ids.append(join(driver, plaza, room, f"Guest {index + 1}"))
         windows.append(driver)
     for driver, spot in zip(windows, MEETING):
         walk(driver, *spot)
     for driver in windows:
-        wait_for(driver, "const c = window.plaza.conference(); return c && c.zone === 'meeting-room';", 15,
+        wait_for(driver, "const c = window.plaza.conference(); return c && c.zone === 'meeting-room';", timeout,
                  "not in the meeting room's conference")
     return windows, ids
 
