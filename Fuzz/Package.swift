@@ -22,6 +22,7 @@ let package = Package(
         fuzzer("FuzzClientFrame", [.product(name: "PlazaProtocol", package: "plaza")]),
         fuzzer("FuzzMapFile", [.product(name: "PlazaRooms", package: "plaza"), .product(name: "PlazaCore", package: "plaza")]),
         fuzzer("FuzzPoolFile", [.product(name: "PlazaFleet", package: "plaza")]),
+        fuzzer("FuzzClientHello", [.product(name: "PlazaTLS", package: "plaza")]),
         fuzzer(
             "FuzzToken",
             [

@@ -59,13 +59,17 @@ public struct ClientHello: Sendable, Equatable {
             case 0:  // server_name
                 guard let listLength = data.length(2), var list = data.take(listLength) else { return nil }
                 while !list.atEnd {
-                    guard let nameType = list.length(1), let nameLength = list.length(2), let name = list.take(nameLength) else { return nil }
+                    // HostName is 1…255 bytes in practice (RFC 6066 allows more; no DNS name is longer).
+                    guard let nameType = list.length(1), let nameLength = list.length(2), (1...255).contains(nameLength),
+                        let name = list.take(nameLength)
+                    else { return nil }
                     if nameType == 0, hello.serverName == nil { hello.serverName = String(decoding: name.remaining, as: UTF8.self) }
                 }
             case 16:  // application_layer_protocol_negotiation
                 guard let listLength = data.length(2), var list = data.take(listLength) else { return nil }
                 while !list.atEnd {
-                    guard let nameLength = list.length(1), let name = list.take(nameLength) else { return nil }
+                    // ProtocolName is 1…255 bytes (RFC 7301): an empty one makes the hello malformed.
+                    guard let nameLength = list.length(1), nameLength > 0, let name = list.take(nameLength) else { return nil }
                     hello.protocols.append(String(decoding: name.remaining, as: UTF8.self))
                 }
             default:

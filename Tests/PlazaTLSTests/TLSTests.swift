@@ -55,6 +55,13 @@ private func selfSigned(_ names: [String], days: Double = 30, key: P256.Signing.
         #expect(ClientHello.read(corrupt) == .invalid)
     }
 
+    /// Found by the `client-hello` fuzz target: an ALPN list with an empty protocol name, which RFC 7301 forbids.
+    @Test func anEmptyProtocolNameMakesTheHelloInvalid() throws {
+        let found = "FgMBAL4BAAC6AwMunIYtUz+QsYFwPCxqSdcDqLB/uihoQoaEQ0exyK1RoAAAHsAswDDAK8AvzKnMqMAkwCjAI8AnAJ8AngBrAGcA/wEAAHMAEAAOAAwAAAlhLmV4YW1wbGUACwAEAwABAgAKAAwACgAdABcAHgAZABgAIwAAABAACwAJCGh0dHAvMS4xABYAAAAXAAAADQAqACgEAwUDBgMIBwgAAAAAAAAAAAAAAAAAAAAACAgJCAoICwgECAUIBgQBBQEGAQMDAwEDAgQCBQIGAg=="
+        let bytes = Array(try #require(Data(base64Encoded: found)))
+        #expect(ClientHello.read(bytes) == .invalid)
+    }
+
     @Test func truncatedFieldsInsideARecordAreInvalidNotACrash() throws {
         let bytes = try clientHello(serverName: "a.example", protocols: ["http/1.1"])
         // Shorten the record and the handshake message consistently, cutting the extensions short.
