@@ -47,14 +47,20 @@ public struct JanusAdmin: Sendable {
 
     // MARK: Rooms
 
-    /// Creates `room` (private, not saved to Janus's configuration).
-    public func create(_ room: Room) async throws {
+    /// Creates `room` (private, not saved to Janus's configuration). With `allowList`, a join must also carry a
+    /// token of the room's own list (`allow`), besides the pin.
+    public func create(_ room: Room, allowList: Bool = false) async throws {
         var request: [String: Any] = [
             "request": "create", "room": room.id, "secret": room.secret, "pin": room.pin, "publishers": room.publishers,
             "bitrate": room.bitrate, "is_private": true, "permanent": false,
         ]
+
         request["admin_key"] = roomAdminKey
         _ = try await videoRoom(request, expecting: "created")
+        if allowList {
+            _ = try await videoRoom(
+                ["request": "allowed", "room": room.id, "secret": room.secret, "action": "enable"], expecting: "success")
+        }
     }
 
     /// Destroys room `id`; its participants are told and dropped.
@@ -98,6 +104,13 @@ public struct JanusAdmin: Sendable {
         return (answer["participants"] as? [[String: Any]] ?? []).compactMap { entry in
             (entry["id"] as? NSNumber).map { Participant(id: $0.int64Value, display: entry["display"] as? String) }
         }
+    }
+
+    /// Adds `token` to room `id`'s own list of tokens a join must carry (`add`), or takes it off (`remove`).
+    public func allow(_ token: String, room id: Int64, secret: String, _ allowed: Bool = true) async throws {
+        _ = try await videoRoom(
+            ["request": "allowed", "room": id, "secret": secret, "action": allowed ? "add" : "remove", "allowed": [token]],
+            expecting: "success")
     }
 
     /// Sends participant `participant` out of room `id`: its publisher and the feeds others take of it end.

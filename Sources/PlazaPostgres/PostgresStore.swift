@@ -204,6 +204,7 @@ public final class PostgresStore: ChatStore {
             keeper = Task { [weak store] in
                 while !Task.isCancelled {
                     do { try await Task.sleep(for: Self.poolCheckInterval) } catch { return }
+                    store?.retireOldPools()
                     await store?.renewStuckPool()
                 }
             }
@@ -226,6 +227,23 @@ public final class PostgresStore: ChatStore {
 
     /// How often the store looks for a stuck pool.
     static let poolCheckInterval: Duration = .seconds(1)
+    /// Least time between two replacements: a database that answers slowly (every call running out of time, but
+    /// `SELECT 1` answering) must not have its connections made again every second.
+    static let poolRenewalSpacing: Duration = .seconds(10)
+    private let lastPoolRenewal = Mutex<ContinuousClock.Instant?>(nil)
+    /// Pools replaced, kept until the calls on them are past their deadline.
+    private let retiring = Mutex<[(pool: Pool, until: ContinuousClock.Instant)]>([])
+
+    /// Ends the replaced pools whose calls are all past their deadline (all of them with `all`).
+    private func retireOldPools(all: Bool = false) {
+        let now = ContinuousClock.now
+        let done = retiring.withLock { retiring in
+            let done = retiring.filter { all || $0.until <= now }
+            retiring.removeAll { all || $0.until <= now }
+            return done
+        }
+        for entry in done { entry.pool.runner.cancel() }
+    }
 
     /// After the database was unreachable for a while, the pool waits longer and longer between connection
     /// attempts (up to a minute), so it would go on failing long after the database is back — past the fleet's
@@ -233,7 +251,9 @@ public final class PostgresStore: ChatStore {
     /// pool is tried every `poolCheckInterval`: if it answers a query, it replaces the stuck one.
     func renewStuckPool() async {
         let since = failingSince.load(ordering: .relaxed)
-        guard since > 0, DispatchTime.now().uptimeNanoseconds - since >= UInt64(timeout.milliseconds) * 1_000_000 else { return }
+        guard since > 0, DispatchTime.now().uptimeNanoseconds - since >= UInt64(timeout.milliseconds) * 1_000_000,
+            lastPoolRenewal.withLock({ $0.map { ContinuousClock.now - $0 >= Self.poolRenewalSpacing } ?? true })
+        else { return }
         let fresh = Pool(configuration, logger: logger)
         do {
             try await StoreDeadline.run(within: timeout) { _ = try await fresh.client.query("SELECT 1", logger: self.logger) }
@@ -246,7 +266,9 @@ public final class PostgresStore: ChatStore {
             return pool
         }
         failingSince.store(0, ordering: .relaxed)
-        stuck.runner.cancel()
+        lastPoolRenewal.withLock { $0 = .now }
+        // Calls already on the old pool keep it until their deadline; then it goes (`retireOldPools`).
+        retiring.withLock { $0.append((stuck, ContinuousClock.now + timeout)) }
         logger.notice("the database answers again: its connections are made afresh")
     }
 
@@ -429,6 +451,7 @@ public final class PostgresStore: ChatStore {
             keeper.cancel()
             await keeper.value  // no pool is swapped in after this
         }
+        retireOldPools(all: true)
         let runner = pool.withLock { $0.runner }
         runner.cancel()
         await runner.value

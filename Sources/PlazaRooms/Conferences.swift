@@ -80,8 +80,11 @@ final class ConferenceKeeper: Sendable {
     private let wake: AsyncStream<Void>.Continuation
     private let wakes: AsyncStream<Void>
 
-    struct Wish {
+    struct Wish: Equatable {
         var conferences: [ParticipantID: String] = [:]
+        /// Participants the room has not told of the conference it wants them in (an admission that came while
+        /// they were elsewhere, a page reloaded): told again with the credential they hold.
+        var untold: Set<ParticipantID> = []
         /// The room is gone: dismiss everyone, close everything, then stop.
         var finished = false
     }
@@ -90,18 +93,24 @@ final class ConferenceKeeper: Sendable {
     static let retryPause: Duration = .seconds(1)
     /// How often open conferences are checked for a bridge that died or moved (`isServing`).
     public static let checkInterval: Duration = .seconds(2)
-    /// Tries left for a room that is gone to leave its bridge clean.
-    static let triesAfterFinish = 3
+    /// How long a room that is gone keeps trying to leave its bridge clean (a bridge that does not answer must not
+    /// hold a shutdown up).
+    static let cleanupTime: Duration = .seconds(10)
 
     init(bridge: any ConferenceBridge, publishers: Int, logger: Logger) {
         (self.bridge, self.publishers, self.logger) = (bridge, publishers, logger)
         (wakes, wake) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
     }
 
-    /// The room's latest plan: each participant's conference (participants not named talk peer-to-peer).
-    func want(_ conferences: [ParticipantID: String]) {
-        wish.withLock { $0.conferences = conferences }
-        wake.yield()
+    /// The room's latest plan: each participant's conference (participants not named talk peer-to-peer), and
+    /// those of them it has not told yet.
+    func want(_ conferences: [ParticipantID: String], untold: Set<ParticipantID>) {
+        let changed = wish.withLock { wish in
+            let next = Wish(conferences: conferences, untold: untold, finished: wish.finished)
+            defer { wish = next }
+            return next != wish
+        }
+        if changed { wake.yield() }
     }
 
     /// Asks for a pass now: the room's own loop calls it every `checkInterval`, for the checks.
@@ -112,20 +121,23 @@ final class ConferenceKeeper: Sendable {
 
     /// The room is gone.
     func finish() {
-        wish.withLock { $0 = Wish(conferences: [:], finished: true) }
+        wish.withLock { $0 = Wish(conferences: [:], untold: [], finished: true) }
         wake.yield()
         wake.finish()
     }
 
-    /// Brings the bridge to the room's wish until `finish()`; `admitted` is told each participant admitted.
-    func run(room: RoomName, admitted: @escaping @Sendable (ParticipantID, String, BridgeRoom, String) async -> Void) async {
+    /// Brings the bridge to the room's wish until `finish()`. `admitted` hands a participant's admission to the
+    /// room, which answers whether it told the participant (not when the plan has moved it on meanwhile).
+    func run(room: RoomName, admitted: @escaping @Sendable (ParticipantID, String, BridgeRoom, String) async -> Bool) async {
         var open: [String: BridgeRoom] = [:]
         var tokens: [ParticipantID: (conference: String, token: String)] = [:]
         var iterator = wakes.makeAsyncIterator()
-        var triesLeft = Self.triesAfterFinish
+        var finishedAt: ContinuousClock.Instant?
         var lastCheck = ContinuousClock.now
         while true {
             let wish = self.wish.withLock { $0 }
+            /// Conferences opened again elsewhere this pass, whose old rooms go once everyone is told the new place.
+            var abandoned: [BridgeRoom] = []
             if !wish.finished, ContinuousClock.now - lastCheck >= Self.checkInterval {
                 lastCheck = .now
                 for (id, conference) in open where (try? await bridge.isServing(conference, of: room)) == false {
@@ -134,6 +146,7 @@ final class ConferenceKeeper: Sendable {
                     logger.warning("a conference lost its bridge; opening it again", metadata: ["conference": "\(id)"])
                     open[id] = nil
                     tokens = tokens.filter { $0.value.conference != id }
+                    abandoned.append(conference)
                 }
             }
             let work = ConferenceWork.plan(wanted: wish.conferences, admitted: tokens.mapValues(\.conference), open: Set(open.keys))
@@ -159,18 +172,29 @@ final class ConferenceKeeper: Sendable {
                     logger.warning("could not open a conference on the bridge", metadata: ["conference": "\(id)", "error": "\(error)"])
                 }
             }
+            var admittedNow: Set<ParticipantID> = []
             for participant in work.admit {
                 // A credential elsewhere that could not be taken back yet is taken back first.
                 guard tokens[participant] == nil, let id = wish.conferences[participant], let conference = open[id] else { continue }
                 do {
                     let token = try await bridge.admit(participant, to: conference)
                     tokens[participant] = (id, token)
-                    await admitted(participant, id, conference, token)
+                    admittedNow.insert(participant)
+                    _ = await admitted(participant, id, conference, token)
                 } catch {
                     failed = true
                     logger.warning("could not admit a participant to its conference", metadata: ["error": "\(error)"])
                 }
             }
+            for participant in wish.untold.subtracting(admittedNow) {
+                guard let held = tokens[participant], held.conference == wish.conferences[participant],
+                    let conference = open[held.conference]
+                else { continue }
+                _ = await admitted(participant, held.conference, conference, held.token)
+            }
+            // Where the old bridge still answers (the room was placed elsewhere), its old rooms go; their tokens
+            // admit to no other room. A dead bridge makes this wait for its timeout, after everyone was told.
+            for conference in abandoned { try? await bridge.close(conference) }
             for id in work.close where !tokens.values.contains(where: { $0.conference == id }) {
                 guard let conference = open[id] else { continue }
                 do {
@@ -182,15 +206,21 @@ final class ConferenceKeeper: Sendable {
                 }
             }
             if wish.finished {
-                triesLeft -= 1
-                if (open.isEmpty && tokens.isEmpty) || triesLeft == 0 { return }
+                let since = finishedAt ?? .now
+                finishedAt = since
+                if (open.isEmpty && tokens.isEmpty) || ContinuousClock.now - since >= Self.cleanupTime {
+                    if !(open.isEmpty && tokens.isEmpty) {
+                        logger.warning("left conferences on the bridge: it did not answer", metadata: ["conferences": "\(open.count)"])
+                    }
+                    return
+                }
             }
             if failed || wish.finished {
                 try? await Task.sleep(for: Self.retryPause)
                 continue
             }
             // Something changed meanwhile: another pass at once; otherwise wait for the next wish.
-            if self.wish.withLock({ $0.conferences != wish.conferences || $0.finished }) { continue }
+            if self.wish.withLock({ $0 != wish }) { continue }
             guard await iterator.next() != nil else { continue }
         }
     }

@@ -25,7 +25,6 @@ extension Room {
         conferencesChanged = false
         let placements = ConferencePlan.plan(
             positions: state.positions, zones: setup.zones, settings: setup.settings, memory: &conferenceMemory, now: clock.now)
-        guard placements != conferencePlacements else { return }
         conferencePlacements = placements
         var wanted: [ParticipantID: String] = [:]
         for (participant, placement) in placements {
@@ -35,15 +34,19 @@ extension Room {
             toldConference[participant] = nil
             send(OutboundFrame(ServerFrame.conference(nil), .conference), toParticipant: participant)
         }
-        keeper.want(wanted)
+        // Those not told yet: being admitted, or admitted while they were elsewhere (the keeper tells them again).
+        keeper.want(wanted, untold: Set(wanted.filter { toldConference[$0.key]?.id != $0.value }.keys))
     }
 
-    /// The keeper admitted `participant` to conference `id`: tell it, unless the plan has moved it on meanwhile
-    /// (the keeper then takes the credential back).
-    func conferenceAdmitted(_ participant: ParticipantID, to id: String, on conference: BridgeRoom, token: String) {
-        guard case .conference(let planned, let zone) = conferencePlacements[participant], planned == id else { return }
+    /// The keeper admitted `participant` to conference `id` (or tells again of an admission): tell the participant,
+    /// unless the plan has moved it on meanwhile (the keeper then takes the credential back, or tells it again if
+    /// it comes back). Whether it was told.
+    func conferenceAdmitted(_ participant: ParticipantID, to id: String, on conference: BridgeRoom, token: String) -> Bool {
+        guard case .conference(let planned, let zone) = conferencePlacements[participant], planned == id else { return false }
         let told = ServerFrame.Conference(id: id, url: conference.url, room: conference.room, pin: conference.pin, token: token, zone: zone)
+        guard toldConference[participant] != told else { return true }
         toldConference[participant] = told
         send(OutboundFrame(ServerFrame.conference(told), .conference), toParticipant: participant)
+        return true
     }
 }

@@ -23,9 +23,10 @@ public struct JanusClient: Sendable {
         return JanusClient(apiURL: apiURL, token: token, session: session, handle: handle)
     }
 
-    /// Joins VideoRoom room `room` with `pin` as a publisher (no media) named `display`; its id in the room.
+    /// Joins VideoRoom room `room` with `pin` as a publisher (no media) named `display`, giving the session's token
+    /// for the room's own list; its id in the room.
     public func joinAsPublisher(room: Int64, pin: String, display: String) async throws -> Int64 {
-        let event = try await request(["request": "join", "ptype": "publisher", "room": room, "pin": pin, "display": display])
+        let event = try await request(["request": "join", "ptype": "publisher", "room": room, "pin": pin, "display": display, "token": token])
         guard event["videoroom"] as? String == "joined", let id = (event["id"] as? NSNumber)?.int64Value else {
             throw Refused(code: 0, reason: "unexpected answer: \(event)")
         }

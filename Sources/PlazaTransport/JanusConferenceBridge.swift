@@ -6,9 +6,10 @@ import PlazaFleetModel
 import PlazaMedia
 
 /// The conferences of a room server's rooms on Janus, through its Admin API: a VideoRoom room per conference with a
-/// secret and a pin of its own, a stored token per participant (VideoRoom only), taken back and the participant
-/// kicked when it leaves. A browser enters with its token and the room's pin and must give its Plaza participant
-/// id as its `display`, by which it is found to be kicked.
+/// secret and a pin of its own, a stored token per participant (VideoRoom only) which is also on that room's own
+/// list of tokens (so that a token admits to its conference only, whatever pins its holder knows), taken back and
+/// the participant kicked when it leaves. A browser enters with its token (in its requests and in its `join`) and
+/// the room's pin and must give its Plaza participant id as its `display`, by which it is found to be kicked.
 ///
 /// Which Janus: one configured (`media.janusURL` and `media.janusAdminURL`: `plaza serve`, or a fleet with one
 /// bridge), or, in a fleet, the Janus bridges their agents registered, placed per room like any conference
@@ -63,9 +64,12 @@ public struct JanusConferenceBridge: ConferenceBridge {
         (adminSecret, roomAdminKey, bitrate) = (configuration.adminSecret, configuration.roomAdminKey, configuration.bitrate)
     }
 
-    /// Janus's "room already exists" and "no such room".
+    /// Janus's "room already exists", "no such room", "no such participant" (gone already) and "error removing
+    /// token" (taken back already): the last three mean a dismissal's work is done.
     static let roomExists = 427
     static let noSuchRoom = 426
+    static let noSuchParticipant = 428
+    static let noSuchToken = 490
 
     /// A conference could not be placed: no live, serving Janus has room.
     struct NoBridge: Error, CustomStringConvertible {
@@ -103,7 +107,8 @@ public struct JanusConferenceBridge: ConferenceBridge {
                 url: url, room: number, pin: Self.randomText(), secret: Self.randomText(), bridge: bridge, control: control)
             do {
                 try await admin(control).create(
-                    JanusAdmin.Room(id: number, secret: conference.secret, pin: conference.pin, publishers: publishers, bitrate: bitrate))
+                    JanusAdmin.Room(id: number, secret: conference.secret, pin: conference.pin, publishers: publishers, bitrate: bitrate),
+                    allowList: true)
                 return conference
             } catch let failure as JanusAdmin.Failure where failure.code == Self.roomExists && attempt < 3 {
                 attempt += 1
@@ -113,22 +118,33 @@ public struct JanusConferenceBridge: ConferenceBridge {
 
     public func admit(_ participant: ParticipantID, to conference: BridgeRoom) async throws -> String {
         let token = Self.randomText()
-        try await admin(conference.control).add(token: token)
+        let admin = admin(conference.control)
+        try await admin.allow(token, room: conference.room, secret: conference.secret)
+        try await admin.add(token: token)
         return token
     }
 
+    /// Safe to repeat: what was done already (a token taken back, a participant gone, a room gone) counts as done.
     public func dismiss(_ participant: ParticipantID, token: String, from conference: BridgeRoom) async throws {
         let admin = admin(conference.control)
-        // The token first: no new session, no request on an open one. Then out of the room, media and all.
-        try await admin.remove(token: token)
+        // The token first: no new session, no request on an open one, no join of this room. Then out of the room,
+        // media and all.
+        do {
+            try await admin.remove(token: token)
+        } catch let failure as JanusAdmin.Failure where failure.code == Self.noSuchToken {
+        }
         let present: [JanusAdmin.Participant]
         do {
+            try await admin.allow(token, room: conference.room, secret: conference.secret, false)
             present = try await admin.participants(room: conference.room, secret: conference.secret)
         } catch let failure as JanusAdmin.Failure where failure.code == Self.noSuchRoom {
             return
         }
         for entry in present where entry.display == participant.rawValue {
-            try await admin.kick(entry.id, room: conference.room, secret: conference.secret)
+            do {
+                try await admin.kick(entry.id, room: conference.room, secret: conference.secret)
+            } catch let failure as JanusAdmin.Failure where failure.code == Self.noSuchParticipant {
+            }
         }
     }
 

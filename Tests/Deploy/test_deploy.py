@@ -383,7 +383,7 @@ def janus_deployed(tmp_path):
     certificate_dir = tmp_path / "tls" / DOMAIN
     der = make_certificate(certificate_dir, DOMAIN)
     admin_secret, admin_key = "deploy-admin-" + os.urandom(8).hex(), "deploy-key-" + os.urandom(8).hex()
-    wss_port, admin_port = free_port(), free_port()
+    wss_port, admin_port, api_port = free_port(), free_port(), free_port()
     folder = tmp_path / "janus"
     folder.mkdir()
     files = {
@@ -391,7 +391,7 @@ def janus_deployed(tmp_path):
                        **{f"{kind}_folder": f'"{library / kind}"' for kind in ("plugins", "transports", "events", "loggers")}},
         "janus.transport.websockets.jcfg": {"wss_port": str(wss_port), "cert_pem": f'"{certificate_dir / "certificate.pem"}"',
                                             "cert_key": f'"{certificate_dir / "key.pem"}"'},
-        "janus.transport.http.jcfg": {"admin_port": str(admin_port)},
+        "janus.transport.http.jcfg": {"admin_port": str(admin_port), "port": str(api_port)},
         "janus.plugin.videoroom.jcfg": {"admin_key": f'"{admin_key}"'},
     }
     for name, replacements in files.items():
@@ -413,7 +413,7 @@ def janus_deployed(tmp_path):
                 assert time.monotonic() < deadline, f"janus did not listen within 20 s:\n{log_path.read_text()}"
                 time.sleep(0.2)
         yield {"admin_url": admin_url, "admin_secret": admin_secret, "admin_key": admin_key, "wss_port": wss_port,
-               "der": der, "log": log_path}
+               "api_url": f"http://127.0.0.1:{api_port}/janus", "der": der, "log": log_path}
     finally:
         process.kill()  # Janus ignores SIGTERM in a child of a process that blocks it; nothing to keep here
         process.wait()
@@ -435,6 +435,13 @@ def test_janus_starts_with_the_shipped_files(janus_deployed):
     assert list(info["plugins"]) == ["janus.plugin.videoroom"]
     assert sorted(info["transports"]) == ["janus.transport.http", "janus.transport.websockets"]
     assert served_certificate(janus_deployed["wss_port"]) == janus_deployed["der"], "wss with the certificate given"
+    # The plain API on loopback, where the agent checks its health; without a token it opens nothing.
+    with urllib.request.urlopen(janus_deployed["api_url"] + "/info", timeout=5) as response:
+        assert json.load(response)["janus"] == "server_info"
+    request = urllib.request.Request(janus_deployed["api_url"], data=json.dumps({"janus": "create", "transaction": "t"}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=5) as response:
+        assert json.load(response)["error"]["code"] == 403
     refused = janus_admin({**janus_deployed, "admin_secret": "wrong"}, {"janus": "list_sessions"})
     assert refused["janus"] == "error"
     # Rooms need the admin key: a VideoRoom create without it is refused.

@@ -64,6 +64,14 @@ import Synchronization
         } catch let refused as JanusClient.Refused {
             #expect(refused.code == 433, "a wrong pin: \(refused)")
         }
+        // Nor with the café's pin, should she learn it: her token is not on the café room's own list.
+        do {
+            let withPin = try await JanusClient.open(apiURL: janus.apiURL, token: try #require(annConference.string("token")))
+            _ = try await withPin.joinAsPublisher(room: cafe, pin: try #require(cidConference.string("pin")), display: annID)
+            Issue.record("Ann's token admitted her to the café")
+        } catch let refused as JanusClient.Refused {
+            #expect(refused.code == 433, "not on the room's list: \(refused)")
+        }
         // A token Plaza did not hand out admits to nothing.
         await #expect(throws: JanusClient.Refused.self) { _ = try await JanusClient.open(apiURL: janus.apiURL, token: "made-up") }
         let bobOnJanus = try await JanusClient.open(apiURL: janus.apiURL, token: try #require(bobConference.string("token")))

@@ -227,6 +227,7 @@ export class Bridge {
       this.publisher = await this.#attach();
       const joined = await this.#message(this.publisher, {
         request: 'join', ptype: 'publisher', room: conference.room, pin: conference.pin, display: this.you,
+        token: conference.token,
       });
       if (!current()) return;
       const data = joined.plugindata.data;
@@ -317,7 +318,7 @@ export class Bridge {
           this.subscriber = await this.#attach();
           const attached = await this.#message(this.subscriber, {
             request: 'join', ptype: 'subscriber', room: this.conference.room, pin: this.conference.pin,
-            private_id: this.privateID, streams,
+            token: this.conference.token, private_id: this.privateID, streams,
           }, undefined);
           await this.#answer(attached);
         } else {
