@@ -134,6 +134,13 @@ final class ConferenceKeeper: Sendable {
         var iterator = wakes.makeAsyncIterator()
         var finishedAt: ContinuousClock.Instant?
         var lastCheck = ContinuousClock.now
+        /// One warning per outage of the bridge (calls are retried every second), and a notice when it is over.
+        var warned = false
+        func warn(_ message: Logger.Message, _ metadata: Logger.Metadata) {
+            guard !warned else { return }
+            warned = true
+            logger.warning(message, metadata: metadata)
+        }
         while true {
             let wish = self.wish.withLock { $0 }
             /// Conferences opened again elsewhere this pass, whose old rooms go once everyone is told the new place.
@@ -158,7 +165,7 @@ final class ConferenceKeeper: Sendable {
                         try await bridge.dismiss(participant, token: held.token, from: conference)
                     } catch {
                         failed = true
-                        logger.warning("could not dismiss a participant from its conference", metadata: ["error": "\(error)"])
+                        warn("could not dismiss a participant from its conference; trying again every second", ["error": "\(error)"])
                         continue
                     }
                 }
@@ -169,7 +176,7 @@ final class ConferenceKeeper: Sendable {
                     open[id] = try await bridge.open(id, of: room, publishers: publishers)
                 } catch {
                     failed = true
-                    logger.warning("could not open a conference on the bridge", metadata: ["conference": "\(id)", "error": "\(error)"])
+                    warn("could not open a conference on the bridge; trying again every second", ["conference": "\(id)", "error": "\(error)"])
                 }
             }
             var admittedNow: Set<ParticipantID> = []
@@ -183,7 +190,7 @@ final class ConferenceKeeper: Sendable {
                     _ = await admitted(participant, id, conference, token)
                 } catch {
                     failed = true
-                    logger.warning("could not admit a participant to its conference", metadata: ["error": "\(error)"])
+                    warn("could not admit a participant to its conference; trying again every second", ["error": "\(error)"])
                 }
             }
             for participant in wish.untold.subtracting(admittedNow) {
@@ -202,7 +209,7 @@ final class ConferenceKeeper: Sendable {
                     open[id] = nil
                 } catch {
                     failed = true
-                    logger.warning("could not close a conference on the bridge", metadata: ["conference": "\(id)", "error": "\(error)"])
+                    warn("could not close a conference on the bridge; trying again every second", ["conference": "\(id)", "error": "\(error)"])
                 }
             }
             if wish.finished {
@@ -214,6 +221,10 @@ final class ConferenceKeeper: Sendable {
                     }
                     return
                 }
+            }
+            if warned, !failed {
+                warned = false
+                logger.notice("the bridge answers again: the room's conferences are where the plan wants them")
             }
             if failed || wish.finished {
                 try? await Task.sleep(for: Self.retryPause)
