@@ -138,6 +138,40 @@ import Synchronization
         try await server.stop()
     }
 
+    /// The last `conference` frame `client` gets within `seconds` (nil when none came).
+    static func lastConference(_ client: TestClient, within seconds: Double) async throws -> JSONValue? {
+        try await client.collect(for: seconds).last { $0.string("type") == "conference" }
+    }
+
+    @Test func whoeverIsInAZoneIsToldSoEvenAfterComingBackQuicklyOrReloading() async throws {
+        let janus = try await JanusServer.start(roomAdminKey: Self.roomAdminKey)
+        defer { janus.stop() }
+        let server = try await Self.start(janus)
+        let (bob, _) = try await server.enter("party", name: "Bob")
+        bob.send(#"{"type":"move","x":700,"y":100}"#)
+        _ = try await Self.conference(bob)
+        // Ann steps in, out and in again, a tick apart each, faster than the bridge admits her.
+        let ticket = try await server.join("party", name: "Ann")
+        var ann = try await server.connect()
+        _ = try await ann.hello(ticket.token)
+        for x in [600, 300, 600] {
+            ann.send(#"{"type":"move","x":\#(x),"y":100}"#)
+            try await Task.sleep(for: .milliseconds(60))
+        }
+        let told = try #require(try await Self.lastConference(ann, within: 3), "Ann, back in the zone, was never told")
+        #expect(told.string("conference") == "zone-meeting-room")
+        let onJanus = try await JanusClient.open(apiURL: janus.apiURL, token: try #require(told.string("token")))
+        _ = try await onJanus.joinAsPublisher(room: try #require(told.int("room")), pin: try #require(told.string("pin")), display: ticket.participant)
+        // She reloads: her only connection closes and a new one joins with her token, in the zone.
+        ann.close()
+        ann = try await server.connect()
+        _ = try await ann.hello(ticket.token)
+        ann.send(#"{"type":"move","x":600,"y":100}"#)
+        let again = try #require(try await Self.lastConference(ann, within: 3), "Ann, reloaded in the zone, was never told")
+        #expect(again.string("conference") == "zone-meeting-room")
+        try await server.stop()
+    }
+
     /// Janus bridges registered in a fleet, as their agents would, reporting every half second until told to stop.
     final class Bridges: Sendable {
         let store: any SharedStore
