@@ -107,6 +107,9 @@ public struct MediaAgent: Service {
         }
     }
 
+    /// Most sessions whose handles a poll of Janus counts (a call each).
+    static let janusHandleSessions = 2_000
+
     /// One poll of the server's API.
     public func observe() async -> Observation {
         switch kind {
@@ -139,15 +142,21 @@ public struct MediaAgent: Service {
                 return Observation(healthy: false, report: NodeReport(), problem: "no admin API to count sessions on")
             }
             let janus = JanusAdmin(url: admin.absoluteString, secret: adminSecret, roomAdminKey: roomAdminKey)
-            guard let sessions = try? await janus.sessionCount() else {
+            guard let sessions = try? await janus.sessions() else {
                 return Observation(healthy: false, report: NodeReport(), problem: "the admin API did not list the sessions")
             }
-            // Its conferences and their publishers, when the rooms can be listed (private ones need the admin key).
+            // Its plugin handles (a participant's publisher and subscription: one call per session, so at most
+            // `janusHandleSessions` of them), and its conferences and their publishers, when the rooms can be
+            // listed (private ones need the admin key).
+            var handles = 0
+            for session in sessions.prefix(Self.janusHandleSessions) {
+                handles += (try? await janus.handleCount(session: session)) ?? 0
+            }
             let rooms = (try? await janus.rooms()) ?? []
             return Observation(
                 healthy: true,
                 report: NodeReport(
-                    connections: sessions, rooms: rooms.count, participants: sessions,
+                    connections: handles, rooms: rooms.count, participants: sessions.count,
                     largestRoom: rooms.map(\.participants).max() ?? 0))
         case .custom, .roomServer:
             guard let (status, body) = try? await request("GET", api, ""), (200..<300).contains(status) else {

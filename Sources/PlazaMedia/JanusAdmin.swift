@@ -140,10 +140,27 @@ public struct JanusAdmin: Sendable {
     // MARK: Load
 
     /// The sessions Janus holds (about one per participant connected to it).
-    public func sessionCount() async throws -> Int {
+    public func sessionCount() async throws -> Int { try await sessions().count }
+
+    /// The ids of the sessions Janus holds.
+    public func sessions() async throws -> [Int64] {
         let answer = try await call(["janus": "list_sessions"])
-        return (answer["sessions"] as? [Any])?.count ?? 0
+        return (answer["sessions"] as? [NSNumber] ?? []).map(\.int64Value)
     }
+
+    /// The plugin handles of session `id` (a participant's publisher and subscription); 0 for a session that ended
+    /// meanwhile.
+    public func handleCount(session id: Int64) async throws -> Int {
+        do {
+            let answer = try await call(["janus": "list_handles"], path: "/\(id)")
+            return (answer["handles"] as? [Any])?.count ?? 0
+        } catch let failure as Failure where failure.code == Self.noSuchSession {
+            return 0
+        }
+    }
+
+    /// Janus's "no such session".
+    static let noSuchSession = 458
 
     // MARK: Calls
 
@@ -161,12 +178,12 @@ public struct JanusAdmin: Sendable {
     }
 
     /// One Admin API call: `body` with a transaction and the secret; the answer when Janus says `success`.
-    private func call(_ body: [String: Any]) async throws -> [String: Any] {
+    private func call(_ body: [String: Any], path: String = "") async throws -> [String: Any] {
         var body = body
         body["transaction"] = UUID().uuidString
         body["admin_secret"] = secret
         let json = String(decoding: try JSONSerialization.data(withJSONObject: body), as: UTF8.self)
-        let answer = try await HTTPCall.json(.POST, url, body: json, timeout: timeout).send()
+        let answer = try await HTTPCall.json(.POST, url + path, body: json, timeout: timeout).send()
         guard answer.status == 200, let object = (try? JSONSerialization.jsonObject(with: answer.body)) as? [String: Any] else {
             throw Failure(code: answer.status, reason: "the admin API answered HTTP \(answer.status)")
         }

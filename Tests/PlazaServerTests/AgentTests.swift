@@ -204,7 +204,8 @@ import PlazaWebSocketClient
         #expect(
             try await eventually {
                 let report = try await Self.node(store, "janus-1")?.report
-                return report?.rooms == 2 && report?.largestRoom == 2 && report?.participants == 5
+                // Five sessions; handles only on the two publishers'.
+                return report?.rooms == 2 && report?.largestRoom == 2 && report?.participants == 5 && report?.connections == 2
             }, "\(agent.log)")
 
         // Drained: it keeps reporting, as draining, until the autoscaler stops it.
