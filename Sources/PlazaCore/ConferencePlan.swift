@@ -58,18 +58,23 @@ public enum ConferencePlan {
             }
         }
         let previous = memory.bubbles
+        // Which bridged bubble each participant was in, looked up once per member below.
+        var previousOf: [ParticipantID: String] = [:]
+        for (id, bubble) in previous { for member in bubble.members { previousOf[member] = id } }
         var next: [String: Memory.Bubble] = [:]
-        // Larger bubbles first, so a bubble that splits leaves its conference to its larger part.
-        let bubbles = Self.bubbles(outside, radius: settings.proximityRadius).sorted {
-            ($0.count, $1.min()?.rawValue ?? "") > ($1.count, $0.min()?.rawValue ?? "")
-        }
+        // Larger bubbles first, so a bubble that splits leaves its conference to its larger part; ties by their
+        // smallest member, computed once per bubble.
+        let bubbles = Self.bubbles(outside, radius: settings.proximityRadius)
+            .map { (members: $0, key: $0.min()?.rawValue ?? "") }
+            .sorted { ($0.members.count, $1.key) > ($1.members.count, $0.key) }
+            .map(\.members)
         for members in bubbles {
             let small = members.count < settings.p2pMax
-            let inherited = previous
-                .filter { next[$0.key] == nil }
-                .map { (id: $0.key, shared: $0.value.members.intersection(members).count, smallSince: $0.value.smallSince) }
-                .filter { $0.shared > 0 }
-                .max { ($0.shared, $1.id) < ($1.shared, $0.id) }
+            // The bridged bubble (not taken yet) sharing the most members with this one.
+            var shared: [String: Int] = [:]
+            for member in members { if let id = previousOf[member], next[id] == nil { shared[id, default: 0] += 1 } }
+            let inherited = shared.max { ($0.value, $1.key) < ($1.value, $0.key) }
+                .map { (id: $0.key, smallSince: previous[$0.key]?.smallSince) }
             var conference: (id: String, smallSince: Duration?)?
             if let inherited {
                 conference = (inherited.id, small ? (inherited.smallSince ?? now) : nil)

@@ -133,6 +133,16 @@ extension StringProtocol {
     }
 }
 
+/// 32 random bytes from the system's generator, as 64 hex digits: secrets, pins and tokens.
+public func randomSecret() -> String {
+    var generator = SystemRandomNumberGenerator()
+    let digits = Array("0123456789abcdef")
+    return String((0..<32).flatMap { _ in
+        let byte = UInt8.random(in: 0...255, using: &generator)
+        return [digits[Int(byte >> 4)], digits[Int(byte & 0xF)]]
+    })
+}
+
 /// `length` random characters from an alphabet without look-alikes (no l, o, 0, 1): guest ids, instance ids.
 public func randomID(length: Int) -> String {
     let alphabet = Array("abcdefghijkmnpqrstuvwxyz23456789")

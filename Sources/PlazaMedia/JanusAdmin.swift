@@ -145,7 +145,9 @@ public struct JanusAdmin: Sendable {
     /// The ids of the sessions Janus holds.
     public func sessions() async throws -> [Int64] {
         let answer = try await call(["janus": "list_sessions"])
-        return (answer["sessions"] as? [NSNumber] ?? []).map(\.int64Value)
+        // Without its list a Janus would look empty, and be stopped under its calls.
+        guard let sessions = answer["sessions"] as? [NSNumber] else { throw Failure(code: 0, reason: "no session list") }
+        return sessions.map(\.int64Value)
     }
 
     /// The plugin handles of session `id` (a participant's publisher and subscription); 0 for a session that ended

@@ -1,5 +1,6 @@
 public import Foundation
 import PlazaAuth
+import PlazaCore
 import PlazaTLS
 
 /// What `plaza secrets` writes: the secrets a production setup needs, as a configuration file for `--config`
@@ -47,12 +48,6 @@ public struct ProductionSecrets: Sendable, Equatable {
         }
         return lines
     }
-}
-
-/// 32 random bytes from the system's generator, as 64 hex digits.
-public func randomSecret() -> String {
-    var generator = SystemRandomNumberGenerator()
-    return (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
 }
 
 /// The files `plaza secrets` manages in one folder.

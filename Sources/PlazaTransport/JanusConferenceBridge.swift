@@ -104,7 +104,7 @@ public struct JanusConferenceBridge: ConferenceBridge {
             // Below 2^53, so a browser's JavaScript holds the id exactly.
             let number = Int64.random(in: 1..<(1 << 53))
             let conference = BridgeRoom(
-                url: url, room: number, pin: Self.randomText(), secret: Self.randomText(), bridge: bridge, control: control)
+                url: url, room: number, pin: randomSecret(), secret: randomSecret(), bridge: bridge, control: control)
             do {
                 try await admin(control).create(
                     JanusAdmin.Room(id: number, secret: conference.secret, pin: conference.pin, publishers: publishers, bitrate: bitrate),
@@ -117,7 +117,7 @@ public struct JanusConferenceBridge: ConferenceBridge {
     }
 
     public func admit(_ participant: ParticipantID, to conference: BridgeRoom) async throws -> String {
-        let token = Self.randomText()
+        let token = randomSecret()
         let admin = admin(conference.control)
         try await admin.allow(token, room: conference.room, secret: conference.secret)
         try await admin.add(token: token)
@@ -162,15 +162,5 @@ public struct JanusConferenceBridge: ConferenceBridge {
         }
         // A Janus that restarted has lost its rooms.
         return try await admin(conference.control).exists(room: conference.room)
-    }
-
-    /// 128 random bits as 32 hexadecimal digits: room secrets, pins and tokens.
-    static func randomText() -> String {
-        var generator = SystemRandomNumberGenerator()
-        return (0..<2).map { _ in
-            let value = generator.next() as UInt64
-            let hex = String(value, radix: 16)
-            return String(repeating: "0", count: 16 - hex.count) + hex
-        }.joined()
     }
 }
