@@ -74,7 +74,7 @@ public enum ClientFrame: Sendable, Equatable {
     static func decodeWithJSONDecoder(_ bytes: some Collection<UInt8>) throws(DecodingError) -> ClientFrame {
         let envelope: Envelope
         do {
-            envelope = try JSONDecoder().decode(Envelope.self, from: Data(bytes))
+            envelope = try decodeEnvelope(Data(bytes))
         } catch Swift.DecodingError.dataCorrupted(let context) where context.codingPath.isEmpty {
             throw DecodingError(code: .invalidJSON, message: "the frame is not a JSON object")
         } catch Swift.DecodingError.typeMismatch(_, let context) where context.codingPath.isEmpty {
@@ -92,6 +92,18 @@ public enum ClientFrame: Sendable, Equatable {
             throw DecodingError(code: .invalidJSON, message: "the frame is not a JSON object")
         }
         return try validate(envelope)
+    }
+
+    /// `JSONDecoder`'s reading, and where it fails on a text holding a zero written with an exponent (which it may
+    /// call corrupted, at the top or as a member's wrong type), a second one of the same values written without
+    /// (see `JSONSyntax.zerosWithoutExponent`).
+    private static func decodeEnvelope(_ data: Data) throws -> Envelope {
+        do {
+            return try JSONDecoder().decode(Envelope.self, from: data)
+        } catch {
+            guard let rewritten = JSONSyntax.zerosWithoutExponent(data) else { throw error }
+            return try JSONDecoder().decode(Envelope.self, from: Data(rewritten))
+        }
     }
 
     /// The envelope of a flat frame (no nested values), without `JSONDecoder`; nil sends the frame down the

@@ -114,13 +114,6 @@ enum FlatJSON {
             }
             var exponent = false
             if i < bytes.count, bytes[i] == UInt8(ascii: "e") || bytes[i] == UInt8(ascii: "E") {
-                // Foundation's JSONDecoder refuses a bare `0` with an unsigned exponent (`0e4`, though `0e+4` and
-                // `-0e4` pass): leave that form to it, so the two paths never disagree.
-                if integerDigits == 1, fractionDigits == 0, !negative, bytes[integerStart] == 0x30, i + 1 < bytes.count,
-                    isDigit(bytes[i + 1])
-                {
-                    return nil
-                }
                 exponent = true
                 i += 1
                 if i < bytes.count, bytes[i] == UInt8(ascii: "+") || bytes[i] == UInt8(ascii: "-") { i += 1 }

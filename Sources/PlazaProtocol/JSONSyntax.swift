@@ -11,6 +11,54 @@ enum JSONSyntax {
         return scanner.document()
     }
 
+    /// The text with every zero written with an exponent (`0e4`, `-0.00e+5`) written as `0` (`-0`), or nil when
+    /// it has none or is not well-formed. Foundation's `JSONDecoder` refuses some of those (valid in RFC 8259) as
+    /// corrupted data; the client-frame decoder reads the rewritten text instead, which holds the same values.
+    static func zerosWithoutExponent(_ bytes: some Collection<UInt8>) -> [UInt8]? {
+        let bytes = Array(bytes)
+        guard isWellFormed(bytes) else { return nil }
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count)
+        var rewrote = false
+        var i = 0
+        while i < bytes.count {
+            let byte = bytes[i]
+            if byte == UInt8(ascii: "\"") {
+                // Well-formed, so the string ends at the first quote not escaped.
+                let start = i
+                i += 1
+                while bytes[i] != UInt8(ascii: "\"") { i += bytes[i] == UInt8(ascii: "\\") ? 2 : 1 }
+                i += 1
+                out.append(contentsOf: bytes[start..<i])
+            } else if byte == UInt8(ascii: "-") || byte.isDigit {
+                // Outside strings only numbers hold a sign or a digit.
+                let start = i
+                var zero = true
+                var exponent = false
+                while i < bytes.count, !exponent, bytes[i] == UInt8(ascii: "-") || bytes[i] == UInt8(ascii: ".") || bytes[i].isDigit {
+                    if bytes[i].isDigit, bytes[i] != UInt8(ascii: "0") { zero = false }
+                    i += 1
+                    exponent = i < bytes.count && (bytes[i] == UInt8(ascii: "e") || bytes[i] == UInt8(ascii: "E"))
+                }
+                if exponent {
+                    i += 1
+                    while i < bytes.count, bytes[i] == UInt8(ascii: "+") || bytes[i] == UInt8(ascii: "-") || bytes[i].isDigit { i += 1 }
+                }
+                if exponent && zero {
+                    if byte == UInt8(ascii: "-") { out.append(UInt8(ascii: "-")) }
+                    out.append(UInt8(ascii: "0"))
+                    rewrote = true
+                } else {
+                    out.append(contentsOf: bytes[start..<i])
+                }
+            } else {
+                out.append(byte)
+                i += 1
+            }
+        }
+        return rewrote ? out : nil
+    }
+
     private struct Scanner {
         let bytes: [UInt8]
         var i = 0
