@@ -162,7 +162,7 @@ let package = Package(
             "PlazaTesting",
             [
                 "PlazaRoles", "PlazaTransport", "PlazaDirectory", "PlazaRooms", "PlazaCore", "PlazaProtocol",
-                "PlazaWebSocketClient", "PlazaStore", "PlazaHTTPClient", nioCore, nioPosix, logging,
+                "PlazaWebSocketClient", "PlazaStore", "PlazaHTTPClient", "PlazaFleet", nioCore, nioPosix, logging,
             ]),
         .executableTarget(
             name: "plaza",

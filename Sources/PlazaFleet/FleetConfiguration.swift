@@ -1,6 +1,7 @@
 public import PlazaCore
 public import PlazaFleetModel
 public import Foundation
+import PlazaWebSocketClient
 
 /// `plaza autoscaler` (and the autoscaler inside `plaza serve --pools`). Keys and defaults are listed in the
 /// README's configuration table; the pools themselves come from the pool file.
@@ -100,5 +101,52 @@ public struct AgentConfiguration: Sendable {
             id: id, url: publicURL ?? apiURL?.absoluteString ?? "", region: region,
             capacity: kind == .jibri ? 1 : capacity ?? kind.defaultCapacity, kind: kind,
             controlURL: kind == .janus ? internalAPIURL?.absoluteString : nil)
+    }
+}
+
+/// `plaza janus`: the Janus it runs (`janus.*`). Its agent's keys (`instanceID`, `agent.publicURL`,
+/// `cluster.region`, `cluster.capacity`, `agent.interval`) and the bridges' secrets (`media.janusAdminSecret`,
+/// `media.janusRoomAdminKey`) are read where the other roles read them.
+public struct JanusInstanceConfiguration: Sendable {
+    /// `janus.executable`: the program. Default `/usr/bin/janus` (Debian's `janus`).
+    public var executable = "/usr/bin/janus"
+    /// `janus.host` (`--host`): the interface its WebSocket API listens on. Default `127.0.0.1`.
+    public var host = "127.0.0.1"
+    /// `janus.port` (`--port`): the WebSocket API's port. Default 8188.
+    public var port = 8188
+    /// `janus.rtpPorts`: the UDP ports media may use, `first-last`. Default `20000-20399`.
+    public var rtpPorts = "20000-20399"
+    /// `janus.iceInterfaces`: interfaces or address prefixes ICE gathers candidates on (`ice_enforce_list`).
+    /// Default: all.
+    public var iceInterfaces: String?
+    /// `janus.publicIP`: the public address to announce behind a 1:1 NAT (`nat_1_1_mapping`; most cloud VMs).
+    public var publicIP: String?
+    /// `janus.folder`: where its configuration and log go. Default `<temporary folder>/plaza-janus-<instance id>`.
+    public var folder: String?
+
+    public init() {}
+
+    public func validate() throws(ConfigurationError) {
+        try ConfigurationError.require((0...65_535).contains(port), "janus.port", "must be a port, 0–65535")
+        let range = rtpPorts.split(separator: "-").compactMap { Int($0) }
+        try ConfigurationError.require(
+            range.count == 2 && range[0] >= 1_024 && range[0] <= range[1] && range[1] <= 65_535, "janus.rtpPorts",
+            "must be two ports 'first-last', first ≥ 1024")
+    }
+
+    /// What `JanusProcess` runs, for the instance `id`; `port` 0 picks a free one.
+    public func settings(
+        instance id: String, adminSecret: String, roomAdminKey: String?, certificate: String?, key: String?
+    ) throws -> JanusProcess.Settings {
+        let folder = self.folder ?? FileManager.default.temporaryDirectory.appendingPathComponent("plaza-janus-\(id)").path
+        var settings = JanusProcess.Settings(folder: folder, adminSecret: adminSecret)
+        settings.executable = executable
+        settings.webSocketHost = host
+        settings.webSocketPort = port == 0 ? try LoopbackPort.free() : port
+        (settings.certificate, settings.key) = (certificate, key)
+        settings.roomAdminKey = roomAdminKey
+        settings.rtpPorts = rtpPorts
+        (settings.iceInterfaces, settings.publicIP) = (iceInterfaces, publicIP)
+        return settings
     }
 }

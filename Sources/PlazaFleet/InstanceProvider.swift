@@ -92,7 +92,7 @@ public enum ProviderSettings: Codable, Sendable, Equatable {
     func validate(kind: NodeKind, at: String) throws(PoolFileError) {
         switch self {
         case .local(let settings):
-            if kind != .roomServer, settings.arguments == nil {
+            if settings.arguments == nil, LocalProviderSettings.defaultArguments(kind).isEmpty {
                 throw PoolFileError("\(at): a local provider for a \(kind.rawValue) pool needs 'arguments' (what to run)")
             }
             guard settings.stopTimeout > 0 else { throw PoolFileError("\(at): provider.stopTimeout must be > 0") }

@@ -11,7 +11,8 @@ public struct LocalProviderSettings: Codable, Sendable, Equatable {
     public var executable: String?
     /// Its arguments, with `{id}`, `{pool}`, `{region}`, `{port}` (a free loopback port) and `{store}` (the
     /// autoscaler's store URL) replaced. Default for a room-server pool: `node --store {store} --node-id {id}
-    /// --region {region} --port {port} --public-url http://127.0.0.1:{port}`.
+    /// --region {region} --port {port} --public-url http://127.0.0.1:{port}`; for a janus pool: `janus --store
+    /// {store} --instance-id {id} --region {region} --port {port} --public-url ws://127.0.0.1:{port}`.
     public var arguments: [String]?
     /// Added to the autoscaler's own environment (which the instances inherit, `PLAZA_AUTH_SECRET` included).
     public var environment: [String: String]
@@ -47,6 +48,21 @@ public struct LocalProviderSettings: Codable, Sendable, Equatable {
         "node", "--store", "{store}", "--node-id", "{id}", "--region", "{region}", "--port", "{port}",
         "--public-url", "http://127.0.0.1:{port}",
     ]
+
+    /// A Janus pool's: `plaza janus`, its WebSocket API on `{port}`.
+    static let janusArguments = [
+        "janus", "--store", "{store}", "--instance-id", "{id}", "--region", "{region}", "--port", "{port}",
+        "--public-url", "ws://127.0.0.1:{port}",
+    ]
+
+    /// The arguments of an instance of `kind` when the pool names none.
+    static func defaultArguments(_ kind: NodeKind) -> [String] {
+        switch kind {
+        case .roomServer: roomServerArguments
+        case .janus: janusArguments
+        default: []
+        }
+    }
 }
 
 /// Instances as processes on this machine: what makes autoscaling visible on a laptop.
@@ -93,7 +109,7 @@ public struct LocalProvider: InstanceProvider {
         _ = FileManager.default.createFile(atPath: marker.path, contents: nil)
         let port = try LoopbackPort.free()
         let values = ["id": request.id.rawValue, "pool": pool.name.rawValue, "region": pool.region, "port": String(port), "store": store]
-        let template = settings.arguments ?? (pool.kind == .roomServer ? LocalProviderSettings.roomServerArguments : [])
+        let template = settings.arguments ?? LocalProviderSettings.defaultArguments(pool.kind)
         let arguments = template.map { substitute($0, values) }
         let executable = try settings.executable ?? Self.ownExecutable()
         var environment = ProcessInfo.processInfo.environment.merging(self.environment) { $1 }
@@ -118,13 +134,14 @@ public struct LocalProvider: InstanceProvider {
                 removeOldLogs()
             }
         }
-        kill(file.pid, SIGTERM)
+        // The instance's process group (its own session): what it started (`plaza janus`'s Janus) stops with it.
+        signal(file.pid, SIGTERM)
         let deadline = ContinuousClock.now + .seconds(settings.stopTimeout)
         while isRunning(file), ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(100))
         }
         if isRunning(file) {
-            kill(file.pid, SIGKILL)
+            signal(file.pid, SIGKILL)
             // A process stuck in the kernel (uninterruptible I/O) may outlive even SIGKILL for a while: give up
             // after another stopTimeout, so the pass goes on, and terminate again next period.
             let killDeadline = ContinuousClock.now + .seconds(settings.stopTimeout)
@@ -146,6 +163,13 @@ public struct LocalProvider: InstanceProvider {
 
     /// A local process waits for its drain without a timer of its own.
     public func draining(_ id: InstanceID) async throws {}
+
+    /// Sends `signal` to the instance's process group, or to the process alone when it leads none (spawned by
+    /// another provider version, or it left its session).
+    private func signal(_ pid: Int32, _ signal: Int32) {
+        if getpgid(pid) == pid, kill(-pid, signal) == 0 { return }
+        kill(pid, signal)
+    }
 
     private func pidFileURL(_ id: InstanceID) -> URL { directory.appendingPathComponent("\(id).json") }
 
@@ -224,8 +248,11 @@ public struct LocalProvider: InstanceProvider {
         }
     }
 
-    /// Starts `executable` in a new session with stdin from /dev/null and stdout and stderr appended to `log`.
-    static func spawn(_ executable: String, _ arguments: [String], environment: [String: String], log: String) throws -> Int32 {
+    /// Starts `executable` with stdin from /dev/null and stdout and stderr appended to `log`, in a new session
+    /// unless `newSession` is false (a helper that stops with its parent's process group).
+    static func spawn(
+        _ executable: String, _ arguments: [String], environment: [String: String], log: String, newSession: Bool = true
+    ) throws -> Int32 {
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -241,7 +268,7 @@ public struct LocalProvider: InstanceProvider {
         var noSignal = sigset_t()
         sigemptyset(&noSignal)
         posix_spawnattr_setsigmask(&attributes, &noSignal)
-        posix_spawnattr_setflags(&attributes, Int16(0x80 | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+        posix_spawnattr_setflags(&attributes, Int16((newSession ? 0x80 : 0) | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }

@@ -133,6 +133,14 @@ extension PlazaConfiguration {
         .string("cluster.region", \.agent.region),
         .double("agent.interval", \.agent.interval),
 
+        .string("janus.executable", \.janus.executable),
+        .string("janus.host", \.janus.host),
+        .int("janus.port", \.janus.port),
+        .string("janus.rtpPorts", \.janus.rtpPorts),
+        .optional("janus.iceInterfaces", \.janus.iceInterfaces),
+        .optional("janus.publicIP", \.janus.publicIP),
+        .optional("janus.folder", \.janus.folder),
+
         // Keys read in a way of their own (below).
         Key(name: "space.spawnX, space.spawnY", read: readSpawn),
         Key(name: "cluster.loadSource", read: readLoadSource),

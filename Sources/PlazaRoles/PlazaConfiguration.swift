@@ -39,6 +39,8 @@ public struct PlazaConfiguration: Sendable {
     public var autoscaler = AutoscalerConfiguration()
     /// The agent beside a media server (`agent.*`, `instanceID`).
     public var agent = AgentConfiguration()
+    /// The Janus `plaza janus` runs (`janus.*`).
+    public var janus = JanusInstanceConfiguration()
 
     public init() {}
 

@@ -122,7 +122,12 @@ public enum Roles {
     /// `plaza serve --pools`: the embedded store and secrets of `plaza serve`, with this process as the directory
     /// of the room servers its autoscaler launches on this machine. They open the same SQLite file, which is the
     /// registry, the placements and the chat history of this fleet of one machine.
-    public static func embeddedFleet(_ configuration: PlazaConfiguration, configFile: String?, logger: Logger) async throws -> EmbeddedFleet {
+    /// With `bridges` (a `janus` pool), the Janus admin secret and VideoRoom admin key are handed to every instance
+    /// too (configured, or generated in the data directory the first time): the Janus instances are started with
+    /// them and the room servers put conferences on those bridges with them.
+    public static func embeddedFleet(
+        _ configuration: PlazaConfiguration, configFile: String?, bridges: Bool = false, logger: Logger
+    ) async throws -> EmbeddedFleet {
         let metrics = PlazaMetrics()
         let https = try certificateService(configuration, metrics: metrics, logger: logger)
         let data = try await DataDirectory.open(configuration, logger: logger)
@@ -133,6 +138,14 @@ public enum Roles {
         }
         environment["PLAZA_CONFIG"] = configFile.map(absolute)
         environment["PLAZA_SPACE_MAP"] = configuration.space.map.map(absolute)
+        if bridges {
+            let directory = URL(fileURLWithPath: configuration.dataDirectory, isDirectory: true).standardizedFileURL
+            let janus = configuration.roomServer.janus
+            environment["PLAZA_MEDIA_JANUS_ADMIN_SECRET"] =
+                try janus.adminSecret ?? DataDirectory.loadOrCreateSecret(directory.appendingPathComponent("janus-admin-secret"))
+            environment["PLAZA_MEDIA_JANUS_ROOM_ADMIN_KEY"] =
+                try janus.roomAdminKey ?? DataDirectory.loadOrCreateSecret(directory.appendingPathComponent("janus-room-admin-key"))
+        }
         let api = try await apiContext(
             configuration, data.map, authority: data.authority, adminToken: data.adminToken, history: data.store, metrics: metrics, logger: logger)
         let directory = DirectoryServer(

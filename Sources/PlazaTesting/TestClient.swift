@@ -29,10 +29,12 @@ public final class TestClient: Sendable {
     }
 
     /// Connects to `ws://host:port/path`.
-    public static func connect(host: String, port: Int, path: String = "/ws", receiveBufferBytes: Int? = nil) async throws -> TestClient {
+    public static func connect(
+        host: String, port: Int, path: String = "/ws", receiveBufferBytes: Int? = nil, subprotocol: String? = nil
+    ) async throws -> TestClient {
         let box = Box()
         let connection = try await WebSocketConnection.connect(
-            host: host, port: port, path: path, group: clientGroup, receiveBufferBytes: receiveBufferBytes,
+            host: host, port: port, path: path, group: clientGroup, receiveBufferBytes: receiveBufferBytes, subprotocol: subprotocol,
             callbacks: .init(
                 onMessage: { buffer in
                     let frames = buffer.readableBytesView.split(separator: UInt8(ascii: "\n"))
@@ -50,11 +52,11 @@ public final class TestClient: Sendable {
     }
 
     /// Connects to a `ws://` URL, such as the one join answers with.
-    public static func connect(url: String) async throws -> TestClient {
+    public static func connect(url: String, subprotocol: String? = nil) async throws -> TestClient {
         guard let components = URLComponents(string: url), components.scheme == "ws", let host = components.host,
             let port = components.port
         else { throw TestFailure("not a ws://host:port URL: \(url)") }
-        return try await connect(host: host, port: port, path: components.path.isEmpty ? "/" : components.path)
+        return try await connect(host: host, port: port, path: components.path.isEmpty ? "/" : components.path, subprotocol: subprotocol)
     }
 
     /// Sends raw text (one WebSocket message).

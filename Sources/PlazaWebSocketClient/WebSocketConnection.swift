@@ -46,12 +46,12 @@ public final class WebSocketConnection: Sendable {
     }
 
     /// Connects to `ws://host:port/path` (`wss://` with `tls`: a client context and the server name to send and
-    /// verify) and completes the WebSocket handshake. `receiveBufferBytes` sets the socket's receive buffer
+    /// verify) and completes the WebSocket handshake, asking for `subprotocol` when given. `receiveBufferBytes` sets the socket's receive buffer
     /// (default: the system's, which grows with use).
     public static func connect(
         host: String, port: Int, path: String = "/ws", group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         maxMessageBytes: Int = 64 << 20, receiveBufferBytes: Int? = nil, handshakeTimeout: TimeAmount? = nil,
-        tls: (context: NIOSSLContext, serverName: String)? = nil, callbacks: Callbacks
+        tls: (context: NIOSSLContext, serverName: String)? = nil, subprotocol: String? = nil, callbacks: Callbacks
     ) async throws -> WebSocketConnection {
         let upgraded = group.next().makePromise(of: Void.self)
         let settings = Settings()
@@ -69,7 +69,9 @@ public final class WebSocketConnection: Sendable {
                             try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls.context, serverHostname: tls.serverName))
                         }
                         let frames = FrameHandler(callbacks: callbacks, settings: settings)
-                        let handshake = HandshakeHandler(host: host, port: port, path: path, frames: frames, maxFrameSize: maxMessageBytes, upgraded: upgraded)
+                        let handshake = HandshakeHandler(
+                            host: host, port: port, path: path, subprotocol: subprotocol, frames: frames, maxFrameSize: maxMessageBytes,
+                            upgraded: upgraded)
                         try channel.pipeline.syncOperations.addHandler(handshake)
                     }
                 }
@@ -151,18 +153,23 @@ private final class HandshakeHandler: ChannelInboundHandler, RemovableChannelHan
     private let frames: FrameHandler
     private let maxFrameSize: Int
     private let upgraded: EventLoopPromise<Void>
+    private let subprotocol: String?
     private var received: ByteBuffer?
 
-    init(host: String, port: Int, path: String, frames: FrameHandler, maxFrameSize: Int, upgraded: EventLoopPromise<Void>) {
+    init(
+        host: String, port: Int, path: String, subprotocol: String?, frames: FrameHandler, maxFrameSize: Int,
+        upgraded: EventLoopPromise<Void>
+    ) {
         (self.host, self.port, self.path, self.frames, self.maxFrameSize) = (host, port, path, frames, maxFrameSize)
-        self.upgraded = upgraded
+        (self.subprotocol, self.upgraded) = (subprotocol, upgraded)
     }
 
     func channelActive(context: ChannelHandlerContext) {
         let key = (0..<16).map { _ in UInt8.random(in: 0...255) }
         let request =
             "GET \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            + "Sec-WebSocket-Key: \(base64(key))\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            + "Sec-WebSocket-Key: \(base64(key))\r\nSec-WebSocket-Version: 13\r\n"
+            + (subprotocol.map { "Sec-WebSocket-Protocol: \($0)\r\n" } ?? "") + "\r\n"
         context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: request)), promise: nil)
         context.fireChannelActive()
     }

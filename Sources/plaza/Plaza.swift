@@ -10,7 +10,7 @@ struct Plaza: AsyncParsableCommand {
         commandName: "plaza",
         abstract: "Real-time meeting spaces: rooms, chat, presence, positions and signalling over WebSocket.",
         subcommands: [
-            Serve.self, Node.self, DirectoryCommand.self, AutoscalerCommand.self, AgentCommand.self, FleetCommand.self, SecretsCommand.self,
+            Serve.self, Node.self, DirectoryCommand.self, AutoscalerCommand.self, AgentCommand.self, JanusCommand.self, FleetCommand.self, SecretsCommand.self,
             Bench.self,
         ]
     )

@@ -27,7 +27,7 @@ struct Serve: AsyncParsableCommand {
 
     @Option(help: """
         A pool file of local pools (docs/autoscaling.md, deploy/autoscaling/local.json): this process becomes the \
-        directory of room servers its autoscaler launches on this machine, all on the embedded store.
+        directory of room servers its autoscaler launches on this machine, all on the embedded store; a janus         pool launches Janus bridges for meeting zones and large bubbles ('plaza janus').
         """)
     var pools: String?
 
@@ -52,15 +52,19 @@ struct Serve: AsyncParsableCommand {
             }
         }
         let configFile = server.process.config
+        let bridges = file.pools.contains { $0.kind == .janus }
         try await RoleRunner.run(reader: reader) { configuration, logger in
             try validated(configuration.autoscaler.validate)
+            if bridges, configuration.roomServer.janus.url != nil {
+                throw ValidationError("a janus pool and media.janusURL: conferences go to the pool's bridges, so unset media.janusURL")
+            }
             guard !configuration.http.tls.isEnabled else {
                 // Its room servers listen on ports of their own and would each need the certificate.
                 throw CommandFailure(
                     description: "plaza serve --pools does not serve HTTPS: put a TLS-terminating proxy in front of it, "
                         + "or run plaza serve without --pools (tls.* keys)")
             }
-            let fleet = try await Roles.embeddedFleet(configuration, configFile: configFile, logger: logger)
+            let fleet = try await Roles.embeddedFleet(configuration, configFile: configFile, bridges: bridges, logger: logger)
             let stateDirectory = URL(fileURLWithPath: configuration.dataDirectory).appendingPathComponent("fleet")
             let autoscaler = Autoscaler(
                 pools: file.pools, store: fleet.launch.store, holder: "serve-\(ProcessInfo.processInfo.hostName)-\(getpid())",

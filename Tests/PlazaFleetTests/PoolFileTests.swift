@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import PlazaFleetModel
 import PlazaAutoscaling
-import PlazaFleet
+@testable import PlazaFleet
 
 /// The pool file: the annotated sample (with the operator's seed rules) loads and its rules run as written;
 /// bad files are refused with the pool and field at fault.
@@ -61,6 +61,17 @@ struct PoolFileTests {
             Data(#"{"pools": [{"name": "p", "kind": "room-server", "min": 1, "max": 3}]}"#.utf8),
             defaultProvider: .local(LocalProviderSettings()))
         #expect(bare.pools.first?.provider == .local(LocalProviderSettings()))
+        // The one-machine samples load as `plaza serve --pools` reads them.
+        for sample in ["local.json", "local-janus.json"] {
+            let path = URL(fileURLWithPath: Self.samplePath).deletingLastPathComponent().appendingPathComponent(sample).path
+            #expect(try !PoolFile.load(path: path, defaultProvider: .local(LocalProviderSettings())).pools.isEmpty)
+        }
+        // A local janus pool runs `plaza janus` unless told otherwise.
+        let bridges = try PoolFile.parse(
+            Data(#"{"pools": [{"name": "b", "kind": "janus", "min": 1, "max": 2, "provider": {"type": "local"}}]}"#.utf8),
+            defaultProvider: .local(LocalProviderSettings()))
+        #expect(bridges.pools.first?.kind == .janus)
+        #expect(LocalProviderSettings.defaultArguments(.janus).first == "janus")
     }
 
     static func pool(_ fields: String) -> String {
