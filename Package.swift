@@ -122,7 +122,7 @@ let package = Package(
             "PlazaTransport",
             [
                 "PlazaCore", "PlazaProtocol", "PlazaStore", "PlazaFleetModel", "PlazaPlacement", "PlazaAuth", "PlazaMetrics",
-                "PlazaRooms", "PlazaWebClient", "PlazaHTTPClient", "PlazaTLS", "PlazaMedia", "CAllocator", hummingbird, hummingbirdWebSocket, nioHTTPTypes, httpTypes, logging, serviceLifecycle,
+                "PlazaRooms", "PlazaWebClient", "PlazaHTTPClient", "PlazaTLS", "PlazaMedia", "CAllocator", crypto, hummingbird, hummingbirdWebSocket, nioHTTPTypes, httpTypes, logging, serviceLifecycle,
             ]),
         // The directory role: the join allocator, the fleet and recording routes, the Prometheus load source.
         library(
@@ -155,7 +155,7 @@ let package = Package(
             "PlazaBench",
             [
                 "PlazaWebSocketClient", "PlazaStore", "PlazaFleetModel", "PlazaPlacement", "PlazaRoles", "PlazaHTTPClient",
-                "PlazaTesting", "PlazaTLS", nioCore, nioPosix, nioHTTP1, nioSSL, x509, asn1, crypto, asyncHTTPClient, logging, histogram,
+                "PlazaTesting", "PlazaTLS", "PlazaFleet", "PlazaProtocol", nioCore, nioPosix, nioHTTP1, nioSSL, x509, asn1, crypto, asyncHTTPClient, logging, histogram,
             ]),
         // Test harness shipped as a target: live roles on free loopback ports, real servers, real clients.
         library(

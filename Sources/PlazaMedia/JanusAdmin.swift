@@ -39,9 +39,12 @@ public struct JanusAdmin: Sendable {
         public var publishers: Int
         /// Each publisher's bitrate cap, bits per second.
         public var bitrate: Int
+        /// Who made it, for whoever lists the rooms.
+        public var description: String?
 
-        public init(id: Int64, secret: String, pin: String, publishers: Int, bitrate: Int) {
+        public init(id: Int64, secret: String, pin: String, publishers: Int, bitrate: Int, description: String? = nil) {
             (self.id, self.secret, self.pin, self.publishers, self.bitrate) = (id, secret, pin, publishers, bitrate)
+            self.description = description
         }
     }
 
@@ -54,7 +57,7 @@ public struct JanusAdmin: Sendable {
             "request": "create", "room": room.id, "secret": room.secret, "pin": room.pin, "publishers": room.publishers,
             "bitrate": room.bitrate, "is_private": true, "permanent": false,
         ]
-
+        request["description"] = room.description
         request["admin_key"] = roomAdminKey
         _ = try await videoRoom(request, expecting: "created")
         if allowList {
@@ -72,6 +75,11 @@ public struct JanusAdmin: Sendable {
     public struct RoomSummary: Sendable, Equatable {
         public var id: Int64
         public var participants: Int
+        public var description: String?
+
+        public init(id: Int64, participants: Int, description: String? = nil) {
+            (self.id, self.participants, self.description) = (id, participants, description)
+        }
     }
 
     /// Every VideoRoom room, private ones included (those need the plugin's `admin_key`, when it is set).
@@ -81,7 +89,9 @@ public struct JanusAdmin: Sendable {
         let answer = try await videoRoom(request, expecting: "success")
         return (answer["list"] as? [[String: Any]] ?? []).compactMap { entry in
             (entry["room"] as? NSNumber).map {
-                RoomSummary(id: $0.int64Value, participants: (entry["num_participants"] as? NSNumber)?.intValue ?? 0)
+                RoomSummary(
+                    id: $0.int64Value, participants: (entry["num_participants"] as? NSNumber)?.intValue ?? 0,
+                    description: entry["description"] as? String)
             }
         }
     }

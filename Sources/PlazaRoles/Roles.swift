@@ -92,7 +92,7 @@ public enum Roles {
             region: node.region)
         let server = roomServer(
             configuration, api: api, map: shared.map, store: shared.store, claims: claims, identity: registration.id.rawValue,
-            bridge: JanusConferenceBridge(node.janus, fleet: fleetBridges))
+            bridge: JanusConferenceBridge(node.janus, fleet: fleetBridges, owner: registration.id.rawValue))
         let listening = ListeningFlag()
         let heartbeat = HeartbeatService(
             server: server, registry: shared.store, placements: shared.store, registration: registration,

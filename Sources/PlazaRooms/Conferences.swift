@@ -38,6 +38,13 @@ public protocol ConferenceBridge: Sendable {
     /// room's conferences are placed (it is then opened again elsewhere, and its participants admitted there).
     /// Throws when it cannot tell.
     func isServing(_ conference: BridgeRoom, of room: RoomName) async throws -> Bool
+    /// Ends the conferences an earlier run of this server left on the bridge (it stopped without closing them:
+    /// a crash); the number ended. Asked once, at start.
+    func sweep() async throws -> Int
+}
+
+extension ConferenceBridge {
+    public func sweep() async throws -> Int { 0 }
 }
 
 /// What must happen on the bridge to go from what is there to what the room wants. Pure.

@@ -4,6 +4,8 @@ public import PlazaStore
 public import PlazaPlacement
 import PlazaFleetModel
 import PlazaMedia
+import Crypto
+import Foundation
 
 /// The conferences of a room server's rooms on Janus, through its Admin API: a VideoRoom room per conference with a
 /// secret and a pin of its own, a stored token per participant (VideoRoom only) which is also on that room's own
@@ -16,6 +18,11 @@ import PlazaMedia
 /// (`MediaStore.placeConference`: sticky, never a draining bridge, the per-bridge cap, the region); a room's
 /// conferences all go to its bridge. When that bridge dies its conferences are placed again elsewhere
 /// (`isServing`).
+///
+/// Each room Plaza creates is described `plaza:<owner>:<run>` (the room server's identity, and a value fresh for
+/// each start), each token it hands out starts `plaza.<owner>.<run>.`, and a room's secret is derived from the
+/// admin secret and the room's number, so a room server that crashed and started again can end what its earlier
+/// run left there (`sweep`).
 public struct JanusConferenceBridge: ConferenceBridge {
     /// Where a room's conferences go.
     public enum Location: Sendable {
@@ -50,10 +57,14 @@ public struct JanusConferenceBridge: ConferenceBridge {
     let adminSecret: String?
     let roomAdminKey: String?
     let bitrate: Int
+    /// The room server's identity (`local` for `plaza serve`, the node id in a fleet).
+    let owner: String
+    /// Fresh for each start of the room server: rooms of other runs of the same owner are left over.
+    let run = String(randomSecret().prefix(12))
 
     /// The configured Janus (`media.janusURL`), or with `fleet` and an admin secret the fleet's registered ones;
-    /// nil when there is neither.
-    public init?(_ configuration: JanusConfiguration, fleet: FleetBridges? = nil) {
+    /// nil when there is neither. `owner`: the room server's identity.
+    public init?(_ configuration: JanusConfiguration, fleet: FleetBridges? = nil, owner: String) {
         if let url = configuration.url, let adminURL = configuration.adminURL {
             location = .configured(url: url, control: adminURL)
         } else if let fleet, configuration.adminSecret != nil {
@@ -62,6 +73,21 @@ public struct JanusConferenceBridge: ConferenceBridge {
             return nil
         }
         (adminSecret, roomAdminKey, bitrate) = (configuration.adminSecret, configuration.roomAdminKey, configuration.bitrate)
+        self.owner = owner
+    }
+
+    /// The description of the rooms `owner` makes, before its run.
+    static func descriptionPrefix(owner: String) -> String { "plaza:\(owner):" }
+    /// The start of the tokens `owner` hands out, before its run (then a random secret).
+    static func tokenPrefix(owner: String) -> String { "plaza.\(owner)." }
+
+    /// Room `number`'s secret: HMAC-SHA256 of the number under the admin secret, so that only holders of the admin
+    /// secret (Plaza's processes) know it, and a later run can still end the room. Without an admin secret, a random
+    /// one (such rooms cannot be swept).
+    static func roomSecret(_ number: Int64, adminSecret: String?) -> String {
+        guard let adminSecret else { return randomSecret() }
+        let code = HMAC<SHA256>.authenticationCode(for: Data("plaza-room:\(number)".utf8), using: SymmetricKey(data: Data(adminSecret.utf8)))
+        return code.map { String(format: "%02x", $0) }.joined()
     }
 
     /// Janus's "room already exists", "no such room", "no such participant" (gone already) and "error removing
@@ -104,10 +130,13 @@ public struct JanusConferenceBridge: ConferenceBridge {
             // Below 2^53, so a browser's JavaScript holds the id exactly.
             let number = Int64.random(in: 1..<(1 << 53))
             let conference = BridgeRoom(
-                url: url, room: number, pin: randomSecret(), secret: randomSecret(), bridge: bridge, control: control)
+                url: url, room: number, pin: randomSecret(), secret: Self.roomSecret(number, adminSecret: adminSecret), bridge: bridge,
+                control: control)
             do {
                 try await admin(control).create(
-                    JanusAdmin.Room(id: number, secret: conference.secret, pin: conference.pin, publishers: publishers, bitrate: bitrate),
+                    JanusAdmin.Room(
+                        id: number, secret: conference.secret, pin: conference.pin, publishers: publishers, bitrate: bitrate,
+                        description: Self.descriptionPrefix(owner: owner) + run),
                     allowList: true)
                 return conference
             } catch let failure as JanusAdmin.Failure where failure.code == Self.roomExists && attempt < 3 {
@@ -117,7 +146,7 @@ public struct JanusConferenceBridge: ConferenceBridge {
     }
 
     public func admit(_ participant: ParticipantID, to conference: BridgeRoom) async throws -> String {
-        let token = randomSecret()
+        let token = Self.tokenPrefix(owner: owner) + run + "." + randomSecret()
         let admin = admin(conference.control)
         try await admin.allow(token, room: conference.room, secret: conference.secret)
         try await admin.add(token: token)
@@ -154,6 +183,35 @@ public struct JanusConferenceBridge: ConferenceBridge {
         } catch let failure as JanusAdmin.Failure where failure.code == Self.noSuchRoom {
             // Gone already (the bridge restarted).
         }
+    }
+
+    /// Takes back the tokens this owner handed out in another run and destroys the rooms it made then, on the
+    /// configured Janus or on every registered one.
+    public func sweep() async throws -> Int {
+        guard adminSecret != nil else { return 0 }
+        let controls: [String]
+        switch location {
+        case .configured(_, let control): controls = [control]
+        case .placed(let fleet):
+            controls = try await fleet.registry.nodes().filter { $0.registration.kind == .janus }.compactMap(\.registration.controlURL)
+        }
+        let (prefix, tokenPrefix) = (Self.descriptionPrefix(owner: owner), Self.tokenPrefix(owner: owner))
+        var ended = 0
+        for control in controls {
+            let admin = admin(control)
+            for token in try await admin.tokens() where token.hasPrefix(tokenPrefix) && !token.hasPrefix(tokenPrefix + run + ".") {
+                do { try await admin.remove(token: token) } catch let failure as JanusAdmin.Failure where failure.code == Self.noSuchToken {}
+            }
+            for room in try await admin.rooms() {
+                guard let description = room.description, description.hasPrefix(prefix), description != prefix + run else { continue }
+                do {
+                    try await admin.destroy(room: room.id, secret: Self.roomSecret(room.id, adminSecret: adminSecret))
+                    ended += 1
+                } catch let failure as JanusAdmin.Failure where failure.code == Self.noSuchRoom {
+                }
+            }
+        }
+        return ended
     }
 
     public func isServing(_ conference: BridgeRoom, of room: RoomName) async throws -> Bool {

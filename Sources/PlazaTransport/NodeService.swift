@@ -18,6 +18,7 @@ struct NodeService: Service {
             // The rooms' commit loops run until the rooms are retired, not until shutdown is asked for: accepted
             // messages are committed first.
             group.addTask { await registry.run() }
+            group.addTask { await cancelWhenGracefulShutdown { await server.sweepLeftoverConferences() } }
             await cancelWhenGracefulShutdown {
                 let clock = ContinuousClock()
                 var next = clock.now + interval

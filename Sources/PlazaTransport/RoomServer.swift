@@ -34,6 +34,8 @@ public final class RoomServer: Sendable {
     private let storeReachable = Atomic<Bool>(true)
     /// The last heartbeat that reached the store; nil before the first, and always on `plaza serve`.
     private let storeContact = Mutex<StoreContact?>(nil)
+    /// Where the rooms' conferences go, if anywhere.
+    let conferenceBridge: (any ConferenceBridge)?
 
     public init(
         configuration: RoomServerConfiguration, api: APIContext, store: any ChatStore, claims: any RoomClaims,
@@ -41,12 +43,27 @@ public final class RoomServer: Sendable {
         clock: any RoomClock = SystemClock()
     ) {
         (self.configuration, self.api, self.identity, self.space) = (configuration, api, identity, space)
-        let conferences = (bridge ?? JanusConferenceBridge(configuration.janus)).map {
-            ConferenceSetup(bridge: $0, zones: zones, settings: space.conferencePlan)
-        }
+        conferenceBridge = bridge ?? JanusConferenceBridge(configuration.janus, owner: identity)
+        let conferences = conferenceBridge.map { ConferenceSetup(bridge: $0, zones: zones, settings: space.conferencePlan) }
         registry = RoomRegistry(
             store: store, claims: claims, configuration: configuration.rooms, space: space, arrivals: arrivals,
             conferences: conferences, metrics: api.metrics, clock: clock, logger: api.logger)
+    }
+
+    /// Ends what an earlier run left on the bridge: tried at start, again after 5 s while the bridge cannot be
+    /// reached, at most 6 times.
+    func sweepLeftoverConferences() async {
+        guard let conferenceBridge else { return }
+        for attempt in 1...6 {
+            do {
+                let ended = try await conferenceBridge.sweep()
+                if ended > 0 { logger.notice("ended conferences an earlier run left on the bridge", metadata: ["conferences": "\(ended)"]) }
+                return
+            } catch {
+                if attempt == 6 { logger.warning("could not look for conferences an earlier run left on the bridge", metadata: ["error": "\(error)"]) }
+            }
+            do { try await Task.sleep(for: .seconds(5)) } catch { return }
+        }
     }
 
     public var metrics: PlazaMetrics { api.metrics }

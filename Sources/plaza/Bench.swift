@@ -12,7 +12,7 @@ struct Bench: AsyncParsableCommand {
             """,
         subcommands: [
             Fanout.self, Space.self, Placement.self, Join.self, FleetFanout.self, Failover.self, Load.self,
-            SlowConsumers.self, Drill.self, LeaderFailover.self, Soak.self, Handshakes.self,
+            SlowConsumers.self, Drill.self, LeaderFailover.self, Soak.self, Handshakes.self, Zone.self,
         ]
     )
 
@@ -77,6 +77,34 @@ struct Bench: AsyncParsableCommand {
             bench.avatars = avatars
             bench.rate = rate
             bench.mapSize = mapSize
+            report(try await bench.run(log: log))
+        }
+    }
+
+    struct Zone: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Meetings of N people in one meeting zone on one Janus: streams flowing, Janus CPU per forwarded stream, upload per browser.",
+            discussion: """
+                Starts Janus (Debian's janus, configured as plaza janus does) and plaza serve pointed at it, seats N \
+                guests in the built-in map's meeting room for each --sizes entry, and runs synthetic WebRTC peers \
+                (scripts/bench-zone-peers.py: aiortc, pip install -r scripts/requirements-bench.txt) with the \
+                credentials of their conference frames. Janus gathers ICE on a non-loopback interface: run it \
+                under scripts/in-media-namespace (as root), which provides one.
+                """)
+        @Option(parsing: .upToNextOption, help: "Meeting sizes to measure.") var sizes: [Int] = [2, 3, 4, 6, 8]
+        @Option(help: "The synthetic peers' script.") var generator = "scripts/bench-zone-peers.py"
+        @Option(help: "The Python that runs it, with aiortc installed (looked up on PATH).") var python = "python3"
+        @Option(name: .customLong("peers-per-process"), help: "Synthetic participants per generator process (one Python process uses one core).") var peersPerProcess = 4
+        @Option(name: .customLong("ice-interface"), help: "Janus's ICE interface (default PLAZA_MEDIA_INTERFACE).") var iceInterface: String?
+        @OptionGroup var common: Common
+
+        func run() async throws {
+            var bench = ZoneBench(settings: common.settings)
+            bench.sizes = sizes
+            bench.generator = generator
+            bench.python = python
+            bench.peersPerProcess = peersPerProcess
+            bench.iceInterface = iceInterface ?? ProcessInfo.processInfo.environment["PLAZA_MEDIA_INTERFACE"]
             report(try await bench.run(log: log))
         }
     }

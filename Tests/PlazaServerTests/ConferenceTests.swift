@@ -3,6 +3,7 @@ import Foundation
 import PlazaTesting
 import PlazaProtocol
 import PlazaMedia
+@testable import PlazaTransport
 import PlazaFleetModel
 import PlazaStore
 import PlazaCore
@@ -252,6 +253,38 @@ import Synchronization
         #expect(try await Self.conference(bob, timeout: 5).int("room") == moved.int("room"))
         #expect(ContinuousClock.now - died < .seconds(2 + 6), "within the heartbeat TTL and a few seconds")
         try await node.stop()
+    }
+
+    @Test func aRestartedServerEndsTheConferencesItsEarlierRunLeftOnTheBridge() async throws {
+        let janus = try await JanusServer.start(roomAdminKey: Self.roomAdminKey)
+        defer { janus.stop() }
+        let admin = JanusAdmin(url: janus.adminURL, secret: janus.adminSecret, roomAdminKey: Self.roomAdminKey)
+        // What a crash left: a room of an earlier run of this server, one of another server's, one Plaza did not make.
+        func leave(_ id: Int64, _ description: String?) async throws {
+            let secret = JanusConferenceBridge.roomSecret(id, adminSecret: janus.adminSecret)
+            try await admin.create(
+                JanusAdmin.Room(id: id, secret: secret, pin: "pin", publishers: 4, bitrate: 128_000, description: description))
+        }
+        try await leave(4001, "plaza:local:earlier")
+        try await leave(4002, "plaza:node-b:earlier")
+        try await leave(4003, nil)
+        for token in ["plaza.local.earlier.secret", "plaza.node-b.earlier.secret", "someone-elses"] { try await admin.add(token: token) }
+        let server = try await Self.start(janus)
+        try await eventually("the earlier run's conference is ended") { try await !admin.exists(room: 4001) }
+        #expect(try await admin.exists(room: 4002), "another server's")
+        #expect(try await admin.exists(room: 4003), "not Plaza's")
+        try await eventually("the earlier run's token is taken back") { try await !admin.tokens().contains("plaza.local.earlier.secret") }
+        #expect(Set(try await admin.tokens()).isSuperset(of: ["plaza.node-b.earlier.secret", "someone-elses"]))
+        // What this run opens is its own: described so, with a secret only the admin secret's holders can derive.
+        let (ann, _) = try await server.enter("party", name: "Ann")
+        let (bob, _) = try await server.enter("party", name: "Bob")
+        ann.send(#"{"type":"move","x":600,"y":100}"#)
+        bob.send(#"{"type":"move","x":700,"y":100}"#)
+        let room = try #require(try await Self.conference(ann).int("room"))
+        let listed = try await admin.rooms().first { $0.id == room }
+        #expect(listed?.description?.hasPrefix("plaza:local:") == true && listed?.description != "plaza:local:earlier")
+        #expect(JanusConferenceBridge.roomSecret(room, adminSecret: janus.adminSecret) != JanusConferenceBridge.roomSecret(room, adminSecret: "other"))
+        try await server.stop()
     }
 
     /// Polls `condition` every 100 ms for up to `seconds`.
