@@ -110,7 +110,7 @@ let package = Package(
         // Plaza's one outbound HTTP client, on async-http-client.
         library("PlazaHTTPClient", [asyncHTTPClient, nioCore, nioHTTP1]),
         // Media bridges as Plaza drives them: Janus's Admin API (conference rooms, participants' tokens, load).
-        library("PlazaMedia", ["PlazaHTTPClient"]),
+        library("PlazaMedia", ["PlazaHTTPClient", crypto]),
         // HTTPS: certificate files reloaded in place, or certificates obtained and renewed over ACME; the certificate
         // chosen per connection (NIOSSL), the TLS-ALPN-01 challenge answered from the ClientHello.
         library(
@@ -122,7 +122,7 @@ let package = Package(
             "PlazaTransport",
             [
                 "PlazaCore", "PlazaProtocol", "PlazaStore", "PlazaFleetModel", "PlazaPlacement", "PlazaAuth", "PlazaMetrics",
-                "PlazaRooms", "PlazaWebClient", "PlazaHTTPClient", "PlazaTLS", "PlazaMedia", "CAllocator", crypto, hummingbird, hummingbirdWebSocket, nioHTTPTypes, httpTypes, logging, serviceLifecycle,
+                "PlazaRooms", "PlazaWebClient", "PlazaHTTPClient", "PlazaTLS", "PlazaMedia", "CAllocator", hummingbird, hummingbirdWebSocket, nioHTTPTypes, httpTypes, logging, serviceLifecycle,
             ]),
         // The directory role: the join allocator, the fleet and recording routes, the Prometheus load source.
         library(

@@ -114,6 +114,11 @@ public struct JanusInstanceConfiguration: Sendable {
     public var host = "127.0.0.1"
     /// `janus.port` (`--port`): the WebSocket API's port. Default 8188.
     public var port = 8188
+    /// `janus.adminHost`: the interface of its Admin API. Default `127.0.0.1`; a private address when room servers on
+    /// other machines drive it (they reach it at `agent.internalAPI`).
+    public var adminHost = "127.0.0.1"
+    /// `janus.adminPort`: the Admin API's port; 0 picks a free one. Default 0.
+    public var adminPort = 0
     /// `janus.rtpPorts`: the UDP ports media may use, `first-last`. Default `20000-20399`.
     public var rtpPorts = "20000-20399"
     /// `janus.iceInterfaces`: interfaces or address prefixes ICE gathers candidates on (`ice_enforce_list`).
@@ -128,6 +133,7 @@ public struct JanusInstanceConfiguration: Sendable {
 
     public func validate() throws(ConfigurationError) {
         try ConfigurationError.require((0...65_535).contains(port), "janus.port", "must be a port, 0–65535")
+        try ConfigurationError.require((0...65_535).contains(adminPort), "janus.adminPort", "must be a port, 0–65535")
         let range = rtpPorts.split(separator: "-").compactMap { Int($0) }
         try ConfigurationError.require(
             range.count == 2 && range[0] >= 1_024 && range[0] <= range[1] && range[1] <= 65_535, "janus.rtpPorts",
@@ -143,6 +149,7 @@ public struct JanusInstanceConfiguration: Sendable {
         settings.executable = executable
         settings.webSocketHost = host
         settings.webSocketPort = port == 0 ? try LoopbackPort.free() : port
+        (settings.adminHost, settings.adminPort) = (adminHost, adminPort == 0 ? nil : adminPort)
         (settings.certificate, settings.key) = (certificate, key)
         settings.roomAdminKey = roomAdminKey
         settings.rtpPorts = rtpPorts

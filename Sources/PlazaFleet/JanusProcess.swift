@@ -23,9 +23,12 @@ public final class JanusProcess: Sendable {
         /// A PEM certificate chain and key for `wss` (Plaza's own certificate for the same name serves).
         public var certificate: String?
         public var key: String?
-        /// Loopback ports of the HTTP API and the Admin API; nil picks free ones.
+        /// Ports of the HTTP API (on loopback, for the agent) and the Admin API; nil picks free ones.
         public var apiPort: Int?
         public var adminPort: Int?
+        /// The interface of the Admin API: loopback, unless room servers on other machines drive this Janus (then a
+        /// private network's address).
+        public var adminHost = "127.0.0.1"
         /// The Admin API's `admin_secret` (`media.janusAdminSecret`).
         public var adminSecret: String
         /// The VideoRoom plugin's `admin_key` (`media.janusRoomAdminKey`): only holders create rooms.
@@ -87,7 +90,7 @@ public final class JanusProcess: Sendable {
                     """,
                 "janus.transport.http.jcfg": """
                     general: { json = "compact" base_path = "/janus" http = true port = \(apiPort) ip = "127.0.0.1" https = false }
-                    admin: { admin_base_path = "/admin" admin_http = true admin_port = \(adminPort) admin_ip = "127.0.0.1" admin_https = false }
+                    admin: { admin_base_path = "/admin" admin_http = true admin_port = \(adminPort) admin_ip = \(quoted(adminHost)) admin_https = false }
 
                     """,
                 "janus.transport.websockets.jcfg": """
@@ -108,7 +111,7 @@ public final class JanusProcess: Sendable {
     }
 
     public let settings: Settings
-    /// `http://127.0.0.1:<port>/janus` and `…/admin`: for Plaza only.
+    /// `http://127.0.0.1:<port>/janus` (for the agent) and the Admin API's `http://<adminHost>:<port>/admin`.
     public let apiURL: URL
     public let adminURL: URL
     public let pid: Int32
@@ -133,9 +136,10 @@ public final class JanusProcess: Sendable {
         let pid = try LocalProvider.spawn(
             settings.executable, ["--config", "\(settings.folder)/janus.jcfg", "--configs-folder", settings.folder, "--disable-colors"],
             environment: ProcessInfo.processInfo.environment, log: log, newSession: false)
+        let adminHost = settings.adminHost == "0.0.0.0" || settings.adminHost == "::" ? "127.0.0.1" : settings.adminHost
         let janus = JanusProcess(
             settings: settings, apiURL: URL(string: "http://127.0.0.1:\(apiPort)/janus")!,
-            adminURL: URL(string: "http://127.0.0.1:\(adminPort)/admin")!, pid: pid)
+            adminURL: URL(string: "http://\(adminHost.contains(":") ? "[\(adminHost)]" : adminHost):\(adminPort)/admin")!, pid: pid)
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline, janus.isRunning {
             let api = try? await HTTPCall(.GET, janus.apiURL.absoluteString + "/info", timeout: .seconds(1)).send()

@@ -82,6 +82,7 @@ public struct MediaAgent: Service {
                         try await drain()
                         drainRequested = true
                     }
+                    if kind == .janus { try await endOrphans() }
                     if kind == .jibri, answer.recording != recording {
                         try await record(answer.recording, replacing: recording)
                         recording = answer.recording
@@ -104,6 +105,18 @@ public struct MediaAgent: Service {
                 logger.error("agent pass failed", metadata: ["error": "\(error)"])
             }
             do { try await Task.sleep(for: interval) } catch { break }
+        }
+    }
+
+    /// Ends on Janus what room servers that are no longer registered left there (they crashed, and the autoscaler
+    /// forgot them when it replaced them): the rooms and tokens Plaza marked with their identities (`JanusMarks`).
+    func endOrphans() async throws {
+        guard let internalAPI, adminSecret != nil else { return }
+        let registered = Set(try await store.nodes().map(\.registration.id.rawValue))
+        let admin = JanusAdmin(url: internalAPI.absoluteString, secret: adminSecret, roomAdminKey: roomAdminKey)
+        let ended = try await admin.endLeftovers { !registered.contains($0.owner) }
+        if ended > 0 {
+            logger.notice("ended conferences of room servers no longer in the fleet", metadata: ["conferences": "\(ended)"])
         }
     }
 

@@ -102,6 +102,30 @@ public struct JanusAdmin: Sendable {
         return answer["exists"] as? Bool ?? false
     }
 
+    /// Takes back the tokens and destroys the rooms Plaza marked (`JanusMarks`) whose mark `leftOver` picks (a room
+    /// with its derived secret, so only with the admin secret); the number of rooms destroyed.
+    public func endLeftovers(_ leftOver: (_ mark: (owner: String, run: String)) -> Bool) async throws -> Int {
+        guard secret != nil else { return 0 }
+        for token in try await tokens() {
+            guard let mark = JanusMarks.mark(ofToken: token), leftOver(mark) else { continue }
+            do { try await remove(token: token) } catch let failure as Failure where failure.code == Self.noSuchToken {}
+        }
+        var ended = 0
+        for room in try await rooms() {
+            guard let mark = JanusMarks.mark(ofDescription: room.description), leftOver(mark) else { continue }
+            do {
+                try await destroy(room: room.id, secret: JanusMarks.roomSecret(room.id, adminSecret: secret))
+                ended += 1
+            } catch let failure as Failure where failure.code == Self.noSuchRoom {
+            }
+        }
+        return ended
+    }
+
+    /// Janus's "no such room" and "error removing token" (gone already).
+    static let noSuchRoom = 426
+    static let noSuchToken = 490
+
     /// A participant of a VideoRoom room: its id there and the display name it gave.
     public struct Participant: Sendable, Equatable {
         public var id: Int64

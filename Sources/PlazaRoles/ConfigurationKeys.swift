@@ -136,6 +136,8 @@ extension PlazaConfiguration {
         .string("janus.executable", \.janus.executable),
         .string("janus.host", \.janus.host),
         .int("janus.port", \.janus.port),
+        .string("janus.adminHost", \.janus.adminHost),
+        .int("janus.adminPort", \.janus.adminPort),
         .string("janus.rtpPorts", \.janus.rtpPorts),
         .optional("janus.iceInterfaces", \.janus.iceInterfaces),
         .optional("janus.publicIP", \.janus.publicIP),

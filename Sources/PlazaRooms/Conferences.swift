@@ -41,10 +41,14 @@ public protocol ConferenceBridge: Sendable {
     /// Ends the conferences an earlier run of this server left on the bridge (it stopped without closing them:
     /// a crash); the number ended. Asked once, at start.
     func sweep() async throws -> Int
+    /// Sends out of `conference` whoever is in it without being one of `members` (a client that named itself
+    /// otherwise than its participant id, or one dismissed while it lied so); the number sent out.
+    func police(_ conference: BridgeRoom, members: Set<ParticipantID>) async throws -> Int
 }
 
 extension ConferenceBridge {
     public func sweep() async throws -> Int { 0 }
+    public func police(_ conference: BridgeRoom, members: Set<ParticipantID>) async throws -> Int { 0 }
 }
 
 /// What must happen on the bridge to go from what is there to what the room wants. Pure.
@@ -154,13 +158,22 @@ final class ConferenceKeeper: Sendable {
             var abandoned: [BridgeRoom] = []
             if !wish.finished, ContinuousClock.now - lastCheck >= Self.checkInterval {
                 lastCheck = .now
-                for (id, conference) in open where (try? await bridge.isServing(conference, of: room)) == false {
-                    // Its bridge died or moved: open it again (where the room's conferences are placed now) and
-                    // admit its participants there; they are told the new place.
-                    logger.warning("a conference lost its bridge; opening it again", metadata: ["conference": "\(id)"])
-                    open[id] = nil
-                    tokens = tokens.filter { $0.value.conference != id }
-                    abandoned.append(conference)
+                for (id, conference) in open {
+                    switch try? await bridge.isServing(conference, of: room) {
+                    case false?:
+                        // Its bridge died or moved: open it again (where the room's conferences are placed now) and
+                        // admit its participants there; they are told the new place.
+                        logger.warning("a conference lost its bridge; opening it again", metadata: ["conference": "\(id)"])
+                        open[id] = nil
+                        tokens = tokens.filter { $0.value.conference != id }
+                        abandoned.append(conference)
+                    case true?:
+                        let members = Set(tokens.filter { $0.value.conference == id }.keys)
+                        if let sent = try? await bridge.police(conference, members: members), sent > 0 {
+                            logger.notice("sent out of a conference who was not one of its members", metadata: ["conference": "\(id)", "sent": "\(sent)"])
+                        }
+                    case nil: break
+                    }
                 }
             }
             let work = ConferenceWork.plan(wanted: wish.conferences, admitted: tokens.mapValues(\.conference), open: Set(open.keys))

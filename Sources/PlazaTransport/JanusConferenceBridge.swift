@@ -4,8 +4,6 @@ public import PlazaStore
 public import PlazaPlacement
 import PlazaFleetModel
 import PlazaMedia
-import Crypto
-import Foundation
 
 /// The conferences of a room server's rooms on Janus, through its Admin API: a VideoRoom room per conference with a
 /// secret and a pin of its own, a stored token per participant (VideoRoom only) which is also on that room's own
@@ -19,10 +17,8 @@ import Foundation
 /// conferences all go to its bridge. When that bridge dies its conferences are placed again elsewhere
 /// (`isServing`).
 ///
-/// Each room Plaza creates is described `plaza:<owner>:<run>` (the room server's identity, and a value fresh for
-/// each start), each token it hands out starts `plaza.<owner>.<run>.`, and a room's secret is derived from the
-/// admin secret and the room's number, so a room server that crashed and started again can end what its earlier
-/// run left there (`sweep`).
+/// Rooms and tokens are marked with the room server's identity and run (`JanusMarks`), so a room server that
+/// crashed and started again can end what its earlier run left there (`sweep`).
 public struct JanusConferenceBridge: ConferenceBridge {
     /// Where a room's conferences go.
     public enum Location: Sendable {
@@ -76,19 +72,7 @@ public struct JanusConferenceBridge: ConferenceBridge {
         self.owner = owner
     }
 
-    /// The description of the rooms `owner` makes, before its run.
-    static func descriptionPrefix(owner: String) -> String { "plaza:\(owner):" }
-    /// The start of the tokens `owner` hands out, before its run (then a random secret).
-    static func tokenPrefix(owner: String) -> String { "plaza.\(owner)." }
 
-    /// Room `number`'s secret: HMAC-SHA256 of the number under the admin secret, so that only holders of the admin
-    /// secret (Plaza's processes) know it, and a later run can still end the room. Without an admin secret, a random
-    /// one (such rooms cannot be swept).
-    static func roomSecret(_ number: Int64, adminSecret: String?) -> String {
-        guard let adminSecret else { return randomSecret() }
-        let code = HMAC<SHA256>.authenticationCode(for: Data("plaza-room:\(number)".utf8), using: SymmetricKey(data: Data(adminSecret.utf8)))
-        return code.map { String(format: "%02x", $0) }.joined()
-    }
 
     /// Janus's "room already exists", "no such room", "no such participant" (gone already) and "error removing
     /// token" (taken back already): the last three mean a dismissal's work is done.
@@ -130,13 +114,13 @@ public struct JanusConferenceBridge: ConferenceBridge {
             // Below 2^53, so a browser's JavaScript holds the id exactly.
             let number = Int64.random(in: 1..<(1 << 53))
             let conference = BridgeRoom(
-                url: url, room: number, pin: randomSecret(), secret: Self.roomSecret(number, adminSecret: adminSecret), bridge: bridge,
+                url: url, room: number, pin: randomSecret(), secret: JanusMarks.roomSecret(number, adminSecret: adminSecret), bridge: bridge,
                 control: control)
             do {
                 try await admin(control).create(
                     JanusAdmin.Room(
                         id: number, secret: conference.secret, pin: conference.pin, publishers: publishers, bitrate: bitrate,
-                        description: Self.descriptionPrefix(owner: owner) + run),
+                        description: JanusMarks.description(owner: owner, run: run)),
                     allowList: true)
                 return conference
             } catch let failure as JanusAdmin.Failure where failure.code == Self.roomExists && attempt < 3 {
@@ -146,7 +130,7 @@ public struct JanusConferenceBridge: ConferenceBridge {
     }
 
     public func admit(_ participant: ParticipantID, to conference: BridgeRoom) async throws -> String {
-        let token = Self.tokenPrefix(owner: owner) + run + "." + randomSecret()
+        let token = JanusMarks.tokenPrefix(owner: owner, run: run) + randomSecret()
         let admin = admin(conference.control)
         try await admin.allow(token, room: conference.room, secret: conference.secret)
         try await admin.add(token: token)
@@ -185,6 +169,21 @@ public struct JanusConferenceBridge: ConferenceBridge {
         }
     }
 
+    /// Kicks whoever joined `conference` under a display that is not one of its members' participant ids.
+    public func police(_ conference: BridgeRoom, members: Set<ParticipantID>) async throws -> Int {
+        let admin = admin(conference.control)
+        let names = Set(members.map(\.rawValue))
+        var sent = 0
+        for entry in try await admin.participants(room: conference.room, secret: conference.secret) where !names.contains(entry.display ?? "") {
+            do {
+                try await admin.kick(entry.id, room: conference.room, secret: conference.secret)
+                sent += 1
+            } catch let failure as JanusAdmin.Failure where failure.code == Self.noSuchParticipant {
+            }
+        }
+        return sent
+    }
+
     /// Takes back the tokens this owner handed out in another run and destroys the rooms it made then, on the
     /// configured Janus or on every registered one.
     public func sweep() async throws -> Int {
@@ -195,21 +194,9 @@ public struct JanusConferenceBridge: ConferenceBridge {
         case .placed(let fleet):
             controls = try await fleet.registry.nodes().filter { $0.registration.kind == .janus }.compactMap(\.registration.controlURL)
         }
-        let (prefix, tokenPrefix) = (Self.descriptionPrefix(owner: owner), Self.tokenPrefix(owner: owner))
         var ended = 0
         for control in controls {
-            let admin = admin(control)
-            for token in try await admin.tokens() where token.hasPrefix(tokenPrefix) && !token.hasPrefix(tokenPrefix + run + ".") {
-                do { try await admin.remove(token: token) } catch let failure as JanusAdmin.Failure where failure.code == Self.noSuchToken {}
-            }
-            for room in try await admin.rooms() {
-                guard let description = room.description, description.hasPrefix(prefix), description != prefix + run else { continue }
-                do {
-                    try await admin.destroy(room: room.id, secret: Self.roomSecret(room.id, adminSecret: adminSecret))
-                    ended += 1
-                } catch let failure as JanusAdmin.Failure where failure.code == Self.noSuchRoom {
-                }
-            }
+            ended += try await admin(control).endLeftovers { $0.owner == owner && $0.run != run }
         }
         return ended
     }

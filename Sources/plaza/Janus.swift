@@ -31,6 +31,8 @@ struct JanusCommand: AsyncParsableCommand {
     @Option(name: .customLong("tls-cert"), help: "Serve wss with this PEM certificate chain (key tls.certificate).") var tlsCertificate: String?
     @Option(name: .customLong("tls-key"), help: "The PEM private key of --tls-cert (key tls.key).") var tlsKey: String?
     @Option(help: "Seconds between the agent's polls (key agent.interval; default 5).") var interval: Double?
+    @Option(name: .customLong("admin-host"), help: "Interface of Janus's Admin API (key janus.adminHost; default 127.0.0.1).") var adminHost: String?
+    @Option(name: .customLong("internal-api"), help: "Where room servers reach the Admin API, registered as the bridge's control URL (key agent.internalAPI; default http://<admin-host>:<port>/admin).") var internalAPI: String?
     @OptionGroup var process: ProcessOptions
 
     func run() async throws {
@@ -39,7 +41,8 @@ struct JanusCommand: AsyncParsableCommand {
             "janus.port": port.map { .int($0) }, "agent.publicURL": publicURL.map { .string($0) },
             "cluster.region": region.map { .string($0) }, "cluster.capacity": capacity.map { .int($0) },
             "tls.certificate": tlsCertificate.map { .string($0) }, "tls.key": tlsKey.map { .string($0) },
-            "agent.interval": interval.map { .double($0) },
+            "agent.interval": interval.map { .double($0) }, "janus.adminHost": adminHost.map { .string($0) },
+            "agent.internalAPI": internalAPI.map { .string($0) },
         ])
         let configuration = PlazaConfiguration(reader: reader)
         try validated(configuration.janus.validate)
@@ -59,7 +62,10 @@ struct JanusCommand: AsyncParsableCommand {
         do { janus = try await JanusProcess.start(settings) } catch { throw CommandFailure(description: "\(error)") }
         var agent = configuration.agent
         agent.setKind(NodeKind.janus.rawValue)
-        (agent.api, agent.internalAPI) = (janus.apiURL.absoluteString, janus.adminURL.absoluteString)
+        // The room servers drive Janus at the Admin API's URL the agent registers: another machine's address
+        // when `agent.internalAPI` says so.
+        agent.api = janus.apiURL.absoluteString
+        agent.internalAPI = agent.internalAPI ?? janus.adminURL.absoluteString
         agent.publicURL = agent.publicURL ?? settings.webSocketURL
         logger.notice(
             "Janus is running", metadata: ["pid": "\(janus.pid)", "url": "\(agent.publicURL ?? "")", "folder": "\(settings.folder)"])
@@ -67,7 +73,7 @@ struct JanusCommand: AsyncParsableCommand {
             try validated(agent.validate)
             let registry = try await SharedStores.open(storeURL, timeout: .seconds(fromConfiguration: configuration.storeTimeout), logger: logger)
             let mediaAgent = MediaAgent(
-                kind: .janus, api: janus.apiURL, internalAPI: janus.adminURL, adminSecret: adminSecret,
+                kind: .janus, api: janus.apiURL, internalAPI: agent.internalAPIURL, adminSecret: adminSecret,
                 roomAdminKey: settings.roomAdminKey, registration: agent.registration(id: NodeID(id)), store: registry,
                 interval: .seconds(agent.interval), logger: logger)
             defer { Task { try? await registry.close() } }

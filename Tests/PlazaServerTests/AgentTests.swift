@@ -215,6 +215,21 @@ import PlazaWebSocketClient
         #expect(try await Self.node(store, "janus-1")?.report.state == .draining)
         #expect(agent.log.contains("draining"))
 
+        // What a room server the fleet no longer knows left (it crashed and was forgotten) is ended; what a
+        // registered one made, and what Plaza did not make, stays.
+        for (id, owner): (Int64, String) in [(81, "node-gone"), (82, "janus-1")] {
+            try await admin.create(
+                JanusAdmin.Room(
+                    id: id, secret: JanusMarks.roomSecret(id, adminSecret: janus.adminSecret), pin: "p", publishers: 4, bitrate: 128_000,
+                    description: JanusMarks.description(owner: owner, run: "r1")))
+            try await admin.add(token: JanusMarks.tokenPrefix(owner: owner, run: "r1") + "secret")
+        }
+        #expect(try await eventually { try await !admin.exists(room: 81) }, "\(agent.log)")
+        #expect(try await eventually { try await !admin.tokens().contains("plaza.node-gone.r1.secret") })
+        #expect(try await admin.exists(room: 82), "a registered room server's")
+        #expect(try await admin.exists(room: 71), "not Plaza's")
+        #expect(try await admin.tokens().contains("plaza.janus-1.r1.secret"))
+
         // A wrong admin secret: Janus refuses, so its sessions are unknown and it is not reported.
         let refused = try PlazaProcess(
             arguments: [

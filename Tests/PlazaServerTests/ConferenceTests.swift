@@ -261,7 +261,7 @@ import Synchronization
         let admin = JanusAdmin(url: janus.adminURL, secret: janus.adminSecret, roomAdminKey: Self.roomAdminKey)
         // What a crash left: a room of an earlier run of this server, one of another server's, one Plaza did not make.
         func leave(_ id: Int64, _ description: String?) async throws {
-            let secret = JanusConferenceBridge.roomSecret(id, adminSecret: janus.adminSecret)
+            let secret = JanusMarks.roomSecret(id, adminSecret: janus.adminSecret)
             try await admin.create(
                 JanusAdmin.Room(id: id, secret: secret, pin: "pin", publishers: 4, bitrate: 128_000, description: description))
         }
@@ -283,7 +283,32 @@ import Synchronization
         let room = try #require(try await Self.conference(ann).int("room"))
         let listed = try await admin.rooms().first { $0.id == room }
         #expect(listed?.description?.hasPrefix("plaza:local:") == true && listed?.description != "plaza:local:earlier")
-        #expect(JanusConferenceBridge.roomSecret(room, adminSecret: janus.adminSecret) != JanusConferenceBridge.roomSecret(room, adminSecret: "other"))
+        #expect(JanusMarks.roomSecret(room, adminSecret: janus.adminSecret) != JanusMarks.roomSecret(room, adminSecret: "other"))
+        try await server.stop()
+    }
+
+    @Test func whoeverJoinsAConferenceUnderAnotherNameIsSentOut() async throws {
+        let janus = try await JanusServer.start(roomAdminKey: Self.roomAdminKey)
+        defer { janus.stop() }
+        let server = try await Self.start(janus)
+        let (ann, annWelcome) = try await server.enter("party", name: "Ann")
+        let (bob, _) = try await server.enter("party", name: "Bob")
+        ann.send(#"{"type":"move","x":600,"y":100}"#)
+        bob.send(#"{"type":"move","x":700,"y":100}"#)
+        let conference = try await Self.conference(ann)
+        let room = try #require(conference.int("room")), pin = try #require(conference.string("pin"))
+        let token = try #require(conference.string("token")), annID = try #require(annWelcome.string("you"))
+        // Ann's browser as it should be, and a second session of hers naming itself otherwise (so that leaving
+        // would not find it by her id).
+        let honest = try await JanusClient.open(apiURL: janus.apiURL, token: token)
+        _ = try await honest.joinAsPublisher(room: room, pin: pin, display: annID)
+        let liar = try await JanusClient.open(apiURL: janus.apiURL, token: token)
+        _ = try await liar.joinAsPublisher(room: room, pin: pin, display: "g-somebody-else")
+        func displays() async throws -> [String] {
+            let present = try await honest.request(["request": "listparticipants", "room": room])["participants"] as? [[String: Any]]
+            return present?.compactMap { $0["display"] as? String } ?? []
+        }
+        try await eventually("the one under another name is sent out", seconds: 8) { try await displays() == [annID] }
         try await server.stop()
     }
 
