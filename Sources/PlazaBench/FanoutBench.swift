@@ -152,13 +152,15 @@ final class SendControl: Sendable {
 
     /// One task per sender, sending chat messages of `size` text bytes at `rate` messages per second in total
     /// until `stop`; each text starts with its send time (`t=` and `monotonicNanos()`), for the receivers'
-    /// latency samples.
+    /// latency samples. The senders are phased evenly over one interval, so the room receives a message every
+    /// `1/rate` seconds, as independent users would send them, not all senders' at once.
     func sendChat(from senders: [BenchClient], rate: Double, size: Int) -> [Task<Void, Never>] {
         let padding = String(repeating: "x", count: max(0, size - 24))
         let interval = Double(senders.count) / rate
+        let start = monotonicNanos()
         return senders.enumerated().map { s, sender in
             Task {
-                var next = monotonicNanos()
+                var next = start + UInt64(Double(s) / Double(senders.count) * interval * 1e9)
                 var n = 0
                 while !self.stop.load(ordering: .relaxed) {
                     let now = monotonicNanos()

@@ -4,7 +4,7 @@
 // `PlazaAutoscaling`'s; this module carries them out idempotently, so a pass after a crash picks up where things
 // stand.
 
-import PlazaFleetModel
+public import PlazaFleetModel
 public import Logging
 public import ServiceLifecycle
 import PlazaStore
@@ -29,15 +29,21 @@ public struct Autoscaler: Service {
     /// (`autoscaler.retention`); the leader deletes older ones once an hour.
     let retention: Duration
     let logger: Logger
+    /// The fleet's time, milliseconds since the Unix epoch: the store's (`fleetTime()`), or a simulated one.
+    let clock: @Sendable () -> Int64
+    /// Names a new instance of a pool (random by default; a simulation numbers them).
+    let newInstanceID: @Sendable (PoolName) -> InstanceID
 
     public init(
         pools: [PoolConfiguration], store: any FleetRegistry, holder: String, leaseTTL: Duration,
         terminatesInstancesOnShutdown: Bool = false, retention: Duration, logger: Logger,
+        clock: (@Sendable () -> Int64)? = nil, newInstanceID: @escaping @Sendable (PoolName) -> InstanceID = PoolController.randomInstanceID,
         providers: @escaping @Sendable (PoolConfiguration) throws -> any InstanceProvider
     ) {
         (self.pools, self.store, self.holder, self.leaseTTL) = (pools, store, holder, leaseTTL)
         (self.terminatesInstancesOnShutdown, self.retention) = (terminatesInstancesOnShutdown, retention)
-        (self.logger, self.providers) = (logger, providers)
+        (self.logger, self.providers, self.newInstanceID) = (logger, providers, newInstanceID)
+        self.clock = clock ?? { store.fleetTime() }
     }
 
     /// Runs until the service group shuts down (SIGTERM), then resigns the lease (after terminating the
@@ -46,12 +52,12 @@ public struct Autoscaler: Service {
     /// stop is never cut short.
     public func run() async {
         guard let controllers = await cancelWhenGracefulShutdown({ await reconcileUntilCancelled() }) else { return }
-        let (store, holder, terminates) = (self.store, self.holder, terminatesInstancesOnShutdown)
+        let (store, holder, terminates, clock) = (self.store, self.holder, terminatesInstancesOnShutdown, self.clock)
         await Task {
             if terminates {
                 await withTaskGroup(of: Void.self) { group in
                     for controller in controllers.values {
-                        group.addTask { await controller.terminateAll(now: store.fleetTime(), reason: "the autoscaler stopped") }
+                        group.addTask { await controller.terminateAll(now: clock(), reason: "the autoscaler stopped") }
                     }
                 }
             }
@@ -59,101 +65,121 @@ public struct Autoscaler: Service {
         }.value
     }
 
-    /// The reconcile loop, until cancelled. Answers the pools' controllers when it still leads.
+    /// The reconcile loop, until cancelled: one `AutoscalerLoop.tick` every `tick` on `clock`. Answers the pools'
+    /// controllers when it still leads.
     private func reconcileUntilCancelled() async -> [PoolName: PoolController]? {
         let tick = Duration.seconds(min(1, (pools.map(\.period).min() ?? 1) / 2))
-        var term: Int64?
-        var announced = false
-        var controllers: [PoolName: PoolController] = [:]
-        var due: [PoolName: Int64] = [:]
-        var pruneDue: Int64 = 0
-        /// When the store last failed (`.min`: it has not); see `PoolController.reconcile`.
-        var storeReachableSince = Int64.min
-        var inOutage = false
+        var loop = AutoscalerLoop(self)
         while !Task.isCancelled {
-            let now = store.fleetTime()
-            var storeFailed = false
-            defer {
-                if storeFailed {
-                    storeReachableSince = store.fleetTime()
-                    inOutage = true
-                } else if inOutage {
-                    inOutage = false
-                    logger.notice("the fleet's store answers again: no capacity decision until the instances have reported")
-                }
-            }
-            do {
-                let current = try await store.lead(holder: holder, ttl: leaseTTL.milliseconds, now: now)
-                if current != term || !announced {
-                    announced = true
-                    term = nil
-                    controllers = [:]
-                    if let current {
-                        // Leading only once the pools are declared and their providers built: a failure here is
-                        // tried again next tick rather than holding the lease without acting.
-                        controllers = try await start(term: current)
-                        term = current
-                        due = Dictionary(uniqueKeysWithValues: pools.map { ($0.name, now) })
-                        logger.notice("leading the fleet's autoscaling", metadata: ["holder": "\(holder)", "term": "\(current)"])
-                        for pool in pools {
-                            logger.notice(
-                                "pool", metadata: [
-                                    "pool": "\(pool.name)", "kind": "\(pool.kind.rawValue)", "region": "\(pool.region)",
-                                    "min": "\(pool.min)", "desired": "\(pool.desired)", "max": "\(pool.max)",
-                                ])
-                        }
-                    } else {
-                        logger.notice("standing by: another autoscaler leads", metadata: ["holder": "\(holder)"])
-                    }
-                }
-                if term != nil, pruneDue <= now {
-                    pruneDue = now + 3_600_000
-                    do {
-                        let deleted = try await store.prune(before: now - retention.milliseconds)
-                        if deleted > 0 { logger.info("pruned the fleet's history", metadata: ["rows": "\(deleted)"]) }
-                    } catch {
-                        logger.warning("pruning the fleet's history failed", metadata: ["error": "\(error)"])
-                    }
-                }
-                for pool in pools where term != nil && (due[pool.name] ?? 0) <= now {
-                    due[pool.name] = now + Int64(pool.period * 1000)
-                    do {
-                        try await controllers[pool.name]?.reconcile(now: store.fleetTime(), storeReachableSince: storeReachableSince)
-                    } catch is LeadershipLost {
-                        logger.warning("lost the lease during a pass", metadata: ["pool": "\(pool.name)"])
-                        term = nil
-                        controllers = [:]
-                        break
-                    } catch {
-                        if error is StoreError { storeFailed = true }
-                        logger.error("reconcile failed", metadata: ["pool": "\(pool.name)", "error": "\(error)"])
-                    }
-                }
-            } catch {
-                if error is StoreError { storeFailed = true }
-                logger.error("autoscaler pass failed", metadata: ["error": "\(error)"])
-            }
+            await loop.tick(now: clock())
             do { try await Task.sleep(for: tick) } catch { break }
         }
-        return term == nil ? nil : controllers
+        return loop.leadingControllers
     }
 
     /// Declares the pools in the store and builds their controllers.
-    private func start(term: Int64) async throws -> [PoolName: PoolController] {
+    fileprivate func start(term: Int64) async throws -> [PoolName: PoolController] {
         var controllers: [PoolName: PoolController] = [:]
-        let store = self.store, holder = self.holder, ttl = leaseTTL.milliseconds
+        let store = self.store, holder = self.holder, ttl = leaseTTL.milliseconds, clock = self.clock
         for pool in pools {
             _ = try await store.declare(
                 FleetPool(name: pool.name, kind: pool.kind, region: pool.region, min: pool.min, max: pool.max, desired: pool.desired))
             controllers[pool.name] = try await PoolController.resuming(
-                pool: pool, provider: try providers(pool), store: store, logger: logger,
+                pool: pool, provider: try providers(pool), store: store, logger: logger, newInstanceID: newInstanceID,
                 stillLeading: {
-                    guard try await store.lead(holder: holder, ttl: ttl, now: store.fleetTime()) == term else { throw LeadershipLost() }
+                    guard try await store.lead(holder: holder, ttl: ttl, now: clock()) == term else { throw LeadershipLost() }
                 })
         }
         return controllers
     }
+}
 
+/// What an autoscaler carries from one tick to the next — the lease term it holds, its pools' controllers, when
+/// each pool's pass and the history's pruning are next due, and the store's outages — and one tick of it at a time
+/// given: `Autoscaler.run` ticks it on the fleet's clock, `plaza simulate` on a simulated one.
+public struct AutoscalerLoop: Sendable {
+    let autoscaler: Autoscaler
+    private var term: Int64?
+    private var announced = false
+    private var controllers: [PoolName: PoolController] = [:]
+    private var due: [PoolName: Int64] = [:]
+    private var pruneDue: Int64 = 0
+    /// When the store last failed (`.min`: it has not); see `PoolController.reconcile`.
+    private var storeReachableSince = Int64.min
+    private var inOutage = false
+
+    public init(_ autoscaler: Autoscaler) { self.autoscaler = autoscaler }
+
+    /// The pools' controllers while this autoscaler leads; nil while it stands by.
+    public var leadingControllers: [PoolName: PoolController]? { term == nil ? nil : controllers }
+
+    /// One tick at `now` (milliseconds since the Unix epoch): take or renew the lease, prune the history once an
+    /// hour, and run the pass of every pool whose period has come.
+    public mutating func tick(now: Int64) async {
+        let (store, logger, pools) = (autoscaler.store, autoscaler.logger, autoscaler.pools)
+        var storeFailed = false
+        defer {
+            if storeFailed {
+                storeReachableSince = autoscaler.clock()
+                inOutage = true
+            } else if inOutage {
+                inOutage = false
+                logger.notice("the fleet's store answers again: no capacity decision until the instances have reported")
+            }
+        }
+        do {
+            let current = try await store.lead(holder: autoscaler.holder, ttl: autoscaler.leaseTTL.milliseconds, now: now)
+            if current != term || !announced {
+                announced = true
+                term = nil
+                controllers = [:]
+                if let current {
+                    // Leading only once the pools are declared and their providers built: a failure here is
+                    // tried again next tick rather than holding the lease without acting.
+                    controllers = try await autoscaler.start(term: current)
+                    term = current
+                    due = Dictionary(uniqueKeysWithValues: pools.map { ($0.name, now) })
+                    logger.notice("leading the fleet's autoscaling", metadata: ["holder": "\(autoscaler.holder)", "term": "\(current)"])
+                    for pool in pools {
+                        logger.notice(
+                            "pool", metadata: [
+                                "pool": "\(pool.name)", "kind": "\(pool.kind.rawValue)", "region": "\(pool.region)",
+                                "min": "\(pool.min)", "desired": "\(pool.desired)", "max": "\(pool.max)",
+                            ])
+                    }
+                } else {
+                    logger.notice("standing by: another autoscaler leads", metadata: ["holder": "\(autoscaler.holder)"])
+                }
+            }
+            if term != nil, pruneDue <= now {
+                pruneDue = now + 3_600_000
+                do {
+                    let deleted = try await store.prune(before: now - autoscaler.retention.milliseconds)
+                    if deleted > 0 { logger.info("pruned the fleet's history", metadata: ["rows": "\(deleted)"]) }
+                } catch {
+                    logger.warning("pruning the fleet's history failed", metadata: ["error": "\(error)"])
+                }
+            }
+            for pool in pools where term != nil && (due[pool.name] ?? 0) <= now {
+                due[pool.name] = now + Int64(pool.period * 1000)
+                do {
+                    let (passTime, reachableSince) = (autoscaler.clock(), storeReachableSince)
+                    try await controllers[pool.name]?.reconcile(now: passTime, storeReachableSince: reachableSince)
+                } catch is LeadershipLost {
+                    logger.warning("lost the lease during a pass", metadata: ["pool": "\(pool.name)"])
+                    term = nil
+                    controllers = [:]
+                    break
+                } catch {
+                    if error is StoreError { storeFailed = true }
+                    logger.error("reconcile failed", metadata: ["pool": "\(pool.name)", "error": "\(error)"])
+                }
+            }
+        } catch {
+            if error is StoreError { storeFailed = true }
+            logger.error("autoscaler pass failed", metadata: ["error": "\(error)"])
+        }
+    }
 }
 
 /// The lease went to another autoscaler (this one was paused or cut off past its TTL): stop acting at once.

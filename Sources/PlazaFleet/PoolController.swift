@@ -1,4 +1,4 @@
-import PlazaFleetModel
+public import PlazaFleetModel
 public import PlazaStore
 public import PlazaAutoscaling
 public import Logging
@@ -19,6 +19,8 @@ public struct PoolController: Sendable {
     let logger: Logger
     /// Renews the leader's lease before every action on the provider; throws when leadership is lost.
     let stillLeading: @Sendable () async throws -> Void
+    /// Names a new instance (`randomInstanceID` unless a simulation numbers them).
+    let newInstanceID: @Sendable (PoolName) -> InstanceID
     private(set) var evaluator: PolicyEvaluator
     /// Instances the provider lists that this pool never launched, with when they were first seen.
     private var strangers: [InstanceID: Int64] = [:]
@@ -29,10 +31,11 @@ public struct PoolController: Sendable {
     /// cooldowns and recommendations carry on here.
     public init(
         pool: PoolConfiguration, provider: any InstanceProvider, store: any FleetRegistry, logger: Logger,
-        memory: PolicyEvaluator.Memory = .init(), stillLeading: @escaping @Sendable () async throws -> Void
+        memory: PolicyEvaluator.Memory = .init(), newInstanceID: @escaping @Sendable (PoolName) -> InstanceID = randomInstanceID,
+        stillLeading: @escaping @Sendable () async throws -> Void
     ) {
         (self.pool, self.provider, self.store, self.logger) = (pool, provider, store, logger)
-        self.stillLeading = stillLeading
+        (self.stillLeading, self.newInstanceID) = (stillLeading, newInstanceID)
         self.evaluator = PolicyEvaluator(policies: pool.policies, minimum: pool.min, maximum: pool.max)
         evaluator.memory = memory
     }
@@ -40,12 +43,14 @@ public struct PoolController: Sendable {
     /// A controller for a new leader: the policies' memory its predecessor saved carries on.
     public static func resuming(
         pool: PoolConfiguration, provider: any InstanceProvider, store: any FleetRegistry, logger: Logger,
+        newInstanceID: @escaping @Sendable (PoolName) -> InstanceID = randomInstanceID,
         stillLeading: @escaping @Sendable () async throws -> Void
     ) async throws -> PoolController {
         let memory = try await store.policyMemory(pool: pool.name)
             .flatMap { try? JSONDecoder().decode(PolicyEvaluator.Memory.self, from: Data($0.utf8)) }
         return PoolController(
-            pool: pool, provider: provider, store: store, logger: logger, memory: memory ?? .init(), stillLeading: stillLeading)
+            pool: pool, provider: provider, store: store, logger: logger, memory: memory ?? .init(), newInstanceID: newInstanceID,
+            stillLeading: stillLeading)
     }
 
     /// One pass at `now` (milliseconds since the Unix epoch). `storeReachableSince` is when the autoscaler last
@@ -168,7 +173,7 @@ public struct PoolController: Sendable {
         if capacity.count < desired {
             let running = Self.running(instances)
             for count in (running + 1)...(running + desired - capacity.count) {
-                let instance = FleetInstance(id: newInstanceID(), pool: pool.name, state: .launching, launchedAt: now, stateSince: now)
+                let instance = FleetInstance(id: newInstanceID(pool.name), pool: pool.name, state: .launching, launchedAt: now, stateSince: now)
                 try await stillLeading()
                 try await store.save(instance)  // before the launch: a successor re-issues it, never a second one
                 try await launch(instance, now: now, capacity: count, retry: false)
@@ -380,7 +385,8 @@ public struct PoolController: Sendable {
                 values: values, result: result))
     }
 
-    private func newInstanceID() -> InstanceID { InstanceID(pool.name.rawValue + "-" + randomID(length: 8)) }
+    /// `<pool>-` and eight random characters.
+    public static let randomInstanceID: @Sendable (PoolName) -> InstanceID = { InstanceID($0.rawValue + "-" + randomID(length: 8)) }
 }
 
 private func milliseconds(_ seconds: Double) -> Int64 { Int64(seconds * 1000) }

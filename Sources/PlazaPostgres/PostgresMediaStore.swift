@@ -72,7 +72,9 @@ extension PostgresStore: MediaStore {
         throw StoreError(.unavailable, "placing the conference of \(room) did not settle")
     }
 
-    public func startRecording(_ room: RoomName, heartbeatTTL: Int64, now: Int64) async throws -> (recording: Recording, started: Bool)? {
+    public func startRecording(
+        _ room: RoomName, heartbeatTTL: Int64, now: Int64, using random: inout some RandomNumberGenerator
+    ) async throws -> (recording: Recording, started: Bool)? {
         // A recording whose recorder stopped reporting (it died, or was replaced) ends here.
         _ = try await guarded { [self] in
             try await client.query(
@@ -84,7 +86,7 @@ extension PostgresStore: MediaStore {
         if let current = try await recording(of: room) { return (current, false) }
         // Recorders that may take a job; whether each is idle is `Occupancy`'s to say. Each is tried in turn: the
         // unique recorder column refuses one a racing request took first.
-        for recorder in try await freeRecorders(heartbeatTTL: heartbeatTTL, now: now).shuffled() {
+        for recorder in try await freeRecorders(heartbeatTTL: heartbeatTTL, now: now).shuffled(using: &random) {
             let assigned = try await guarded { [self] in
                 let rows = try await client.query(
                     """

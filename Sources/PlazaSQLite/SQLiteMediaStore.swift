@@ -65,7 +65,14 @@ extension SQLiteStore: MediaStore {
         }
     }
 
-    public func startRecording(_ room: RoomName, heartbeatTTL: Int64, now: Int64) async throws -> (recording: Recording, started: Bool)? {
+    public nonisolated func startRecording(
+        _ room: RoomName, heartbeatTTL: Int64, now: Int64, using random: inout some RandomNumberGenerator
+    ) async throws -> (recording: Recording, started: Bool)? {
+        try await startRecording(room, heartbeatTTL: heartbeatTTL, now: now, pick: random.next())
+    }
+
+    /// `pick` chooses among the free recorders (in id order).
+    private func startRecording(_ room: RoomName, heartbeatTTL: Int64, now: Int64, pick: UInt64) async throws -> (recording: Recording, started: Bool)? {
         let live = Int(now - heartbeatTTL)
         return try await exclusive {
             try await transaction {
@@ -80,10 +87,11 @@ extension SQLiteStore: MediaStore {
                 let recorders = try await query(
                     """
                     SELECT n.*, (SELECT room FROM recordings r WHERE r.recorder = n.id) AS recording
-                    FROM nodes n WHERE n.kind = ?
+                    FROM nodes n WHERE n.kind = ? ORDER BY n.id
                     """, [.text(NodeKind.jibri.rawValue)])
                 let idle = recorders.compactMap(Self.record).filter { $0.mayRecord(now: now, heartbeatTTL: heartbeatTTL) }
-                guard let recorder = idle.randomElement()?.registration.id else { return nil }
+                guard !idle.isEmpty else { return nil }
+                let recorder = idle[Int(pick % UInt64(idle.count))].registration.id
                 try await run(
                     "INSERT INTO recordings (room, recorder, started_at) VALUES (?, ?, ?)",
                     [.text(room.rawValue), .name(recorder), .integer(Int(now))])

@@ -39,9 +39,20 @@ public protocol MediaStore: FleetTimeSource {
     ) async throws -> BridgePlacement?
 
     /// Assigns an idle (`Occupancy`), healthy recorder (it reported within `heartbeatTTL`, is serving and was
-    /// not asked to drain) to `room`, which makes it busy. Nil when none is free; the room's current recording when it has one.
-    func startRecording(_ room: RoomName, heartbeatTTL: Int64, now: Int64) async throws -> (recording: Recording, started: Bool)?
+    /// not asked to drain) to `room`, which makes it busy; `random` picks among the free ones. Nil when none is free;
+    /// the room's current recording when it has one.
+    func startRecording(
+        _ room: RoomName, heartbeatTTL: Int64, now: Int64, using random: inout some RandomNumberGenerator
+    ) async throws -> (recording: Recording, started: Bool)?
 
     /// Ends the room's recording and frees its recorder; nil when the room was not being recorded.
     func stopRecording(_ room: RoomName) async throws -> Recording?
+}
+
+extension MediaStore {
+    /// `startRecording` with the system's random choice.
+    public func startRecording(_ room: RoomName, heartbeatTTL: Int64, now: Int64) async throws -> (recording: Recording, started: Bool)? {
+        var random = SystemRandomNumberGenerator()
+        return try await startRecording(room, heartbeatTTL: heartbeatTTL, now: now, using: &random)
+    }
 }
