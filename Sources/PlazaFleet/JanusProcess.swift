@@ -135,7 +135,7 @@ public final class JanusProcess: Sendable {
         let log = "\(settings.folder)/janus.log"
         let pid = try LocalProvider.spawn(
             settings.executable, ["--config", "\(settings.folder)/janus.jcfg", "--configs-folder", settings.folder, "--disable-colors"],
-            environment: ProcessInfo.processInfo.environment, log: log, newSession: false)
+            environment: Self.environment(ProcessInfo.processInfo.environment), log: log, newSession: false)
         let adminHost = settings.adminHost == "0.0.0.0" || settings.adminHost == "::" ? "127.0.0.1" : settings.adminHost
         let janus = JanusProcess(
             settings: settings, apiURL: URL(string: "http://127.0.0.1:\(apiPort)/janus")!,
@@ -154,6 +154,11 @@ public final class JanusProcess: Sendable {
 
     private init(settings: Settings, apiURL: URL, adminURL: URL, pid: Int32) {
         (self.settings, self.apiURL, self.adminURL, self.pid) = (settings, apiURL, adminURL, pid)
+    }
+
+    /// What Janus inherits of this process's environment: not Plaza's `PLAZA_*` secrets, which it has no use for.
+    static func environment(_ inherited: [String: String]) -> [String: String] {
+        inherited.filter { !$0.key.hasPrefix("PLAZA_") }
     }
 
     /// Alive and not a zombie (reaped here: Janus is this process's child).

@@ -50,9 +50,10 @@ public protocol MediaStore: FleetTimeSource {
 }
 
 extension MediaStore {
-    /// `startRecording` with the system's random choice.
+    /// `startRecording` with a random choice seeded by the system. (A generator with state: the system's own has
+    /// none, and ThreadSanitizer faults on an `inout` of an empty value handed across an actor hop.)
     public func startRecording(_ room: RoomName, heartbeatTTL: Int64, now: Int64) async throws -> (recording: Recording, started: Bool)? {
-        var random = SystemRandomNumberGenerator()
+        var random = SplitMix64(seed: .random(in: .min ... .max))
         return try await startRecording(room, heartbeatTTL: heartbeatTTL, now: now, using: &random)
     }
 }

@@ -52,6 +52,11 @@ import PlazaCore
         #expect(throws: ConfigurationError.self) { try configuration.validate() }
     }
 
+    @Test func janusInheritsNoneOfPlazasSettings() {
+        let environment = JanusProcess.environment(["PATH": "/usr/bin", "PLAZA_MEDIA_JANUS_ADMIN_SECRET": "s", "PLAZA_AUTH_SECRET": "t"])
+        #expect(environment == ["PATH": "/usr/bin"])
+    }
+
     @Test func anInstancesFolderIsItsOwnByDefault() throws {
         let settings = try JanusInstanceConfiguration().settings(
             instance: "bridges-1", adminSecret: "s", roomAdminKey: nil, certificate: nil, key: nil)

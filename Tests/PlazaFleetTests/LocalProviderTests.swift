@@ -11,17 +11,21 @@ import PlazaTesting
 @Suite struct LocalProviderTests {
     @Test func processesAreLaunchedOnceListedStoppedAndTheirLogsBounded() async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("plaza-local-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: folder) }
+        let children = FileManager.default.temporaryDirectory.appendingPathComponent("plaza-local-children-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: children, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder); try? FileManager.default.removeItem(at: children) }
+        // Each instance starts a child of its own (as `plaza janus` starts Janus), whose pid it leaves in `children`.
         let settings = LocalProviderSettings(
             executable: "/bin/sh",
             arguments: [
                 "-c",
-                #"trap 'echo "stopped by TERM"; kill $!; exit 0' TERM; echo "started $PLAZA_INSTANCE_ID of {pool} with $HANDED_ON"; sleep 60 & wait"#,
+                #"trap 'echo "stopped by TERM"; exit 0' TERM; echo "started $PLAZA_INSTANCE_ID of {pool} with $HANDED_ON"; sleep 60 & echo $! > "$CHILDREN/$PLAZA_INSTANCE_ID"; wait"#,
             ],
             stopTimeout: 30, keepLogs: 1)
         let pool = PoolConfiguration(name: "workers", kind: .custom, min: 0, max: 3, provider: .local(settings))
         let provider = LocalProvider(
-            settings: settings, pool: pool, directory: folder, store: "sqlite:/nowhere", environment: ["HANDED_ON": "the secret"])
+            settings: settings, pool: pool, directory: folder, store: "sqlite:/nowhere",
+            environment: ["HANDED_ON": "the secret", "CHILDREN": children.path])
 
         for (index, id) in (["w-a", "w-b", "w-c"] as [InstanceID]).enumerated() {
             try await provider.launch(LaunchRequest(id: id, capacity: index + 1))
@@ -31,6 +35,15 @@ import PlazaTesting
         let log = folder.appendingPathComponent("w-a.log")
         #expect(try await eventually { (try? String(contentsOf: log, encoding: .utf8)) == "started w-a of workers with the secret\n" })
 
+        var childPids: [Int32] = []
+        for id in ["w-a", "w-b", "w-c"] {
+            let file = children.appendingPathComponent(id)
+            func pid() -> Int32? {
+                (try? String(contentsOf: file, encoding: .utf8)).flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+            }
+            #expect(try await eventually { pid() != nil })
+            childPids.append(try #require(pid()))
+        }
         for id: InstanceID in ["w-a", "w-b", "w-c"] {
             try await provider.terminate(id)
             try await Task.sleep(for: .milliseconds(20))  // distinct modification times for the logs' order
@@ -42,5 +55,9 @@ import PlazaTesting
         // signals, it would never see it and only the SIGKILL after stopTimeout would end it).
         let last = try String(contentsOf: folder.appendingPathComponent("w-c.log"), encoding: .utf8)
         #expect(last == "started w-c of workers with the secret\nstopped by TERM\n")
+        // The whole process group was told: what an instance started stopped with it.
+        for pid in childPids {
+            #expect(try await eventually { !FileManager.default.fileExists(atPath: "/proc/\(pid)") }, "child \(pid) still runs")
+        }
     }
 }
