@@ -48,6 +48,7 @@ func tests(_ name: String, _ dependencies: [Target.Dependency]) -> Target {
 let libraries = [
     "PlazaCore", "PlazaProtocol", "PlazaFleetModel", "PlazaPlacement", "PlazaAutoscaling", "PlazaStore", "PlazaSQLite",
     "PlazaPostgres", "PlazaAuth", "PlazaRooms", "PlazaMedia", "PlazaTLS", "PlazaTransport", "PlazaDirectory", "PlazaFleet", "PlazaTesting",
+    "PlazaSimulation",
 ]
 
 let package = Package(
@@ -90,6 +91,8 @@ let package = Package(
         // Fleet autoscaling decisions: CloudWatch-style alarms, step, target-tracking and availability policies,
         // scale-in order. Pure functions of metrics and time, like placement.
         library("PlazaAutoscaling", ["PlazaFleetModel", "PlazaPlacement"]),
+        // What `plaza simulate` replays: workloads from trace files or drawn for a synthetic week.
+        library("PlazaSimulation", ["PlazaPlacement"]),
         // The stores' protocols, one per concern, and the records they exchange.
         library("PlazaStore", ["PlazaCore", "PlazaFleetModel", "PlazaPlacement"]),
         // The embedded engine of every store: one SQLite file.
@@ -175,6 +178,7 @@ let package = Package(
         tests("PlazaCoreTests", ["PlazaCore", "PlazaProtocol"]),
         tests("PlazaPlacementTests", ["PlazaPlacement", "PlazaFleetModel"]),
         tests("PlazaAutoscalingTests", ["PlazaAutoscaling", "PlazaFleetModel"]),
+        tests("PlazaSimulationTests", ["PlazaSimulation"]),
         tests("PlazaRoomsTests", ["PlazaRooms", "PlazaCore", "PlazaProtocol", "PlazaStore", "PlazaAuth", "PlazaMetrics"]),
         tests("PlazaTransportTests", ["PlazaTransport", "PlazaProtocol"]),
         tests("PlazaTLSTests", ["PlazaTLS", "PlazaCore", nioSSL, nioCore, nioEmbedded, x509, crypto, logging]),
