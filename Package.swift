@@ -187,7 +187,7 @@ let package = Package(
             "PlazaFleetTests",
             [
                 "PlazaFleet", "PlazaAutoscaling", "PlazaStore", "PlazaSQLite", "PlazaPostgres", "PlazaTesting", "PlazaWebSocketClient",
-                "PlazaRoles", "PlazaFleetModel", "PlazaPlacement", hummingbird,
+                "PlazaRoles", "PlazaFleetModel", "PlazaPlacement", "PlazaMedia", hummingbird,
             ]),
         tests(
             "PlazaServerTests",

@@ -3,8 +3,8 @@
 and subscribes to every other participant's streams, with aiortc (PyPI: scripts/requirements-bench.txt) as the
 WebRTC peer.
 
-To keep the generator from being the bottleneck, the clip is encoded once at start (VP8 at 300 kbit/s and Opus
-at 32 kbit/s, 640×360 at 25 fps) and every publisher sends its packets, paced by the wall clock and looped, without
+To keep the generator from being the bottleneck, the clip is encoded once at start (VP8 aiming at 300 kbit/s,
+about 210 in practice, and Opus at about 50 kbit/s, 640×360 at 25 fps) and every publisher sends its packets, paced by the wall clock and looped, without
 encoding; subscribers count the bytes they receive without decoding them. Every participant starts at a random
 moment within the first second, so the load is paced, not a synchronized burst. aiortc answers the second video
 m-line of a multistream offer as rejected, so each participant takes one subscription per publisher (the web
@@ -25,6 +25,7 @@ import asyncio
 import json
 import os
 import random
+import shutil
 import sys
 import tempfile
 import threading
@@ -158,6 +159,7 @@ class Janus:
                 with urllib.request.urlopen(f"{self.api}/{self.session}?maxev=10&token={self.token}", timeout=40) as response:
                     events = json.load(response)
             except OSError:
+                time.sleep(0.1)
                 continue
             for event in events if isinstance(events, list) else [events]:
                 waiting = self.events.pop(event.get("transaction"), None)
@@ -254,9 +256,11 @@ def cpu_seconds() -> float:
 
 async def main():
     setup = json.load(open(sys.argv[1]))
-    path = os.path.join(tempfile.mkdtemp(prefix="plaza-zone-"), "clip.webm")
+    folder = tempfile.mkdtemp(prefix="plaza-zone-")
+    path = os.path.join(folder, "clip.webm")
     make_clip(path)
     clip = read_clip(path)
+    shutil.rmtree(folder)
     participants = [Participant(setup["api"], entry, clip) for entry in setup["participants"]]
     await asyncio.gather(*(p.publish() for p in participants))
     # Every publisher is up: each participant takes all the others (their ids in the room, from one listing).

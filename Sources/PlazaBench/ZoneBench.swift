@@ -3,6 +3,7 @@ import PlazaFleet
 import PlazaTesting
 import PlazaProtocol
 import PlazaWebSocketClient
+import PlazaCore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -43,8 +44,8 @@ public struct ZoneBench: Sendable {
         }
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("plaza-bench-zone-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        var janusSettings = JanusProcess.Settings(folder: folder + "/janus", adminSecret: randomToken())
-        janusSettings.roomAdminKey = randomToken()
+        var janusSettings = JanusProcess.Settings(folder: folder + "/janus", adminSecret: randomSecret())
+        janusSettings.roomAdminKey = randomSecret()
         janusSettings.iceInterfaces = iceInterface
         janusSettings.webSocketPort = try LoopbackPort.free()
         let janus = try await JanusProcess.start(janusSettings)
@@ -150,7 +151,7 @@ public struct ZoneBench: Sendable {
                 + "generator \(String(format: "%.3f", figures.generatorCores)) cores")
         return [
             "streams": Double(figures.streams), "streams_flowing": Double(figures.flowing),
-            "janus_cpu_cores": janusCores, "janus_millicores_per_forwarded_stream": janusCores * 1000 / Double(max(1, figures.streams)),
+            "janus_cpu_cores": janusCores, "janus_millicores_per_forwarded_stream": janusCores * 1000 / Double(max(1, figures.flowing)),
             "janus_rss_mib": Double(janusAfter.residentBytes) / 1_048_576,
             "plaza_cpu_cores": (serverAfter.cpuSeconds - serverBefore.cpuSeconds) / elapsed,
             "upload_kbit_s_per_participant_bridge": figures.uploadBytesPerSecond * 8 / 1000,
@@ -160,7 +161,6 @@ public struct ZoneBench: Sendable {
         ]
     }
 
-    private func randomToken() -> String { UUID().uuidString + UUID().uuidString }
 }
 
 /// The peers' report of one meeting, reduced: streams that flow, and what a participant sends and receives.

@@ -1,6 +1,7 @@
 public import Foundation
 import PlazaHTTPClient
 import PlazaWebSocketClient
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -104,10 +105,7 @@ public final class JanusProcess: Sendable {
         }
 
         /// The WebSocket API's address on this machine (`ws://127.0.0.1:8188`; `wss://` with a certificate).
-        public var webSocketURL: String {
-            let host = webSocketHost == "0.0.0.0" || webSocketHost == "::" ? "127.0.0.1" : webSocketHost
-            return "\(certificate == nil ? "ws" : "wss")://\(host.contains(":") ? "[\(host)]" : host):\(webSocketPort)"
-        }
+        public var webSocketURL: String { "\(certificate == nil ? "ws" : "wss")://\(JanusProcess.reachable(webSocketHost)):\(webSocketPort)" }
     }
 
     public let settings: Settings
@@ -115,6 +113,7 @@ public final class JanusProcess: Sendable {
     public let apiURL: URL
     public let adminURL: URL
     public let pid: Int32
+    private let reaped = Mutex(false)
 
     /// Writes the configuration, starts Janus and waits (up to `timeout`) until both APIs answer `info`.
     public static func start(_ settings: Settings, timeout: Duration = .seconds(20)) async throws -> JanusProcess {
@@ -123,7 +122,7 @@ public final class JanusProcess: Sendable {
         }
         let library = try settings.libraryFolder ?? Self.libraryFolder()
         let (apiPort, adminPort) = (try settings.apiPort ?? LoopbackPort.free(), try settings.adminPort ?? LoopbackPort.free())
-        try FileManager.default.createDirectory(atPath: settings.folder, withIntermediateDirectories: true)
+        try Self.ownFolder(settings.folder)
         for (name, text) in settings.files(library: library, apiPort: apiPort, adminPort: adminPort) {
             // The main file holds the admin secret.
             let path = "\(settings.folder)/\(name)"
@@ -133,19 +132,30 @@ public final class JanusProcess: Sendable {
             }
         }
         let log = "\(settings.folder)/janus.log"
-        let pid = try LocalProvider.spawn(
-            settings.executable, ["--config", "\(settings.folder)/janus.jcfg", "--configs-folder", settings.folder, "--disable-colors"],
-            environment: Self.environment(ProcessInfo.processInfo.environment), log: log, newSession: false)
-        let adminHost = settings.adminHost == "0.0.0.0" || settings.adminHost == "::" ? "127.0.0.1" : settings.adminHost
+        let pid: Int32
+        do {
+            pid = try LocalProvider.spawn(
+                settings.executable, ["--config", "\(settings.folder)/janus.jcfg", "--configs-folder", settings.folder, "--disable-colors"],
+                environment: Self.environment(ProcessInfo.processInfo.environment), log: log, newSession: false)
+        } catch {
+            Self.removeConfiguration(settings.folder)
+            throw error
+        }
         let janus = JanusProcess(
             settings: settings, apiURL: URL(string: "http://127.0.0.1:\(apiPort)/janus")!,
-            adminURL: URL(string: "http://\(adminHost.contains(":") ? "[\(adminHost)]" : adminHost):\(adminPort)/admin")!, pid: pid)
+            adminURL: URL(string: "http://\(Self.reachable(settings.adminHost)):\(adminPort)/admin")!, pid: pid)
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline, janus.isRunning {
             let api = try? await HTTPCall(.GET, janus.apiURL.absoluteString + "/info", timeout: .seconds(1)).send()
             let admin = try? await HTTPCall(.GET, janus.adminURL.absoluteString + "/info", timeout: .seconds(1)).send()
             if api?.status == 200, admin?.status == 200 { return janus }
-            try await Task.sleep(for: .milliseconds(100))
+            do {
+                try await Task.sleep(for: .milliseconds(100))
+            } catch {
+                // Cancelled while waiting: nothing is left running, nor the admin secret on disk.
+                await janus.stop(timeout: .seconds(2))
+                throw error
+            }
         }
         let tail = (try? String(contentsOfFile: log, encoding: .utf8)).map { String($0.suffix(2_000)) } ?? ""
         await janus.stop(timeout: .seconds(2))
@@ -161,10 +171,22 @@ public final class JanusProcess: Sendable {
         inherited.filter { !$0.key.hasPrefix("PLAZA_") }
     }
 
+    /// The address this machine reaches a listener on `host` at, as a URL's host: loopback for a wildcard, an IPv6
+    /// address in brackets.
+    static func reachable(_ host: String) -> String {
+        let host = host == "0.0.0.0" || host == "::" ? "127.0.0.1" : host
+        return host.contains(":") ? "[\(host)]" : host
+    }
+
     /// Alive and not a zombie (reaped here: Janus is this process's child).
     public var isRunning: Bool {
-        var status: Int32 = 0
-        return waitpid(pid, &status, WNOHANG) == 0
+        reaped.withLock { reaped in
+            guard !reaped else { return false }
+            var status: Int32 = 0
+            // Once reaped, its pid may go to another process: never asked about again.
+            reaped = waitpid(pid, &status, WNOHANG) != 0
+            return !reaped
+        }
     }
 
     /// Waits until Janus exits (polling), or the task is cancelled.
@@ -185,17 +207,38 @@ public final class JanusProcess: Sendable {
                 while isRunning { try? await Task.sleep(for: .milliseconds(20)) }
             }
         }
-        for name in ["janus.jcfg", "janus.transport.http.jcfg", "janus.transport.websockets.jcfg", "janus.plugin.videoroom.jcfg"] {
-            try? FileManager.default.removeItem(atPath: "\(settings.folder)/\(name)")
+        Self.removeConfiguration(settings.folder)
+    }
+
+    static let configurationFiles = ["janus.jcfg", "janus.transport.http.jcfg", "janus.transport.websockets.jcfg", "janus.plugin.videoroom.jcfg"]
+
+    /// Removes the configuration files (which hold the admin secret) from `folder`.
+    static func removeConfiguration(_ folder: String) {
+        for name in configurationFiles { try? FileManager.default.removeItem(atPath: "\(folder)/\(name)") }
+    }
+
+    /// Makes `folder` this user's alone (0700), or checks that it is: Janus reads its plugins' paths and the admin
+    /// secret from files there, so a folder someone else can write to would let them run code as Plaza.
+    static func ownFolder(_ folder: String) throws {
+        if !FileManager.default.fileExists(atPath: folder) {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            return
+        }
+        var status = stat()
+        guard stat(folder, &status) == 0, status.st_uid == geteuid(), status.st_mode & 0o022 == 0 else {
+            throw ProviderError("\(folder) belongs to another user or others may write to it: remove it, or set janus.folder")
         }
     }
 
     /// SIGKILL, waiting until it is gone: what a crash looks like to the fleet.
     public func kill() {
-        guard isRunning else { return }
-        Glibc.kill(pid, SIGKILL)
-        var status: Int32 = 0
-        _ = waitpid(pid, &status, 0)
+        reaped.withLock { reaped in
+            guard !reaped else { return }
+            Glibc.kill(pid, SIGKILL)
+            var status: Int32 = 0
+            _ = waitpid(pid, &status, 0)
+            reaped = true
+        }
     }
 
     /// Where Debian keeps Janus's plugins and transports (`/usr/lib/<multiarch>/janus`).

@@ -125,6 +125,7 @@ public struct LocalProvider: InstanceProvider {
 
     public func terminate(_ id: InstanceID) async throws {
         guard let file = readPidFile(id), isRunning(file) else {
+            if let file = readPidFile(id) { stopLeftBehind(file) }
             try? FileManager.default.removeItem(at: pidFileURL(id))
             return removeOldLogs()
         }
@@ -153,9 +154,21 @@ public struct LocalProvider: InstanceProvider {
     public func list() async throws -> [ProviderInstance] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
         return names.filter { $0.hasSuffix(".json") }.sorted().compactMap { name in
-            guard let file = readPidFile(InstanceID(String(name.dropLast(".json".count)))), isRunning(file) else { return nil }
+            guard let file = readPidFile(InstanceID(String(name.dropLast(".json".count)))) else { return nil }
+            guard isRunning(file) else {
+                stopLeftBehind(file)
+                return nil
+            }
             return ProviderInstance(id: file.id)
         }
+    }
+
+    /// Kills what an instance that died (a SIGKILL, a crash) left running in its process group (`plaza janus`'s
+    /// Janus). Only while no process has the instance's pid: a group outlives its leader, and its id is not given to
+    /// a new process while it has members, so the group is the instance's.
+    private func stopLeftBehind(_ file: PidFile) {
+        guard kill(file.pid, 0) == -1, errno == ESRCH else { return }
+        kill(-file.pid, SIGKILL)
     }
 
     /// Nothing but the autoscaler stops these processes.

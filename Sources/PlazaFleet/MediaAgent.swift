@@ -68,6 +68,8 @@ public struct MediaAgent: Service {
         /// Whether Jibri has been busy since this recording was assigned: when it goes idle after that, the
         /// recording ended on its own (the meeting ended) and the recorder is given back.
         var recordingSeen = false
+        /// Whether looking for orphans failed already (said once per failure run).
+        var orphansWarned = false
         while !Task.isCancelled {
             do {
                 if !registered {
@@ -82,7 +84,16 @@ public struct MediaAgent: Service {
                         try await drain()
                         drainRequested = true
                     }
-                    if kind == .janus { try await endOrphans() }
+                    if kind == .janus {
+                        do {
+                            try await endOrphans()
+                            orphansWarned = false
+                        } catch {
+                            // A Janus without stored tokens, or an admin API that refuses: said once, not every pass.
+                            if !orphansWarned { logger.warning("could not look for conferences of room servers gone", metadata: ["error": "\(error)"]) }
+                            orphansWarned = true
+                        }
+                    }
                     if kind == .jibri, answer.recording != recording {
                         try await record(answer.recording, replacing: recording)
                         recording = answer.recording
@@ -112,9 +123,11 @@ public struct MediaAgent: Service {
     /// forgot them when it replaced them): the rooms and tokens Plaza marked with their identities (`JanusMarks`).
     func endOrphans() async throws {
         guard let internalAPI, adminSecret != nil else { return }
-        let registered = Set(try await store.nodes().map(\.registration.id.rawValue))
         let admin = JanusAdmin(url: internalAPI.absoluteString, secret: adminSecret, roomAdminKey: roomAdminKey)
-        let ended = try await admin.endLeftovers { !registered.contains($0.owner) }
+        // Listed before the registry is read: a room server that registers meanwhile is known by then.
+        let marked = try await admin.marked()
+        let registered = Set(try await store.nodes().map(\.registration.id.rawValue))
+        let ended = try await admin.end(marked) { owner, _ in !registered.contains(owner) }
         if ended > 0 {
             logger.notice("ended conferences of room servers no longer in the fleet", metadata: ["conferences": "\(ended)"])
         }

@@ -102,17 +102,34 @@ public struct JanusAdmin: Sendable {
         return answer["exists"] as? Bool ?? false
     }
 
-    /// Takes back the tokens and destroys the rooms Plaza marked (`JanusMarks`) whose mark `leftOver` picks (a room
-    /// with its derived secret, so only with the admin secret); the number of rooms destroyed.
-    public func endLeftovers(_ leftOver: (_ mark: (owner: String, run: String)) -> Bool) async throws -> Int {
-        guard secret != nil else { return 0 }
+    /// What Plaza marked on this Janus (`JanusMarks`): its tokens and rooms with their owners and runs.
+    public struct Marked: Sendable {
+        public var tokens: [(token: String, owner: String, run: String)] = []
+        public var rooms: [(id: Int64, owner: String, run: String)] = []
+    }
+
+    /// Lists what Plaza marked here.
+    public func marked() async throws -> Marked {
+        var found = Marked()
         for token in try await tokens() {
-            guard let mark = JanusMarks.mark(ofToken: token), leftOver(mark) else { continue }
-            do { try await remove(token: token) } catch let failure as Failure where failure.code == Self.noSuchToken {}
+            if let mark = JanusMarks.mark(ofToken: token) { found.tokens.append((token, mark.owner, mark.run)) }
+        }
+        for room in try await rooms() {
+            if let mark = JanusMarks.mark(ofDescription: room.description) { found.rooms.append((room.id, mark.owner, mark.run)) }
+        }
+        return found
+    }
+
+    /// Takes back the tokens and destroys the rooms of `marked` whose mark `leftOver` picks (a room with its derived
+    /// secret, so only with the admin secret); the number of rooms destroyed. List first (`marked()`), then decide
+    /// on what is known after the listing: a room server that registers meanwhile is then already known.
+    public func end(_ marked: Marked, where leftOver: (_ owner: String, _ run: String) -> Bool) async throws -> Int {
+        guard secret != nil else { return 0 }
+        for entry in marked.tokens where leftOver(entry.owner, entry.run) {
+            do { try await remove(token: entry.token) } catch let failure as Failure where failure.code == Self.noSuchToken {}
         }
         var ended = 0
-        for room in try await rooms() {
-            guard let mark = JanusMarks.mark(ofDescription: room.description), leftOver(mark) else { continue }
+        for room in marked.rooms where leftOver(room.owner, room.run) {
             do {
                 try await destroy(room: room.id, secret: JanusMarks.roomSecret(room.id, adminSecret: secret))
                 ended += 1
@@ -122,9 +139,12 @@ public struct JanusAdmin: Sendable {
         return ended
     }
 
-    /// Janus's "no such room" and "error removing token" (gone already).
-    static let noSuchRoom = 426
-    static let noSuchToken = 490
+    /// Janus's error codes Plaza tells apart: a room that exists already; a room, a participant or a token that is
+    /// gone already (what a dismissal or a sweep wanted done is then done).
+    public static let roomExists = 427
+    public static let noSuchRoom = 426
+    public static let noSuchParticipant = 428
+    public static let noSuchToken = 490
 
     /// A participant of a VideoRoom room: its id there and the display name it gave.
     public struct Participant: Sendable, Equatable {

@@ -10,21 +10,27 @@ public enum JanusMarks {
 
     public static func tokenPrefix(owner: String, run: String) -> String { "plaza.\(owner).\(run)." }
 
-    /// The owner and run a room's description names, when Plaza made the room.
+    /// The owner and run a room's description names, when Plaza made the room. Read from the right: the run is hex,
+    /// while an owner (a node id such as `host.example.org-8080`) may hold anything.
     public static func mark(ofDescription description: String?) -> (owner: String, run: String)? {
         guard let description, description.hasPrefix("plaza:") else { return nil }
-        let parts = description.dropFirst("plaza:".count).split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
-        guard parts.count == 2, !parts[0].isEmpty else { return nil }
-        return (String(parts[0]), String(parts[1]))
+        let rest = description.dropFirst("plaza:".count)
+        guard let colon = rest.lastIndex(of: ":") else { return nil }
+        let (owner, run) = (rest[..<colon], rest[rest.index(after: colon)...])
+        guard !owner.isEmpty, !run.isEmpty, run.allSatisfy(\.isHexDigit) else { return nil }
+        return (String(owner), String(run))
     }
 
-    /// The owner and run a token names, when Plaza handed it out. Owners are fleet names (letters, digits, `-`,
-    /// `_`) and runs have no dot, so the first two dots after `plaza.` end them.
+    /// The owner and run a token names, when Plaza handed it out: `plaza.<owner>.<run>.<secret>`, read from the right
+    /// (run and secret are hex; the owner may hold dots).
     public static func mark(ofToken token: String) -> (owner: String, run: String)? {
         guard token.hasPrefix("plaza.") else { return nil }
-        let parts = token.dropFirst("plaza.".count).split(separator: ".", maxSplits: 2, omittingEmptySubsequences: false)
-        guard parts.count == 3, !parts[0].isEmpty, !parts[1].isEmpty else { return nil }
-        return (String(parts[0]), String(parts[1]))
+        let parts = token.dropFirst("plaza.".count).split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count >= 3 else { return nil }
+        let (run, secret) = (parts[parts.count - 2], parts[parts.count - 1])
+        let owner = parts.dropLast(2).joined(separator: ".")
+        guard !owner.isEmpty, !run.isEmpty, !secret.isEmpty, run.allSatisfy(\.isHexDigit) else { return nil }
+        return (owner, String(run))
     }
 
     /// Room `number`'s secret: HMAC-SHA256 of the number under the admin secret. Without an admin secret, a random

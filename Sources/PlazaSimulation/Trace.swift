@@ -8,7 +8,7 @@ public struct TraceError: Error, Equatable, CustomStringConvertible {
 }
 
 extension Workload {
-    /// Reads a trace (docs/simulate.md): CSV with a header naming its columns, either a conference a line —
+    /// Reads a trace: CSV with a header naming its columns, either a conference a line —
     /// `start`, `end`, `participants`, and optionally `region` (default `default`) and `recorded` (`true`/`false`,
     /// `1`/`0`, `yes`/`no`; default false) — or a participant a line — `conference`, `join`, `leave`, optionally
     /// `region` and `recorded` (a conference's from its first line) —, a conference then running from its first join
@@ -16,12 +16,19 @@ extension Workload {
     /// trace's start, or ISO 8601 date-times (`2026-03-02T09:00:00Z`), then counted from midnight UTC of the day
     /// of the earliest one. The workload lasts until the last conference ends, or `duration` when that is longer.
     public static func trace(_ text: String, duration: Double? = nil) throws(TraceError) -> Workload {
+        let text = text.hasPrefix("\u{FEFF}") ? String(text.dropFirst()) : text  // a byte-order mark, as spreadsheets write
         var lines = text.split(omittingEmptySubsequences: false) { $0 == "\n" || $0 == "\r\n" }.enumerated()
             .map { (number: $0.offset + 1, text: $0.element.trimmingCharacters(in: .whitespaces)) }
             .filter { !$0.text.isEmpty && !$0.text.hasPrefix("#") }
         guard !lines.isEmpty else { throw TraceError(line: 1, message: "empty: a header line is needed") }
         let header = lines.removeFirst()
-        let columns = header.text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        // Spreadsheets may end every line with a comma: empty trailing fields are dropped from the header and rows.
+        func fields(_ line: String) -> [String] {
+            var fields = line.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            while fields.count > 1, fields.last?.isEmpty == true { fields.removeLast() }
+            return fields
+        }
+        let columns = fields(header.text)
         func index(_ name: String) -> Int? { columns.firstIndex(of: name) }
         let perParticipant = index("conference") != nil
         let required = perParticipant ? ["conference", "join", "leave"] : ["start", "end", "participants"]
@@ -34,29 +41,40 @@ extension Workload {
         }
         var rows: [(number: Int, fields: [String])] = []
         for line in lines {
-            let fields = line.text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
-            guard fields.count == columns.count else {
-                throw TraceError(line: line.number, message: "\(fields.count) fields where the header names \(columns.count)")
+            var row = fields(line.text)
+            // Optional columns left empty at the end of a line.
+            while row.count < columns.count, columns.count - row.count <= 2, ["region", "recorded"].contains(columns[row.count]) {
+                row.append("")
             }
-            rows.append((line.number, fields))
+            guard row.count == columns.count else {
+                throw TraceError(line: line.number, message: "\(row.count) fields where the header names \(columns.count)")
+            }
+            rows.append((line.number, row))
         }
         // Times: all seconds, or all ISO 8601 date-times counted from midnight UTC of the earliest one's day.
         let timeColumns = perParticipant ? ["join", "leave"] : ["start", "end"]
-        var dates: [Double] = []
+        let dates = DateReader()
+        var times: [Int: [String: Double]] = [:]
+        var inSeconds: Bool?
         for row in rows {
-            for name in timeColumns where Double(row.fields[index(name)!]) == nil {
-                guard let date = Self.date(row.fields[index(name)!]) else {
+            for name in timeColumns {
+                let text = row.fields[index(name)!]
+                let seconds = Double(text)
+                guard let value = seconds ?? dates.seconds(text) else {
                     throw TraceError(line: row.number, message: "'\(name)' must be seconds or an ISO 8601 date-time")
                 }
-                dates.append(date)
+                if let inSeconds, inSeconds != (seconds != nil) {
+                    throw TraceError(line: row.number, message: "'\(name)' mixes seconds and date-times: a trace uses one or the other")
+                }
+                inSeconds = seconds != nil
+                times[row.number, default: [:]][name] = value
             }
         }
-        let origin = dates.min().map { ($0 / 86_400).rounded(.down) * 86_400 } ?? 0
+        let origin = inSeconds == false ? ((times.values.flatMap(\.values).min() ?? 0) / 86_400).rounded(.down) * 86_400 : 0
         func time(_ row: (number: Int, fields: [String]), _ name: String) throws(TraceError) -> Double {
-            let text = row.fields[index(name)!]
-            let value = Double(text) ?? Self.date(text).map { $0 - origin }
-            guard let value, value.isFinite, value >= 0 else {
-                throw TraceError(line: row.number, message: "'\(name)' must be seconds ≥ 0 or an ISO 8601 date-time, not '\(text)'")
+            let value = times[row.number]![name]! - origin
+            guard value.isFinite, value >= 0 else {
+                throw TraceError(line: row.number, message: "'\(name)' must be seconds ≥ 0 or an ISO 8601 date-time, not '\(row.fields[index(name)!])'")
             }
             return value
         }
@@ -120,12 +138,20 @@ extension Workload {
         return most
     }
 
-    /// Seconds since the Unix epoch of an ISO 8601 date-time with a time zone (`Z` or `+01:00`), fractions allowed.
-    static func date(_ text: String) -> Double? {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime]
-        if let date = formatter.date(from: text) { return date.timeIntervalSince1970 }
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.date(from: text)?.timeIntervalSince1970
+}
+
+/// Reads ISO 8601 date-times with a time zone (`Z` or `+01:00`), fractions of a second allowed, as seconds since
+/// the Unix epoch; one pair of formatters for a whole trace.
+struct DateReader {
+    let whole = ISO8601DateFormatter()
+    let fractional = ISO8601DateFormatter()
+
+    init() {
+        whole.formatOptions = [.withInternetDateTime]
+        fractional.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+    }
+
+    func seconds(_ text: String) -> Double? {
+        (whole.date(from: text) ?? fractional.date(from: text))?.timeIntervalSince1970
     }
 }

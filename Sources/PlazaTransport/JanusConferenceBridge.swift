@@ -74,13 +74,6 @@ public struct JanusConferenceBridge: ConferenceBridge {
 
 
 
-    /// Janus's "room already exists", "no such room", "no such participant" (gone already) and "error removing
-    /// token" (taken back already): the last three mean a dismissal's work is done.
-    static let roomExists = 427
-    static let noSuchRoom = 426
-    static let noSuchParticipant = 428
-    static let noSuchToken = 490
-
     /// A conference could not be placed: no live, serving Janus has room.
     struct NoBridge: Error, CustomStringConvertible {
         var description: String
@@ -123,7 +116,7 @@ public struct JanusConferenceBridge: ConferenceBridge {
                         description: JanusMarks.description(owner: owner, run: run)),
                     allowList: true)
                 return conference
-            } catch let failure as JanusAdmin.Failure where failure.code == Self.roomExists && attempt < 3 {
+            } catch let failure as JanusAdmin.Failure where failure.code == JanusAdmin.roomExists && attempt < 3 {
                 attempt += 1
             }
         }
@@ -144,44 +137,41 @@ public struct JanusConferenceBridge: ConferenceBridge {
         // media and all.
         do {
             try await admin.remove(token: token)
-        } catch let failure as JanusAdmin.Failure where failure.code == Self.noSuchToken {
+        } catch let failure as JanusAdmin.Failure where failure.code == JanusAdmin.noSuchToken {
         }
-        let present: [JanusAdmin.Participant]
         do {
             try await admin.allow(token, room: conference.room, secret: conference.secret, false)
-            present = try await admin.participants(room: conference.room, secret: conference.secret)
-        } catch let failure as JanusAdmin.Failure where failure.code == Self.noSuchRoom {
-            return
+            _ = try await kick(from: conference) { $0 == participant.rawValue }
+        } catch let failure as JanusAdmin.Failure where failure.code == JanusAdmin.noSuchRoom {
         }
-        for entry in present where entry.display == participant.rawValue {
+    }
+
+    /// Kicks out of `conference` whoever joined under a display `picked` names; the number kicked.
+    private func kick(from conference: BridgeRoom, where picked: (String?) -> Bool) async throws -> Int {
+        let admin = admin(conference.control)
+        var kicked = 0
+        for entry in try await admin.participants(room: conference.room, secret: conference.secret) where picked(entry.display) {
             do {
                 try await admin.kick(entry.id, room: conference.room, secret: conference.secret)
-            } catch let failure as JanusAdmin.Failure where failure.code == Self.noSuchParticipant {
+                kicked += 1
+            } catch let failure as JanusAdmin.Failure where failure.code == JanusAdmin.noSuchParticipant {
             }
         }
+        return kicked
     }
 
     public func close(_ conference: BridgeRoom) async throws {
         do {
             try await admin(conference.control).destroy(room: conference.room, secret: conference.secret)
-        } catch let failure as JanusAdmin.Failure where failure.code == Self.noSuchRoom {
+        } catch let failure as JanusAdmin.Failure where failure.code == JanusAdmin.noSuchRoom {
             // Gone already (the bridge restarted).
         }
     }
 
     /// Kicks whoever joined `conference` under a display that is not one of its members' participant ids.
     public func police(_ conference: BridgeRoom, members: Set<ParticipantID>) async throws -> Int {
-        let admin = admin(conference.control)
         let names = Set(members.map(\.rawValue))
-        var sent = 0
-        for entry in try await admin.participants(room: conference.room, secret: conference.secret) where !names.contains(entry.display ?? "") {
-            do {
-                try await admin.kick(entry.id, room: conference.room, secret: conference.secret)
-                sent += 1
-            } catch let failure as JanusAdmin.Failure where failure.code == Self.noSuchParticipant {
-            }
-        }
-        return sent
+        return try await kick(from: conference) { !names.contains($0 ?? "") }
     }
 
     /// Takes back the tokens this owner handed out in another run and destroys the rooms it made then, on the
@@ -196,7 +186,8 @@ public struct JanusConferenceBridge: ConferenceBridge {
         }
         var ended = 0
         for control in controls {
-            ended += try await admin(control).endLeftovers { $0.owner == owner && $0.run != run }
+            let admin = admin(control)
+            ended += try await admin.end(try await admin.marked()) { owner, run in owner == self.owner && run != self.run }
         }
         return ended
     }

@@ -53,6 +53,10 @@ struct JanusCommand: AsyncParsableCommand {
         }
         let tls = configuration.http.tls
         guard (tls.certificate == nil) == (tls.key == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
+        if configuration.agent.publicURL == nil, tls.certificate != nil || ["0.0.0.0", "::"].contains(configuration.janus.host) {
+            // Its own address would be loopback, or a name the certificate does not carry.
+            throw ValidationError("--public-url is needed with --tls-cert or a wildcard --host: where browsers reach this Janus")
+        }
         bootstrapLogging(level: configuration.logLevel)
         let logger = Logger(label: "plaza.janus")
         let settings = try configuration.janus.settings(
@@ -76,10 +80,16 @@ struct JanusCommand: AsyncParsableCommand {
                 kind: .janus, api: janus.apiURL, internalAPI: agent.internalAPIURL, adminSecret: adminSecret,
                 roomAdminKey: settings.roomAdminKey, registration: agent.registration(id: NodeID(id)), store: registry,
                 interval: .seconds(agent.interval), logger: logger)
-            defer { Task { try? await registry.close() } }
-            try await ServiceGroup(
-                configuration: .init(services: [mediaAgent, JanusWatch(janus: janus)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-            ).run()
+            do {
+                try await ServiceGroup(
+                    configuration: .init(
+                        services: [mediaAgent, JanusWatch(janus: janus)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+                ).run()
+            } catch {
+                try? await registry.close()
+                throw error
+            }
+            try? await registry.close()
         } catch {
             await janus.stop()
             throw CommandFailure(description: "\(error)")

@@ -27,7 +27,8 @@ struct Serve: AsyncParsableCommand {
 
     @Option(help: """
         A pool file of local pools (docs/autoscaling.md, deploy/autoscaling/local.json): this process becomes the \
-        directory of room servers its autoscaler launches on this machine, all on the embedded store; a janus         pool launches Janus bridges for meeting zones and large bubbles ('plaza janus').
+        directory of room servers its autoscaler launches on this machine, all on the embedded store; a janus \
+        pool launches Janus bridges for meeting zones and large bubbles ('plaza janus').
         """)
     var pools: String?
 

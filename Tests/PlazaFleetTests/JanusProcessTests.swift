@@ -2,6 +2,7 @@ import Testing
 import Foundation
 @testable import PlazaFleet
 import PlazaCore
+import PlazaMedia
 
 /// What `plaza janus` writes for Janus, and the keys it reads.
 @Suite struct JanusProcessTests {
@@ -61,5 +62,28 @@ import PlazaCore
         let settings = try JanusInstanceConfiguration().settings(
             instance: "bridges-1", adminSecret: "s", roomAdminKey: nil, certificate: nil, key: nil)
         #expect(settings.folder.hasSuffix("/plaza-janus-bridges-1"))
+    }
+}
+
+/// How Plaza's rooms and tokens on a Janus name their owner and run, read back whatever the owner's name holds.
+@Suite struct JanusMarksTests {
+    @Test(arguments: ["local", "rooms-k3x9", "ip-10-0-0-1.ec2.internal-8080", "node:with:colons"])
+    func marksNameTheirOwnerAndRun(owner: String) {
+        let run = String(randomSecret().prefix(12))
+        let token = JanusMarks.tokenPrefix(owner: owner, run: run) + randomSecret()
+        #expect(JanusMarks.mark(ofToken: token)?.owner == owner)
+        #expect(JanusMarks.mark(ofToken: token)?.run == run)
+        let description = JanusMarks.description(owner: owner, run: run)
+        #expect(JanusMarks.mark(ofDescription: description)?.owner == owner)
+        #expect(JanusMarks.mark(ofDescription: description)?.run == run)
+    }
+
+    @Test func whatPlazaDidNotMarkIsNotRead() {
+        for token in ["someone-elses", "plaza.", "plaza.a.b", "plaza.owner.not-hex.secret"] {
+            #expect(JanusMarks.mark(ofToken: token) == nil, "\(token)")
+        }
+        for description in [nil, "Demo room", "plaza:", "plaza:owner", "plaza:owner:not hex"] {
+            #expect(JanusMarks.mark(ofDescription: description) == nil, "\(description ?? "nil")")
+        }
     }
 }

@@ -60,4 +60,23 @@ import PlazaTesting
             #expect(try await eventually { !FileManager.default.fileExists(atPath: "/proc/\(pid)") }, "child \(pid) still runs")
         }
     }
+
+    @Test func whatAnInstanceThatWasKilledLeftRunningIsStoppedWhenTheProviderLists() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("plaza-local-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let settings = LocalProviderSettings(
+            executable: "/bin/sh", arguments: ["-c", #"sleep 60 & echo $! > "$0.child"; wait"#, "\(folder.path)/w-k"], stopTimeout: 5)
+        let pool = PoolConfiguration(name: "workers", kind: .custom, min: 0, max: 1, provider: .local(settings))
+        let provider = LocalProvider(settings: settings, pool: pool, directory: folder, store: "sqlite:/nowhere")
+        try await provider.launch(LaunchRequest(id: "w-k", capacity: 1))
+        func read(_ name: String) -> String? { try? String(contentsOf: folder.appendingPathComponent(name), encoding: .utf8) }
+        #expect(try await eventually { read("w-k.child") != nil })
+        let child = try #require(Int32(read("w-k.child")?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""))
+        let leader = try #require(
+            (try JSONSerialization.jsonObject(with: Data((read("w-k.json") ?? "{}").utf8)) as? [String: Any])?["pid"] as? Int)
+        // The instance dies alone, as a crash: its child runs on in the instance's process group.
+        kill(Int32(leader), SIGKILL)
+        #expect(try await eventually { try await provider.list().isEmpty })
+        #expect(try await eventually { !FileManager.default.fileExists(atPath: "/proc/\(child)") }, "the child was left running")
+    }
 }

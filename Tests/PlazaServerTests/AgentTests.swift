@@ -221,14 +221,14 @@ import PlazaWebSocketClient
             try await admin.create(
                 JanusAdmin.Room(
                     id: id, secret: JanusMarks.roomSecret(id, adminSecret: janus.adminSecret), pin: "p", publishers: 4, bitrate: 128_000,
-                    description: JanusMarks.description(owner: owner, run: "r1")))
-            try await admin.add(token: JanusMarks.tokenPrefix(owner: owner, run: "r1") + "secret")
+                    description: JanusMarks.description(owner: owner, run: "a1")))
+            try await admin.add(token: JanusMarks.tokenPrefix(owner: owner, run: "a1") + "secret")
         }
         #expect(try await eventually { try await !admin.exists(room: 81) }, "\(agent.log)")
-        #expect(try await eventually { try await !admin.tokens().contains("plaza.node-gone.r1.secret") })
+        #expect(try await eventually { try await !admin.tokens().contains("plaza.node-gone.a1.secret") })
         #expect(try await admin.exists(room: 82), "a registered room server's")
         #expect(try await admin.exists(room: 71), "not Plaza's")
-        #expect(try await admin.tokens().contains("plaza.janus-1.r1.secret"))
+        #expect(try await admin.tokens().contains("plaza.janus-1.a1.secret"))
 
         // A wrong admin secret: Janus refuses, so its sessions are unknown and it is not reported.
         let refused = try PlazaProcess(

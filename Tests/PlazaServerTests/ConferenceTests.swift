@@ -265,16 +265,16 @@ import Synchronization
             try await admin.create(
                 JanusAdmin.Room(id: id, secret: secret, pin: "pin", publishers: 4, bitrate: 128_000, description: description))
         }
-        try await leave(4001, "plaza:local:earlier")
-        try await leave(4002, "plaza:node-b:earlier")
+        try await leave(4001, "plaza:local:ea51e7")
+        try await leave(4002, "plaza:node-b:ea51e7")
         try await leave(4003, nil)
-        for token in ["plaza.local.earlier.secret", "plaza.node-b.earlier.secret", "someone-elses"] { try await admin.add(token: token) }
+        for token in ["plaza.local.ea51e7.5ec7e7", "plaza.node-b.ea51e7.5ec7e7", "someone-elses"] { try await admin.add(token: token) }
         let server = try await Self.start(janus)
         try await eventually("the earlier run's conference is ended") { try await !admin.exists(room: 4001) }
         #expect(try await admin.exists(room: 4002), "another server's")
         #expect(try await admin.exists(room: 4003), "not Plaza's")
-        try await eventually("the earlier run's token is taken back") { try await !admin.tokens().contains("plaza.local.earlier.secret") }
-        #expect(Set(try await admin.tokens()).isSuperset(of: ["plaza.node-b.earlier.secret", "someone-elses"]))
+        try await eventually("the earlier run's token is taken back") { try await !admin.tokens().contains("plaza.local.ea51e7.5ec7e7") }
+        #expect(Set(try await admin.tokens()).isSuperset(of: ["plaza.node-b.ea51e7.5ec7e7", "someone-elses"]))
         // What this run opens is its own: described so, with a secret only the admin secret's holders can derive.
         let (ann, _) = try await server.enter("party", name: "Ann")
         let (bob, _) = try await server.enter("party", name: "Bob")
@@ -282,7 +282,7 @@ import Synchronization
         bob.send(#"{"type":"move","x":700,"y":100}"#)
         let room = try #require(try await Self.conference(ann).int("room"))
         let listed = try await admin.rooms().first { $0.id == room }
-        #expect(listed?.description?.hasPrefix("plaza:local:") == true && listed?.description != "plaza:local:earlier")
+        #expect(listed?.description?.hasPrefix("plaza:local:") == true && listed?.description != "plaza:local:ea51e7")
         #expect(JanusMarks.roomSecret(room, adminSecret: janus.adminSecret) != JanusMarks.roomSecret(room, adminSecret: "other"))
         try await server.stop()
     }

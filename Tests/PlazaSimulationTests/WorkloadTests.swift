@@ -29,6 +29,12 @@ import Testing
         #expect(dates.conferences.map(\.region) == ["default", "default"] && dates.duration == 7 * 86_400)
     }
 
+    @Test func spreadsheetExportsAreRead() throws {
+        let workload = try Workload.trace("\u{FEFF}start,end,participants,region,\r\n0,60,2,eu,\r\n30,90,3,,\r\n")
+        #expect(workload.conferences.map(\.region) == ["eu", "default"])
+        #expect(workload.conferences.map(\.participants) == [2, 3])
+    }
+
     @Test func participantRowsMakeConferencesOfTheirPeak() throws {
         let workload = try Workload.trace(
             """
@@ -54,6 +60,8 @@ import Testing
         ("start,end,participants\nnoon,10,2", "line 2: 'start' must be seconds or an ISO 8601 date-time"),
         ("start,end,participants,recorded\n0,10,2,maybe", "line 2: 'recorded' must be true or false, not 'maybe'"),
         ("conference,join,leave\na,5,5", "line 2: 'leave' must be after 'join'"),
+        ("start,end,participants\n0,10,2\n2026-03-02T09:00:00Z,2026-03-02T10:00:00Z,2",
+         "line 3: 'start' mixes seconds and date-times: a trace uses one or the other"),
     ])
     func badTracesNameTheirLine(text: String, message: String) {
         #expect(throws: TraceError.self) { try Workload.trace(text) }
