@@ -63,11 +63,7 @@ public struct MediaAgent: Service {
 
     private func pollUntilCancelled() async {
         var registered = false
-        var drainRequested = false
-        var recording: RoomName?
-        /// Whether Jibri has been busy since this recording was assigned: when it goes idle after that, the
-        /// recording ended on its own (the meeting ended) and the recorder is given back.
-        var recordingSeen = false
+        var reactions = AgentReactions()
         /// Whether looking for orphans failed already (said once per failure run).
         var orphansWarned = false
         while !Task.isCancelled {
@@ -80,9 +76,15 @@ public struct MediaAgent: Service {
                 let observation = await observe()
                 if observation.healthy {
                     let answer = try await store.report(node: registration.id, observation.report, now: store.fleetTime())
-                    if answer.drain, !drainRequested {
-                        try await drain()
-                        drainRequested = true
+                    for action in reactions.step(kind: kind, busy: observation.busy, answer: answer) {
+                        switch action {
+                        case .drain: try await drain()
+                        case .record(let room, let replacing): try await record(room, replacing: replacing)
+                        case .recordingEnded(let room):
+                            _ = try await store.stopRecording(room)
+                            logger.notice("recording ended on its own; recorder free", metadata: ["room": "\(room)"])
+                        }
+                        reactions.carriedOut(action)
                     }
                     if kind == .janus {
                         do {
@@ -92,19 +94,6 @@ public struct MediaAgent: Service {
                             // A Janus without stored tokens, or an admin API that refuses: said once, not every pass.
                             if !orphansWarned { logger.warning("could not look for conferences of room servers gone", metadata: ["error": "\(error)"]) }
                             orphansWarned = true
-                        }
-                    }
-                    if kind == .jibri, answer.recording != recording {
-                        try await record(answer.recording, replacing: recording)
-                        recording = answer.recording
-                        recordingSeen = false
-                    } else if kind == .jibri, let room = recording {
-                        let busy = observation.busy
-                        if busy { recordingSeen = true }
-                        if recordingSeen, !busy {
-                            _ = try await store.stopRecording(room)
-                            logger.notice("recording ended on its own; recorder free", metadata: ["room": "\(room)"])
-                            recording = nil
                         }
                     }
                 } else {
