@@ -184,11 +184,19 @@ public struct JanusConferenceBridge: ConferenceBridge {
         case .placed(let fleet):
             controls = try await fleet.registry.nodes().filter { $0.registration.kind == .janus }.compactMap(\.registration.controlURL)
         }
+        // A bridge that does not answer (a dead one still registered) does not keep the others from being swept;
+        // its failure is thrown afterwards, so the sweep is tried again.
         var ended = 0
+        var failure: (any Error)?
         for control in controls {
             let admin = admin(control)
-            ended += try await admin.end(try await admin.marked()) { owner, run in owner == self.owner && run != self.run }
+            do {
+                ended += try await admin.end(try await admin.marked()) { owner, run in owner == self.owner && run != self.run }
+            } catch {
+                failure = error
+            }
         }
+        if let failure { throw failure }
         return ended
     }
 

@@ -42,7 +42,9 @@ import PlazaTesting
                 (try? String(contentsOf: file, encoding: .utf8)).flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
             }
             #expect(try await eventually { pid() != nil })
-            childPids.append(try #require(pid()))
+            let child = try #require(pid())
+            #expect(FileManager.default.fileExists(atPath: "/proc/\(child)"), "the child runs before its instance stops")
+            childPids.append(child)
         }
         for id: InstanceID in ["w-a", "w-b", "w-c"] {
             try await provider.terminate(id)
@@ -72,6 +74,7 @@ import PlazaTesting
         func read(_ name: String) -> String? { try? String(contentsOf: folder.appendingPathComponent(name), encoding: .utf8) }
         #expect(try await eventually { read("w-k.child") != nil })
         let child = try #require(Int32(read("w-k.child")?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""))
+        #expect(FileManager.default.fileExists(atPath: "/proc/\(child)"))
         let leader = try #require(
             (try JSONSerialization.jsonObject(with: Data((read("w-k.json") ?? "{}").utf8)) as? [String: Any])?["pid"] as? Int)
         // The instance dies alone, as a crash: its child runs on in the instance's process group.

@@ -88,14 +88,16 @@ import PlazaProtocol
         bob.close()
 
         // Stopping Plaza stops the bridge's Janus with it.
-        serve.stop()
-        try await eventually("no Janus of the instance is left", seconds: 20) {
+        func janusRuns() -> Bool {
             let processes = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-            return !processes.contains { pid in
+            return processes.contains { pid in
                 guard Int32(pid) != nil, let line = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
                 return String(decoding: line, as: UTF8.self).contains("plaza-janus-\(id)/janus.jcfg")
             }
         }
+        #expect(janusRuns(), "the instance's Janus is found while it serves")
+        serve.stop()
+        try await eventually("no Janus of the instance is left", seconds: 20) { !janusRuns() }
     }
 
     /// Polls `condition` every 200 ms for up to `seconds`.
