@@ -47,7 +47,7 @@ func tests(_ name: String, _ dependencies: [Target.Dependency]) -> Target {
 /// The libraries other packages may use, leaves first.
 let libraries = [
     "PlazaCore", "PlazaProtocol", "PlazaFleetModel", "PlazaPlacement", "PlazaAutoscaling", "PlazaStore", "PlazaSQLite",
-    "PlazaPostgres", "PlazaAuth", "PlazaRooms", "PlazaMedia", "PlazaTLS", "PlazaTransport", "PlazaDirectory", "PlazaFleet", "PlazaTesting",
+    "PlazaPostgres", "PlazaMemoryStore", "PlazaAuth", "PlazaRooms", "PlazaMedia", "PlazaTLS", "PlazaTransport", "PlazaDirectory", "PlazaFleet", "PlazaTesting",
     "PlazaSimulation",
 ]
 
@@ -92,13 +92,15 @@ let package = Package(
         // scale-in order. Pure functions of metrics and time, like placement.
         library("PlazaAutoscaling", ["PlazaFleetModel", "PlazaPlacement"]),
         // What `plaza simulate` replays: workloads from trace files or drawn for a synthetic week.
-        library("PlazaSimulation", ["PlazaPlacement"]),
+        library("PlazaSimulation", ["PlazaPlacement", "PlazaFleet", "PlazaFleetModel", "PlazaAutoscaling", "PlazaStore", "PlazaMemoryStore", "PlazaCore", logging]),
         // The stores' protocols, one per concern, and the records they exchange.
         library("PlazaStore", ["PlazaCore", "PlazaFleetModel", "PlazaPlacement"]),
         // The embedded engine of every store: one SQLite file.
         library("PlazaSQLite", ["PlazaStore", "PlazaPlacement", sqliteNIO, logging]),
         // The PostgreSQL engine of every store, for processes of a fleet that share one database.
         library("PlazaPostgres", ["PlazaStore", "PlazaFleetModel", "PlazaPlacement", postgresNIO, logging]),
+        // Every store in this process's memory: what `plaza simulate` runs the fleet on.
+        library("PlazaMemoryStore", ["PlazaStore", "PlazaPlacement", "PlazaFleetModel", "PlazaCore"]),
         // Room-scoped tokens: issuing our own and verifying an external auth service's.
         library("PlazaAuth", ["PlazaCore", jwtKit, crypto, cryptoExtras]),
         // The process's Prometheus metrics, with bounded labels.
@@ -165,12 +167,12 @@ let package = Package(
             "PlazaTesting",
             [
                 "PlazaRoles", "PlazaTransport", "PlazaDirectory", "PlazaRooms", "PlazaCore", "PlazaProtocol",
-                "PlazaWebSocketClient", "PlazaStore", "PlazaHTTPClient", "PlazaFleet", nioCore, nioPosix, logging,
+                "PlazaWebSocketClient", "PlazaStore", "PlazaHTTPClient", "PlazaFleet", "PlazaMemoryStore", nioCore, nioPosix, logging,
             ]),
         .executableTarget(
             name: "plaza",
             dependencies: [
-                "PlazaRoles", "PlazaBench", "PlazaFleet", "PlazaDirectory", "PlazaStore", "PlazaFleetModel", "PlazaHTTPClient",
+                "PlazaRoles", "PlazaBench", "PlazaFleet", "PlazaSimulation", "PlazaDirectory", "PlazaStore", "PlazaFleetModel", "PlazaHTTPClient",
                 "PlazaCore", argumentParser, serviceLifecycle, unixSignals, configuration, systemPackage, logging, nioCore,
             ],
             swiftSettings: swiftSettings
@@ -178,7 +180,7 @@ let package = Package(
         tests("PlazaCoreTests", ["PlazaCore", "PlazaProtocol"]),
         tests("PlazaPlacementTests", ["PlazaPlacement", "PlazaFleetModel"]),
         tests("PlazaAutoscalingTests", ["PlazaAutoscaling", "PlazaFleetModel"]),
-        tests("PlazaSimulationTests", ["PlazaSimulation"]),
+        tests("PlazaSimulationTests", ["PlazaSimulation", "PlazaFleet", "PlazaFleetModel", "PlazaAutoscaling", "PlazaStore", "PlazaTesting", logging]),
         tests("PlazaRoomsTests", ["PlazaRooms", "PlazaCore", "PlazaProtocol", "PlazaStore", "PlazaAuth", "PlazaMetrics"]),
         tests("PlazaTransportTests", ["PlazaTransport", "PlazaProtocol"]),
         tests("PlazaTLSTests", ["PlazaTLS", "PlazaCore", nioSSL, nioCore, nioEmbedded, x509, crypto, logging]),

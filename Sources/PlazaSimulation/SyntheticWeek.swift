@@ -56,6 +56,23 @@ public struct SyntheticWeek: Sendable, Equatable {
 
     public init(users: Int, seed: UInt64 = 1) { (self.users, self.seed) = (users, seed) }
 
+    /// Refuses parameters that make no week: negative rates or shares, shares over 1, no region.
+    public func validate() throws(SyntheticWeekError) {
+        guard users > 0 else { throw SyntheticWeekError("users must be > 0") }
+        guard !regions.isEmpty, regions.allSatisfy({ $0.share >= 0 && !$0.name.isEmpty }), regions.contains(where: { $0.share > 0 }) else {
+            throw SyntheticWeekError("regions need a name each, shares ≥ 0 and one share > 0")
+        }
+        guard meetingsPerUserDay >= 0, weekendFactor >= 0 else { throw SyntheticWeekError("meetings per user-day and the weekend factor must be ≥ 0") }
+        guard (0...1).contains(recordedShare) else { throw SyntheticWeekError("the recorded share must be within 0…1") }
+        guard smallShare >= 0, mediumShare >= 0, smallShare + mediumShare <= 1 else {
+            throw SyntheticWeekError("the small and medium shares must be ≥ 0 and add up to at most 1")
+        }
+        guard largeMean >= 16, largeSigma >= 0, largestMeeting >= 16 else {
+            throw SyntheticWeekError("large meetings need a mean ≥ 16, a deviation ≥ 0 and a largest meeting ≥ 16")
+        }
+        guard meanDurationMinutes > 0, durationSigma >= 0 else { throw SyntheticWeekError("the mean duration must be > 0 and its deviation ≥ 0") }
+    }
+
     /// The mean meeting size these parameters give: exact for the small and medium parts; for the large part, the
     /// log-normal's mean, which the floor of 16 raises a little (to about 49 with the defaults: 10.05 in all).
     public var meanSize: Double {
@@ -137,4 +154,10 @@ func uniform(_ random: inout SplitMix64) -> Double { Double(random.next() >> 11)
 func logNormal(mean: Double, sigma: Double, _ random: inout SplitMix64) -> Double {
     let normal = sqrt(-2 * log(1 - uniform(&random))) * cos(2 * .pi * uniform(&random))
     return exp(log(mean) - sigma * sigma / 2 + sigma * normal)
+}
+
+/// Synthetic-week parameters that make no week.
+public struct SyntheticWeekError: Error, Equatable, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
 }

@@ -1,5 +1,7 @@
 public import PlazaStore
 import PlazaRoles
+import PlazaMemoryStore
+import PlazaFleetModel
 import Logging
 import Foundation
 
@@ -8,6 +10,8 @@ import Foundation
 public enum StoreEngine: String, CaseIterable, Sendable {
     case sqlite
     case postgres
+    /// `plaza simulate`'s store: every opening of one location shares it.
+    case memory
 
     /// A new, empty place for a store: a folder for SQLite, a database URL for PostgreSQL.
     public func newLocation() throws -> String {
@@ -18,6 +22,8 @@ public enum StoreEngine: String, CaseIterable, Sendable {
             return path
         case .postgres:
             return try PostgresServer.shared().createDatabase()
+        case .memory:
+            return "memory-\(UUID().uuidString)"
         }
     }
 
@@ -27,6 +33,7 @@ public enum StoreEngine: String, CaseIterable, Sendable {
         switch self {
         case .sqlite: try await SharedStores.open("sqlite:" + location + "/plaza.sqlite", logger: Logger(label: "test"))
         case .postgres: try await SharedStores.open(location, logger: Logger(label: "test"))
+        case .memory: MemoryStore.named(location, clock: wallClockMilliseconds)
         }
     }
 

@@ -11,7 +11,7 @@ struct Plaza: AsyncParsableCommand {
         abstract: "Real-time meeting spaces: rooms, chat, presence, positions and signalling over WebSocket.",
         subcommands: [
             Serve.self, Node.self, DirectoryCommand.self, AutoscalerCommand.self, AgentCommand.self, JanusCommand.self, FleetCommand.self, SecretsCommand.self,
-            Bench.self,
+            SimulateCommand.self, Bench.self,
         ]
     )
 }
