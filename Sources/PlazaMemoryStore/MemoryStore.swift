@@ -1,7 +1,8 @@
 // Every store protocol held in this process's memory: what `plaza simulate` runs the fleet on, a week of passes in
 // seconds. It keeps the engines' contract — the same suites run on it as on SQLite and PostgreSQL (`StoreEngine`)
 // — and the decisions stay the shared ones (`Placement`, `Occupancy`, `NodeRecord.mayRecord`); only the rows
-// live in dictionaries. Nothing survives the process.
+// live in dictionaries. Nothing survives the process. Unlike the SQL engines it keeps no list of placement
+// candidates up to a second old: it samples from the nodes as they are, which it can afford.
 
 public import PlazaCore
 public import PlazaFleetModel
@@ -50,9 +51,9 @@ public actor MemoryStore: SharedStore {
     private var resumedAt: Int64 = 0
     private var lease: (holder: String, term: Int64, until: Int64)?
     private var pools: [PoolName: Pool] = [:]
+    /// Instances not terminated (what a pass reads), and terminated ones (kept for the record until pruned).
     private var instances: [InstanceID: FleetInstance] = [:]
-    /// The instances not terminated: what a pass reads.
-    private var active: Set<InstanceID> = []
+    private var terminated: [InstanceID: FleetInstance] = [:]
     private var activities: [ScalingActivity] = []
     private var nextActivity: Int64 = 1
 
@@ -233,9 +234,9 @@ public actor MemoryStore: SharedStore {
         }
         var random = SplitMix64(seed: seed)
         let chosen = try await Placement.choose(candidates: candidates, region: region, now: now, policy: policy, using: &random) { only in
-            let ids = only ?? nodeIDs
-            return ids.compactMap { id -> NodeLoad? in
-                guard let node = nodes[id], node.reportedAt >= live, node.registration.kind == .roomServer else { return nil }
+            let wanted = only.map(Set.init)
+            return nodeIDs.compactMap { id -> NodeLoad? in
+                guard wanted?.contains(id) ?? true, let node = nodes[id], node.reportedAt >= live, node.registration.kind == .roomServer else { return nil }
                 let placed = placedSince(external?.since ?? node.reportedAt, on: id, in: placedOn) { room, at in
                     placements[room].map { $0.node == id && $0.placedAt == at } ?? false
                 }
@@ -295,7 +296,11 @@ public actor MemoryStore: SharedStore {
 
     /// Notes a placement in a node's index, kept in time order.
     private static func add(_ room: RoomName, at: Int64, to node: NodeID, in index: inout [NodeID: [(at: Int64, room: RoomName)]]) {
-        let position = index[node]?.lastIndex { $0.at <= at }.map { $0 + 1 } ?? 0
+        let entries = index[node] ?? []
+        // One row is one placement: the same room at the same time is noted once.
+        let recent = entries.reversed().prefix(while: { $0.at >= at })
+        guard !recent.contains(where: { $0.at == at && $0.room == room }) else { return }
+        let position = entries.lastIndex { $0.at <= at }.map { $0 + 1 } ?? 0
         index[node, default: []].insert((at, room), at: position)
     }
 
@@ -439,20 +444,31 @@ public actor MemoryStore: SharedStore {
     public func save(_ instance: FleetInstance) async throws {
         var saved = instance
         // As the engines' upsert: an instance saved again keeps its protection (set through `setProtected`).
-        if let existing = instances[instance.id] { saved.protected = existing.protected }
-        instances[instance.id] = saved
-        if saved.state == .terminated { active.remove(saved.id) } else { active.insert(saved.id) }
+        if let existing = instances[instance.id] ?? terminated[instance.id] { saved.protected = existing.protected }
+        if saved.state == .terminated {
+            instances[saved.id] = nil
+            terminated[saved.id] = saved
+        } else {
+            terminated[saved.id] = nil
+            instances[saved.id] = saved
+        }
     }
 
     public func rename(instance: InstanceID, to id: InstanceID) async throws {
+        guard instance != id else { return }
+        guard instances[id] == nil, terminated[id] == nil else { throw StoreError(.conflict, "an instance \(id) exists already") }
+        if var ended = terminated.removeValue(forKey: instance) {
+            ended.id = id
+            terminated[id] = ended
+            return
+        }
         guard var existing = instances.removeValue(forKey: instance) else { return }
         existing.id = id
         instances[id] = existing
-        if active.remove(instance) != nil { active.insert(id) }
     }
 
     public func instances(pool: PoolName?, includeTerminated: Bool) async throws -> [FleetInstance] {
-        let candidates = includeTerminated ? Array(instances.values) : active.compactMap { instances[$0] }
+        let candidates = includeTerminated ? Array(instances.values) + Array(terminated.values) : Array(instances.values)
         return candidates.filter { pool == nil || $0.pool == pool }.sorted { ($0.launchedAt, $0.id) < ($1.launchedAt, $1.id) }
     }
 
@@ -478,16 +494,15 @@ public actor MemoryStore: SharedStore {
 
     @discardableResult
     public func prune(before: Int64) async throws -> Int {
-        let counts = (activities.count, instances.count, conferences.count)
+        let counts = (activities.count, terminated.count, conferences.count)
         activities.removeAll { $0.at < before }
-        instances = instances.filter { !($0.value.state == .terminated && $0.value.stateSince < before) }
-        active = active.filter { instances[$0] != nil }
+        terminated = terminated.filter { $0.value.stateSince >= before }
         conferences = conferences.filter { $0.value.leaseUntil >= before }
         if conferences.count < counts.2 {
             for (node, entries) in conferencesPlacedOn {
                 conferencesPlacedOn[node] = entries.filter { conferences[$0.room]?.bridge == node }
             }
         }
-        return counts.0 - activities.count + counts.1 - instances.count + counts.2 - conferences.count
+        return counts.0 - activities.count + counts.1 - terminated.count + counts.2 - conferences.count
     }
 }

@@ -111,24 +111,28 @@ public struct CapacityModel: Sendable, Equatable, Codable {
         return model
     }
 
+    /// Seconds a delay or a retry may take at most: a year.
+    static let longestDelay = 365 * 86_400.0
+
     func validate() throws(ModelError) {
         for (key, value) in [
-            ("videoKbps", videoKbps), ("audioKbps", audioKbps), ("maxReceiveKbps", maxReceiveKbps), ("sendKbps", sendKbps), ("egressPricePerGB", egressPricePerGB),
-        ] where !(value >= 0) {
-            throw ModelError("\(key) must be ≥ 0")
+            ("videoKbps", videoKbps), ("audioKbps", audioKbps), ("maxReceiveKbps", maxReceiveKbps), ("sendKbps", sendKbps),
+            ("egressPricePerGB", egressPricePerGB),
+        ] where !(value >= 0 && value < 1e12) {
+            throw ModelError("\(key) must be a number ≥ 0")
         }
         guard lastN >= 0, audioStreams >= 0 else { throw ModelError("lastN and audioStreams must be ≥ 0") }
         guard bridgeMinParticipants >= 1 else { throw ModelError("bridgeMinParticipants must be ≥ 1") }
-        guard retrySeconds > 0 else { throw ModelError("retrySeconds must be > 0") }
+        guard retrySeconds >= 1, retrySeconds <= Self.longestDelay else { throw ModelError("retrySeconds must be within 1 … 31536000") }
         for (section, entries) in [("kinds", kinds), ("pools", pools)] {
             for (name, entry) in entries.sorted(by: { $0.key < $1.key }) {
                 let at = "\(section).\(name)"
                 if let participants = entry.participants, participants < 1 { throw ModelError("\(at).participants must be ≥ 1") }
-                for (key, value) in [
-                    ("egressMbps", entry.egressMbps), ("pricePerHour", entry.pricePerHour), ("launchDelay", entry.launchDelay),
-                    ("bootDelay", entry.bootDelay),
+                for (key, value, limit) in [
+                    ("egressMbps", entry.egressMbps, 1e9), ("pricePerHour", entry.pricePerHour, 1e9),
+                    ("launchDelay", entry.launchDelay, Self.longestDelay), ("bootDelay", entry.bootDelay, Self.longestDelay),
                 ] {
-                    if let value, !(value >= 0) { throw ModelError("\(at).\(key) must be ≥ 0") }
+                    if let value, !(value >= 0 && value <= limit) { throw ModelError("\(at).\(key) must be within 0 … \(Int(limit))") }
                 }
             }
         }

@@ -49,11 +49,20 @@ public struct Simulation: Sendable {
         case pass(at: Int64)
     }
 
-    /// The passes' interval: the shortest pool period.
-    public var tick: Double { pools.map(\.period).min() ?? 60 }
+    /// The interval of the autoscaler's ticks and the instances' beats: the greatest common divisor of the pools'
+    /// periods (whole milliseconds), so that every pool passes on its own period.
+    public var tick: Double {
+        func gcd(_ a: Int64, _ b: Int64) -> Int64 { b == 0 ? a : gcd(b, a % b) }
+        let periods = pools.map { Int64(($0.period * 1000).rounded()) }
+        guard let first = periods.first else { return 60 }
+        return Double(periods.dropFirst().reduce(first, gcd)) / 1000
+    }
 
     /// Runs the workload to its end. `progress` hears the share done (0…1) now and then.
     public func run(progress: (@Sendable (Double) -> Void)? = nil, recordInputs: Bool = false) async throws -> Outcome {
+        guard tick >= 1 else {
+            throw SimulationError("the pools' periods must have a common divisor of at least a second (it is \(tick) s)")
+        }
         var engine = try await Engine(self, recordInputs: recordInputs)
         do {
             let outcome = try await engine.run(progress: progress)
@@ -101,6 +110,8 @@ private struct Engine {
     /// retry meanwhile is answered without asking the store again (its answer could only be the same).
     var capacityEpoch = 0
     var refusedAt: [NodeKind: Int] = [:]
+    /// Seconds between two samples of the timelines: a whole number of ticks.
+    var timelineStep = 0.0
 
     struct Machine {
         let id: InstanceID
@@ -145,6 +156,8 @@ private struct Engine {
         var ended = false
         /// Whether a placement was tried yet (from its start).
         var attempted = false
+        /// Whether a retry is scheduled.
+        var retrying = false
         var roomServer: NodeID?
         var fence: Fence?
         var bridge: NodeID?
@@ -238,6 +251,7 @@ private struct Engine {
         let epoch = simulation.epoch
         let end = epoch + Int64(simulation.workload.duration * 1000)
         let sampleEvery = max(1, Int((simulation.timelineStep * 1000 / Double(tickMilliseconds)).rounded()))
+        timelineStep = Double(sampleEvery) * simulation.tick
         var tickNumber = 0
         var lastProgress = -1
         var now = epoch
@@ -261,6 +275,15 @@ private struct Engine {
                 lastProgress = done
                 progress?(min(1, Double(done) / 100))
             }
+        }
+        // What happens after the last tick, up to the end; then the meetings still under way end with the run.
+        while let event = events.pop(before: end) {
+            setTime(event.at)
+            try await handle(event)
+        }
+        setTime(end)
+        for index in conferences.indices where conferences[index].attempted && !conferences[index].ended {
+            try await endConference(index, now: end)
         }
         return try await finish(end: end)
     }
@@ -286,6 +309,7 @@ private struct Engine {
             peakParticipants = max(peakParticipants, participantsNow)
             try await place(index, now: event.at, firstTry: true)
         case .retry(let index):
+            conferences[index].retrying = false
             guard !conferences[index].ended else { return }
             try await place(index, now: event.at, firstTry: false)
         case .end(let index):
@@ -316,7 +340,7 @@ private struct Engine {
                 changed.insert(placement.node)
             } else if !conference.waitedRoom {
                 conference.waitedRoom = true
-                tally(kind: .roomServer) { $0.conferencesKeptWaiting += 1 }
+                tally(kind: .roomServer, region: conference.spec.region) { $0.conferencesKeptWaiting += 1 }
             }
         }
         if conference.needsBridge, conference.bridge == nil, let bridgeKind {
@@ -333,7 +357,7 @@ private struct Engine {
                 changed.insert(placement.bridge)
             } else if !conference.waitedBridge {
                 conference.waitedBridge = true
-                tally(kind: bridgeKind) { $0.conferencesKeptWaiting += 1 }
+                tally(kind: bridgeKind, region: conference.spec.region) { $0.conferencesKeptWaiting += 1 }
             }
         }
         if conference.needsRecording, conference.recorder == nil {
@@ -348,7 +372,7 @@ private struct Engine {
                 changed.insert(recording.recorder)
             } else if !conference.waitedRecording {
                 conference.waitedRecording = true
-                tally(kind: .jibri) { $0.recordingsKeptWaiting += 1 }
+                tally(kind: .jibri, region: conference.spec.region) { $0.recordingsKeptWaiting += 1 }
             }
         }
         conferences[index] = conference
@@ -357,7 +381,10 @@ private struct Engine {
             (conference.needsRoom && conference.roomServer == nil) || (conference.needsBridge && conference.bridge == nil)
             || (conference.needsRecording && conference.recorder == nil)
         let retryAt = now + Int64(simulation.model.retrySeconds * 1000)
-        if missing, retryAt < conference.end { events.push(retryAt, .retry(index)) }
+        if missing, retryAt < conference.end, !conference.retrying {
+            conferences[index].retrying = true
+            events.push(retryAt, .retry(index))
+        }
         for node in changed.sorted() { try await beat(node, now: now) }
     }
 
@@ -372,7 +399,7 @@ private struct Engine {
                 changed.insert(node)
                 if let fence = conference.fence { try await store.release(conference.room, fence: fence) }
             } else {
-                tally(kind: .roomServer) { $0.conferencesRefused += 1 }
+                tally(kind: .roomServer, region: conference.spec.region) { $0.conferencesRefused += 1 }
             }
         }
         if conference.needsBridge, let bridgeKind {
@@ -380,7 +407,7 @@ private struct Engine {
                 unhost(index, from: node, media: true)
                 changed.insert(node)
             } else {
-                tally(kind: bridgeKind) { $0.conferencesRefused += 1 }
+                tally(kind: bridgeKind, region: conference.spec.region) { $0.conferencesRefused += 1 }
             }
         }
         if conference.needsRecording {
@@ -390,9 +417,9 @@ private struct Engine {
                 changed.insert(node)
                 let pool = machines[node]?.pool
                 let wait = Double(startedAt - conference.start) / 1000
-                if let pool { tallies[pool].recordingWaits.append(wait) } else { tally(kind: .jibri) { $0.recordingWaits.append(wait) } }
+                if let pool { tallies[pool].recordingWaits.append(wait) } else { tally(kind: .jibri, region: conference.spec.region) { $0.recordingWaits.append(wait) } }
             } else {
-                tally(kind: .jibri) { $0.recordingsRefused += 1 }
+                tally(kind: .jibri, region: conference.spec.region) { $0.recordingsRefused += 1 }
                 _ = try await store.stopRecording(conference.room)
             }
         }
@@ -431,7 +458,7 @@ private struct Engine {
         let conference = conferences[index]
         guard conference.attempted, !conference.ended else { return }
         func add(_ kind: NodeKind) {
-            guard let pool = simulation.pools.firstIndex(where: { $0.kind == kind }) else { return }
+            guard let pool = pool(of: kind, region: conference.spec.region) else { return }
             waiting[pool] += sign
             waitingParticipants[pool] += sign * (kind == .jibri ? 1 : conference.spec.participants)
         }
@@ -440,9 +467,16 @@ private struct Engine {
         if conference.needsRecording, conference.recorder == nil { add(.jibri) }
     }
 
-    /// Adds to the tally of the first pool of `kind` (what no instance took belongs to no instance's pool).
-    private mutating func tally(kind: NodeKind, _ change: (inout PoolTally) -> Void) {
-        guard let pool = simulation.pools.firstIndex(where: { $0.kind == kind }) else { return }
+    /// The pool a meeting of `region` waits for when no instance of `kind` takes it: the region's pool of that
+    /// kind, or the first of that kind (placement's own fallback).
+    private func pool(of kind: NodeKind, region: String) -> Int? {
+        simulation.pools.firstIndex { $0.kind == kind && $0.region == region } ?? simulation.pools.firstIndex { $0.kind == kind }
+    }
+
+    /// Adds to the tally of the pool a meeting of `region` waits for (what no instance took belongs to no
+    /// instance's pool).
+    private mutating func tally(kind: NodeKind, region: String, _ change: (inout PoolTally) -> Void) {
+        guard let pool = pool(of: kind, region: region) else { return }
         change(&tallies[pool])
     }
 
@@ -511,10 +545,13 @@ private struct Engine {
                         if conferences[index].roomServer == change.id.node { (conferences[index].roomServer, conferences[index].fence) = (nil, nil) }
                         if conferences[index].bridge == change.id.node { conferences[index].bridge = nil }
                         if conferences[index].recorder == change.id.node {
-                            conferences[index].recorder = nil
+                            (conferences[index].recorder, conferences[index].recordingStartedAt) = (nil, nil)
                             _ = try await store.stopRecording(conferences[index].room)
                         }
-                        events.push(change.at, .retry(index))
+                        if !conferences[index].retrying {
+                            conferences[index].retrying = true
+                            events.push(change.at, .retry(index))
+                        }
                     }
                 }
             }
@@ -604,7 +641,7 @@ private struct Engine {
                     timeToCapacity: Double(tally.longestShort) / 1000))
             timelines.append(
                 PoolTimeline(
-                    name: configuration.name.rawValue, kind: configuration.kind.rawValue, step: simulation.timelineStep,
+                    name: configuration.name.rawValue, kind: configuration.kind.rawValue, step: timelineStep,
                     desired: tally.timeline.desired, ready: tally.timeline.ready, launching: tally.timeline.launching,
                     draining: tally.timeline.draining, needed: tally.timeline.needed, demand: tally.timeline.demand,
                     utilizationHistogram: tally.histogram, instanceCost: instanceCost, egressCost: egressCost))
@@ -638,6 +675,12 @@ private struct Engine {
         }
         return flaps
     }
+}
+
+/// A simulation that cannot run, and why.
+public struct SimulationError: Error, Equatable, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
 }
 
 /// The simulated time every part of a run reads: the store, the autoscaler and the provider.

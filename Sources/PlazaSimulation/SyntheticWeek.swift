@@ -58,19 +58,28 @@ public struct SyntheticWeek: Sendable, Equatable {
 
     /// Refuses parameters that make no week: negative rates or shares, shares over 1, no region.
     public func validate() throws(SyntheticWeekError) {
-        guard users > 0 else { throw SyntheticWeekError("users must be > 0") }
-        guard !regions.isEmpty, regions.allSatisfy({ $0.share >= 0 && !$0.name.isEmpty }), regions.contains(where: { $0.share > 0 }) else {
-            throw SyntheticWeekError("regions need a name each, shares ≥ 0 and one share > 0")
+        guard users > 0, users <= 100_000_000 else { throw SyntheticWeekError("users must be within 1 … 100000000") }
+        guard !regions.isEmpty,
+            regions.allSatisfy({ !$0.name.isEmpty && $0.share >= 0 && $0.share <= 1e6 && $0.utcOffset >= -14 && $0.utcOffset <= 14 }),
+            regions.contains(where: { $0.share > 0 })
+        else {
+            throw SyntheticWeekError("regions need a name each, a UTC offset within -14 … 14, shares ≥ 0 and one share > 0")
         }
-        guard meetingsPerUserDay >= 0, weekendFactor >= 0 else { throw SyntheticWeekError("meetings per user-day and the weekend factor must be ≥ 0") }
-        guard (0...1).contains(recordedShare) else { throw SyntheticWeekError("the recorded share must be within 0…1") }
+        guard meetingsPerUserDay >= 0, meetingsPerUserDay <= 100, weekendFactor >= 0, weekendFactor <= 10 else {
+            throw SyntheticWeekError("meetings per user-day must be within 0 … 100 and the weekend factor within 0 … 10")
+        }
+        guard (0...1).contains(recordedShare) else { throw SyntheticWeekError("the recorded share must be within 0 … 1") }
         guard smallShare >= 0, mediumShare >= 0, smallShare + mediumShare <= 1 else {
             throw SyntheticWeekError("the small and medium shares must be ≥ 0 and add up to at most 1")
         }
-        guard largeMean >= 16, largeSigma >= 0, largestMeeting >= 16 else {
-            throw SyntheticWeekError("large meetings need a mean ≥ 16, a deviation ≥ 0 and a largest meeting ≥ 16")
+        guard largestMeeting >= 16, largestMeeting <= 100_000, largeMean >= 16, largeMean <= Double(largestMeeting),
+            largeSigma >= 0, largeSigma <= 5
+        else {
+            throw SyntheticWeekError("large meetings need 16 ≤ mean ≤ the largest meeting (at most 100000) and a deviation within 0 … 5")
         }
-        guard meanDurationMinutes > 0, durationSigma >= 0 else { throw SyntheticWeekError("the mean duration must be > 0 and its deviation ≥ 0") }
+        guard meanDurationMinutes >= 1, meanDurationMinutes <= 480, durationSigma >= 0, durationSigma <= 5 else {
+            throw SyntheticWeekError("the mean duration must be within 1 … 480 minutes and its deviation within 0 … 5")
+        }
     }
 
     /// The mean meeting size these parameters give: exact for the small and medium parts; for the large part, the

@@ -78,8 +78,14 @@ struct SimulateCommand: AsyncParsableCommand {
         if let synthetic {
             guard synthetic == "week" else { throw ValidationError("--synthetic knows 'week'") }
             guard let users, users > 0 else { throw ValidationError("--synthetic week needs --users N (N > 0)") }
-        } else if users != nil {
-            throw ValidationError("--users goes with --synthetic week")
+        } else {
+            let weekFlags: [(String, Bool)] = [
+                ("--users", users != nil), ("--meetings-per-user-day", meetingsPerUserDay != nil), ("--weekend-factor", weekendFactor != nil),
+                ("--recorded-share", recordedShare != nil), ("--mean-duration", meanDuration != nil), ("--small-share", smallShare != nil),
+                ("--medium-share", mediumShare != nil), ("--large-mean", largeMean != nil), ("--largest-meeting", largestMeeting != nil),
+                ("--regions", regions != nil),
+            ]
+            if let given = weekFlags.first(where: \.1) { throw ValidationError("\(given.0) goes with --synthetic week, not --trace") }
         }
         guard maxTraceBytes > 0 else { throw ValidationError("--max-trace-bytes must be > 0") }
     }
@@ -91,10 +97,17 @@ struct SimulateCommand: AsyncParsableCommand {
         for path in poolFiles {
             do {
                 let file = try PoolFile.load(path: path, defaultProvider: .local(.init()))
-                pools.append((URL(fileURLWithPath: path).lastPathComponent, file.pools))
+                // Named by the file's name, or by its path when two files share a name.
+                let name = URL(fileURLWithPath: path).lastPathComponent
+                let shared = poolFiles.filter { URL(fileURLWithPath: $0).lastPathComponent == name }.count > 1
+                pools.append((shared ? path : name, file.pools))
             } catch {
                 throw CommandFailure(description: "\(error)")
             }
+        }
+        let poolNames = Set(pools.flatMap { $0.pools.map(\.name.rawValue) })
+        if let stray = model.pools.keys.sorted().first(where: { !poolNames.contains($0) }) {
+            throw CommandFailure(description: "the model file \(self.model ?? ""): pools.\(stray): no pool file has a pool of that name")
         }
         var runs: [(name: String, report: SimulationReport)] = []
         for (number, file) in pools.enumerated() {
@@ -103,7 +116,10 @@ struct SimulateCommand: AsyncParsableCommand {
             let bar = progress ? ProgressBar(label: label) : nil
             var show: (@Sendable (Double) -> Void)?
             if let bar { show = { done in bar.show(done) } }
-            let outcome = try await simulation.run(progress: show)
+            let outcome: Simulation.Outcome
+            do { outcome = try await simulation.run(progress: show) } catch let error as SimulationError {
+                throw CommandFailure(description: "\(file.name): \(error)")
+            }
             bar?.finish()
             runs.append((file.name, outcome.report))
         }
