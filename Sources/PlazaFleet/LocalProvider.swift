@@ -167,6 +167,10 @@ public struct LocalProvider: InstanceProvider {
     /// Janus). Only while no process has the instance's pid: a group outlives its leader, and its id is not given to
     /// a new process while it has members, so the group is the instance's.
     private func stopLeftBehind(_ file: PidFile) {
+        // Reaped first: an instance that died since `isRunning` looked is a zombie of ours until then, and its pid
+        // would still answer.
+        var status: Int32 = 0
+        _ = waitpid(file.pid, &status, WNOHANG)
         guard kill(file.pid, 0) == -1, errno == ESRCH else { return }
         kill(-file.pid, SIGKILL)
     }
