@@ -21,6 +21,7 @@ let httpTypes = Target.Dependency.product(name: "HTTPTypes", package: "swift-htt
 let systemPackage = Target.Dependency.product(name: "SystemPackage", package: "swift-system")
 let asyncHTTPClient = Target.Dependency.product(name: "AsyncHTTPClient", package: "async-http-client")
 let histogram = Target.Dependency.product(name: "Histogram", package: "hdrhistogram-swift")
+let heap = Target.Dependency.product(name: "HeapModule", package: "swift-collections")
 let hummingbird = Target.Dependency.product(name: "Hummingbird", package: "hummingbird")
 let hummingbirdWebSocket = Target.Dependency.product(name: "HummingbirdWebSocket", package: "hummingbird-websocket")
 let prometheus = Target.Dependency.product(name: "Prometheus", package: "swift-prometheus")
@@ -66,6 +67,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.24.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.10.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.4.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.1.0"),
@@ -92,7 +94,7 @@ let package = Package(
         // scale-in order. Pure functions of metrics and time, like placement.
         library("PlazaAutoscaling", ["PlazaFleetModel", "PlazaPlacement"]),
         // What `plaza simulate` replays: workloads from trace files or drawn for a synthetic week.
-        library("PlazaSimulation", ["PlazaPlacement", "PlazaFleet", "PlazaFleetModel", "PlazaAutoscaling", "PlazaStore", "PlazaMemoryStore", "PlazaCore", logging]),
+        library("PlazaSimulation", ["PlazaPlacement", "PlazaFleet", "PlazaFleetModel", "PlazaAutoscaling", "PlazaStore", "PlazaMemoryStore", "PlazaCore", logging, histogram, heap]),
         // The stores' protocols, one per concern, and the records they exchange.
         library("PlazaStore", ["PlazaCore", "PlazaFleetModel", "PlazaPlacement"]),
         // The embedded engine of every store: one SQLite file.

@@ -4,7 +4,7 @@ and subscribes to every other participant's streams, with aiortc (PyPI: scripts/
 WebRTC peer.
 
 To keep the generator from being the bottleneck, the clip is encoded once at start (VP8 aiming at 300 kbit/s,
-about 210 in practice, and Opus at about 50 kbit/s, 640×360 at 25 fps) and every publisher sends its packets, paced by the wall clock and looped, without
+about 210 measured, and Opus at 32 kbit/s, 640×360 at 25 fps) and every publisher sends its packets, paced by the wall clock and looped, without
 encoding; subscribers count the bytes they receive without decoding them. Every participant starts at a random
 moment within the first second, so the load is paced, not a synchronized burst. aiortc answers the second video
 m-line of a multistream offer as rejected, so each participant takes one subscription per publisher (the web
@@ -59,7 +59,7 @@ receiver_module.RTCRtpReceiver._handle_rtp_packet = counting_rtp_packet
 
 
 def make_clip(path: str, seconds: int = 6):
-    """A 640×360 VP8 video at 25 fps (about 500 kbit/s) with an Opus tone, encoded once."""
+    """A 640×360 VP8 video at 25 fps (aiming at 300 kbit/s) with an Opus tone, encoded once."""
     container = av.open(path, mode="w", format="webm")
     video = container.add_stream("libvpx", rate=25)
     video.width, video.height, video.pix_fmt = 640, 360, "yuv420p"

@@ -152,8 +152,9 @@ public final class JanusProcess: Sendable {
             do {
                 try await Task.sleep(for: .milliseconds(100))
             } catch {
-                // Cancelled while waiting: nothing is left running, nor the admin secret on disk.
-                await janus.stop(timeout: .seconds(2))
+                // Cancelled while waiting: nothing is left running, nor the admin secret on disk. Stopped in a task
+                // of its own, whose waits the cancellation does not cut short.
+                await Task { await janus.stop(timeout: .seconds(2)) }.value
                 throw error
             }
         }
@@ -174,9 +175,12 @@ public final class JanusProcess: Sendable {
     /// The address this machine reaches a listener on `host` at, as a URL's host: loopback for a wildcard, an IPv6
     /// address in brackets.
     static func reachable(_ host: String) -> String {
-        let host = host == "0.0.0.0" || host == "::" ? "127.0.0.1" : host
+        let host = isWildcard(host) ? "127.0.0.1" : host
         return host.contains(":") ? "[\(host)]" : host
     }
+
+    /// Whether `host` is a wildcard address (every interface), which no client can connect to.
+    public static func isWildcard(_ host: String) -> Bool { host == "0.0.0.0" || host == "::" }
 
     /// Alive and not a zombie (reaped here: Janus is this process's child).
     public var isRunning: Bool {
@@ -220,12 +224,11 @@ public final class JanusProcess: Sendable {
     /// Makes `folder` this user's alone (0700), or checks that it is: Janus reads its plugins' paths and the admin
     /// secret from files there, so a folder someone else can write to would let them run code as Plaza.
     static func ownFolder(_ folder: String) throws {
-        if !FileManager.default.fileExists(atPath: folder) {
-            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-            return
-        }
+        // Made if missing (an existing one is fine here), then checked whoever made it: a folder another user
+        // created meanwhile, or a symbolic link in its place, is refused.
+        try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         var status = stat()
-        guard stat(folder, &status) == 0, status.st_uid == geteuid(), status.st_mode & 0o022 == 0 else {
+        guard lstat(folder, &status) == 0, status.st_mode & S_IFMT == S_IFDIR, status.st_uid == geteuid(), status.st_mode & 0o022 == 0 else {
             throw ProviderError("\(folder) belongs to another user or others may write to it: remove it, or set janus.folder")
         }
     }

@@ -124,16 +124,14 @@ public struct LocalProvider: InstanceProvider {
     }
 
     public func terminate(_ id: InstanceID) async throws {
-        guard let file = readPidFile(id), isRunning(file) else {
-            if let file = readPidFile(id) { stopLeftBehind(file) }
-            try? FileManager.default.removeItem(at: pidFileURL(id))
-            return removeOldLogs()
+        guard let file = readPidFile(id) else { return removeOldLogs() }
+        guard isRunning(file) else {
+            _ = forgetIfGone(file)
+            return
         }
         defer {
-            if !isRunning(file) {
-                try? FileManager.default.removeItem(at: pidFileURL(id))
-                removeOldLogs()
-            }
+            // The leader gone, what of its group is still stopping is stopped too, then the instance forgotten.
+            if !isRunning(file) { _ = forgetIfGone(file) }
         }
         // The instance's process group (its own session): what it started (`plaza janus`'s Janus) stops with it.
         signal(file.pid, SIGTERM)
@@ -156,7 +154,7 @@ public struct LocalProvider: InstanceProvider {
         return names.filter { $0.hasSuffix(".json") }.sorted().compactMap { name in
             guard let file = readPidFile(InstanceID(String(name.dropLast(".json".count)))) else { return nil }
             guard isRunning(file) else {
-                stopLeftBehind(file)
+                _ = forgetIfGone(file)
                 return nil
             }
             return ProviderInstance(id: file.id)
@@ -166,13 +164,18 @@ public struct LocalProvider: InstanceProvider {
     /// Kills what an instance that died (a SIGKILL, a crash) left running in its process group (`plaza janus`'s
     /// Janus). Only while no process has the instance's pid: a group outlives its leader, and its id is not given to
     /// a new process while it has members, so the group is the instance's.
-    private func stopLeftBehind(_ file: PidFile) {
+    /// Once that is done, the instance's pid file goes (and its log joins the stopped ones'), so a crashed
+    /// instance is not looked at again every pass; false while its pid still answers (tried again next time).
+    private func forgetIfGone(_ file: PidFile) -> Bool {
         // Reaped first: an instance that died since `isRunning` looked is a zombie of ours until then, and its pid
         // would still answer.
         var status: Int32 = 0
         _ = waitpid(file.pid, &status, WNOHANG)
-        guard kill(file.pid, 0) == -1, errno == ESRCH else { return }
+        guard kill(file.pid, 0) == -1, errno == ESRCH else { return false }
         kill(-file.pid, SIGKILL)
+        try? FileManager.default.removeItem(at: pidFileURL(file.id))
+        removeOldLogs()
+        return true
     }
 
     /// Nothing but the autoscaler stops these processes.

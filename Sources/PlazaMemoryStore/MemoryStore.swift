@@ -8,9 +8,8 @@ public import PlazaCore
 public import PlazaFleetModel
 public import PlazaPlacement
 public import PlazaStore
-import Synchronization
 
-/// A store in memory. Stores opened by one name (`named`) share their data, as processes sharing a database do.
+/// A store in memory, of one process: whoever holds it shares its data.
 public actor MemoryStore: SharedStore {
     private struct Node {
         var registration: NodeRegistration
@@ -37,7 +36,25 @@ public actor MemoryStore: SharedStore {
         var memory: String?
     }
 
-    private var messages: [RoomName: [ChatMessage]] = [:]
+    /// A room's chat: its messages in offset order, and the keys that must stay unique.
+    private struct History {
+        var messages: [ChatMessage] = []
+        var offsets: Set<Int64> = []
+        /// `sender` NUL `clientID` → offset.
+        var clientIDs: [String: Int64] = [:]
+
+        /// Where the first message with an offset above `offset` is (binary search).
+        func index(after offset: Int64) -> Int {
+            var (low, high) = (0, messages.count)
+            while low < high {
+                let middle = (low + high) / 2
+                if messages[middle].offset <= offset { low = middle + 1 } else { high = middle }
+            }
+            return low
+        }
+    }
+
+    private var chats: [RoomName: History] = [:]
     private var nodes: [NodeID: Node] = [:]
     /// The nodes' ids in order, as the engines list them.
     private var nodeIDs: [NodeID] = []
@@ -64,18 +81,6 @@ public actor MemoryStore: SharedStore {
         self.clock = clock
     }
 
-    private static let named = Mutex<[String: MemoryStore]>([:])
-
-    /// The store of this name, made on first use: every opening shares it.
-    public static func named(_ name: String, clock: @escaping @Sendable () -> Int64) -> MemoryStore {
-        named.withLock { stores in
-            if let store = stores[name] { return store }
-            let store = MemoryStore(clock: clock)
-            stores[name] = store
-            return store
-        }
-    }
-
     public nonisolated func fleetTime() -> Int64 { clock() }
 
     // MARK: ChatStore
@@ -91,43 +96,44 @@ public actor MemoryStore: SharedStore {
         // All or nothing: every rule is checked before anything is stored.
         var offsets: [RoomName: Set<Int64>] = [:]
         var ids: [RoomName: Set<String>] = [:]
-        for room in Set(messages.map(\.room)) {
-            let stored = self.messages[room] ?? []
-            offsets[room] = Set(stored.map(\.offset))
-            ids[room] = Set(stored.map { $0.sender.rawValue + "\u{0}" + $0.clientID })
-        }
         for message in messages {
-            guard offsets[message.room, default: []].insert(message.offset).inserted,
-                ids[message.room, default: []].insert(message.sender.rawValue + "\u{0}" + message.clientID).inserted
+            let key = Self.clientKey(message.sender, message.clientID)
+            let history = chats[message.room]
+            guard history?.offsets.contains(message.offset) != true, history?.clientIDs[key] == nil,
+                offsets[message.room, default: []].insert(message.offset).inserted, ids[message.room, default: []].insert(key).inserted
             else {
                 throw StoreError(.conflict, "offset \(message.offset) or message \(message.clientID) of \(message.room) is already stored")
             }
         }
         for message in messages {
-            var stored = self.messages[message.room] ?? []
-            let index = stored.lastIndex { $0.offset < message.offset }.map { $0 + 1 } ?? 0
-            stored.insert(message, at: index)
-            self.messages[message.room] = stored
+            let position = chats[message.room]?.index(after: message.offset) ?? 0
+            chats[message.room, default: History()].messages.insert(message, at: position)
+            chats[message.room]!.offsets.insert(message.offset)
+            chats[message.room]!.clientIDs[Self.clientKey(message.sender, message.clientID)] = message.offset
         }
     }
 
+    private static func clientKey(_ sender: ParticipantID, _ clientID: String) -> String { sender.rawValue + "\u{0}" + clientID }
+
     public func messages(in room: RoomName, after offset: Int64, limit: Int) async throws -> [ChatMessage] {
-        Array((messages[room] ?? []).filter { $0.offset > offset }.prefix(max(0, limit)))
+        guard let history = chats[room] else { return [] }
+        return Array(history.messages[history.index(after: offset)...].prefix(max(0, limit)))
     }
 
     public func messages(in room: RoomName, before offset: Int64, limit: Int) async throws -> [ChatMessage] {
-        Array((messages[room] ?? []).filter { $0.offset < offset }.suffix(max(0, limit)))
+        guard let history = chats[room] else { return [] }
+        return Array(history.messages[..<history.index(after: offset - 1)].suffix(max(0, limit)))
     }
 
     public func latestMessages(in room: RoomName, limit: Int) async throws -> [ChatMessage] {
-        Array((messages[room] ?? []).suffix(max(0, limit)))
+        Array((chats[room]?.messages ?? []).suffix(max(0, limit)))
     }
 
     public func offset(in room: RoomName, sender: ParticipantID, clientID: String) async throws -> Int64? {
-        messages[room]?.first { $0.sender == sender && $0.clientID == clientID }?.offset
+        chats[room]?.clientIDs[Self.clientKey(sender, clientID)]
     }
 
-    public func lastOffset(in room: RoomName) async throws -> Int64 { messages[room]?.last?.offset ?? 0 }
+    public func lastOffset(in room: RoomName) async throws -> Int64 { chats[room]?.messages.last?.offset ?? 0 }
 
     public func ping() async throws {}
 

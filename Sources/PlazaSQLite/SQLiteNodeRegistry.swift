@@ -6,8 +6,8 @@ import SQLiteNIO
 /// The node registry in SQLite (table `nodes`, migration 2): the fleet of one machine, where `plaza serve
 /// --pools` places rooms on the room servers it launched, all sharing one database file.
 extension SQLiteStore: FleetTimeSource {
-    /// The processes sharing a SQLite file share a machine, and so its clock (a simulation's, in memory).
-    public nonisolated func fleetTime() -> Int64 { clock() }
+    /// The processes sharing a SQLite file share a machine, and so its clock.
+    public nonisolated func fleetTime() -> Int64 { wallClockMilliseconds() }
 }
 
 extension SQLiteStore: NodeRegistry {

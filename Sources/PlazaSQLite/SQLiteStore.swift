@@ -6,7 +6,6 @@ public import PlazaCore
 public import PlazaStore
 public import Logging
 import PlazaPlacement
-import PlazaFleetModel
 import SQLiteNIO
 import Foundation
 
@@ -22,8 +21,6 @@ import Foundation
 public actor SQLiteStore: ChatStore {
     let connection: SQLiteConnection
     let logger: Logger
-    /// The fleet's time (`fleetTime()`): the machine's, the processes sharing the file share it.
-    nonisolated let clock: @Sendable () -> Int64
     /// Whether a call is using the connection, and the calls waiting for it, first come first served.
     private var inUse = false
     private var waiting: [CheckedContinuation<Void, Never>] = []
@@ -168,15 +165,14 @@ public actor SQLiteStore: ChatStore {
         return try await prepared(connection, logger: logger)
     }
 
-    /// An in-memory database, for tests and `plaza simulate`; its `fleetTime()` is `clock` (the machine's by
-    /// default, a simulated one for a simulation).
-    public static func inMemory(logger: Logger, clock: (@Sendable () -> Int64)? = nil) async throws -> SQLiteStore {
-        try await prepared(try await SQLiteConnection.open(storage: .memory, logger: logger), logger: logger, clock: clock)
+    /// An in-memory database, for tests and `plaza simulate`.
+    public static func inMemory(logger: Logger) async throws -> SQLiteStore {
+        try await prepared(try await SQLiteConnection.open(storage: .memory, logger: logger), logger: logger)
     }
 
     /// A store on `connection` with its schema up to date; the connection is closed if that fails.
-    private static func prepared(_ connection: SQLiteConnection, logger: Logger, clock: (@Sendable () -> Int64)? = nil) async throws -> SQLiteStore {
-        let store = SQLiteStore(connection: connection, logger: logger, clock: clock ?? wallClockMilliseconds)
+    private static func prepared(_ connection: SQLiteConnection, logger: Logger) async throws -> SQLiteStore {
+        let store = SQLiteStore(connection: connection, logger: logger)
         do {
             try await store.prepare()
         } catch {
@@ -186,8 +182,8 @@ public actor SQLiteStore: ChatStore {
         return store
     }
 
-    private init(connection: SQLiteConnection, logger: Logger, clock: @escaping @Sendable () -> Int64) {
-        (self.connection, self.logger, self.clock) = (connection, logger, clock)
+    private init(connection: SQLiteConnection, logger: Logger) {
+        (self.connection, self.logger) = (connection, logger)
     }
 
     private func prepare() async throws {

@@ -37,56 +37,12 @@ public enum ReportHTML {
     // MARK: Text
 
     private static func workloadParagraph(_ run: Run) -> String {
-        let workload = run.report.workload
-        let days = fixed(workload.duration / 86_400, 1)
-        let size = fixed(workload.meanSize, 1)
-        let minutes = fixed(workload.meanDurationMinutes, 1)
-        var text = "<p class=\"workload\">Workload (\(escape(run.name))): \(workload.conferences) conferences, "
-        text += "\(workload.recorded) recorded; mean size \(size) participants, mean duration \(minutes) minutes; "
-        text += "peak \(workload.peakParticipants) participants at once; \(days) days simulated.</p>\n"
-        return text
+        "<p class=\"workload\">Workload: \(escape(ReportTables.workload(run.report.workload))).</p>\n"
     }
 
     private static func summaryTable(_ runs: [Run]) -> String {
-        let base = runs[0]
-        let compare = runs.count > 1
-        var headers = [
-            "Run", "Instance-hours", "Cost", "Overload minutes", "Conferences refused", "Recordings refused",
-            "Conferences cut",
-        ]
-        if compare {
-            headers += ["Instance-hours vs \(base.name)", "Cost vs \(base.name)"]
-        }
-        let rows: [[String]] = runs.map { run in
-            let total = run.report.total
-            var row = [
-                run.name, fixed(total.instanceHours, 1), money(total.cost), fixed(total.overloadMinutes, 1),
-                String(total.conferencesRefused), String(total.recordingsRefused), String(total.conferencesCut),
-            ]
-            if compare {
-                row.append(times(total.instanceHours, against: base.report.total.instanceHours))
-                row.append(times(total.cost, against: base.report.total.cost))
-            }
-            return row
-        }
-        return table(headers: headers, rows: rows, caption: "Summary", className: "summary")
-    }
-
-    private static let poolHeaders = [
-        "Pool", "Kind", "Instance-hours", "Cost", "Peak instances", "Mean instances", "Utilization p50",
-        "Utilization p95", "Utilization p99", "Overload minutes", "Conferences refused", "Recordings kept waiting",
-        "Recordings refused", "Recording wait p95 (s)", "Conferences cut", "Activities", "Flaps",
-        "Time to capacity (min)",
-    ]
-
-    private static func poolRow(_ pool: PoolReport) -> [String] {
-        [
-            pool.name, pool.kind, fixed(pool.instanceHours, 1), money(pool.cost), String(pool.peakInstances),
-            fixed(pool.meanInstances, 1), percent(pool.utilization.p50), percent(pool.utilization.p95),
-            percent(pool.utilization.p99), fixed(pool.overloadMinutes, 1), String(pool.conferencesRefused),
-            String(pool.recordingsKeptWaiting), String(pool.recordingsRefused), fixed(pool.recordingWaitP95, 1),
-            String(pool.conferencesCut), String(pool.activities), String(pool.flaps), fixed(pool.timeToCapacity / 60, 1),
-        ]
+        let comparison = ReportTables.comparison(runs)
+        return table(headers: comparison.headers, rows: comparison.rows, caption: "Summary, against \(runs[0].name)", className: "summary")
     }
 
     private static func runSection(_ run: Run) -> String {
@@ -94,8 +50,8 @@ public enum ReportHTML {
         if run.report.pools.isEmpty {
             html += "<p>No pools.</p>\n"
         } else {
-            let rows: [[String]] = run.report.pools.map { poolRow($0) }
-            html += table(headers: poolHeaders, rows: rows, caption: nil, className: "pools")
+            let rows = run.report.pools.map(ReportTables.poolRow) + [ReportTables.totalRow(run.report.total)]
+            html += table(headers: ReportTables.poolHeaders, rows: rows, caption: nil, className: "pools")
         }
         for timeline in orderedTimelines(run.report) {
             html += "<h3>\(escape(timeline.name)) <span class=\"kind\">(\(escape(timeline.kind)))</span></h3>\n"
@@ -138,7 +94,7 @@ public enum ReportHTML {
             Series(label: "needed", colour: "#d62728", values: timeline.needed, dashed: true),
         ]
         return lineChart(
-            heading: "Instances and demand over the week", subject: timeline.name, yLabel: "instances",
+            heading: "Instances and demand over the run", subject: timeline.name, yLabel: "instances",
             series: series, step: timeline.step, height: 320)
     }
 
@@ -212,13 +168,14 @@ public enum ReportHTML {
         if span >= 2 * day {
             let days = Int((span / day).rounded(.down))
             let every = max(1, (days + 13) / 14)
-            for index in 0...days {
+            // A line and a label every `every` days: the page's size does not grow with a long run's days.
+            for index in stride(from: 0, through: days, by: every) {
                 let start = Double(index) * day
                 let x = coord(frame.x(start, of: span))
                 svg += "<line x1=\"\(x)\" y1=\"\(gridTop)\" x2=\"\(x)\" y2=\"\(bottom)\" stroke=\"#eeeeee\"/>"
                 svg += "<line x1=\"\(x)\" y1=\"\(bottom)\" x2=\"\(x)\" y2=\"\(tickEnd)\" stroke=\"#666666\"/>\n"
                 let noon = start + day / 2
-                if noon < span, index % every == 0 {
+                if noon < span {
                     let labelX = coord(frame.x(noon, of: span))
                     let name = dayNames[index % dayNames.count]
                     svg += "<text x=\"\(labelX)\" y=\"\(labelY)\" text-anchor=\"middle\">\(name)</text>\n"
@@ -261,7 +218,7 @@ public enum ReportHTML {
             let tip = "\(binLabel(index)): \(bins[index]) samples, \(fixed(share, 1))%"
             svg += "<rect x=\"\(coord(x))\" y=\"\(coord(y))\" width=\"\(coord(band * 0.8))\""
             svg += " height=\"\(coord(height))\""
-            svg += " fill=\"\(fill)\"><title>\(tip)</title></rect>\n"
+            svg += " fill=\"\(fill)\"><title>\(escape(tip))</title></rect>\n"
         }
         let tickEnd = coord(frame.baseline + 5)
         let bottom = coord(frame.baseline)
@@ -561,7 +518,7 @@ private func twentyOneBins(_ histogram: [Int]) -> [Int] {
 }
 
 private func binLabel(_ index: Int) -> String {
-    index >= 20 ? "&gt;100%" : "\(index * 5)–\((index + 1) * 5)%"
+    index >= 20 ? ">100%" : "\(index * 5)–\((index + 1) * 5)%"
 }
 
 // MARK: Formatting
@@ -581,14 +538,6 @@ private func escape(_ text: String) -> String {
         }
     }
     return result
-}
-
-/// `value` with `digits` decimals (a dash when not finite), never "-0".
-private func fixed(_ value: Double, _ digits: Int) -> String {
-    guard value.isFinite else { return "—" }
-    let text = String(format: "%.\(digits)f", value)
-    let isZero = text.allSatisfy { $0 == "-" || $0 == "0" || $0 == "." }
-    return isZero && text.hasPrefix("-") ? String(text.dropFirst()) : text
 }
 
 /// An SVG coordinate: one decimal at most, 0 for anything not finite.
@@ -615,20 +564,6 @@ private func number(_ value: Double) -> String {
         text.removeLast()
     }
     return text
-}
-
-private func money(_ value: Double) -> String {
-    "$" + fixed(value, 2)
-}
-
-private func percent(_ fraction: Double) -> String {
-    fixed(fraction * 100, 0) + "%"
-}
-
-/// `value` as a multiple of `base` ("0.62×"), or a dash when there is nothing to compare with.
-private func times(_ value: Double, against base: Double) -> String {
-    guard base > 0, base.isFinite, value.isFinite else { return "—" }
-    return fixed(value / base, 2) + "×"
 }
 
 private func shortened(_ text: String, to limit: Int = 32) -> String {

@@ -5,6 +5,8 @@ public import PlazaCore
 import PlazaPlacement
 import PlazaMemoryStore
 public import PlazaStore
+import HeapModule
+import Histogram
 import Logging
 import Synchronization
 import Foundation
@@ -49,6 +51,9 @@ public struct Simulation: Sendable {
         case pass(at: Int64)
     }
 
+    /// The longest run, seconds: a year (times stay far from the limits of milliseconds in 64 bits).
+    public static let longestRun = 366 * 86_400.0
+
     /// The interval of the autoscaler's ticks and the instances' beats: the greatest common divisor of the pools'
     /// periods (whole milliseconds), so that every pool passes on its own period.
     public var tick: Double {
@@ -62,6 +67,10 @@ public struct Simulation: Sendable {
     public func run(progress: (@Sendable (Double) -> Void)? = nil, recordInputs: Bool = false) async throws -> Outcome {
         guard tick >= 1 else {
             throw SimulationError("the pools' periods must have a common divisor of at least a second (it is \(tick) s)")
+        }
+        let longest = Self.longestRun
+        guard workload.duration <= longest, workload.conferences.allSatisfy({ $0.end <= longest }) else {
+            throw SimulationError("a run lasts at most \(Int(longest / 86_400)) days: the workload goes on past that")
         }
         var engine = try await Engine(self, recordInputs: recordInputs)
         do {
@@ -173,7 +182,9 @@ private struct Engine {
 
     /// What the report adds up for one pool.
     struct PoolTally {
-        var utilization: [Double] = []
+        /// Serving instances' utilization every pass, in thousandths (quantiles to three significant digits in a
+        /// bounded table, however long the run), and the HTML report's coarse bins.
+        var utilization = Histogram<UInt64>(highestTrackableValue: Engine.utilizationCeiling, numberOfSignificantValueDigits: .three)
         var histogram = [Int](repeating: 0, count: 21)
         var overloadMinutes = 0.0
         var overloadParticipantMinutes = 0.0
@@ -181,7 +192,8 @@ private struct Engine {
         var conferencesRefused = 0
         var recordingsKeptWaiting = 0
         var recordingsRefused = 0
-        var recordingWaits: [Double] = []
+        /// Every started recording's wait, seconds.
+        var recordingWaits = Histogram<UInt64>(highestTrackableValue: Engine.waitCeiling, numberOfSignificantValueDigits: .three)
         var conferencesCut = 0
         var egressBytes = 0.0
         var instanceMilliseconds: Int64 = 0
@@ -251,7 +263,7 @@ private struct Engine {
         let epoch = simulation.epoch
         let end = epoch + Int64(simulation.workload.duration * 1000)
         let sampleEvery = max(1, Int((simulation.timelineStep * 1000 / Double(tickMilliseconds)).rounded()))
-        timelineStep = Double(sampleEvery) * simulation.tick
+        timelineStep = Double(sampleEvery * Int(tickMilliseconds)) / 1000
         var tickNumber = 0
         var lastProgress = -1
         var now = epoch
@@ -307,11 +319,11 @@ private struct Engine {
         case .start(let index):
             participantsNow += conferences[index].spec.participants
             peakParticipants = max(peakParticipants, participantsNow)
-            try await place(index, now: event.at, firstTry: true)
+            try await place(index, now: event.at)
         case .retry(let index):
             conferences[index].retrying = false
             guard !conferences[index].ended else { return }
-            try await place(index, now: event.at, firstTry: false)
+            try await place(index, now: event.at)
         case .end(let index):
             participantsNow -= conferences[index].spec.participants
             try await endConference(index, now: event.at)
@@ -320,7 +332,7 @@ private struct Engine {
 
     /// Finds what the conference still needs: its room's server, its bridge, its recorder. What cannot be had now
     /// is tried again after `retrySeconds`, as a client told to retry would.
-    private mutating func place(_ index: Int, now: Int64, firstTry: Bool) async throws {
+    private mutating func place(_ index: Int, now: Int64) async throws {
         count(index, -1)
         var conference = conferences[index]
         conference.attempted = true
@@ -416,8 +428,12 @@ private struct Engine {
                 if machines[node]?.recording == index { machines[node]?.recording = nil }
                 changed.insert(node)
                 let pool = machines[node]?.pool
-                let wait = Double(startedAt - conference.start) / 1000
-                if let pool { tallies[pool].recordingWaits.append(wait) } else { tally(kind: .jibri, region: conference.spec.region) { $0.recordingWaits.append(wait) } }
+                let wait = UInt64(min(max(0, (startedAt - conference.start) / 1000), Int64(Self.waitCeiling)))
+                if let pool {
+                    tallies[pool].recordingWaits.record(wait)
+                } else {
+                    tally(kind: .jibri, region: conference.spec.region) { $0.recordingWaits.record(wait) }
+                }
             } else {
                 tally(kind: .jibri, region: conference.spec.region) { $0.recordingsRefused += 1 }
                 _ = try await store.stopRecording(conference.room)
@@ -561,7 +577,8 @@ private struct Engine {
     // MARK: the report
 
     private mutating func sample(now: Int64, addToTimeline: Bool) async throws {
-        let minutes = simulation.tick / 60
+        let seconds = Double(tickMilliseconds) / 1000
+        let minutes = seconds / 60
         let desired = Dictionary(try await store.pools().map { ($0.name, $0.desired) }) { first, _ in first }
         var ready = [Int](repeating: 0, count: simulation.pools.count)
         var launching = ready, draining = ready, demand = ready, overloaded = ready
@@ -577,7 +594,7 @@ private struct Engine {
             load[pool] += utilization
             demand[pool] += machine.kind == .jibri ? (machine.recording == nil ? 0 : 1) : machine.participants
             if !machine.draining {
-                tallies[pool].utilization.append(utilization)
+                tallies[pool].utilization.record(Self.thousandths(utilization))
                 tallies[pool].histogram[utilization > 1 ? 20 : min(19, Int(utilization * 20))] += 1
             }
             if utilization > 1 {
@@ -585,7 +602,7 @@ private struct Engine {
                 tallies[pool].overloadMinutes += minutes
                 tallies[pool].overloadParticipantMinutes += Double(machine.participants) * minutes
             }
-            tallies[pool].egressBytes += machine.egress * simulation.tick
+            tallies[pool].egressBytes += machine.egress * seconds
         }
         for (pool, configuration) in simulation.pools.enumerated() {
             let running = providers[configuration.name]!.running
@@ -625,18 +642,19 @@ private struct Engine {
             let instanceCost = hours * model.price
             let egressGB = tally.egressBytes / 1e9
             let egressCost = egressGB * simulation.model.egressPricePerGB
-            let utilization = tally.utilization.sorted()
+            let utilization = tally.utilization
             reports.append(
                 PoolReport(
                     name: configuration.name.rawValue, kind: configuration.kind.rawValue, instanceHours: hours,
                     cost: instanceCost + egressCost, instanceCost: instanceCost, egressCost: egressCost, egressGB: egressGB,
                     peakInstances: tally.peakInstances, meanInstances: Double(tally.instanceSamples) / Double(max(tally.samples, 1)),
                     utilization: Quantiles(
-                        p50: quantile(utilization, 0.5), p95: quantile(utilization, 0.95), p99: quantile(utilization, 0.99)),
+                        p50: Self.quantile(utilization, 0.5) / 1000, p95: Self.quantile(utilization, 0.95) / 1000,
+                        p99: Self.quantile(utilization, 0.99) / 1000),
                     overloadMinutes: tally.overloadMinutes, overloadParticipantMinutes: tally.overloadParticipantMinutes,
                     conferencesKeptWaiting: tally.conferencesKeptWaiting, conferencesRefused: tally.conferencesRefused,
                     recordingsKeptWaiting: tally.recordingsKeptWaiting, recordingsRefused: tally.recordingsRefused,
-                    recordingWaitP95: quantile(tally.recordingWaits.sorted(), 0.95), conferencesCut: tally.conferencesCut,
+                    recordingWaitP95: Self.quantile(tally.recordingWaits, 0.95), conferencesCut: tally.conferencesCut,
                     activities: poolActivities.count, flaps: Self.flaps(poolActivities),
                     timeToCapacity: Double(tally.longestShort) / 1000))
             timelines.append(
@@ -644,7 +662,7 @@ private struct Engine {
                     name: configuration.name.rawValue, kind: configuration.kind.rawValue, step: timelineStep,
                     desired: tally.timeline.desired, ready: tally.timeline.ready, launching: tally.timeline.launching,
                     draining: tally.timeline.draining, needed: tally.timeline.needed, demand: tally.timeline.demand,
-                    utilizationHistogram: tally.histogram, instanceCost: instanceCost, egressCost: egressCost))
+                    utilizationHistogram: tally.histogram))
         }
         let specs = simulation.workload.conferences
         let participants = specs.reduce(0) { $0 + $1.participants }
@@ -661,6 +679,19 @@ private struct Engine {
         return Simulation.Outcome(
             report: SimulationReport(pools: reports, total: total, workload: workload, timelines: timelines),
             activities: activities.sorted { ($0.at, $0.id) < ($1.at, $1.id) }, inputs: inputs)
+    }
+
+    /// Utilization recorded up to a hundred times capacity; waits up to a year.
+    static let utilizationCeiling: UInt64 = 100_000
+    static let waitCeiling: UInt64 = 365 * 86_400
+
+    static func thousandths(_ utilization: Double) -> UInt64 {
+        UInt64(min(max(0, (utilization * 1000).rounded()), Double(utilizationCeiling)))
+    }
+
+    /// The `q` quantile of what a histogram recorded; 0 when it recorded nothing.
+    static func quantile(_ histogram: Histogram<UInt64>, _ q: Double) -> Double {
+        histogram.totalCount == 0 ? 0 : Double(histogram.valueAtPercentile(q * 100))
     }
 
     /// Changes of desired capacity that reverse the pool's previous change within 30 minutes.
@@ -693,14 +724,8 @@ final class SimulatedClock: Sendable {
     }
 }
 
-/// The `q` quantile of sorted values (nearest rank); 0 when there are none.
-func quantile(_ sorted: [Double], _ q: Double) -> Double {
-    guard !sorted.isEmpty else { return 0 }
-    let rank = Int((q * Double(sorted.count)).rounded(.up)) - 1
-    return sorted[min(max(rank, 0), sorted.count - 1)]
-}
 
-/// The simulation's events in time order (ties in the order they were added): a binary heap.
+/// The simulation's events in time order (ties in the order they were added).
 struct EventQueue {
     enum Kind: Equatable {
         case ready(InstanceID)
@@ -709,46 +734,26 @@ struct EventQueue {
         case retry(Int)
     }
 
-    struct Event {
+    struct Event: Comparable {
         let at: Int64
         let sequence: Int
         let kind: Kind
 
-        func precedes(_ other: Event) -> Bool { (at, sequence) < (other.at, other.sequence) }
+        static func < (one: Event, other: Event) -> Bool { (one.at, one.sequence) < (other.at, other.sequence) }
+        static func == (one: Event, other: Event) -> Bool { (one.at, one.sequence) == (other.at, other.sequence) }
     }
 
-    private var heap: [Event] = []
+    private var heap = Heap<Event>()
     private var sequence = 0
 
     mutating func push(_ at: Int64, _ kind: Kind) {
         sequence += 1
-        heap.append(Event(at: at, sequence: sequence, kind: kind))
-        var child = heap.count - 1
-        while child > 0 {
-            let parent = (child - 1) / 2
-            guard heap[child].precedes(heap[parent]) else { break }
-            heap.swapAt(child, parent)
-            child = parent
-        }
+        heap.insert(Event(at: at, sequence: sequence, kind: kind))
     }
 
     /// The earliest event at or before `time`, removed; nil when there is none.
     mutating func pop(before time: Int64) -> Event? {
-        guard let first = heap.first, first.at <= time else { return nil }
-        let last = heap.removeLast()
-        if !heap.isEmpty {
-            heap[0] = last
-            var parent = 0
-            while true {
-                let left = 2 * parent + 1, right = left + 1
-                var smallest = parent
-                if left < heap.count, heap[left].precedes(heap[smallest]) { smallest = left }
-                if right < heap.count, heap[right].precedes(heap[smallest]) { smallest = right }
-                guard smallest != parent else { break }
-                heap.swapAt(parent, smallest)
-                parent = smallest
-            }
-        }
-        return first
+        guard let first = heap.min, first.at <= time else { return nil }
+        return heap.removeMin()
     }
 }

@@ -44,21 +44,21 @@ public struct PoolReport: Sendable, Equatable, Codable {
     public var egressCost: Double
     /// GB (10⁹ bytes) the pool's bridges sent.
     public var egressGB: Double
-    /// Most and mean instances the provider ran at once (sampled every pass).
+    /// Most and mean instances the provider ran at once (sampled every tick).
     public var peakInstances: Int
     public var meanInstances: Double
     /// Serving instances' utilization (the larger of participants over capacity and egress over capacity; a
-    /// recorder's is 1 while it records), over every pass: 0.5, 0.95, 0.99 quantiles.
+    /// recorder's is 1 while it records), over every tick: 0.5, 0.95, 0.99 quantiles (to three significant digits).
     public var utilization: Quantiles
     /// Instance-minutes above capacity, and the participant-minutes on those instances meanwhile.
     public var overloadMinutes: Double
     public var overloadParticipantMinutes: Double
-    /// Conferences (or rooms) no instance of the pool could take when they began, and those never placed before
-    /// they ended.
+    /// Conferences (or rooms) no instance of the pool could take when they began, and those without one when they
+    /// ended (never placed, cut and not placed again, or still waiting when the run ended).
     public var conferencesKeptWaiting: Int
     public var conferencesRefused: Int
     /// Recordings that found no idle recorder at once, those that never found one before their meeting ended,
-    /// and the 95th percentile of every recording's wait, seconds.
+    /// and the 95th percentile of the waits of the recordings that started, seconds.
     public var recordingsKeptWaiting: Int
     public var recordingsRefused: Int
     public var recordingWaitP95: Double
@@ -69,8 +69,8 @@ public struct PoolReport: Sendable, Equatable, Codable {
     /// within 30 minutes (flapping).
     public var activities: Int
     public var flaps: Int
-    /// The longest stretch, seconds, during which the pool's serving capacity was below what its load needed
-    /// (its time to capacity after a surge).
+    /// The longest stretch, seconds, during which a meeting or recording waited for the pool or one of its
+    /// instances was above capacity (its time to capacity after a surge).
     public var timeToCapacity: Double
 }
 
@@ -120,6 +120,4 @@ public struct PoolTimeline: Sendable, Equatable, Codable {
     public var demand: [Int]
     /// Counts of serving-instance samples by utilization: bins of 0.05 from 0 to 1, then one for above 1.
     public var utilizationHistogram: [Int]
-    public var instanceCost: Double
-    public var egressCost: Double
 }

@@ -1,9 +1,9 @@
 public import PlazaStore
 import PlazaRoles
 import PlazaMemoryStore
-import PlazaFleetModel
 import Logging
 import Foundation
+import Synchronization
 
 /// The engines of the shared store, for suites that run on each: SQLite files in a temporary folder (the fleet of
 /// one machine) and fresh databases of a real PostgreSQL server started for the test process.
@@ -33,9 +33,18 @@ public enum StoreEngine: String, CaseIterable, Sendable {
         switch self {
         case .sqlite: try await SharedStores.open("sqlite:" + location + "/plaza.sqlite", logger: Logger(label: "test"))
         case .postgres: try await SharedStores.open(location, logger: Logger(label: "test"))
-        case .memory: MemoryStore.named(location, clock: wallClockMilliseconds)
+        case .memory: Self.memoryStores.withLock { stores in
+            if let store = stores[location] { return store }
+            let store = MemoryStore()
+            stores[location] = store
+            return store
+        }
         }
     }
+
+    /// The memory stores by location: every opening of one shares it, as processes share a database. (They
+    /// live as long as the test process.)
+    private static let memoryStores = Mutex<[String: MemoryStore]>([:])
 
     /// A new, empty store.
     public func openNew() async throws -> any SharedStore { try await open(newLocation()) }

@@ -53,7 +53,7 @@ struct JanusCommand: AsyncParsableCommand {
         }
         let tls = configuration.http.tls
         guard (tls.certificate == nil) == (tls.key == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
-        if configuration.agent.publicURL == nil, tls.certificate != nil || ["0.0.0.0", "::"].contains(configuration.janus.host) {
+        if configuration.agent.publicURL == nil, tls.certificate != nil || JanusProcess.isWildcard(configuration.janus.host) {
             // Its own address would be loopback, or a name the certificate does not carry.
             throw ValidationError("--public-url is needed with --tls-cert or a wildcard --host: where browsers reach this Janus")
         }

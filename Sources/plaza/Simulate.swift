@@ -63,6 +63,9 @@ struct SimulateCommand: AsyncParsableCommand {
     @Option(name: .customLong("max-trace-bytes"), help: "Largest trace file read (default 268435456, 256 MiB).")
     var maxTraceBytes: Int = 256 << 20
 
+    @Option(name: .customLong("max-days"), help: "Longest trace simulated, days (default 31, at most 366).")
+    var maxDays: Double = 31
+
     @Flag(help: "Print the report as JSON instead of tables.")
     var json = false
 
@@ -88,6 +91,7 @@ struct SimulateCommand: AsyncParsableCommand {
             if let given = weekFlags.first(where: \.1) { throw ValidationError("\(given.0) goes with --synthetic week, not --trace") }
         }
         guard maxTraceBytes > 0 else { throw ValidationError("--max-trace-bytes must be > 0") }
+        guard maxDays > 0, maxDays * 86_400 <= Simulation.longestRun else { throw ValidationError("--max-days must be within 0 … 366") }
     }
 
     func run() async throws {
@@ -147,15 +151,28 @@ struct SimulateCommand: AsyncParsableCommand {
 
     private func loadWorkload() throws -> Workload {
         if let trace {
-            let size = (try? FileManager.default.attributesOfItem(atPath: trace)[.size] as? Int) ?? 0
-            guard size <= maxTraceBytes else {
-                throw CommandFailure(description: "the trace \(trace) has \(size) bytes, more than --max-trace-bytes (\(maxTraceBytes))")
-            }
-            let text: String
-            do { text = try String(contentsOfFile: trace, encoding: .utf8) } catch {
+            // Read up to one byte past the limit, whatever the file is (a pipe has no size to ask for).
+            let data: Data
+            do {
+                let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: trace))
+                defer { try? handle.close() }
+                data = try handle.read(upToCount: maxTraceBytes + 1) ?? Data()
+            } catch {
                 throw CommandFailure(description: "cannot read the trace \(trace): \(error.localizedDescription)")
             }
-            do { return try Workload.trace(text) } catch { throw CommandFailure(description: "the trace \(trace), \(error)") }
+            guard data.count <= maxTraceBytes else {
+                throw CommandFailure(description: "the trace \(trace) has more than --max-trace-bytes (\(maxTraceBytes)) bytes")
+            }
+            guard let text = String(data: data, encoding: .utf8) else {
+                throw CommandFailure(description: "the trace \(trace) is not UTF-8 text")
+            }
+            let workload: Workload
+            do { workload = try Workload.trace(text) } catch { throw CommandFailure(description: "the trace \(trace), \(error)") }
+            guard workload.duration <= maxDays * 86_400 else {
+                throw CommandFailure(
+                    description: String(format: "the trace \(trace) lasts %.1f days, more than --max-days (%g)", workload.duration / 86_400, maxDays))
+            }
+            return workload
         }
         var week = SyntheticWeek(users: users ?? 0, seed: seed)
         if let meetingsPerUserDay { week.meetingsPerUserDay = meetingsPerUserDay }
@@ -182,53 +199,16 @@ struct SimulateCommand: AsyncParsableCommand {
     /// A table per run, then the runs' ratios against the first.
     private func tables(_ runs: [(name: String, report: SimulationReport)]) -> String {
         var out: [String] = []
-        if let first = runs.first?.report.workload {
-            out.append(
-                String(
-                    format: "workload: %d conferences (%d recorded), mean %.1f participants, mean %.0f min, peak %d participants at once, %.1f days",
-                    first.conferences, first.recorded, first.meanSize, first.meanDurationMinutes, first.peakParticipants, first.duration / 86_400))
-        }
+        if let first = runs.first?.report.workload { out.append("workload: " + ReportTables.workload(first)) }
         for run in runs {
-            var rows = [
-                [
-                    "pool", "kind", "inst-h", "cost $", "peak", "mean", "util p50/p95/p99", "overload min", "conf wait/refused",
-                    "rec wait/refused/p95 s", "cut", "activities", "flaps", "to capacity min",
-                ]
-            ]
-            for pool in run.report.pools {
-                rows.append([
-                    pool.name, pool.kind, String(format: "%.1f", pool.instanceHours), String(format: "%.2f", pool.cost), "\(pool.peakInstances)",
-                    String(format: "%.1f", pool.meanInstances),
-                    String(format: "%.0f%%/%.0f%%/%.0f%%", pool.utilization.p50 * 100, pool.utilization.p95 * 100, pool.utilization.p99 * 100),
-                    String(format: "%.0f", pool.overloadMinutes), "\(pool.conferencesKeptWaiting)/\(pool.conferencesRefused)",
-                    "\(pool.recordingsKeptWaiting)/\(pool.recordingsRefused)/" + String(format: "%.0f", pool.recordingWaitP95),
-                    "\(pool.conferencesCut)", "\(pool.activities)", "\(pool.flaps)", String(format: "%.0f", pool.timeToCapacity / 60),
-                ])
-            }
-            let total = run.report.total
-            rows.append([
-                "total", "", String(format: "%.1f", total.instanceHours), String(format: "%.2f", total.cost), "", "", "",
-                String(format: "%.0f", total.overloadMinutes), "-/\(total.conferencesRefused)", "-/\(total.recordingsRefused)/-",
-                "\(total.conferencesCut)", "", "", "",
-            ])
+            let rows = [ReportTables.poolHeaders] + run.report.pools.map(ReportTables.poolRow) + [ReportTables.totalRow(run.report.total)]
             out.append("\n\(run.name)\n" + Table.render(rows))
         }
-        if runs.count > 1, let first = runs.first?.report.total {
-            var rows = [["pool file", "instance-hours", "cost", "overload min", "recordings refused", "conferences cut"]]
-            for run in runs {
-                let total = run.report.total
-                rows.append([
-                    run.name, ratio(total.instanceHours, first.instanceHours), ratio(total.cost, first.cost),
-                    String(format: "%.0f", total.overloadMinutes), "\(total.recordingsRefused)", "\(total.conferencesCut)",
-                ])
-            }
-            out.append("\nagainst \(runs[0].name)\n" + Table.render(rows))
+        if runs.count > 1 {
+            let comparison = ReportTables.comparison(runs)
+            out.append("\nagainst \(runs[0].name)\n" + Table.render([comparison.headers] + comparison.rows))
         }
         return out.joined(separator: "\n")
-    }
-
-    private func ratio(_ value: Double, _ base: Double) -> String {
-        base > 0 ? String(format: "%.2f×", value / base) : "-"
     }
 }
 

@@ -3,17 +3,14 @@ shows its plots — lines and bars with extent, for every pool."""
 
 import json
 import subprocess
-import tempfile
-from pathlib import Path
 
 from conftest import ROOT, screenshot
 
 SAMPLES = ROOT / "deploy" / "autoscaling"
 
 
-def test_the_html_report_shows_its_charts(binary, browsers):
-    directory = Path(tempfile.mkdtemp(prefix="plaza-simulate-"))
-    page = directory / "report.html"
+def test_the_html_report_shows_its_charts(binary, browsers, tmp_path):
+    page = tmp_path / "report.html"
     result = subprocess.run(
         [binary, "simulate", "--no-progress", "--pools", str(SAMPLES / "pools.json"), "--pools", str(SAMPLES / "recommended.json"),
          "--synthetic", "week", "--users", "3000", "--html", str(page), "--json"],
@@ -42,12 +39,15 @@ def test_the_html_report_shows_its_charts(binary, browsers):
     for chart in charts:
         assert chart["width"] > 200 and chart["height"] > 80, chart
         assert chart["marks"] >= 1, chart
-    lines = driver.execute_script("""
-        return [...document.querySelectorAll('svg.chart polyline')].filter(line => line.getBBox().height > 0).length;""")
-    assert lines >= pools, "instance lines that move over the week"
-    bars = driver.execute_script("""
-        return [...document.querySelectorAll('svg.chart rect')].filter(bar => bar.getBBox().height > 1).length;""")
-    assert bars >= 2 * pools, "utilization and cost bars"
+    # Each pool's own charts: its instances move over the week, and its utilization has bars.
+    per_pool = driver.execute_script("""
+        const charts = [...document.querySelectorAll('svg.chart')];
+        const moving = charts.filter(svg => (svg.querySelector('title') || {}).textContent.startsWith('Instances')
+            && [...svg.querySelectorAll('polyline')].some(line => line.getBBox().height > 0)).length;
+        const bars = charts.filter(svg => (svg.querySelector('title') || {}).textContent.startsWith('Utilization')
+            && [...svg.querySelectorAll('rect')].some(bar => bar.getBBox().height > 1)).length;
+        return [moving, bars];""")
+    assert per_pool == [pools, pools], (per_pool, [chart["title"] for chart in charts])
     assert driver.execute_script("return performance.getEntriesByType('resource').length") == 0, "nothing fetched"
     assert "recommended.json" in driver.find_element("tag name", "body").text
     path = screenshot(driver, "simulate-report.png")

@@ -38,7 +38,8 @@ import PlazaStore
     ) {
         let time = Mutex(t0)
         let clock: @Sendable () -> Int64 = { time.withLock { $0 } }
-        let store = try await SQLiteStore.inMemory(logger: Logger(label: "test"), clock: clock)
+        // The store's own clock is never read: the autoscaler is handed the simulated one.
+        let store = try await SQLiteStore.inMemory(logger: Logger(label: "test"))
         let provider = RememberingProvider()
         let counter = Mutex(0)
         let autoscaler = Autoscaler(

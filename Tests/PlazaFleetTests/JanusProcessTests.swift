@@ -63,6 +63,23 @@ import PlazaMedia
             instance: "bridges-1", adminSecret: "s", roomAdminKey: nil, certificate: nil, key: nil)
         #expect(settings.folder.hasSuffix("/plaza-janus-bridges-1"))
     }
+
+    /// Janus reads the plugins it loads from its folder: only a folder of this user's that no one else may write
+    /// to will do, and a symbolic link in its place is refused.
+    @Test func theFolderMustBeThisUsersAlone() throws {
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("plaza-janus-test-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let folder = base + "/made"
+        try JanusProcess.ownFolder(folder)
+        let mode = try #require(try FileManager.default.attributesOfItem(atPath: folder)[.posixPermissions] as? Int)
+        #expect(mode == 0o700, "made for this user alone")
+        try JanusProcess.ownFolder(folder)  // as it is: fine
+        try FileManager.default.setAttributes([.posixPermissions: 0o777], ofItemAtPath: folder)
+        #expect(throws: ProviderError.self) { try JanusProcess.ownFolder(folder) }
+        try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: folder)
+        try FileManager.default.createSymbolicLink(atPath: base + "/link", withDestinationPath: folder)
+        #expect(throws: ProviderError.self) { try JanusProcess.ownFolder(base + "/link") }
+    }
 }
 
 /// How Plaza's rooms and tokens on a Janus name their owner and run, read back whatever the owner's name holds.

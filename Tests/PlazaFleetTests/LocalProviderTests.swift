@@ -82,6 +82,7 @@ import PlazaTesting
         #expect(try await eventually { try await provider.list().isEmpty })
         // Listed every pass, as the autoscaler does: what was left behind is gone by the next one at the latest.
         #expect(try await eventually { _ = try await provider.list(); return !isRunning(child) }, "the child was left running")
+        #expect(read("w-k.json") == nil, "a crashed instance, once its group is stopped, is forgotten")
     }
 }
 
